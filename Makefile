@@ -1,0 +1,85 @@
+# godwit: one Makefile. `make` builds the CLI/shim and the guest agent; `make guest` builds the
+# guest kit (kernel + initramfs); `make check` runs unit and end-to-end tests; `make check-asan`
+# the same under ASan+UBSan; `make fuzz` runs each libFuzzer target briefly; `make bench` runs
+# the benchmarks.
+CC        ?= gcc
+BUILD     ?= build
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
+LDLIBS    += -larchive -ljson-c -lcrypto
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+HOST_SRCS  := $(sort $(wildcard src/common/*.c src/image/*.c src/hv/*.c src/shim/*.c \
+                src/migrate/*.c src/cli/*.c))
+LIB_SRCS   := $(filter-out src/cli/main.c,$(HOST_SRCS))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+AGENT_SRCS := $(sort $(wildcard guest/agent/*.c)) src/common/err.c src/common/frame.c
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/agent/%.o)
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_TIME  ?= 20
+
+.PHONY: all guest check check-unit check-e2e check-asan fuzz bench clean
+all: $(BUILD)/godwit $(BUILD)/godwit-agent
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libgodwit.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/godwit: $(BUILD)/src/cli/main.o $(BUILD)/libgodwit.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The guest agent is PID 1 in the guest: static, no host libraries but json-c.
+$(BUILD)/agent/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -DGW_AGENT -MMD -MP -c $< -o $@
+
+$(BUILD)/godwit-agent: $(AGENT_OBJS)
+	$(CC) -static -o $@ $^ -ljson-c
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgodwit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+guest: $(BUILD)/godwit-agent
+	BUILD=$(BUILD) guest/kit/build.sh
+
+check-unit: $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+check-e2e: all guest
+	@BUILD=$(BUILD) tests/run-e2e.sh
+
+check: all
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-e2e
+
+check-asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" check
+
+# libFuzzer targets: clang, each linked with the library sources it exercises.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		mkdir -p $(BUILD)/corpus/$$(basename $$f); \
+		echo "fuzz: $$f ($(FUZZ_TIME)s)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/corpus/$$(basename $$f) \
+			tests/fuzz/corpus/$$(basename $$f) 2>&1 | tail -n 3 || exit 1; \
+	done
+
+bench: all guest
+	@BUILD=$(BUILD) bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,49 @@
+/* The hypervisor driver interface. Everything QEMU-specific sits behind it (implemented by
+ * src/hv/qemu.c), as runV did, so another hypervisor could be added. The shim owns one
+ * struct hv_vm per container; migration code reaches QEMU only through these calls. */
+#ifndef GODWIT_HV_H
+#define GODWIT_HV_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <json-c/json.h>
+
+#include "godwit/err.h"
+
+enum hv_accel { HV_ACCEL_TCG = 0, HV_ACCEL_KVM = 1 };
+
+/* The device configuration of a container VM. Source and destination of a migration build
+ * it from the same container config, so QEMU sees the same devices on both sides. */
+struct hv_vm_config {
+	const char *name;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline_extra;	/* appended to the kernel command line, may be NULL */
+	uint64_t mem_bytes;
+	int cpus;
+	enum hv_accel accel;
+	const char *disk_path;		/* the container's writable qcow2 overlay */
+	const char *qmp_path;		/* unix socket QEMU listens on for QMP */
+	const char *agent_path;		/* unix socket QEMU listens on for the agent virtio-serial port */
+	const char *console_path;	/* file for ttyS0 (kernel messages) */
+	const char *nic_mac;		/* NULL = no NIC; else a virtio-net NIC with this MAC */
+	const char *nic_tap;		/* with nic_mac: a tap device name, or NULL for user net */
+	int incoming;			/* start with -incoming defer (destination of a migration) */
+	int paused;			/* start with -S */
+};
+
+/* Choose the accelerator for `mode` ("auto", "kvm", "tcg"). auto picks KVM only where it can
+ * run a stock guest kernel (a /dev/kvm backed by PVM cannot) and says why in reason. */
+int hv_choose_accel(const char *mode, enum hv_accel *out, char *reason, size_t reason_len,
+		    struct gw_err *err);
+const char *hv_accel_name(enum hv_accel a);
+
+/* Build QEMU's argv for cfg (NULL-terminated, malloc'd strings; free with hv_argv_free). */
+int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *err);
+void hv_argv_free(char **argv);
+
+/* The QEMU binary (env GODWIT_QEMU overrides) and its version string. */
+const char *hv_qemu_binary(void);
+int hv_qemu_version(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,69 @@
+/* Small helpers shared by several subsystems: cleanup attributes, whole-file I/O, paths,
+ * time. Nothing here knows about containers, images or QEMU. */
+#ifndef GODWIT_UTIL_H
+#define GODWIT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/types.h>
+
+#include "godwit/err.h"
+
+static inline void gw_freep(void *p) { free(*(void **)p); }
+static inline void gw_closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void gw_fclosep(FILE **f) { if (*f) fclose(*f); }
+#define cleanup_free __attribute__((cleanup(gw_freep)))
+#define cleanup_close __attribute__((cleanup(gw_closep)))
+#define cleanup_fclose __attribute__((cleanup(gw_fclosep)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Take ownership out of a cleanup variable: `return steal_ptr(p);` */
+#define steal_ptr(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
+#define steal_fd(fd) ({ int _t = (fd); (fd) = -1; _t; })
+
+/* Read a whole file (at most max bytes, else -EFBIG) into a NUL-terminated malloc'd buffer. */
+int gw_read_file(const char *path, size_t max, char **out, size_t *len, struct gw_err *err);
+
+/* Write data to path atomically (tmp file + fsync + rename), mode as given. */
+int gw_write_file(const char *path, const void *data, size_t len, mode_t mode,
+		  struct gw_err *err);
+
+/* write()/read() the whole buffer, retrying on EINTR and short counts. read_full returns
+ * -EPIPE when the peer closes before len bytes. */
+int gw_write_full(int fd, const void *buf, size_t len);
+int gw_read_full(int fd, void *buf, size_t len);
+
+/* mkdir -p with mode for created dirs. */
+int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err);
+
+/* rm -rf (does not follow symlinks, stays on one file system). */
+int gw_rm_rf(const char *path, struct gw_err *err);
+
+/* Copy a regular file (sparse-aware enough: uses copy_file_range when it can). */
+int gw_copy_file(const char *src, const char *dst, struct gw_err *err);
+
+/* Monotonic and wall-clock time in nanoseconds. */
+int64_t gw_now_mono_ns(void);
+int64_t gw_now_real_ns(void);
+
+/* Format a wall-clock time in ns as RFC 3339 UTC with nanoseconds
+ * ("2026-11-25T18:56:04.123456789Z"); buf needs 36 bytes. */
+void gw_fmt_rfc3339(int64_t real_ns, char buf[36]);
+
+/* Parse sizes like "512", "512M", "1G", "1.5GiB" into bytes (suffix-less = default_unit bytes). */
+int gw_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+
+/* Parse durations like "20ms", "2s", "1m" into nanoseconds (suffix-less = ms). */
+int gw_parse_duration(const char *s, int64_t *out_ns);
+
+/* asprintf that aborts on OOM is not allowed below main: returns NULL on failure. */
+char *gw_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Validate a container or image name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}. */
+int gw_valid_name(const char *name);
+
+#endif

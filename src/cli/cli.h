@@ -1,0 +1,52 @@
+/* The CLI's shared pieces: global options (podman-style, before the command) and the table of
+ * commands, one cmd_<name>.c each. The CLI holds no state: everything comes from the state
+ * directory and the shims. */
+#ifndef GODWIT_CLI_H
+#define GODWIT_CLI_H
+
+#include "godwit/err.h"
+
+/* Exit status for godwit's own errors, as docker uses. */
+#define GW_EXIT_ERROR 125
+
+struct gw_cli {
+	const char *root;	/* --root / GODWIT_ROOT, default /var/lib/godwit */
+	const char *accel;	/* --accel auto|kvm|tcg */
+	const char *kernel;	/* --kernel, NULL = guest kit default */
+	const char *initrd;	/* --initrd, NULL = guest kit default */
+	const char *argv0;	/* path of this binary, for re-exec as the shim */
+};
+
+/* Each command parses its own arguments (argv[0] is the command name), prints its own output,
+ * and returns the process exit status. Errors are printed once, by the command, as
+ * "godwit <cmd>: message". */
+#define GW_COMMANDS(X)                                                                     \
+	X(load, "Load an image from a docker-archive or OCI layout (dir or tar)")          \
+	X(images, "List images")                                                           \
+	X(rmi, "Remove an image")                                                          \
+	X(run, "Run a command in a new container VM")                                      \
+	X(ps, "List containers")                                                           \
+	X(logs, "Show a container's output")                                               \
+	X(exec, "Run a second process in a running container")                             \
+	X(stop, "Stop a running container")                                                \
+	X(rm, "Remove a container")                                                        \
+	X(info, "Versions, accelerator chosen and why, paths")                             \
+	X(snapshot, "Write a running container's complete state to a file")               \
+	X(restore, "Start a new container from a snapshot file")                           \
+	X(incoming, "Start a destination that waits for a migrating container")            \
+	X(migrate, "Move a container to another host (live or --offline)")
+
+#define X(name, help) int cmd_##name(struct gw_cli *cli, int argc, char **argv);
+GW_COMMANDS(X)
+#undef X
+
+/* The hidden command the CLI re-executes itself as: one shim per container. */
+int cmd_shim(struct gw_cli *cli, int argc, char **argv);
+
+/* Print "godwit <cmd>: <err->msg>" to stderr and return GW_EXIT_ERROR. */
+int cli_fail(const char *cmd, const struct gw_err *err);
+
+/* Print "godwit <cmd>: <fmt...>" (with a hint to --help) and return GW_EXIT_ERROR. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
