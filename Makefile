@@ -21,7 +21,7 @@ FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_TIME  ?= 20
 
-.PHONY: all guest check check-unit check-e2e check-asan fuzz bench clean
+.PHONY: all guest check check-unit check-asan fuzz bench clean
 all: $(BUILD)/godwit $(BUILD)/godwit-agent
 
 $(BUILD)/%.o: %.c
@@ -52,12 +52,9 @@ guest: $(BUILD)/godwit-agent
 check-unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
-check-e2e: all guest
-	@BUILD=$(BUILD) tests/run-e2e.sh
-
-check: all
-	@$(MAKE) --no-print-directory check-unit
-	@$(MAKE) --no-print-directory check-e2e
+# unit tests, then every end-to-end test; the last line is "N passed, N failed"
+check: all guest $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/check.sh
 
 check-asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" check

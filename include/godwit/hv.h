@@ -38,11 +38,16 @@ int hv_choose_accel(const char *mode, enum hv_accel *out, char *reason, size_t r
 		    struct gw_err *err);
 const char *hv_accel_name(enum hv_accel a);
 
+/* hv_choose_accel with the KVM device and the PVM module directory given (for tests). */
+int hv_choose_accel_at(const char *mode, const char *kvm_dev, const char *pvm_module,
+		       enum hv_accel *out, char *reason, size_t reason_len, struct gw_err *err);
+
 /* Build QEMU's argv for cfg (NULL-terminated, malloc'd strings; free with hv_argv_free). */
 int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *err);
 void hv_argv_free(char **argv);
 
-/* The QEMU binary (env GODWIT_QEMU overrides) and its version string. */
+/* The QEMU binary (env GODWIT_QEMU overrides) and its version string ("7.2.22", from the
+ * first line of `qemu --version`); hv_qemu_version returns 0 or a negative errno. */
 const char *hv_qemu_binary(void);
 int hv_qemu_version(char *buf, size_t len);
 

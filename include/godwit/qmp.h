@@ -42,6 +42,18 @@ json_object *qmp_next_event(struct qmp *q);
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object **ev,
 		   struct gw_err *err);
 
+/* Like qmp_connect on an already connected socket (taken over, closed on failure): for a
+ * socketpair whose other end QEMU got as `-chardev socket,fd=N`, and for tests. */
+int qmp_open_fd(int fd, int timeout_ms, struct qmp **out, struct gw_err *err);
+
+/* How many events were dropped because the queue (1024) was full: QEMU flooded faster than
+ * the owner called qmp_next_event()/qmp_wait_event(). Worth a warning when it grows. */
+unsigned long qmp_events_dropped(const struct qmp *q);
+
+/* The greeting QEMU sent ({"QMP": {"version": ..., "capabilities": ...}}), borrowed. */
+json_object *qmp_greeting(const struct qmp *q);
+
+/* Close the socket and drop queued events; q may be NULL. */
 void qmp_close(struct qmp *q);
 
 /* Parse one line from QEMU into a message and classify it (exposed for tests and the fuzzer):

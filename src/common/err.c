@@ -48,7 +48,15 @@ int gw_err_prefix(struct gw_err *err, const char *fmt, ...)
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old);
+	size_t n = strlen(ctx);
+	if (n > sizeof(err->msg) - 3)
+		n = sizeof(err->msg) - 3;
+	memcpy(err->msg, ctx, n);
+	memcpy(err->msg + n, ": ", 2);
+	size_t rest = sizeof(err->msg) - n - 3;
+	size_t ol = strnlen(old, rest);
+	memcpy(err->msg + n + 2, old, ol);
+	err->msg[n + 2 + ol] = '\0';
 	if (!err->code)
 		err->code = EIO;
 	return -err->code;

@@ -1,6 +1,5 @@
 /* Helpers shared by several subsystems (include/godwit/util.h): whole-file I/O, directory
  * trees, time formatting and the size/duration parsers used by flags. */
-#define _GNU_SOURCE
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,0 +1,89 @@
+/* A container's record in the state directory (ROOT/containers/NAME/): its config (written once
+ * by `run`, `restore` or an incoming migration) and its state (written only by its shim), plus
+ * the one lifecycle state machine. The CLI reads these; only the shim changes the state. */
+#ifndef GODWIT_CONTAINER_H
+#define GODWIT_CONTAINER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <json-c/json.h>
+
+#include "godwit/err.h"
+
+enum ct_state {
+	CT_CREATED = 0,
+	CT_RUNNING,
+	CT_PAUSED,
+	CT_MIGRATING,
+	CT_STOPPED,
+	CT_MIGRATED,
+	CT_INCOMING,
+	CT_STATE_COUNT,
+};
+
+const char *ct_state_name(enum ct_state s);
+int ct_state_parse(const char *s, enum ct_state *out);
+
+/* 0 if from -> to is a legal lifecycle transition, else -EINVAL with the reason in err. The
+ * table (src/shim/lifecycle.c) is the only place that says which changes are allowed. */
+int ct_check_transition(enum ct_state from, enum ct_state to, struct gw_err *err);
+
+/* Everything needed to (re)create the container VM: the same on source and destination. */
+struct ct_config {
+	char name[65];
+	char image[256];	/* the reference the user gave */
+	char image_id[72];	/* "sha256:<hex>" */
+	char **argv;		/* NULL-terminated; the resolved entrypoint + cmd */
+	char **env;		/* NULL-terminated "K=V" */
+	char *cwd;
+	char *user;
+	char *hostname;
+	uint64_t mem_bytes;
+	int cpus;
+	int auto_remove;	/* --rm */
+	char accel[8];		/* "tcg" | "kvm": chosen at creation, kept across restarts */
+	char *kernel;
+	char *initrd;
+	char nic_mac[18];	/* "" = no NIC */
+	int64_t created_ns;	/* wall clock */
+};
+
+/* What the shim publishes (state.json, atomically replaced on every change). */
+struct ct_status {
+	enum ct_state state;
+	pid_t shim_pid;
+	pid_t qemu_pid;
+	int64_t started_ns;	/* wall clock when the VM started (0 = never) */
+	int64_t finished_ns;
+	int exit_status;	/* -1 = none yet */
+	char detail[256];	/* e.g. why it stopped, where it migrated */
+};
+
+/* Paths inside ROOT/containers/NAME. */
+char *ct_dir(const char *root, const char *name);
+char *ct_path(const char *root, const char *name, const char *file);
+
+int ct_config_to_json(const struct ct_config *c, json_object **out);
+int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err);
+int ct_config_save(const char *root, const struct ct_config *c, struct gw_err *err);
+int ct_config_load(const char *root, const char *name, struct ct_config *c, struct gw_err *err);
+void ct_config_free(struct ct_config *c);
+
+int ct_status_save(const char *root, const char *name, const struct ct_status *s,
+		   struct gw_err *err);
+/* Loads state.json; a record whose shim is gone while it claims to be live is reported as
+ * stopped with detail "shim exited unexpectedly". */
+int ct_status_load(const char *root, const char *name, struct ct_status *s, struct gw_err *err);
+
+/* Names of all containers under ROOT (sorted; free with ct_names_free). */
+int ct_list(const char *root, char ***names, struct gw_err *err);
+void ct_names_free(char **names);
+
+/* A NULL-terminated string vector helpers (json array <-> char **). */
+char **ct_strv_from_json(json_object *arr);
+json_object *ct_strv_to_json(char *const *v);
+void ct_strv_free(char **v);
+size_t ct_strv_len(char *const *v);
+char **ct_strv_dup(char *const *v);
+
+#endif

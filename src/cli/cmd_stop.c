@@ -1,0 +1,65 @@
+/* godwit stop: ask a container to stop (SIGTERM, then SIGKILL after the timeout) and wait
+ * until its VM is gone. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shimctl.h"
+#include "godwit/container.h"
+#include "godwit/util.h"
+
+/* Stop one container; used by rm -f too. */
+int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
+int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err)
+{
+	int fd = cli_connect(cli, name, err);
+	if (fd < 0)
+		return fd;
+	struct ctl_reader rd = { 0 };
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "timeout", json_object_new_int(timeout_s));
+	int r = ctl_call(fd, &rd, "stop", args, NULL, NULL, NULL, 10000, err);
+	json_object_put(args);
+	ctl_reader_free(&rd);
+	if (r == 0 && cli_wait_closed(fd, (timeout_s + 20) * 1000) < 0)
+		r = gw_err_set(err, ETIMEDOUT, "container %s did not stop", name);
+	close(fd);
+	return r;
+}
+
+int cmd_stop(struct gw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "time", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int timeout = 10, c;
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 3600)
+				return cli_usage_error("stop", "invalid --time '%s'", optarg);
+			timeout = (int)v;
+			break;
+		}
+		case 'h':
+			printf("Usage: godwit stop [-t SECONDS] CONTAINER...\n\nStop running "
+			       "containers: SIGTERM, then SIGKILL after -t seconds (default 10).\n");
+			return 0;
+		default: return cli_usage_error("stop", "invalid option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("stop", "want at least one CONTAINER");
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		struct gw_err err = { 0 };
+		if (cli_stop_one(cli, argv[i], timeout, &err) < 0)
+			rc = cli_fail("stop", &err);
+		else
+			printf("%s\n", argv[i]);
+	}
+	return rc;
+}

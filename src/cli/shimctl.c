@@ -1,0 +1,207 @@
+/* What several commands share: where the guest kit is, starting a container's shim and
+ * waiting until it is ready, and talking to a running shim (connect, attach, stream output). */
+#include <fcntl.h>
+#include <limits.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cli.h"
+#include "shimctl.h"
+#include "godwit/container.h"
+#include "godwit/util.h"
+
+static int file_exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct gw_err *err)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	const char *kitenv = getenv("GODWIT_KIT");
+	char *dirs[3] = { 0 };
+	int nd = 0;
+	if (kitenv && *kitenv)
+		dirs[nd++] = strdup(kitenv);
+	if (n > 0)
+		dirs[nd++] = gw_strdup_printf("%s/guest", dirname(exe));
+	dirs[nd++] = strdup("/usr/local/lib/godwit");
+	*kernel = cli->kernel ? realpath(cli->kernel, NULL) : NULL;
+	*initrd = cli->initrd ? realpath(cli->initrd, NULL) : NULL;
+	if (cli->kernel && !*kernel)
+		goto missing;
+	if (cli->initrd && !*initrd)
+		goto missing;
+	for (int i = 0; i < nd && (!*kernel || !*initrd); i++) {
+		cleanup_free char *k = gw_strdup_printf("%s/vmlinuz", dirs[i]);
+		cleanup_free char *r = gw_strdup_printf("%s/initrd.img", dirs[i]);
+		if (k && r && file_exists(k) && file_exists(r)) {
+			if (!*kernel)
+				*kernel = realpath(k, NULL);
+			if (!*initrd)
+				*initrd = realpath(r, NULL);
+		}
+	}
+	for (int i = 0; i < nd; i++)
+		free(dirs[i]);
+	if (*kernel && *initrd)
+		return 0;
+missing:
+	free(*kernel);
+	free(*initrd);
+	*kernel = *initrd = NULL;
+	return gw_err_set(err, ENOENT, "guest kit not found (build it with `make guest`, set "
+			  "GODWIT_KIT, or pass --kernel and --initrd)");
+}
+
+int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra[],
+		   struct gw_err *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return gw_err_sys(err, errno, "pipe");
+	cleanup_free char *shimlog = ct_path(cli->root, name, "shim.log");
+	pid_t pid = fork();
+	if (pid < 0)
+		return gw_err_sys(err, errno, "fork");
+	if (pid == 0) {
+		/* the shim outlives the CLI: own session, no terminal, its own log */
+		setsid();
+		close(p[0]);
+		int devnull = open("/dev/null", O_RDWR);
+		int lf = open(shimlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(devnull, 0);
+		dup2(lf >= 0 ? lf : devnull, 1);
+		dup2(lf >= 0 ? lf : devnull, 2);
+		int wfd = fcntl(p[1], F_DUPFD, 3); /* without CLOEXEC: passed to the shim */
+		char fdarg[16];
+		snprintf(fdarg, sizeof(fdarg), "%d", wfd);
+		char *argv[32];
+		int n = 0;
+		argv[n++] = (char *)"godwit";
+		argv[n++] = (char *)"--root";
+		argv[n++] = (char *)cli->root;
+		argv[n++] = (char *)"__shim";
+		argv[n++] = (char *)"--ready-fd";
+		argv[n++] = fdarg;
+		for (int i = 0; extra && extra[i] && n < 30; i++)
+			argv[n++] = extra[i];
+		argv[n++] = (char *)name;
+		argv[n] = NULL;
+		/* a daemon: when the CLI exits nothing should reach the shim's group */
+		if (fork() > 0)
+			_exit(0);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(p[1]);
+	waitpid(pid, NULL, 0);
+	char buf[GW_ERR_MSG_MAX + 16];
+	size_t have = 0;
+	ssize_t r;
+	while (have < sizeof(buf) - 1 && (r = read(p[0], buf + have, sizeof(buf) - 1 - have)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		have += (size_t)r;
+	}
+	close(p[0]);
+	buf[have] = '\0';
+	if (!strcmp(buf, "ok"))
+		return 0;
+	if (!strncmp(buf, "error: ", 7))
+		return gw_err_set(err, EIO, "%s", buf + 7);
+	return gw_err_set(err, EIO, "the shim died while starting (see %s)", shimlog);
+}
+
+int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err)
+{
+	struct ct_status st;
+	int r = ct_status_load(cli->root, name, &st, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *sock = ct_path(cli->root, name, "shim.sock");
+	r = ctl_connect(sock, err);
+	if (r < 0)
+		return gw_err_set(err, ENOTCONN, "container %s is not running (%s)", name,
+				  ct_state_name(st.state));
+	return r;
+}
+
+static int write_b64(int fd, json_object *data)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(data, "data", &v))
+		return 0;
+	const char *b64 = json_object_get_string(v);
+	size_t bl = strlen(b64);
+	unsigned char *buf = malloc(bl / 4 * 3 + 3);
+	if (!buf)
+		return -ENOMEM;
+	int n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl);
+	if (n > 0) {
+		while (bl > 0 && b64[bl - 1] == '=')
+			n--, bl--;
+		gw_write_full(fd, buf, (size_t)n);
+	}
+	free(buf);
+	return 0;
+}
+
+int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err *err)
+{
+	*status = -1;
+	for (;;) {
+		json_object *m, *ev, *data;
+		int r = ctl_recv(rd, fd, -1, &m, err);
+		if (r == -EPIPE)
+			return 0; /* the shim closed: done */
+		if (r < 0)
+			return r;
+		if (json_object_object_get_ex(m, "event", &ev) &&
+		    json_object_object_get_ex(m, "data", &data)) {
+			const char *name = json_object_get_string(ev);
+			json_object *v;
+			if (!strcmp(name, "output")) {
+				int isErr = json_object_object_get_ex(data, "stream", &v) &&
+					    !strcmp(json_object_get_string(v), "stderr");
+				write_b64(isErr ? 2 : 1, data);
+			} else if (!strcmp(name, "exit")) {
+				*status = json_object_object_get_ex(data, "status", &v)
+						  ? json_object_get_int(v) : 255;
+				json_object_put(m);
+				return 0;
+			} else if (!strcmp(name, "error")) {
+				if (json_object_object_get_ex(data, "message", &v))
+					fprintf(stderr, "godwit: %s\n", json_object_get_string(v));
+			}
+		}
+		json_object_put(m);
+	}
+}
+
+int cli_wait_closed(int fd, int timeout_ms)
+{
+	char buf[4096];
+	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		int64_t left = deadline - gw_now_mono_ns();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return 0;
+	}
+}

@@ -1,0 +1,254 @@
+/* The shim's end of the agent link (docs/agent-protocol.md): connects to the virtio-serial
+ * port's socket, starts the container when the agent says HELLO, turns output into log
+ * records and events, and relays exec, signals, stdin and shutdown. */
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "godwit/frame.h"
+#include "godwit/logfile.h"
+#include "godwit/util.h"
+#include "shim.h"
+
+struct alink {
+	int fd;
+	struct gw_link link;
+	int resync;	/* a restored link: send RESYNC instead of waiting for a boot HELLO */
+};
+
+json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
+
+int alink_open(struct container *ct, struct gw_err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(ct->agent_path) >= sizeof(a.sun_path))
+		return gw_err_set(err, ENAMETOOLONG, "agent socket path too long");
+	strcpy(a.sun_path, ct->agent_path);
+	if (!ct->agent) {
+		ct->agent = calloc(1, sizeof(*ct->agent));
+		if (!ct->agent)
+			return gw_err_set(err, ENOMEM, "out of memory");
+		ct->agent->fd = -1;
+		gw_link_init(&ct->agent->link);
+	}
+	int64_t deadline = gw_now_mono_ns() + 10000000000LL;
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return gw_err_sys(err, errno, "socket");
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			ct->agent->fd = fd;
+			gw_link_reset_io(&ct->agent->link);
+			return 0;
+		}
+		int e = errno;
+		close(fd);
+		if (gw_now_mono_ns() > deadline)
+			return gw_err_sys(err, e, "connect %s", ct->agent_path);
+		poll(NULL, 0, 20);
+	}
+}
+
+int alink_fd(struct container *ct)
+{
+	return ct->agent ? ct->agent->fd : -1;
+}
+
+int alink_wants_write(struct container *ct)
+{
+	return ct->agent && ct->agent->fd >= 0 && gw_link_want_write(&ct->agent->link);
+}
+
+int alink_on_writable(struct container *ct)
+{
+	if (!ct->agent || ct->agent->fd < 0)
+		return 0;
+	return gw_link_flush(&ct->agent->link, ct->agent->fd, NULL);
+}
+
+static int send_json(struct container *ct, uint16_t type, int chan, json_object *o,
+		     struct gw_err *err)
+{
+	if (!ct->agent || ct->agent->fd < 0)
+		return gw_err_set(err, ENOTCONN, "the agent link is not connected");
+	int r = gw_link_send_json(&ct->agent->link, type, (uint16_t)chan, o, err);
+	if (r == 0)
+		alink_on_writable(ct);
+	return r;
+}
+
+static int send_start(struct container *ct)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "argv", ct_strv_to_json(ct->cfg.argv));
+	json_object_object_add(o, "env", ct_strv_to_json(ct->cfg.env));
+	json_object_object_add(o, "cwd", json_object_new_string(ct->cfg.cwd ? ct->cfg.cwd : "/"));
+	if (ct->cfg.user)
+		json_object_object_add(o, "user", json_object_new_string(ct->cfg.user));
+	json_object_object_add(o, "hostname", json_object_new_string(
+		ct->cfg.hostname ? ct->cfg.hostname : ct->cfg.name));
+	struct gw_err err = { 0 };
+	int r = send_json(ct, GW_FRAME_START, 0, o, &err);
+	json_object_put(o);
+	if (r < 0)
+		fprintf(stderr, "shim %s: START: %s\n", ct->cfg.name, err.msg);
+	else
+		ct->started = 1;
+	return r;
+}
+
+static void on_output(struct container *ct, const struct gw_frame *f)
+{
+	const char *stream = f->hdr.type == GW_FRAME_STDERR ? "stderr" : "stdout";
+	if (f->hdr.chan == 0) {
+		struct gw_err err = { 0 };
+		if (log_append(ct->log_fd,
+			       f->hdr.type == GW_FRAME_STDERR ? LOG_STDERR : LOG_STDOUT,
+			       gw_now_real_ns(), (const char *)f->payload, f->hdr.len, &err) < 0)
+			fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
+	}
+	shim_emit(ct, f->hdr.chan, "output",
+		  shim_output_event_data(stream, f->payload, f->hdr.len));
+}
+
+static int json_int(const struct gw_frame *f, const char *key, int dflt)
+{
+	json_object *o, *v;
+	int val = dflt;
+	if (gw_frame_json(f, &o, NULL) < 0)
+		return dflt;
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
+		val = json_object_get_int(v);
+	json_object_put(o);
+	return val;
+}
+
+static void on_frame(struct container *ct, const struct gw_frame *f)
+{
+	switch (f->hdr.type) {
+	case GW_FRAME_HELLO: {
+		uint32_t last, next;
+		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
+			gw_link_peer_reset(&ct->agent->link, last, next);
+		if (!ct->started && ct->st.state == CT_RUNNING)
+			send_start(ct);
+		break;
+	}
+	case GW_FRAME_STDOUT:
+	case GW_FRAME_STDERR:
+		on_output(ct, f);
+		break;
+	case GW_FRAME_EXIT: {
+		int status = json_int(f, "status", 255);
+		if (status < 0 || status > 255)
+			status = 255;
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "status", json_object_new_int(status));
+		if (f->hdr.chan == 0) {
+			ct->main_exited = 1;
+			ct->st.exit_status = status;
+			/* the agent powers off by itself; make sure the VM goes down regardless */
+			if (!ct->quit_deadline_ns)
+				ct->quit_deadline_ns = gw_now_mono_ns() + 15000000000LL;
+		}
+		shim_emit(ct, f->hdr.chan, "exit", d);
+		break;
+	}
+	case GW_FRAME_ERROR: {
+		json_object *o, *v;
+		if (gw_frame_json(f, &o, NULL) < 0)
+			break;
+		const char *msg = json_object_object_get_ex(o, "message", &v)
+					  ? json_object_get_string(v) : "agent error";
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "message", json_object_new_string(msg));
+		shim_emit(ct, f->hdr.chan, "error", d);
+		if (f->hdr.chan == 0) {
+			char line[512];
+			int n = snprintf(line, sizeof(line), "godwit: %s\n", msg);
+			log_append(ct->log_fd, LOG_STDERR, gw_now_real_ns(), line,
+				   (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1), NULL);
+		}
+		json_object_put(o);
+		break;
+	}
+	default:
+		break; /* STARTED, PONG, ACK: nothing to do */
+	}
+}
+
+int alink_on_readable(struct container *ct)
+{
+	struct alink *a = ct->agent;
+	if (!a || a->fd < 0)
+		return 0;
+	struct gw_err err = { 0 };
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = gw_link_read(&a->link, a->fd, &err);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0) {
+			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
+			gw_link_reset_io(&a->link);
+			break;
+		}
+	}
+	struct gw_frame f;
+	while (gw_link_next(&a->link, &f) > 0) {
+		on_frame(ct, &f);
+		gw_frame_free(&f);
+		if (!ct->agent)
+			return 0;
+	}
+	alink_on_writable(ct);
+	return 0;
+}
+
+int alink_send_exec(struct container *ct, int chan, json_object *spec, struct gw_err *err)
+{
+	return send_json(ct, GW_FRAME_EXEC, chan, spec, err);
+}
+
+int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *err)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "signal", json_object_new_int(sig));
+	int r = send_json(ct, GW_FRAME_SIGNAL, chan, o, err);
+	json_object_put(o);
+	return r;
+}
+
+int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,
+		     struct gw_err *err)
+{
+	if (!ct->agent || ct->agent->fd < 0)
+		return gw_err_set(err, ENOTCONN, "the agent link is not connected");
+	int r = gw_link_send(&ct->agent->link, GW_FRAME_STDIN, (uint16_t)chan, data, len, err);
+	if (r == 0)
+		alink_on_writable(ct);
+	return r;
+}
+
+int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "grace_ms", json_object_new_int(grace_ms));
+	int r = send_json(ct, GW_FRAME_SHUTDOWN, 0, o, err);
+	json_object_put(o);
+	return r;
+}
+
+void alink_close(struct container *ct)
+{
+	if (!ct->agent)
+		return;
+	if (ct->agent->fd >= 0)
+		close(ct->agent->fd);
+	gw_link_free(&ct->agent->link);
+	free(ct->agent);
+	ct->agent = NULL;
+}

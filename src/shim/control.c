@@ -1,0 +1,234 @@
+/* The shim's control API (docs/api.md): attach, exec, signal, stop, query-status. Requests
+ * are untrusted: every argument is type-checked and bounded before it is acted on. */
+#include <openssl/evp.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "godwit/logfile.h"
+#include "godwit/util.h"
+#include "shim.h"
+
+#define MAX_ARGS 4096
+
+static void reply(struct shim_client *cl, json_object *msg)
+{
+	ctl_send(cl->fd, msg, NULL);
+	json_object_put(msg);
+}
+
+static void reply_error(struct shim_client *cl, const char *desc)
+{
+	reply(cl, ctl_make_error("GenericError", desc));
+}
+
+/* An output event: the bytes travel base64-encoded so that any output survives JSON. */
+json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
+json_object *shim_output_event_data(const char *stream, const void *data, size_t len)
+{
+	json_object *d = json_object_new_object();
+	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (b64) {
+		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+		json_object_object_add(d, "data", json_object_new_string(b64));
+		free(b64);
+	}
+	json_object_object_add(d, "stream", json_object_new_string(stream));
+	return d;
+}
+
+/* Replay the output log to a newly attached client, so a client that attaches late (a
+ * foreground `run` racing the container's first line) misses nothing. */
+static void replay_log(struct container *ct, struct shim_client *cl)
+{
+	FILE *f = fopen(ct->log_path, "re");
+	if (!f)
+		return;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		struct log_record rec;
+		if (line[n - 1] == '\n')
+			n--;
+		if (log_parse(line, (size_t)n, &rec) < 0)
+			continue;
+		/* the record's text plus the newline it stood for */
+		char *buf = malloc(rec.len + 1);
+		if (!buf)
+			break;
+		memcpy(buf, rec.text, rec.len);
+		size_t bl = rec.len;
+		if (!rec.partial)
+			buf[bl++] = '\n';
+		json_object *ev = ctl_make_event(
+			"output", shim_output_event_data(rec.stream == LOG_STDERR ? "stderr" : "stdout",
+							 buf, bl));
+		free(buf);
+		ctl_send(cl->fd, ev, NULL);
+		json_object_put(ev);
+	}
+	free(line);
+	fclose(f);
+}
+
+static json_object *status_json(struct container *ct)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(ct->cfg.name));
+	json_object_object_add(o, "state", json_object_new_string(ct_state_name(ct->st.state)));
+	json_object_object_add(o, "shim_pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "qemu_pid", json_object_new_int(ct->qemu_pid));
+	json_object_object_add(o, "accel", json_object_new_string(hv_accel_name(ct->accel)));
+	json_object_object_add(o, "started", json_object_new_boolean(ct->started));
+	json_object_object_add(o, "exit_status", json_object_new_int(ct->st.exit_status));
+	return o;
+}
+
+static int get_strv(json_object *args, const char *key, int required, json_object **out,
+		    char *why, size_t whylen)
+{
+	json_object *v;
+	*out = NULL;
+	if (!args || !json_object_object_get_ex(args, key, &v)) {
+		if (required)
+			snprintf(why, whylen, "missing argument \"%s\"", key);
+		return required ? -EINVAL : 0;
+	}
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) > MAX_ARGS) {
+		snprintf(why, whylen, "\"%s\" must be an array of at most %d strings", key, MAX_ARGS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string)) {
+			snprintf(why, whylen, "\"%s\" must hold only strings", key);
+			return -EINVAL;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+static void do_exec(struct container *ct, struct shim_client *cl, json_object *args)
+{
+	char why[160];
+	json_object *argv, *env;
+	if (ct->st.state != CT_RUNNING)
+		return reply_error(cl, "container is not running");
+	if (get_strv(args, "argv", 1, &argv, why, sizeof(why)) < 0 ||
+	    get_strv(args, "env", 0, &env, why, sizeof(why)) < 0)
+		return reply_error(cl, why);
+	if (json_object_array_length(argv) == 0)
+		return reply_error(cl, "\"argv\" must not be empty");
+	if (cl->exec_chan)
+		return reply_error(cl, "this connection already runs an exec session");
+	int chan = ct->next_chan++;
+	if (chan > 65535)
+		return reply_error(cl, "too many exec sessions");
+	json_object *spec = json_object_new_object();
+	json_object_object_add(spec, "argv", json_object_get(argv));
+	if (env)
+		json_object_object_add(spec, "env", json_object_get(env));
+	const char *keys[] = { "cwd", "user" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_object *v;
+		if (json_object_object_get_ex(args, keys[i], &v) &&
+		    json_object_is_type(v, json_type_string))
+			json_object_object_add(spec, keys[i], json_object_get(v));
+	}
+	struct gw_err err = { 0 };
+	int r = alink_send_exec(ct, chan, spec, &err);
+	json_object_put(spec);
+	if (r < 0)
+		return reply_error(cl, err.msg);
+	cl->exec_chan = chan;
+	json_object *ret = json_object_new_object();
+	json_object_object_add(ret, "chan", json_object_new_int(chan));
+	reply(cl, ctl_make_return(ret));
+}
+
+static void do_signal(struct container *ct, struct shim_client *cl, json_object *args)
+{
+	json_object *v;
+	int sig = SIGKILL;
+	if (args && json_object_object_get_ex(args, "signal", &v))
+		sig = json_object_get_int(v);
+	if (sig < 1 || sig > 64)
+		return reply_error(cl, "signal out of range");
+	if (ct->st.state != CT_RUNNING)
+		return reply_error(cl, "container is not running");
+	struct gw_err err = { 0 };
+	int chan = cl->exec_chan;
+	if (args && json_object_object_get_ex(args, "chan", &v))
+		chan = json_object_get_int(v);
+	if (alink_send_signal(ct, chan, sig, &err) < 0)
+		return reply_error(cl, err.msg);
+	reply(cl, ctl_make_return(NULL));
+}
+
+void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
+{
+	json_object *v, *args = NULL;
+	if (!json_object_object_get_ex(req, "execute", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return reply_error(cl, "request without \"execute\"");
+	const char *cmd = json_object_get_string(v);
+	if (json_object_object_get_ex(req, "arguments", &args) &&
+	    !json_object_is_type(args, json_type_object))
+		return reply_error(cl, "\"arguments\" must be an object");
+
+	if (!strcmp(cmd, "query-status"))
+		return reply(cl, ctl_make_return(status_json(ct)));
+	if (!strcmp(cmd, "attach")) {
+		cl->attached = 1;
+		reply(cl, ctl_make_return(NULL));
+		if (args && json_object_object_get_ex(args, "logs", &v) && json_object_get_boolean(v))
+			replay_log(ct, cl);
+		if (ct->main_exited) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "status", json_object_new_int(ct->st.exit_status));
+			json_object *ev = ctl_make_event("exit", d);
+			ctl_send(cl->fd, ev, NULL);
+			json_object_put(ev);
+		}
+		return;
+	}
+	if (!strcmp(cmd, "exec"))
+		return do_exec(ct, cl, args);
+	if (!strcmp(cmd, "signal"))
+		return do_signal(ct, cl, args);
+	if (!strcmp(cmd, "stdin")) {
+		json_object *d;
+		if (!cl->exec_chan && !cl->attached)
+			return reply_error(cl, "stdin needs an attached or exec connection");
+		const char *b64 = args && json_object_object_get_ex(args, "data", &d)
+					  ? json_object_get_string(d) : "";
+		size_t bl = strlen(b64);
+		if (bl > 256 * 1024)
+			return reply_error(cl, "stdin chunk too large");
+		unsigned char *buf = malloc(bl / 4 * 3 + 3);
+		int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
+		if (n < 0) {
+			free(buf);
+			return reply_error(cl, "stdin data is not base64");
+		}
+		while (n > 0 && bl > 0 && b64[bl - 1] == '=')
+			n--, bl--;
+		struct gw_err err = { 0 };
+		int r = alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err);
+		free(buf);
+		return r < 0 ? reply_error(cl, err.msg) : reply(cl, ctl_make_return(NULL));
+	}
+	if (!strcmp(cmd, "stop")) {
+		int timeout_s = 10;
+		if (args && json_object_object_get_ex(args, "timeout", &v))
+			timeout_s = json_object_get_int(v);
+		if (timeout_s < 0 || timeout_s > 3600)
+			return reply_error(cl, "timeout out of range");
+		shim_request_stop(ct, timeout_s * 1000);
+		return reply(cl, ctl_make_return(NULL));
+	}
+	char desc[160];
+	snprintf(desc, sizeof(desc), "unknown command \"%.64s\"", cmd);
+	reply(cl, ctl_make_error("CommandNotFound", desc));
+}

@@ -1,0 +1,349 @@
+/* The container record on disk (include/godwit/container.h): config.json written once by its
+ * creator, state.json replaced atomically by the shim on every change. */
+#include <dirent.h>
+#include <signal.h>
+#include <string.h>
+
+#include "godwit/container.h"
+#include "godwit/util.h"
+
+#define RECORD_MAX (1 << 20)
+
+char *ct_dir(const char *root, const char *name)
+{
+	return gw_strdup_printf("%s/containers/%s", root, name);
+}
+
+char *ct_path(const char *root, const char *name, const char *file)
+{
+	return gw_strdup_printf("%s/containers/%s/%s", root, name, file);
+}
+
+size_t ct_strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+void ct_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+char **ct_strv_dup(char *const *v)
+{
+	size_t n = ct_strv_len(v);
+	char **out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i] = strdup(v[i]))) {
+			ct_strv_free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+char **ct_strv_from_json(json_object *arr)
+{
+	if (!arr || !json_object_is_type(arr, json_type_array))
+		return NULL;
+	size_t n = json_object_array_length(arr);
+	char **v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    !(v[i] = strdup(json_object_get_string(e)))) {
+			ct_strv_free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+json_object *ct_strv_to_json(char *const *v)
+{
+	json_object *arr = json_object_new_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_object_array_add(arr, json_object_new_string(v[i]));
+	return arr;
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_object_add(o, k, json_object_new_string(v));
+}
+
+int ct_config_to_json(const struct ct_config *c, json_object **out)
+{
+	json_object *o = json_object_new_object();
+	add_str(o, "name", c->name);
+	add_str(o, "image", c->image);
+	add_str(o, "image_id", c->image_id);
+	json_object_object_add(o, "argv", ct_strv_to_json(c->argv));
+	json_object_object_add(o, "env", ct_strv_to_json(c->env));
+	add_str(o, "cwd", c->cwd);
+	add_str(o, "user", c->user);
+	add_str(o, "hostname", c->hostname);
+	json_object_object_add(o, "mem_bytes", json_object_new_int64((int64_t)c->mem_bytes));
+	json_object_object_add(o, "cpus", json_object_new_int(c->cpus));
+	json_object_object_add(o, "auto_remove", json_object_new_boolean(c->auto_remove));
+	add_str(o, "accel", c->accel);
+	add_str(o, "kernel", c->kernel);
+	add_str(o, "initrd", c->initrd);
+	add_str(o, "nic_mac", c->nic_mac);
+	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
+	*out = o;
+	return 0;
+}
+
+static int get_str(json_object *o, const char *k, int required, const char **out,
+		   struct gw_err *err)
+{
+	json_object *v;
+	*out = NULL;
+	if (!json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null))
+		return required ? gw_err_set(err, EINVAL, "config: missing \"%s\"", k) : 0;
+	if (!json_object_is_type(v, json_type_string))
+		return gw_err_set(err, EINVAL, "config: \"%s\" must be a string", k);
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+static int copy_fixed(char *dst, size_t cap, const char *src, const char *what, struct gw_err *err)
+{
+	if (!src) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (strlen(src) >= cap)
+		return gw_err_set(err, EINVAL, "config: \"%s\" too long", what);
+	strcpy(dst, src);
+	return 0;
+}
+
+int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	if (!json_object_is_type(j, json_type_object))
+		return gw_err_set(err, EINVAL, "config: not a JSON object");
+	const char *s;
+	int r;
+	if ((r = get_str(j, "name", 1, &s, err)) < 0 || (r = copy_fixed(c->name, sizeof(c->name), s, "name", err)) < 0)
+		return r;
+	if (!gw_valid_name(c->name))
+		return gw_err_set(err, EINVAL, "config: invalid container name");
+	if ((r = get_str(j, "image", 0, &s, err)) < 0 || (r = copy_fixed(c->image, sizeof(c->image), s, "image", err)) < 0)
+		return r;
+	if ((r = get_str(j, "image_id", 1, &s, err)) < 0 || (r = copy_fixed(c->image_id, sizeof(c->image_id), s, "image_id", err)) < 0)
+		return r;
+	if ((r = get_str(j, "accel", 0, &s, err)) < 0 || (r = copy_fixed(c->accel, sizeof(c->accel), s, "accel", err)) < 0)
+		return r;
+	if ((r = get_str(j, "nic_mac", 0, &s, err)) < 0 || (r = copy_fixed(c->nic_mac, sizeof(c->nic_mac), s, "nic_mac", err)) < 0)
+		return r;
+	json_object *v;
+	if (!json_object_object_get_ex(j, "argv", &v) || !(c->argv = ct_strv_from_json(v)) ||
+	    !c->argv[0]) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"argv\" must be a non-empty string array");
+	}
+	if (json_object_object_get_ex(j, "env", &v) && !(c->env = ct_strv_from_json(v))) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"env\" must be a string array");
+	}
+	const char *keys[] = { "cwd", "user", "hostname", "kernel", "initrd" };
+	char **dst[] = { &c->cwd, &c->user, &c->hostname, &c->kernel, &c->initrd };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if ((r = get_str(j, keys[i], 0, &s, err)) < 0) {
+			ct_config_free(c);
+			return r;
+		}
+		if (s && !(*dst[i] = strdup(s))) {
+			ct_config_free(c);
+			return gw_err_set(err, ENOMEM, "out of memory");
+		}
+	}
+	if (json_object_object_get_ex(j, "mem_bytes", &v))
+		c->mem_bytes = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(j, "cpus", &v))
+		c->cpus = json_object_get_int(v);
+	if (json_object_object_get_ex(j, "auto_remove", &v))
+		c->auto_remove = json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "created_ns", &v))
+		c->created_ns = json_object_get_int64(v);
+	if (c->mem_bytes < (64ULL << 20) || c->mem_bytes > (1ULL << 40) || c->cpus < 1 ||
+	    c->cpus > 64) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: memory or cpus out of range");
+	}
+	return 0;
+}
+
+void ct_config_free(struct ct_config *c)
+{
+	ct_strv_free(c->argv);
+	ct_strv_free(c->env);
+	free(c->cwd);
+	free(c->user);
+	free(c->hostname);
+	free(c->kernel);
+	free(c->initrd);
+	memset(c, 0, sizeof(*c));
+}
+
+int ct_config_save(const char *root, const struct ct_config *c, struct gw_err *err)
+{
+	json_object *j;
+	ct_config_to_json(c, &j);
+	const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY);
+	cleanup_free char *path = ct_path(root, c->name, "config.json");
+	int r = path ? gw_write_file(path, txt, strlen(txt), 0600, err)
+		     : gw_err_set(err, ENOMEM, "out of memory");
+	json_object_put(j);
+	return r;
+}
+
+static int load_json(const char *path, json_object **out, struct gw_err *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len;
+	int r = gw_read_file(path, RECORD_MAX, &buf, &len, err);
+	if (r < 0)
+		return r;
+	json_tokener *tok = json_tokener_new();
+	json_object *j = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error je = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (!j || je != json_tokener_success) {
+		json_object_put(j);
+		return gw_err_set(err, EINVAL, "%s: malformed JSON", path);
+	}
+	*out = j;
+	return 0;
+}
+
+int ct_config_load(const char *root, const char *name, struct ct_config *c, struct gw_err *err)
+{
+	if (!gw_valid_name(name))
+		return gw_err_set(err, EINVAL, "invalid container name '%s'", name);
+	cleanup_free char *path = ct_path(root, name, "config.json");
+	json_object *j;
+	int r = load_json(path, &j, err);
+	if (r == -ENOENT)
+		return gw_err_set(err, ENOENT, "no such container: %s", name);
+	if (r < 0)
+		return r;
+	r = ct_config_from_json(j, c, err);
+	json_object_put(j);
+	return r;
+}
+
+int ct_status_save(const char *root, const char *name, const struct ct_status *s,
+		   struct gw_err *err)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "state", json_object_new_string(ct_state_name(s->state)));
+	json_object_object_add(o, "shim_pid", json_object_new_int(s->shim_pid));
+	json_object_object_add(o, "qemu_pid", json_object_new_int(s->qemu_pid));
+	json_object_object_add(o, "started_ns", json_object_new_int64(s->started_ns));
+	json_object_object_add(o, "finished_ns", json_object_new_int64(s->finished_ns));
+	json_object_object_add(o, "exit_status", json_object_new_int(s->exit_status));
+	json_object_object_add(o, "detail", json_object_new_string(s->detail));
+	const char *txt = json_object_to_json_string(o);
+	cleanup_free char *path = ct_path(root, name, "state.json");
+	int r = path ? gw_write_file(path, txt, strlen(txt), 0600, err)
+		     : gw_err_set(err, ENOMEM, "out of memory");
+	json_object_put(o);
+	return r;
+}
+
+static int is_live(enum ct_state s)
+{
+	return s == CT_RUNNING || s == CT_PAUSED || s == CT_MIGRATING || s == CT_INCOMING ||
+	       s == CT_CREATED;
+}
+
+int ct_status_load(const char *root, const char *name, struct ct_status *s, struct gw_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->exit_status = -1;
+	cleanup_free char *path = ct_path(root, name, "state.json");
+	json_object *j, *v;
+	int r = load_json(path, &j, err);
+	if (r == -ENOENT) {
+		s->state = CT_CREATED;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (json_object_object_get_ex(j, "state", &v) && json_object_is_type(v, json_type_string))
+		ct_state_parse(json_object_get_string(v), &s->state);
+	if (json_object_object_get_ex(j, "shim_pid", &v))
+		s->shim_pid = json_object_get_int(v);
+	if (json_object_object_get_ex(j, "qemu_pid", &v))
+		s->qemu_pid = json_object_get_int(v);
+	if (json_object_object_get_ex(j, "started_ns", &v))
+		s->started_ns = json_object_get_int64(v);
+	if (json_object_object_get_ex(j, "finished_ns", &v))
+		s->finished_ns = json_object_get_int64(v);
+	if (json_object_object_get_ex(j, "exit_status", &v))
+		s->exit_status = json_object_get_int(v);
+	if (json_object_object_get_ex(j, "detail", &v) && json_object_is_type(v, json_type_string))
+		snprintf(s->detail, sizeof(s->detail), "%s", json_object_get_string(v));
+	json_object_put(j);
+	if (is_live(s->state) && s->shim_pid > 0 && kill(s->shim_pid, 0) < 0 && errno == ESRCH) {
+		s->state = CT_STOPPED;
+		snprintf(s->detail, sizeof(s->detail), "shim exited unexpectedly");
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ct_list(const char *root, char ***names, struct gw_err *err)
+{
+	cleanup_free char *dir = gw_strdup_printf("%s/containers", root);
+	DIR *d = opendir(dir);
+	size_t n = 0, cap = 16;
+	char **v = calloc(cap + 1, sizeof(*v));
+	if (!v)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	if (!d) {
+		*names = v;
+		return errno == ENOENT ? 0 : gw_err_sys(err, errno, "open %s", dir);
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !gw_valid_name(de->d_name))
+			continue;
+		if (n == cap) {
+			char **nv = realloc(v, (cap * 2 + 1) * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+			cap *= 2;
+		}
+		v[n++] = strdup(de->d_name);
+		v[n] = NULL;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_str);
+	*names = v;
+	return 0;
+}
+
+void ct_names_free(char **names)
+{
+	ct_strv_free(names);
+}

@@ -1,0 +1,420 @@
+/* The shim: one per container, outliving the CLI. It starts QEMU as its child, holds the QMP
+ * and agent links, writes the output log, serves the control API and drives the lifecycle.
+ * Started by `run`/`restore`/`incoming` as `godwit __shim`; reports readiness on a pipe. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "../cli/cli.h"
+#include "godwit/qmp.h"
+#include "godwit/util.h"
+#include "shim.h"
+
+int shim_set_state(struct container *ct, enum ct_state to, const char *detail)
+{
+	struct gw_err err = { 0 };
+	if (ct->st.state != to && ct_check_transition(ct->st.state, to, &err) < 0) {
+		fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
+		return -EINVAL;
+	}
+	ct->st.state = to;
+	if (detail)
+		snprintf(ct->st.detail, sizeof(ct->st.detail), "%s", detail);
+	if (to == CT_STOPPED || to == CT_MIGRATED)
+		ct->st.finished_ns = gw_now_real_ns();
+	if (ct_status_save(ct->root, ct->cfg.name, &ct->st, &err) < 0)
+		fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
+	return 0;
+}
+
+void shim_emit(struct container *ct, int chan, const char *name, json_object *data)
+{
+	json_object *ev = ctl_make_event(name, data);
+	if (chan)
+		json_object_object_add(json_object_object_get(ev, "data"), "chan",
+				       json_object_new_int(chan));
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++) {
+		struct shim_client *cl = &ct->clients[i];
+		if (cl->fd < 0)
+			continue;
+		if ((chan == 0 && cl->attached) || (chan && cl->exec_chan == chan))
+			ctl_send(cl->fd, ev, NULL);
+	}
+	json_object_put(ev);
+}
+
+static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struct gw_err *err)
+{
+	char **argv;
+	int r = hv_build_argv(hc, &argv, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *qlog = gw_strdup_printf("%s/qemu.log", ct->dir);
+	pid_t pid = fork();
+	if (pid < 0) {
+		hv_argv_free(argv);
+		return gw_err_sys(err, errno, "fork");
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		int lf = open(qlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(devnull, 0);
+		dup2(lf >= 0 ? lf : devnull, 1);
+		dup2(lf >= 0 ? lf : devnull, 2);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execv(argv[0], argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	hv_argv_free(argv);
+	ct->qemu_pid = pid;
+	ct->st.qemu_pid = pid;
+	return 0;
+}
+
+static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->name = ct->cfg.name;
+	hc->kernel = ct->cfg.kernel;
+	hc->initrd = ct->cfg.initrd;
+	hc->mem_bytes = ct->cfg.mem_bytes;
+	hc->cpus = ct->cfg.cpus;
+	hc->accel = ct->accel;
+	hc->disk_path = ct->disk_path;
+	hc->qmp_path = ct->qmp_path;
+	hc->agent_path = ct->agent_path;
+	hc->console_path = ct->console_path;
+	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
+}
+
+/* Start QEMU with the container's devices and connect QMP and the agent link. */
+static int vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
+{
+	struct hv_vm_config hc;
+	fill_hv_config(ct, &hc);
+	hc.incoming = incoming;
+	hc.paused = paused;
+	unlink(ct->qmp_path);
+	unlink(ct->agent_path);
+	int r = spawn_qemu(ct, &hc, err);
+	if (r < 0)
+		return r;
+	if ((r = qmp_connect(ct->qmp_path, 15000, &ct->qmp, err)) < 0) {
+		cleanup_free char *qlog = gw_strdup_printf("%s/qemu.log", ct->dir);
+		cleanup_free char *txt = NULL;
+		if (qlog && gw_read_file(qlog, 4096, &txt, NULL, NULL) == 0 && txt[0])
+			return gw_err_prefix(err, "QEMU did not start (%s)", strtok(txt, "\n"));
+		return gw_err_prefix(err, "QEMU did not start");
+	}
+	if ((r = alink_open(ct, err)) < 0)
+		return gw_err_prefix(err, "agent link");
+	ct->st.started_ns = gw_now_real_ns();
+	return 0;
+}
+
+void shim_request_stop(struct container *ct, int grace_ms)
+{
+	if (ct->qemu_pid <= 0)
+		return;
+	/* the agent escalates to SIGKILL after grace_ms; QEMU is forced down 5 s after that */
+	alink_send_shutdown(ct, grace_ms, NULL);
+	int64_t dl = gw_now_mono_ns() + ((int64_t)grace_ms + 5000) * 1000000;
+	if (!ct->quit_deadline_ns || dl < ct->quit_deadline_ns)
+		ct->quit_deadline_ns = dl;
+}
+
+static void force_quit(struct container *ct)
+{
+	if (ct->qemu_pid <= 0)
+		return;
+	if (ct->qmp && qmp_execute(ct->qmp, "quit", NULL, NULL, 2000, NULL) == 0)
+		ct->quit_deadline_ns = gw_now_mono_ns() + 3000000000LL;
+	else
+		kill(ct->qemu_pid, SIGKILL), ct->quit_deadline_ns = 0;
+}
+
+static void on_qemu_exit(struct container *ct, int wstatus)
+{
+	ct->qemu_pid = 0;
+	ct->st.qemu_pid = 0;
+	if (ct->qmp) {
+		qmp_close(ct->qmp);
+		ct->qmp = NULL;
+	}
+	alink_close(ct);
+	char detail[128] = "";
+	if (!ct->main_exited) {
+		/* the VM went down without the container's exit status: a crash or a kill */
+		if (ct->st.exit_status < 0)
+			ct->st.exit_status = 137;
+		snprintf(detail, sizeof(detail), "VM exited (%s %d) before the container did",
+			 WIFSIGNALED(wstatus) ? "signal" : "status",
+			 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "status", json_object_new_int(ct->st.exit_status));
+		shim_emit(ct, 0, "exit", d);
+	}
+	if (ct->st.state != CT_MIGRATED)
+		shim_set_state(ct, CT_STOPPED, detail[0] ? detail : NULL);
+	ct->done = 1;
+}
+
+static void reap(struct container *ct)
+{
+	int ws;
+	pid_t p;
+	while ((p = waitpid(-1, &ws, WNOHANG)) > 0)
+		if (p == ct->qemu_pid)
+			on_qemu_exit(ct, ws);
+}
+
+static void client_close(struct shim_client *cl)
+{
+	if (cl->fd >= 0)
+		close(cl->fd);
+	ctl_reader_free(&cl->rd);
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = -1;
+}
+
+static void accept_client(struct container *ct)
+{
+	int fd = accept4(ct->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++) {
+		if (ct->clients[i].fd < 0) {
+			ct->clients[i].fd = fd;
+			return;
+		}
+	}
+	json_object *e = ctl_make_error("GenericError", "too many clients");
+	ctl_send(fd, e, NULL);
+	json_object_put(e);
+	close(fd);
+}
+
+static void client_readable(struct container *ct, struct shim_client *cl)
+{
+	struct gw_err err = { 0 };
+	int n = ctl_reader_fill(&cl->rd, cl->fd, &err);
+	if (n == -EAGAIN)
+		return;
+	for (;;) {
+		json_object *req;
+		int r = ctl_reader_next(&cl->rd, &req, &err);
+		if (r < 0) {
+			json_object *e = ctl_make_error("GenericError", err.msg);
+			ctl_send(cl->fd, e, NULL);
+			json_object_put(e);
+			client_close(cl);
+			return;
+		}
+		if (r == 0)
+			break;
+		ctl_handle(ct, cl, req);
+		json_object_put(req);
+		if (cl->fd < 0)
+			return;
+	}
+	if (n <= 0)
+		client_close(cl);
+}
+
+static int event_loop(struct container *ct)
+{
+	while (!ct->done) {
+		struct pollfd pfd[4 + SHIM_MAX_CLIENTS];
+		int n = 0, idx_agent = -1, idx_qmp = -1;
+		pfd[n++] = (struct pollfd){ .fd = ct->signal_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = ct->listen_fd, .events = POLLIN };
+		if (alink_fd(ct) >= 0) {
+			idx_agent = n;
+			pfd[n++] = (struct pollfd){ .fd = alink_fd(ct),
+						    .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
+		}
+		if (ct->qmp) {
+			idx_qmp = n;
+			pfd[n++] = (struct pollfd){ .fd = qmp_fd(ct->qmp), .events = POLLIN };
+		}
+		int first_client = n;
+		for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+			pfd[n++] = (struct pollfd){ .fd = ct->clients[i].fd, .events = POLLIN };
+		int timeout = 1000;
+		if (ct->quit_deadline_ns) {
+			int64_t left = ct->quit_deadline_ns - gw_now_mono_ns();
+			timeout = left <= 0 ? 0 : (int)(left / 1000000) + 1;
+		}
+		int pr = poll(pfd, (nfds_t)n, timeout);
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (ct->quit_deadline_ns && gw_now_mono_ns() >= ct->quit_deadline_ns) {
+			ct->quit_deadline_ns = 0;
+			force_quit(ct);
+		}
+		if (pr <= 0)
+			continue;
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+			while (read(ct->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					reap(ct);
+				else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+					shim_request_stop(ct, 10000);
+			}
+		}
+		if (pfd[1].revents & POLLIN)
+			accept_client(ct);
+		if (idx_agent >= 0 && pfd[idx_agent].revents) {
+			if (pfd[idx_agent].revents & POLLOUT)
+				alink_on_writable(ct);
+			if (pfd[idx_agent].revents & (POLLIN | POLLHUP | POLLERR))
+				if (alink_on_readable(ct) == -EPIPE)
+					alink_close(ct);
+		}
+		if (idx_qmp >= 0 && pfd[idx_qmp].revents && ct->qmp) {
+			if (qmp_pump(ct->qmp, NULL) == -EPIPE) {
+				qmp_close(ct->qmp);
+				ct->qmp = NULL;
+			} else {
+				json_object *ev;
+				while ((ev = qmp_next_event(ct->qmp)))
+					json_object_put(ev);
+			}
+		}
+		for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+			if (pfd[first_client + i].fd >= 0 && pfd[first_client + i].revents)
+				client_readable(ct, &ct->clients[i]);
+	}
+	return 0;
+}
+
+static void ready_report(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	gw_write_full(fd, msg, strlen(msg));
+	close(fd);
+}
+
+static int setup_paths(struct container *ct, struct gw_err *err)
+{
+	const char *n = ct->cfg.name;
+	ct->dir = ct_dir(ct->root, n);
+	ct->sock_path = ct_path(ct->root, n, "shim.sock");
+	ct->qmp_path = ct_path(ct->root, n, "qmp.sock");
+	ct->agent_path = ct_path(ct->root, n, "agent.sock");
+	ct->console_path = ct_path(ct->root, n, "console.log");
+	ct->log_path = ct_path(ct->root, n, "output.log");
+	ct->disk_path = ct_path(ct->root, n, "disk.qcow2");
+	if (!ct->dir || !ct->sock_path || !ct->qmp_path || !ct->agent_path || !ct->console_path ||
+	    !ct->log_path || !ct->disk_path)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+static void free_container(struct container *ct)
+{
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+		client_close(&ct->clients[i]);
+	if (ct->qmp)
+		qmp_close(ct->qmp);
+	alink_close(ct);
+	if (ct->listen_fd >= 0)
+		close(ct->listen_fd);
+	if (ct->signal_fd >= 0)
+		close(ct->signal_fd);
+	if (ct->log_fd >= 0)
+		close(ct->log_fd);
+	unlink(ct->sock_path);
+	free(ct->dir); free(ct->sock_path); free(ct->qmp_path); free(ct->agent_path);
+	free(ct->console_path); free(ct->log_path); free(ct->disk_path);
+	ct_config_free(&ct->cfg);
+}
+
+int cmd_shim(struct gw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ 0 },
+	};
+	int ready_fd = -1, c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r')
+			ready_fd = atoi(optarg);
+		else
+			return GW_EXIT_ERROR;
+	}
+	if (optind != argc - 1)
+		return GW_EXIT_ERROR;
+	if (ready_fd >= 0)
+		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+
+	struct container ct = { .root = cli->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
+				.next_chan = 1 };
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+		ct.clients[i].fd = -1;
+	ct.st.exit_status = -1;
+	ct.st.shim_pid = getpid();
+	struct gw_err err = { 0 };
+	int r = ct_config_load(cli->root, argv[optind], &ct.cfg, &err);
+	if (r == 0)
+		r = setup_paths(&ct, &err);
+	if (r == 0)
+		ct.accel = strcmp(ct.cfg.accel, "kvm") ? HV_ACCEL_TCG : HV_ACCEL_KVM;
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (r == 0 && (ct.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		r = gw_err_sys(&err, errno, "signalfd");
+	if (r == 0 && (ct.log_fd = open(ct.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					0600)) < 0)
+		r = gw_err_sys(&err, errno, "open %s", ct.log_path);
+	if (r == 0 && (ct.listen_fd = ctl_listen(ct.sock_path, &err)) < 0)
+		r = ct.listen_fd;
+	if (r == 0)
+		r = vm_start(&ct, 0, 0, &err);
+	if (r < 0) {
+		fprintf(stderr, "shim: %s\n", err.msg);
+		char msg[GW_ERR_MSG_MAX + 8];
+		snprintf(msg, sizeof(msg), "error: %s", err.msg);
+		ready_report(ready_fd, msg);
+		if (ct.qemu_pid > 0) {
+			kill(ct.qemu_pid, SIGKILL);
+			waitpid(ct.qemu_pid, NULL, 0);
+		}
+		if (ct.dir)
+			shim_set_state(&ct, CT_STOPPED, err.msg);
+		free_container(&ct);
+		return GW_EXIT_ERROR;
+	}
+	shim_set_state(&ct, CT_RUNNING, "");
+	ready_report(ready_fd, "ok");
+	event_loop(&ct);
+	if (ct.qemu_pid > 0) {
+		kill(ct.qemu_pid, SIGKILL);
+		waitpid(ct.qemu_pid, NULL, 0);
+	}
+	int status = ct.st.exit_status;
+	int autorm = ct.cfg.auto_remove;
+	/* --rm: the record goes before the clients' connections close, so a foreground `run`
+	 * that waits for the close finds nothing left behind */
+	if (autorm)
+		gw_rm_rf(ct.dir, NULL);
+	free_container(&ct);
+	return status < 0 ? 0 : status;
+}

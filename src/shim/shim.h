@@ -1,0 +1,79 @@
+/* The shim's private interface: the one struct container that holds all mutable state of a
+ * container (STYLE rule 4), shared by the shim's files: shim.c (setup, event loop, lifecycle),
+ * control.c (the control API), agent_link.c (the link to godwit-agent), and the migration
+ * ends in src/migrate/. */
+#ifndef GODWIT_SHIM_H
+#define GODWIT_SHIM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <json-c/json.h>
+
+#include "godwit/container.h"
+#include "godwit/ctl.h"
+#include "godwit/hv.h"
+
+#define SHIM_MAX_CLIENTS 32
+#define SHIM_MAX_EXECS 64
+
+struct qmp;
+struct alink;
+
+struct shim_client {
+	int fd;			/* -1 = free slot */
+	struct ctl_reader rd;
+	int attached;		/* receives the main process's output and exit events */
+	int exec_chan;		/* > 0: this client owns that exec session */
+};
+
+struct container {
+	const char *root;
+	struct ct_config cfg;
+	struct ct_status st;
+	enum hv_accel accel;
+
+	/* paths in the container's directory */
+	char *dir, *sock_path, *qmp_path, *agent_path, *console_path, *log_path, *disk_path;
+
+	pid_t qemu_pid;
+	struct qmp *qmp;
+	struct alink *agent;
+	int log_fd;		/* output.log, O_APPEND */
+	int listen_fd;
+	int signal_fd;
+	struct shim_client clients[SHIM_MAX_CLIENTS];
+
+	int started;		/* START sent to the agent */
+	int main_exited;	/* EXIT for chan 0 received */
+	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
+	int next_chan;
+	int done;		/* leave the event loop */
+};
+
+/* shim.c */
+int shim_set_state(struct container *ct, enum ct_state to, const char *detail);
+/* Broadcast an event to attached clients (chan 0) or to the client owning an exec chan. */
+void shim_emit(struct container *ct, int chan, const char *name, json_object *data);
+/* Ask the VM to go down: graceful through the agent, forced (QMP quit / SIGKILL) after
+ * grace_ms. */
+void shim_request_stop(struct container *ct, int grace_ms);
+
+/* control.c */
+void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);
+
+/* agent_link.c */
+int alink_open(struct container *ct, struct gw_err *err);
+int alink_fd(struct container *ct);
+/* Read and dispatch what the agent sent; -EPIPE when the link closed. */
+int alink_on_readable(struct container *ct);
+/* Flush queued frames; called when the fd is writable. */
+int alink_on_writable(struct container *ct);
+int alink_wants_write(struct container *ct);
+int alink_send_exec(struct container *ct, int chan, json_object *spec, struct gw_err *err);
+int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *err);
+int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,
+		     struct gw_err *err);
+int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
+void alink_close(struct container *ct);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole suite: cmocka unit tests, then every end-to-end test file; one closing line
+# "N passed, N failed" with the totals.
+set -u
+BUILD=${BUILD:-build}
+pass=0 fail=0
+count() { # reads "...: N passed, M failed" lines
+	local line p f
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' <<<"$1" | tail -n 1)
+	p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	pass=$((pass + ${p:-0})); fail=$((fail + ${f:-1}))
+}
+out=$(tests/run-unit.sh "$BUILD"/tests/test_* 2>&1); echo "$out" | tail -n 5; count "$out"
+tests/lib/mkimages.sh "$BUILD/test-images" >/dev/null || { echo "building test images failed"; fail=$((fail + 1)); }
+for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
+	echo "== $t"
+	start=$(date +%s)
+	out=$(BUILD=$BUILD timeout 900 bash "$t" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(not ok|ok)|passed' | sed 's/^/  /'
+	echo "  ($(( $(date +%s) - start )) s, exit $rc)"
+	if ! grep -qE '[0-9]+ passed, [0-9]+ failed' <<<"$out"; then
+		echo "$out" | tail -n 20
+		fail=$((fail + 1))
+	else
+		count "$out"
+	fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

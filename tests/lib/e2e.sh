@@ -1,0 +1,49 @@
+# Helpers for end-to-end tests (sourced). Each test file is a bash script that drives the real
+# godwit binary; assertions count into PASS/FAIL and the file's last line reports them.
+set -u
+GODWIT=${GODWIT:-$PWD/${BUILD:-build}/godwit}
+IMAGES=${GODWIT_TEST_IMAGES:-$PWD/${BUILD:-build}/test-images}
+PASS=0
+FAIL=0
+TEST_NAME=$(basename "$0" .sh)
+
+ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+	if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1: expected [$2], got [$3]"; fi
+}
+# assert_match WHAT REGEX ACTUAL
+assert_match() {
+	if [[ "$3" =~ $2 ]]; then ok "$1"; else not_ok "$1: [$3] does not match /$2/"; fi
+}
+assert_true() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+
+# A fresh state root (a "host"); removed with everything it runs at exit.
+new_root() {
+	local r
+	r=$(mktemp -d /tmp/godwit-e2e.XXXXXX)
+	ROOTS+=("$r")
+	echo "$r"
+}
+ROOTS=()
+cleanup_roots() {
+	for r in "${ROOTS[@]}"; do
+		for n in $(GODWIT_ROOT=$r "$GODWIT" ps -q 2>/dev/null); do
+			GODWIT_ROOT=$r "$GODWIT" rm -f "$n" >/dev/null 2>&1
+		done
+		rm -rf "$r"
+	done
+}
+trap cleanup_roots EXIT
+
+gw() { "$GODWIT" --root "$ROOT" "$@"; }
+
+# Processes (shim or QEMU) that still mention a root: none may be left behind.
+leftovers() { pgrep -f -- "$1" | grep -v "^$$\$" || true; }
+
+finish() {
+	echo "$TEST_NAME: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+}
