@@ -12,5 +12,3 @@
 	}
 PENDING(snapshot)
 PENDING(restore)
-PENDING(incoming)
-PENDING(migrate)

@@ -89,6 +89,16 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		argv[n++] = (char *)"godwit";
 		argv[n++] = (char *)"--root";
 		argv[n++] = (char *)cli->root;
+		argv[n++] = (char *)"--accel";
+		argv[n++] = (char *)cli->accel;
+		if (cli->kernel) {
+			argv[n++] = (char *)"--kernel";
+			argv[n++] = (char *)cli->kernel;
+		}
+		if (cli->initrd) {
+			argv[n++] = (char *)"--initrd";
+			argv[n++] = (char *)cli->initrd;
+		}
 		argv[n++] = (char *)"__shim";
 		argv[n++] = (char *)"--ready-fd";
 		argv[n++] = fdarg;

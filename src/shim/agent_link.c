@@ -131,7 +131,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 	case GW_FRAME_HELLO: {
 		uint32_t last, next;
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
-			gw_link_peer_reset(&ct->agent->link, last, next);
+			gw_link_peer_reset(&ct->agent->link, last, next, 0, NULL);
 		if (!ct->started && ct->st.state == CT_RUNNING)
 			send_start(ct);
 		break;
@@ -251,4 +251,35 @@ void alink_close(struct container *ct)
 	gw_link_free(&ct->agent->link);
 	free(ct->agent);
 	ct->agent = NULL;
+}
+
+int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err)
+{
+	if (!ct->agent)
+		return gw_err_set(err, ENOTCONN, "no agent link to save");
+	/* take in everything QEMU already delivered, so the saved last_recv covers it */
+	for (int i = 0; i < 20 && ct->agent->fd >= 0; i++) {
+		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
+		if (poll(&pfd, 1, i == 0 ? 50 : 10) <= 0)
+			break;
+		if (alink_on_readable(ct) == -EPIPE)
+			break;
+	}
+	return gw_link_save(&ct->agent->link, buf, len, err);
+}
+
+int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err)
+{
+	int r = alink_open(ct, err);
+	if (r < 0)
+		return r;
+	gw_link_free(&ct->agent->link);
+	gw_link_init(&ct->agent->link);
+	if ((r = gw_link_load(&ct->agent->link, buf, len, err)) < 0)
+		return r;
+	/* "I have everything up to N from you": the agent answers HELLO and resends the rest */
+	if ((r = gw_link_send_sync(&ct->agent->link, GW_FRAME_RESYNC, err)) < 0)
+		return r;
+	alink_on_writable(ct);
+	return 0;
 }

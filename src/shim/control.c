@@ -8,6 +8,7 @@
 #include "godwit/logfile.h"
 #include "godwit/util.h"
 #include "shim.h"
+#include "../migrate/migrate.h"
 
 #define MAX_ARGS 4096
 
@@ -227,6 +228,24 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 			return reply_error(cl, "timeout out of range");
 		shim_request_stop(ct, timeout_s * 1000);
 		return reply(cl, ctl_make_return(NULL));
+	}
+	if (!strcmp(cmd, "migrate")) {
+		struct gw_err err = { 0 };
+		json_object *res = NULL;
+		if (mig_source_run(ct, cl, args, &res, &err) < 0)
+			return reply_error(cl, err.msg);
+		return reply(cl, ctl_make_return(res));
+	}
+	if (!strcmp(cmd, "snapshot")) {
+		struct gw_err err = { 0 };
+		json_object *res = NULL, *p;
+		if (!args || !json_object_object_get_ex(args, "path", &p) ||
+		    !json_object_is_type(p, json_type_string))
+			return reply_error(cl, "missing \"path\"");
+		int stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
+		if (mig_snapshot(ct, json_object_get_string(p), stop, &res, &err) < 0)
+			return reply_error(cl, err.msg);
+		return reply(cl, ctl_make_return(res));
 	}
 	char desc[160];
 	snprintf(desc, sizeof(desc), "unknown command \"%.64s\"", cmd);

@@ -14,6 +14,8 @@
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 #include "shim.h"
+#include "../migrate/migrate.h"
+#include "godwit/net.h"
 
 int shim_set_state(struct container *ct, enum ct_state to, const char *detail)
 {
@@ -95,8 +97,7 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
 }
 
-/* Start QEMU with the container's devices and connect QMP and the agent link. */
-static int vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
+int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
 {
 	struct hv_vm_config hc;
 	fill_hv_config(ct, &hc);
@@ -114,7 +115,9 @@ static int vm_start(struct container *ct, int incoming, int paused, struct gw_er
 			return gw_err_prefix(err, "QEMU did not start (%s)", strtok(txt, "\n"));
 		return gw_err_prefix(err, "QEMU did not start");
 	}
-	if ((r = alink_open(ct, err)) < 0)
+	/* a guest that arrives by migration or restore brings its link state: the caller
+	 * reconnects with alink_restore() */
+	if (!incoming && (r = alink_open(ct, err)) < 0)
 		return gw_err_prefix(err, "agent link");
 	ct->st.started_ns = gw_now_real_ns();
 	return 0;
@@ -151,7 +154,7 @@ static void on_qemu_exit(struct container *ct, int wstatus)
 	}
 	alink_close(ct);
 	char detail[128] = "";
-	if (!ct->main_exited) {
+	if (!ct->main_exited && ct->st.state != CT_MIGRATED) {
 		/* the VM went down without the container's exit status: a crash or a kill */
 		if (ct->st.exit_status < 0)
 			ct->st.exit_status = 137;
@@ -344,12 +347,16 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "incoming", required_argument, NULL, 'i' },
 		{ 0 },
 	};
-	int ready_fd = -1, c;
+	int ready_fd = -1, c, listen_fd = -1;
+	const char *incoming = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
 			ready_fd = atoi(optarg);
+		else if (c == 'i')
+			incoming = optarg;
 		else
 			return GW_EXIT_ERROR;
 	}
@@ -365,7 +372,17 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	ct.st.exit_status = -1;
 	ct.st.shim_pid = getpid();
 	struct gw_err err = { 0 };
-	int r = ct_config_load(cli->root, argv[optind], &ct.cfg, &err);
+	int r = 0;
+	if (incoming) {
+		/* the config arrives with the migration; until then only what this host decides */
+		snprintf(ct.cfg.name, sizeof(ct.cfg.name), "%s", argv[optind]);
+		snprintf(ct.cfg.accel, sizeof(ct.cfg.accel), "%s", cli->accel);
+		ct.cfg.kernel = cli->kernel ? strdup(cli->kernel) : NULL;
+		ct.cfg.initrd = cli->initrd ? strdup(cli->initrd) : NULL;
+		ct.st.state = CT_INCOMING;
+	} else {
+		r = ct_config_load(cli->root, argv[optind], &ct.cfg, &err);
+	}
 	if (r == 0)
 		r = setup_paths(&ct, &err);
 	if (r == 0)
@@ -386,8 +403,10 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 		r = gw_err_sys(&err, errno, "open %s", ct.log_path);
 	if (r == 0 && (ct.listen_fd = ctl_listen(ct.sock_path, &err)) < 0)
 		r = ct.listen_fd;
-	if (r == 0)
-		r = vm_start(&ct, 0, 0, &err);
+	if (r == 0 && incoming && (listen_fd = net_listen_tcp(incoming, &err)) < 0)
+		r = listen_fd;
+	if (r == 0 && !incoming)
+		r = shim_vm_start(&ct, 0, 0, &err);
 	if (r < 0) {
 		fprintf(stderr, "shim: %s\n", err.msg);
 		char msg[GW_ERR_MSG_MAX + 8];
@@ -397,13 +416,34 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 			kill(ct.qemu_pid, SIGKILL);
 			waitpid(ct.qemu_pid, NULL, 0);
 		}
-		if (ct.dir)
+		if (ct.dir && !incoming)
 			shim_set_state(&ct, CT_STOPPED, err.msg);
 		free_container(&ct);
 		return GW_EXIT_ERROR;
 	}
-	shim_set_state(&ct, CT_RUNNING, "");
-	ready_report(ready_fd, "ok");
+	if (incoming) {
+		ct_status_save(ct.root, ct.cfg.name, &ct.st, NULL);
+		ready_report(ready_fd, "ok");
+		r = mig_dest_run(&ct, listen_fd, &err);
+		close(listen_fd);
+		if (r < 0) {
+			/* nothing of a failed incoming migration stays on this host */
+			fprintf(stderr, "shim: incoming migration failed: %s\n", err.msg);
+			if (ct.qemu_pid > 0) {
+				kill(ct.qemu_pid, SIGKILL);
+				waitpid(ct.qemu_pid, NULL, 0);
+			}
+			char *dir = strdup(ct.dir);
+			free_container(&ct);
+			if (dir)
+				gw_rm_rf(dir, NULL);
+			free(dir);
+			return GW_EXIT_ERROR;
+		}
+	} else {
+		shim_set_state(&ct, CT_RUNNING, "");
+		ready_report(ready_fd, "ok");
+	}
 	event_loop(&ct);
 	if (ct.qemu_pid > 0) {
 		kill(ct.qemu_pid, SIGKILL);

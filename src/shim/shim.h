@@ -51,6 +51,9 @@ struct container {
 };
 
 /* shim.c */
+/* Start QEMU with the container's devices, connect QMP and (unless incoming) the agent link.
+ * incoming: -incoming defer; paused: -S. */
+int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err);
 int shim_set_state(struct container *ct, enum ct_state to, const char *detail);
 /* Broadcast an event to attached clients (chan 0) or to the client owning an exec chan. */
 void shim_emit(struct container *ct, int chan, const char *name, json_object *data);
@@ -75,5 +78,9 @@ int alink_send_stdin(struct container *ct, int chan, const void *data, size_t le
 		     struct gw_err *err);
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 void alink_close(struct container *ct);
+/* Serialise the link (after draining what QEMU delivered) for a snapshot or migration. */
+int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err);
+/* Connect to a restored/migrated guest's port with a saved link and send RESYNC. */
+int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err);
 
 #endif

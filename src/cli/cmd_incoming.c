@@ -1,0 +1,75 @@
+/* godwit incoming: start a destination shim that listens for one migrating container; returns
+ * once it listens. The container shows in `ps` as incoming until the move completes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "shimctl.h"
+#include "godwit/container.h"
+#include "godwit/hv.h"
+#include "godwit/net.h"
+#include "godwit/util.h"
+
+int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' }, { "listen", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *name = NULL, *listen = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "n:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': name = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'h':
+			printf("Usage: godwit incoming --name NAME --listen tcp:ADDR:PORT\n\n"
+			       "Wait for a container migrated from another host. The source sends the\n"
+			       "container's config; this host checks it can honour it (image by id,\n"
+			       "disk space) before any state moves.\n");
+			return 0;
+		default: return cli_usage_error("incoming", "invalid option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("incoming", "unexpected argument '%s'", argv[optind]);
+	if (!name || !listen)
+		return cli_usage_error("incoming", "want --name and --listen");
+	if (!gw_valid_name(name))
+		return cli_usage_error("incoming", "invalid name '%s'", name);
+	struct gw_err err = { 0 };
+	char host[256], port[16];
+	if (net_parse_tcp(listen, host, port, &err) < 0)
+		return cli_fail("incoming", &err);
+	enum hv_accel accel;
+	char reason[256];
+	if (hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), &err) < 0)
+		return cli_fail("incoming", &err);
+	char *kernel, *initrd;
+	if (cli_kit_paths(cli, &kernel, &initrd, &err) < 0)
+		return cli_fail("incoming", &err);
+	cli->kernel = kernel;
+	cli->initrd = initrd;
+	cli->accel = hv_accel_name(accel);
+	cleanup_free char *cdir = gw_strdup_printf("%s/containers", cli->root);
+	cleanup_free char *dir = ct_dir(cli->root, name);
+	int r = gw_mkdir_p(cdir, 0700, &err);
+	if (r == 0 && mkdir(dir, 0700) < 0)
+		r = errno == EEXIST ? gw_err_set(&err, EEXIST, "the name \"%s\" is already in use",
+						 name)
+				    : gw_err_sys(&err, errno, "mkdir %s", dir);
+	else if (r == 0) {
+		char *extra[] = { "--incoming", (char *)listen, NULL };
+		r = cli_spawn_shim(cli, name, extra, &err);
+		if (r < 0)
+			gw_rm_rf(dir, NULL);
+	}
+	free(kernel);
+	free(initrd);
+	if (r < 0)
+		return cli_fail("incoming", &err);
+	printf("%s\n", name);
+	return 0;
+}

@@ -1,0 +1,122 @@
+/* godwit migrate: move a running container to a destination started with `godwit incoming`,
+ * live (pre-copy, steered by the policy) or --offline; prints progress on a tty and the
+ * figures at the end (--json: one JSON object). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "shimctl.h"
+#include "godwit/util.h"
+
+static int on_progress(json_object *ev, void *opaque)
+{
+	int tty = *(int *)opaque;
+	json_object *d, *v;
+	if (!tty || !json_object_object_get_ex(ev, "data", &d))
+		return 0;
+	uint64_t tr = 0, rem = 0, tot = 0, round = 0;
+	double rate = 0, dirty = 0;
+	int xb = 0;
+	if (json_object_object_get_ex(d, "transferred", &v)) tr = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "remaining", &v)) rem = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "total", &v)) tot = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "round", &v)) round = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "rate", &v)) rate = json_object_get_double(v);
+	if (json_object_object_get_ex(d, "dirty_rate", &v)) dirty = json_object_get_double(v);
+	if (json_object_object_get_ex(d, "xbzrle", &v)) xb = json_object_get_boolean(v);
+	int pct = tot ? (int)(100 * (tot - (rem < tot ? rem : tot)) / tot) : 0;
+	fprintf(stderr, "\rMigration: [%3d %%]  round %llu  %llu MiB sent  %.1f MiB/s  dirty %.0f "
+		"MiB/s  xbzrle %s   ", pct, (unsigned long long)round,
+		(unsigned long long)(tr >> 20), rate / 1048576, dirty / 1048576, xb ? "on" : "off");
+	return 0;
+}
+
+int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "offline", no_argument, NULL, 'o' },
+		{ "max-downtime", required_argument, NULL, 'D' },
+		{ "bandwidth", required_argument, NULL, 'b' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int offline = 0, json = 0, c;
+	int64_t downtime_ns = 0, timeout_ns = 0;
+	uint64_t bw = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': offline = 1; break;
+		case 'D':
+			if (gw_parse_duration(optarg, &downtime_ns) < 0 || downtime_ns < 1000000)
+				return cli_usage_error("migrate", "invalid --max-downtime '%s'", optarg);
+			break;
+		case 'T':
+			if (gw_parse_duration(optarg, &timeout_ns) < 0 || timeout_ns < 1000000000LL)
+				return cli_usage_error("migrate", "invalid --timeout '%s'", optarg);
+			break;
+		case 'b':
+			if (gw_parse_size(optarg, 1ULL << 20, &bw) < 0 || bw < (1ULL << 20))
+				return cli_usage_error("migrate", "invalid --bandwidth '%s' (bytes/s, "
+						       "e.g. 500M, 1G)", optarg);
+			break;
+		case 'j': json = 1; break;
+		case 'h':
+			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
+			       "Move a running container to a destination started with `godwit "
+			       "incoming`.\n\n"
+			       "  --offline            static migration: stop, send disk + state, start "
+			       "there\n"
+			       "  --max-downtime DUR   target pause (default 50ms; e.g. 20ms)\n"
+			       "  --bandwidth SIZE     cap in bytes/s (default uncapped; e.g. 1G)\n"
+			       "  --timeout DUR        give up after this long (default 60s)\n"
+			       "  --json               print the final figures as one JSON object\n");
+			return 0;
+		default: return cli_usage_error("migrate", "invalid option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("migrate", "want CONTAINER and tcp:HOST:PORT");
+	const char *name = argv[optind], *uri = argv[optind + 1];
+	if (strncmp(uri, "tcp:", 4))
+		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
+	struct gw_err err = { 0 };
+	int fd = cli_connect(cli, name, &err);
+	if (fd < 0)
+		return cli_fail("migrate", &err);
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "uri", json_object_new_string(uri));
+	json_object_object_add(args, "offline", json_object_new_boolean(offline));
+	if (downtime_ns)
+		json_object_object_add(args, "max_downtime_ms", json_object_new_int64(downtime_ns / 1000000));
+	if (timeout_ns)
+		json_object_object_add(args, "max_total_s", json_object_new_int64(timeout_ns / 1000000000LL));
+	if (bw)
+		json_object_object_add(args, "bandwidth", json_object_new_int64((int64_t)bw));
+	struct ctl_reader rd = { 0 };
+	json_object *res = NULL;
+	int tty = isatty(2) && !json;
+	int r = ctl_call(fd, &rd, "migrate", args, &res, on_progress, &tty, -1, &err);
+	json_object_put(args);
+	ctl_reader_free(&rd);
+	close(fd);
+	if (tty)
+		fprintf(stderr, "\n");
+	if (r < 0)
+		return cli_fail("migrate", &err);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN));
+	} else {
+		json_object *v;
+		double total = json_object_object_get_ex(res, "total_ms", &v) ? json_object_get_int64(v) / 1000.0 : 0;
+		int64_t down = json_object_object_get_ex(res, "downtime_ms", &v) ? json_object_get_int64(v) : 0;
+		double bytes = json_object_object_get_ex(res, "bytes", &v) ? (double)json_object_get_int64(v) : 0;
+		int64_t rounds = json_object_object_get_ex(res, "rounds", &v) ? json_object_get_int64(v) : 0;
+		printf("migrated %s in %.2f s: paused %lld ms (QEMU), %.1f MiB sent, %lld rounds\n",
+		       name, total, (long long)down, bytes / 1048576, (long long)rounds);
+	}
+	json_object_put(res);
+	return 0;
+}

@@ -1,0 +1,385 @@
+/* The QEMU driver (include/godwit/hv.h): the command line of a container VM, the choice of
+ * accelerator, and the QEMU binary's version. Source and destination of a migration build
+ * their command lines here from the same config, so every device id, PCI address and block
+ * node name is written out explicitly and never left to QEMU's defaults.
+ * docs/qemu.md explains each option. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "godwit/hv.h"
+#include "godwit/util.h"
+
+extern char **environ;
+
+#define HV_MACHINE "pc-i440fx-7.2"	/* versioned: the alias "pc" moves with QEMU upgrades */
+#define HV_TCG_TB_MIB 256		/* TCG translation cache; 7.2 defaults to 1 GiB */
+#define HV_TCG_CPU "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16" /* x86-64-v2 */
+#define HV_CMDLINE_BASE "console=ttyS0 quiet panic=-1"
+#define HV_CMDLINE_MAX 2048		/* x86 COMMAND_LINE_SIZE */
+#define HV_KVM_DEV "/dev/kvm"
+#define HV_PVM_MODULE "/sys/module/kvm_pvm"
+
+/* Fixed PCI slots on the i440FX bus (slot 1 is the PIIX3 chipset, slot 2 stays free). */
+#define HV_SLOT_NET "0x3"
+#define HV_SLOT_DISK "0x4"
+#define HV_SLOT_SERIAL "0x5"
+
+struct argv_buf {
+	char **v;
+	size_t n, cap;
+	int oom;
+};
+
+static void argv_add(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void argv_add(struct argv_buf *a, const char *fmt, ...)
+{
+	if (a->oom)
+		return;
+	if (a->n + 2 > a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 64;
+		char **nv = realloc(a->v, ncap * sizeof(*nv));
+		if (!nv) {
+			a->oom = 1;
+			return;
+		}
+		a->v = nv;
+		a->cap = ncap;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s) {
+		a->oom = 1;
+		return;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* QEMU's option syntax (key=value,key=value) escapes a comma in a value by doubling it. */
+static char *opt_escape(const char *s)
+{
+	size_t n = strlen(s), commas = 0;
+	for (size_t i = 0; i < n; i++)
+		commas += s[i] == ',';
+	char *out = malloc(n + commas + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		*p++ = s[i];
+		if (s[i] == ',')
+			*p++ = ',';
+	}
+	*p = '\0';
+	return out;
+}
+
+static int valid_mac(const char *m)
+{
+	if (strlen(m) != 17)
+		return 0;
+	for (int i = 0; i < 17; i++) {
+		if (i % 3 == 2 ? m[i] != ':' : !isxdigit((unsigned char)m[i]))
+			return 0;
+	}
+	/* A multicast MAC (low bit of the first octet) cannot be a NIC address. */
+	int first = (int)strtol((char[3]){ m[0], m[1], 0 }, NULL, 16);
+	return !(first & 1);
+}
+
+static int valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 15)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+static int check_config(const struct hv_vm_config *c, struct gw_err *err)
+{
+	if (!c->name || !gw_valid_name(c->name))
+		return gw_err_set(err, EINVAL, "vm config: invalid name \"%s\"",
+				  c->name ? c->name : "");
+	if (!c->kernel || !*c->kernel)
+		return gw_err_set(err, EINVAL, "vm %s: no kernel", c->name);
+	if (!c->qmp_path || !c->console_path)
+		return gw_err_set(err, EINVAL, "vm %s: QMP socket and console log are required",
+				  c->name);
+	if (c->mem_bytes < (32ULL << 20) || c->mem_bytes % (1ULL << 20) ||
+	    c->mem_bytes > (1ULL << 40))
+		return gw_err_set(err, EINVAL,
+				  "vm %s: memory must be a whole number of MiB, 32 MiB to 1 TiB",
+				  c->name);
+	if (c->cpus < 1 || c->cpus > 64)
+		return gw_err_set(err, EINVAL, "vm %s: cpus must be 1..64, not %d", c->name,
+				  c->cpus);
+	if (c->accel != HV_ACCEL_TCG && c->accel != HV_ACCEL_KVM)
+		return gw_err_set(err, EINVAL, "vm %s: unknown accelerator %d", c->name, c->accel);
+	if (c->nic_mac && !valid_mac(c->nic_mac))
+		return gw_err_set(err, EINVAL, "vm %s: invalid unicast MAC address \"%s\"",
+				  c->name, c->nic_mac);
+	if (c->nic_tap && !c->nic_mac)
+		return gw_err_set(err, EINVAL, "vm %s: tap device without a MAC address", c->name);
+	if (c->nic_tap && !valid_ifname(c->nic_tap))
+		return gw_err_set(err, EINVAL, "vm %s: invalid tap device name \"%s\"", c->name,
+				  c->nic_tap);
+	size_t cl = strlen(HV_CMDLINE_BASE) + (c->cmdline_extra ? strlen(c->cmdline_extra) + 1 : 0);
+	if (cl >= HV_CMDLINE_MAX)
+		return gw_err_set(err, E2BIG, "vm %s: kernel command line longer than %d bytes",
+				  c->name, HV_CMDLINE_MAX - 1);
+	return 0;
+}
+
+int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *err)
+{
+	*argv = NULL;
+	int rc = check_config(cfg, err);
+	if (rc < 0)
+		return rc;
+	cleanup_free char *qmp = opt_escape(cfg->qmp_path);
+	cleanup_free char *con = opt_escape(cfg->console_path);
+	cleanup_free char *disk = cfg->disk_path ? opt_escape(cfg->disk_path) : NULL;
+	cleanup_free char *agent = cfg->agent_path ? opt_escape(cfg->agent_path) : NULL;
+	if (!qmp || !con || (cfg->disk_path && !disk) || (cfg->agent_path && !agent))
+		return gw_err_set(err, ENOMEM, "vm %s: out of memory", cfg->name);
+
+	struct argv_buf a = { 0 };
+	argv_add(&a, "%s", hv_qemu_binary());
+	argv_add(&a, "-name");
+	argv_add(&a, "guest=%s,debug-threads=on", cfg->name);
+	argv_add(&a, "-machine");
+	argv_add(&a, "%s", HV_MACHINE);
+	argv_add(&a, "-accel");
+	if (cfg->accel == HV_ACCEL_KVM) {
+		argv_add(&a, "kvm");
+		argv_add(&a, "-cpu");
+		argv_add(&a, "host");
+	} else {
+		argv_add(&a, "tcg,tb-size=%d", HV_TCG_TB_MIB);
+		argv_add(&a, "-cpu");
+		argv_add(&a, "%s", HV_TCG_CPU);
+	}
+	argv_add(&a, "-m");
+	argv_add(&a, "%lluM", (unsigned long long)(cfg->mem_bytes >> 20));
+	argv_add(&a, "-smp");
+	argv_add(&a, "%d", cfg->cpus);
+	argv_add(&a, "-nodefaults");
+	argv_add(&a, "-no-user-config");
+	argv_add(&a, "-nographic");
+	argv_add(&a, "-no-reboot");
+	argv_add(&a, "-msg");
+	argv_add(&a, "timestamp=on");
+
+	argv_add(&a, "-kernel");
+	argv_add(&a, "%s", cfg->kernel);
+	if (cfg->initrd) {
+		argv_add(&a, "-initrd");
+		argv_add(&a, "%s", cfg->initrd);
+	}
+	argv_add(&a, "-append");
+	if (cfg->cmdline_extra && *cfg->cmdline_extra)
+		argv_add(&a, "%s %s", HV_CMDLINE_BASE, cfg->cmdline_extra);
+	else
+		argv_add(&a, "%s", HV_CMDLINE_BASE);
+
+	argv_add(&a, "-chardev");
+	argv_add(&a, "file,id=console0,path=%s", con);
+	argv_add(&a, "-serial");
+	argv_add(&a, "chardev:console0");
+	argv_add(&a, "-chardev");
+	argv_add(&a, "socket,id=qmp0,path=%s,server=on,wait=off", qmp);
+	argv_add(&a, "-mon");
+	argv_add(&a, "chardev=qmp0,mode=control");
+
+	if (cfg->nic_mac) {
+		argv_add(&a, "-netdev");
+		if (cfg->nic_tap)
+			argv_add(&a, "tap,id=net0,ifname=%s,script=no,downscript=no", cfg->nic_tap);
+		else
+			argv_add(&a, "user,id=net0");
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-net-pci,id=nic0,netdev=net0,mac=%s,bus=pci.0,addr=%s",
+			 cfg->nic_mac, HV_SLOT_NET);
+	}
+	if (cfg->disk_path) {
+		argv_add(&a, "-blockdev");
+		argv_add(&a, "driver=qcow2,node-name=disk0,discard=unmap,"
+			     "file.driver=file,file.node-name=disk0-file,file.filename=%s", disk);
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-blk-pci,id=vda,drive=disk0,bus=pci.0,addr=%s", HV_SLOT_DISK);
+	}
+	if (cfg->agent_path) {
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-serial-pci,id=vser0,max_ports=2,bus=pci.0,addr=%s",
+			 HV_SLOT_SERIAL);
+		argv_add(&a, "-chardev");
+		argv_add(&a, "socket,id=agent0,path=%s,server=on,wait=off", agent);
+		argv_add(&a, "-device");
+		argv_add(&a, "virtserialport,id=agentport0,bus=vser0.0,nr=1,chardev=agent0,"
+			     "name=org.godwit.agent");
+	}
+	if (cfg->incoming) {
+		argv_add(&a, "-incoming");
+		argv_add(&a, "defer");
+	}
+	if (cfg->paused)
+		argv_add(&a, "-S");
+
+	if (a.oom) {
+		hv_argv_free(a.v);
+		return gw_err_set(err, ENOMEM, "vm %s: out of memory", cfg->name);
+	}
+	*argv = a.v;
+	return 0;
+}
+
+void hv_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+const char *hv_accel_name(enum hv_accel a)
+{
+	return a == HV_ACCEL_KVM ? "kvm" : a == HV_ACCEL_TCG ? "tcg" : "unknown";
+}
+
+/* Can KVM run a stock guest kernel here? 1 yes, 0 no (why in reason). */
+static int kvm_usable(const char *kvm_dev, const char *pvm_module, char *reason, size_t rlen)
+{
+	int fd = open(kvm_dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(reason, rlen, "%s: %s", kvm_dev, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	struct stat st;
+	if (stat(pvm_module, &st) == 0) {
+		snprintf(reason, rlen, "%s is PVM-backed (kvm_pvm loaded)", kvm_dev);
+		return 0;
+	}
+	snprintf(reason, rlen, "%s is usable", kvm_dev);
+	return 1;
+}
+
+int hv_choose_accel_at(const char *mode, const char *kvm_dev, const char *pvm_module,
+		       enum hv_accel *out, char *reason, size_t reason_len, struct gw_err *err)
+{
+	char why[256];
+	char dummy[1];
+	if (!reason || !reason_len) {
+		reason = dummy;
+		reason_len = sizeof(dummy);
+	}
+	if (!mode || strcmp(mode, "tcg") == 0) {
+		*out = HV_ACCEL_TCG;
+		snprintf(reason, reason_len, "tcg: requested");
+		return 0;
+	}
+	if (strcmp(mode, "kvm") == 0) {
+		if (!kvm_usable(kvm_dev, pvm_module, why, sizeof(why))) {
+			if (strstr(why, "PVM"))
+				return gw_err_set(err, ENODEV, "kvm: %s is PVM-backed (kvm_pvm) and "
+						  "cannot run a stock guest kernel", kvm_dev);
+			return gw_err_set(err, ENODEV, "kvm: %s", why);
+		}
+		*out = HV_ACCEL_KVM;
+		snprintf(reason, reason_len, "kvm: requested, %s", why);
+		return 0;
+	}
+	if (strcmp(mode, "auto") == 0) {
+		int ok = kvm_usable(kvm_dev, pvm_module, why, sizeof(why));
+		*out = ok ? HV_ACCEL_KVM : HV_ACCEL_TCG;
+		snprintf(reason, reason_len, "%s: %s", ok ? "kvm" : "tcg", why);
+		return 0;
+	}
+	return gw_err_set(err, EINVAL, "invalid accelerator \"%s\" (want auto, kvm or tcg)", mode);
+}
+
+int hv_choose_accel(const char *mode, enum hv_accel *out, char *reason, size_t reason_len,
+		    struct gw_err *err)
+{
+	return hv_choose_accel_at(mode, HV_KVM_DEV, HV_PVM_MODULE, out, reason, reason_len, err);
+}
+
+const char *hv_qemu_binary(void)
+{
+	const char *b = getenv("GODWIT_QEMU");
+	return b && *b ? b : "qemu-system-x86_64";
+}
+
+int hv_qemu_version(char *buf, size_t len)
+{
+	int p[2];
+	if (!len)
+		return -EINVAL;
+	buf[0] = '\0';
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	char *const args[] = { (char *)hv_qemu_binary(), "--version", NULL };
+	pid_t pid;
+	int rc = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		return -rc;
+	}
+	char out[512];
+	size_t n = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		if (poll(&pfd, 1, 10000) == 0) {
+			kill(pid, SIGKILL); /* a wedged binary: take what we have */
+			break;
+		}
+		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof(out) - 1)
+			break;
+	}
+	out[n] = '\0';
+	close(p[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" */
+	const char *key = "version ";
+	char *v = strstr(out, key);
+	if (!v)
+		return -EPROTO;
+	v += strlen(key);
+	size_t vl = strcspn(v, " \n");
+	if (vl == 0 || vl >= len)
+		return vl ? -ENOSPC : -EPROTO;
+	memcpy(buf, v, vl);
+	buf[vl] = '\0';
+	return 0;
+}

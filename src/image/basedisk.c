@@ -1,0 +1,154 @@
+/* Base disks: one read-only ext4 image per image id, made from the unpacked root filesystem
+ * with `mkfs.ext4 -d` (no loop devices, no root needed). Containers get a qcow2 overlay on it,
+ * so the file system keeps a journal and generous free space: the guest writes into it. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "godwit/image.h"
+#include "godwit/util.h"
+
+#define TREE_DEPTH_MAX 1024
+#define MIB (1ull << 20)
+
+struct tree_count {
+	uint64_t bytes;
+	uint64_t inodes;
+};
+
+static int walk(int dirfd, const char *name, int depth, struct tree_count *tc, struct gw_err *err)
+{
+	struct stat st;
+	if (depth > TREE_DEPTH_MAX)
+		return gw_err_set(err, ELOOP, "directory tree deeper than %d", TREE_DEPTH_MAX);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return gw_err_sys(err, errno, "stat %s", name);
+	tc->bytes += (uint64_t)st.st_blocks * 512 + 4096;
+	tc->inodes++;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "open %s", name);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return gw_err_sys(err, errno, "opendir %s", name);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			r = walk(fd, de->d_name, depth + 1, tc, err);
+	closedir(d);
+	return r;
+}
+
+static int tree_count(const char *dir, struct tree_count *tc, struct gw_err *err)
+{
+	memset(tc, 0, sizeof(*tc));
+	return walk(AT_FDCWD, dir, 0, tc, err);
+}
+
+int basedisk_tree_size(const char *dir, uint64_t *out, struct gw_err *err)
+{
+	struct tree_count tc;
+	int r = tree_count(dir, &tc, err);
+	if (r == 0)
+		*out = tc.bytes;
+	return r;
+}
+
+uint64_t basedisk_virtual_size(uint64_t size)
+{
+	uint64_t v = size > (UINT64_MAX - 32 * MIB) / 2 ? UINT64_MAX - MIB : 2 * size + 32 * MIB;
+	if (v < 256 * MIB)
+		v = 256 * MIB;
+	return (v + MIB - 1) / MIB * MIB;
+}
+
+/* Run argv, collecting up to len-1 bytes of its stdout+stderr into out. */
+static int run_capture(char *const argv[], char *out, size_t len, struct gw_err *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return gw_err_sys(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return gw_err_sys(err, errno, "fork");
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	size_t n = 0;
+	for (;;) {
+		char buf[512];
+		ssize_t k = read(p[0], buf, sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		size_t take = (size_t)k < len - 1 - n ? (size_t)k : len - 1 - n;
+		memcpy(out + n, buf, take);
+		n += take;
+	}
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	close(p[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return gw_err_sys(err, errno, "wait for %s", argv[0]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	return gw_err_set(err, EIO, "%s failed (%s %d)%s%s", argv[0],
+			  WIFEXITED(status) ? "exit status" : "signal",
+			  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), n ? ": " : "",
+			  out);
+}
+
+int basedisk_build(const char *rootfs, const char *path, uint64_t virtual_size,
+		   struct gw_err *err)
+{
+	struct tree_count tc;
+	int r = tree_count(rootfs, &tc, err);
+	if (r < 0)
+		return gw_err_prefix(err, "base disk");
+	if (virtual_size < tc.bytes + 16 * MIB)
+		return gw_err_set(err, ENOSPC, "base disk: %llu bytes cannot hold a %llu-byte tree",
+				  (unsigned long long)virtual_size, (unsigned long long)tc.bytes);
+	/* Enough inodes for the tree twice over: a default bytes-per-inode ratio would run out
+	 * on trees of many small files. */
+	uint64_t inodes = virtual_size / 16384;
+	if (inodes < 2 * tc.inodes + 4096)
+		inodes = 2 * tc.inodes + 4096;
+	char size_arg[32], inodes_arg[32], out[2048];
+	snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(virtual_size >> 10));
+	snprintf(inodes_arg, sizeof(inodes_arg), "%llu", (unsigned long long)inodes);
+	char *const argv[] = {
+		"mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", inodes_arg,
+		"-L", "godwit", "-d", (char *)rootfs, (char *)path, size_arg, NULL,
+	};
+	unlink(path);
+	r = run_capture(argv, out, sizeof(out), err);
+	if (r < 0) {
+		unlink(path);
+		return gw_err_prefix(err, "base disk");
+	}
+	if (chmod(path, 0444) < 0)
+		return gw_err_sys(err, errno, "chmod %s", path);
+	return 0;
+}

@@ -1,0 +1,189 @@
+/* The destination end of a migration (docs/migration-protocol.md, "Destination"): accept one
+ * connection, check that this host can honour the container's config (image by id, name,
+ * disk), start QEMU with the same devices in -incoming defer mode, paused, let it take the
+ * stream from the socket, then wait for the source's log and COMMIT before resuming the guest
+ * and reconnecting the agent link. Any failure before the resume leaves nothing behind. */
+#include <openssl/evp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+
+#include "godwit/image.h"
+#include "godwit/migproto.h"
+#include "godwit/proc.h"
+#include "godwit/qmp.h"
+#include "godwit/util.h"
+#include "migrate.h"
+
+/* Wait for the source to connect; SIGTERM (from `rm -f`) ends the wait. */
+static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
+{
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
+					 { .fd = ct->signal_fd, .events = POLLIN } };
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return gw_err_sys(err, errno, "poll");
+		if (pfd[1].revents)
+			return gw_err_set(err, EINTR, "stopped while waiting for the source");
+		if (pfd[0].revents) {
+			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				return fd;
+		}
+	}
+}
+
+/* PREPARE: can this host honour the config? Fills ct->cfg and creates the disk. */
+static int prepare(struct container *ct, json_object *msg, char *reason, size_t rlen,
+		   struct gw_err *err)
+{
+	struct mig_config mc;
+	int r = mig_config_from_json(msg, &mc, err);
+	if (r < 0) {
+		snprintf(reason, rlen, "bad-config");
+		return r;
+	}
+	mig_config_free(&mc);
+	json_object *c;
+	if (!json_object_object_get_ex(msg, "container", &c)) {
+		snprintf(reason, rlen, "bad-config");
+		return gw_err_set(err, EPROTO, "CONFIG without the container's config");
+	}
+	struct ct_config in;
+	if ((r = ct_config_from_json(c, &in, err)) < 0) {
+		snprintf(reason, rlen, "bad-config");
+		return r;
+	}
+	/* keep this host's name, kit and accelerator; take everything else from the source */
+	snprintf(in.name, sizeof(in.name), "%s", ct->cfg.name);
+	snprintf(in.accel, sizeof(in.accel), "%s", ct->cfg.accel);
+	free(in.kernel);
+	free(in.initrd);
+	in.kernel = steal_ptr(ct->cfg.kernel);
+	in.initrd = steal_ptr(ct->cfg.initrd);
+	ct_config_free(&ct->cfg);
+	ct->cfg = in;
+
+	struct gw_image img = { 0 };
+	if ((r = gw_image_resolve(ct->root, ct->cfg.image_id, &img, err)) < 0) {
+		snprintf(reason, rlen, "image-missing");
+		return gw_err_set(err, ENOENT, "image %s is not on this host (load it here first)",
+				  ct->cfg.image_id);
+	}
+	struct statvfs sv;
+	if (statvfs(ct->dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < (256ULL << 20)) {
+		gw_image_free(&img);
+		snprintf(reason, rlen, "no-space");
+		return gw_err_set(err, ENOSPC, "less than 256 MiB free for the container's disk");
+	}
+	char *qargv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+			  img.base_disk, ct->disk_path, NULL };
+	r = gw_run(qargv, err);
+	gw_image_free(&img);
+	if (r == 0)
+		r = ct_config_save(ct->root, &ct->cfg, err);
+	if (r < 0)
+		snprintf(reason, rlen, "disk");
+	return r;
+}
+
+static int receive_commit(struct container *ct, struct mig_conn *mc, struct gw_err *err)
+{
+	/* the source's output log replaces ours (which is empty: nothing ran here yet) */
+	int r = mig_recv_file(mc, ct->log_path, 1ULL << 32, err);
+	if (r < 0)
+		return r;
+	json_object *o, *v;
+	if ((r = mig_recv_json(mc, MIG_COMMIT, &o, err)) < 0)
+		return r;
+	const char *b64 = json_object_object_get_ex(o, "link", &v) ? json_object_get_string(v) : "";
+	size_t bl = strlen(b64);
+	uint64_t len = 0;
+	mig_json_u64(o, "link_len", &len, NULL);
+	unsigned char *buf = malloc(bl / 4 * 3 + 3);
+	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
+	if (n < 0 || len > (uint64_t)n) {
+		free(buf);
+		json_object_put(o);
+		return gw_err_set(err, EPROTO, "COMMIT: bad agent link state");
+	}
+	json_object_put(o);
+	/* the log file was replaced under our append fd: reopen it */
+	close(ct->log_fd);
+	ct->log_fd = open(ct->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	ct->started = 1; /* the container process is already running in the guest */
+	r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+	if (r == 0)
+		r = alink_restore(ct, buf, (size_t)len, err);
+	free(buf);
+	return r;
+}
+
+int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+{
+	int fd = accept_one(ct, listen_fd, err);
+	if (fd < 0)
+		return fd;
+	struct mig_conn mc;
+	mig_conn_init(&mc, fd, 30000);
+	uint64_t common;
+	char peer[64], reason[64] = "failed", status[32];
+	json_object *msg = NULL;
+	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
+	if (r == 0)
+		r = mig_recv_json(&mc, MIG_CONFIG, &msg, err);
+	if (r == 0) {
+		r = prepare(ct, msg, reason, sizeof(reason), err);
+		json_object_put(msg);
+		if (r == 0)
+			r = shim_vm_start(ct, 1, 1, err);
+		if (r < 0) {
+			mig_send_prepare(&mc, reason, err->msg, NULL);
+			close(fd);
+			return r;
+		}
+		r = mig_send_prepare(&mc, NULL, NULL, err);
+	}
+	if (r == 0 && (r = mig_recv_json(&mc, MIG_RAM_BEGIN, &msg, err)) == 0)
+		json_object_put(msg);
+	if (r == 0)
+		r = mig_give_fd(ct, fd, err);
+	if (r == 0) {
+		json_object *a = json_object_new_object();
+		json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
+		r = qmp_execute(ct->qmp, "migrate-incoming", a, NULL, 5000, err);
+		json_object_put(a);
+	}
+	/* QEMU reads the socket now; we must not, until its stream is complete */
+	if (r == 0)
+		r = mig_wait_qemu(ct, 3600 * 1000, status, sizeof(status), err);
+	if (r == 0 && strcmp(status, "completed"))
+		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
+							status);
+	if (r == 0) {
+		json_object *d = json_object_new_object();
+		r = mig_send_json(&mc, MIG_DONE, d, err);
+		json_object_put(d);
+	}
+	if (r == 0)
+		r = receive_commit(ct, &mc, err);
+	if (r < 0) {
+		mig_send_abort(&mc, "destination-failed", err->msg, NULL);
+		close(fd);
+		return r;
+	}
+	shim_set_state(ct, CT_RUNNING, "");
+	json_object *ok = json_object_new_object();
+	mig_send_json(&mc, MIG_RUNNING, ok, NULL);
+	json_object_put(ok);
+	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing) */
+	mc.timeout_ms = 10000;
+	if (mig_recv_json(&mc, MIG_COMMIT_ACK, &msg, NULL) == 0)
+		json_object_put(msg);
+	close(fd);
+	return 0;
+}

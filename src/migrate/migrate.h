@@ -1,0 +1,35 @@
+/* The two ends of a migration and the snapshot path, as the shim runs them (src/migrate/).
+ * Each runs inside the shim that owns the container, blocking its event loop for the move. */
+#ifndef GODWIT_MIGRATE_H
+#define GODWIT_MIGRATE_H
+
+#include <json-c/json.h>
+
+#include "../shim/shim.h"
+
+/* Source: move ct to args.uri (live pre-copy, or offline when args.offline). Progress events
+ * go to cl. On success *result holds the figures and the container is `migrated`; on failure
+ * before the commit the source runs on as before. */
+int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
+		   json_object **result, struct gw_err *err);
+
+/* Destination: accept one migration on listen_fd into ct (state incoming). On success the
+ * container runs here; on failure nothing of it is left (the caller removes the record). */
+int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err);
+
+/* Snapshot: write ct's complete state to path (pause, write, resume; stop instead when
+ * stop_after). */
+int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
+		 struct gw_err *err);
+
+/* Restore: start ct's VM from the QEMU state in state_path with the saved agent link. */
+int mig_restore_vm(struct container *ct, const char *state_path, const char *link_path,
+		   struct gw_err *err);
+
+/* Shared by the ends: wait for QEMU's migration status to leave the active states. */
+int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
+		  struct gw_err *err);
+/* Hand fd to QEMU as "mig" (getfd); QEMU gets its own copy. */
+int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
+
+#endif

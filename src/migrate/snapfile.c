@@ -1,0 +1,520 @@
+/* The snapshot file format (include/godwit/snapfile.h documents the layout and the choices):
+ * a streaming writer that patches each section's length and sha256 once its data is complete,
+ * and a reader that verifies everything before any section is handed out. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
+
+#include "godwit/snapfile.h"
+#include "godwit/util.h"
+#include "godwit/version.h"
+
+#define COPY_BUF (1u << 20)
+
+struct snap_writer {
+	int fd;
+	char *path, *tmp;
+	uint64_t pos;		/* end of what was written */
+	int in_section;
+	uint32_t type;
+	uint64_t sec_hdr;	/* offset of the open section's header */
+	uint64_t sec_len;
+	EVP_MD_CTX *md;
+	uint32_t seen;		/* bit per known section type */
+};
+
+struct snap_reader {
+	int fd;
+	char *name;
+	struct snap_info info;
+};
+
+static const char *const sec_names[] = { "END", "CONFIG", "DISK", "STATE" };
+
+const char *snap_section_name(uint32_t type)
+{
+	return type < ARRAY_SIZE(sec_names) ? sec_names[type] : "unknown";
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes at off; -EPIPE if the file ends first. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int snap_create(const char *path, struct snap_writer **out, struct gw_err *err)
+{
+	struct snap_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	w->fd = -1;
+	w->path = strdup(path);
+	w->tmp = gw_strdup_printf("%s.tmp", path);
+	w->md = EVP_MD_CTX_new();
+	if (!w->path || !w->tmp || !w->md) {
+		snap_discard(w);
+		return gw_err_set(err, ENOMEM, "out of memory");
+	}
+	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		int e = errno;
+		free(w->tmp);
+		w->tmp = NULL;	/* not ours to unlink */
+		snap_discard(w);
+		return gw_err_sys(err, e, "create snapshot %s.tmp", path);
+	}
+	uint8_t h[SNAP_HDR_SIZE] = { 0 };
+	memcpy(h, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	put_be(h + 12, SNAP_FORMAT_VERSION, 4);
+	put_be(h + 16, (uint64_t)gw_now_real_ns(), 8);
+	strncpy((char *)h + 24, GODWIT_VERSION, 32);
+	int r = pwrite_full(w->fd, h, sizeof(h), 0);
+	if (r < 0) {
+		snap_discard(w);
+		return gw_err_sys(err, -r, "write snapshot %s.tmp", path);
+	}
+	w->pos = sizeof(h);
+	*out = w;
+	return 0;
+}
+
+int snap_section_begin(struct snap_writer *w, uint32_t type, struct gw_err *err)
+{
+	if (w->in_section)
+		return gw_err_set(err, EINVAL, "snapshot: section %s still open",
+				  snap_section_name(w->type));
+	if (type == SNAP_SEC_END || type >= ARRAY_SIZE(sec_names))
+		return gw_err_set(err, EINVAL, "snapshot: cannot write section type %u", type);
+	if (w->seen & (1u << type))
+		return gw_err_set(err, EINVAL, "snapshot: section %s written twice",
+				  snap_section_name(type));
+	if (!EVP_DigestInit_ex(w->md, EVP_sha256(), NULL))
+		return gw_err_set(err, ENOMEM, "snapshot: sha256 init failed");
+	uint8_t h[SNAP_SEC_HDR_SIZE] = { 0 };	/* placeholder, patched by section_end */
+	int r = pwrite_full(w->fd, h, sizeof(h), w->pos);
+	if (r < 0)
+		return gw_err_sys(err, -r, "write %s", w->tmp);
+	w->in_section = 1;
+	w->type = type;
+	w->sec_hdr = w->pos;
+	w->sec_len = 0;
+	w->pos += sizeof(h);
+	return 0;
+}
+
+int snap_section_write(struct snap_writer *w, const void *buf, size_t len, struct gw_err *err)
+{
+	if (!w->in_section)
+		return gw_err_set(err, EINVAL, "snapshot: write outside a section");
+	if (w->type == SNAP_SEC_CONFIG && w->sec_len + len > SNAP_MAX_CONFIG)
+		return gw_err_set(err, EFBIG, "snapshot: CONFIG larger than %u bytes",
+				  SNAP_MAX_CONFIG);
+	int r = pwrite_full(w->fd, buf, len, w->pos);
+	if (r < 0)
+		return gw_err_sys(err, -r, "write %s section of %s", snap_section_name(w->type),
+				  w->tmp);
+	EVP_DigestUpdate(w->md, buf, len);
+	w->pos += len;
+	w->sec_len += len;
+	return 0;
+}
+
+int snap_section_copy_fd(struct snap_writer *w, int fd, struct gw_err *err)
+{
+	cleanup_free char *buf = malloc(COPY_BUF);
+	if (!buf)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t n = read(fd, buf, COPY_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return gw_err_sys(err, errno, "read %s data", snap_section_name(w->type));
+		if (n == 0)
+			return 0;
+		int r = snap_section_write(w, buf, (size_t)n, err);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int write_sec_hdr(struct snap_writer *w, uint32_t type, uint64_t len,
+			 const uint8_t dig[32], struct gw_err *err)
+{
+	uint8_t h[SNAP_SEC_HDR_SIZE] = { 0 };
+	put_be(h, type, 4);
+	put_be(h + 8, len, 8);
+	memcpy(h + 16, dig, 32);
+	int r = pwrite_full(w->fd, h, sizeof(h), w->sec_hdr);
+	return r < 0 ? gw_err_sys(err, -r, "write %s", w->tmp) : 0;
+}
+
+int snap_section_end(struct snap_writer *w, struct gw_err *err)
+{
+	if (!w->in_section)
+		return gw_err_set(err, EINVAL, "snapshot: no open section");
+	uint8_t dig[32];
+	EVP_DigestFinal_ex(w->md, dig, NULL);
+	int r = write_sec_hdr(w, w->type, w->sec_len, dig, err);
+	if (r < 0)
+		return r;
+	w->in_section = 0;
+	w->seen |= 1u << w->type;
+	return 0;
+}
+
+int snap_add_buffer(struct snap_writer *w, uint32_t type, const void *buf, size_t len,
+		    struct gw_err *err)
+{
+	int r = snap_section_begin(w, type, err);
+	if (r == 0)
+		r = snap_section_write(w, buf, len, err);
+	return r < 0 ? r : snap_section_end(w, err);
+}
+
+int snap_add_file(struct snap_writer *w, uint32_t type, const char *path, struct gw_err *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "open %s", path);
+	int r = snap_section_begin(w, type, err);
+	if (r == 0)
+		r = snap_section_copy_fd(w, fd, err);
+	if (r < 0)
+		return gw_err_prefix(err, "add %s", path);
+	return snap_section_end(w, err);
+}
+
+int snap_commit(struct snap_writer *w, struct gw_err *err)
+{
+	int r;
+	static const uint8_t empty_sha256[32] = {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
+		0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
+		0x78, 0x52, 0xb8, 0x55,
+	};
+	if (w->in_section) {
+		r = gw_err_set(err, EINVAL, "snapshot: section %s still open",
+			       snap_section_name(w->type));
+		goto fail;
+	}
+	if (!(w->seen & (1u << SNAP_SEC_CONFIG)) || !(w->seen & (1u << SNAP_SEC_STATE))) {
+		r = gw_err_set(err, EINVAL, "snapshot: CONFIG and STATE sections are required");
+		goto fail;
+	}
+	w->sec_hdr = w->pos;
+	if ((r = write_sec_hdr(w, SNAP_SEC_END, 0, empty_sha256, err)) < 0)
+		goto fail;
+	w->pos += SNAP_SEC_HDR_SIZE;
+	if (ftruncate(w->fd, (off_t)w->pos) < 0 || fsync(w->fd) < 0) {
+		r = gw_err_sys(err, errno, "sync %s", w->tmp);
+		goto fail;
+	}
+	if (rename(w->tmp, w->path) < 0) {
+		r = gw_err_sys(err, errno, "rename %s to %s", w->tmp, w->path);
+		goto fail;
+	}
+	free(w->tmp);
+	w->tmp = NULL;
+	snap_discard(w);
+	return 0;
+fail:
+	snap_discard(w);
+	return r;
+}
+
+void snap_discard(struct snap_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp)
+		unlink(w->tmp);
+	EVP_MD_CTX_free(w->md);
+	free(w->tmp);
+	free(w->path);
+	free(w);
+}
+
+/* Hash len bytes at off, copying them to out_fd when it is >= 0. */
+static int hash_range(struct snap_reader *r, uint64_t off, uint64_t len, int out_fd,
+		      uint8_t dig[32], struct gw_err *err)
+{
+	cleanup_free char *buf = malloc(COPY_BUF);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ret = 0;
+	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		ret = gw_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	while (len) {
+		size_t n = len < COPY_BUF ? (size_t)len : COPY_BUF;
+		if ((ret = pread_full(r->fd, buf, n, off)) < 0) {
+			ret = gw_err_sys(err, -ret, "read %s at byte %llu", r->name,
+					 (unsigned long long)off);
+			goto out;
+		}
+		EVP_DigestUpdate(md, buf, n);
+		if (out_fd >= 0 && (ret = gw_write_full(out_fd, buf, n)) < 0) {
+			ret = gw_err_sys(err, -ret, "write snapshot data");
+			goto out;
+		}
+		off += n;
+		len -= n;
+	}
+	EVP_DigestFinal_ex(md, dig, NULL);
+out:
+	EVP_MD_CTX_free(md);
+	return ret;
+}
+
+static int verify(struct snap_reader *r, uint64_t size, struct gw_err *err)
+{
+	struct snap_info *in = &r->info;
+	uint8_t h[SNAP_HDR_SIZE];
+	if (size < SNAP_HDR_SIZE || pread_full(r->fd, h, sizeof(h), 0) < 0)
+		return gw_err_set(err, EINVAL, "%s: not a godwit snapshot (%llu bytes, too short)",
+				  r->name, (unsigned long long)size);
+	if (memcmp(h, SNAP_MAGIC, SNAP_MAGIC_LEN) || h[11] != 0)
+		return gw_err_set(err, EINVAL, "%s: not a godwit snapshot (bad magic)", r->name);
+	in->format_version = (uint32_t)get_be(h + 12, 4);
+	if (in->format_version != SNAP_FORMAT_VERSION)
+		return gw_err_set(err, ENOTSUP, "%s: unsupported snapshot format version %u (this "
+				  "godwit reads %u)", r->name, in->format_version,
+				  SNAP_FORMAT_VERSION);
+	in->created_ns = (int64_t)get_be(h + 16, 8);
+	memcpy(in->godwit_version, h + 24, 32);
+	in->godwit_version[32] = '\0';
+	for (int i = 0; in->godwit_version[i]; i++)
+		if (in->godwit_version[i] < 0x20 || in->godwit_version[i] > 0x7e)
+			in->godwit_version[i] = '?';
+
+	uint64_t off = SNAP_HDR_SIZE;
+	uint32_t seen = 0;
+	for (;;) {
+		if (in->n_sections == SNAP_MAX_SECTIONS)
+			return gw_err_set(err, EINVAL, "%s: more than %d sections", r->name,
+					  SNAP_MAX_SECTIONS);
+		uint8_t sh[SNAP_SEC_HDR_SIZE];
+		if (size - off < SNAP_SEC_HDR_SIZE)
+			return gw_err_set(err, EINVAL, "truncated snapshot %s: section header at byte "
+					  "%llu ends at byte %llu, file has %llu (no END section)",
+					  r->name, (unsigned long long)off,
+					  (unsigned long long)off + SNAP_SEC_HDR_SIZE,
+					  (unsigned long long)size);
+		int e = pread_full(r->fd, sh, sizeof(sh), off);
+		if (e < 0)
+			return gw_err_sys(err, -e, "read %s", r->name);
+		struct snap_section *s = &in->sections[in->n_sections];
+		s->type = (uint32_t)get_be(sh, 4);
+		s->flags = (uint32_t)get_be(sh + 4, 4);
+		s->length = get_be(sh + 8, 8);
+		s->offset = off + SNAP_SEC_HDR_SIZE;
+		memcpy(s->sha256, sh + 16, 32);
+		const char *nm = snap_section_name(s->type);
+		int known = s->type < ARRAY_SIZE(sec_names);
+		if (!known && !(s->flags & SNAP_FLAG_SKIPPABLE))
+			return gw_err_set(err, EINVAL, "%s: unknown section type %u at byte %llu "
+					  "(written by a newer godwit?)", r->name, s->type,
+					  (unsigned long long)off);
+		if (known && (seen & (1u << s->type)))
+			return gw_err_set(err, EINVAL, "%s: duplicate section %s", r->name, nm);
+		if (s->length > size - s->offset)
+			return gw_err_set(err, EINVAL, "truncated snapshot %s: section %s ends at byte "
+					  "%llu, file has %llu", r->name, nm,
+					  (unsigned long long)(s->offset + s->length),
+					  (unsigned long long)size);
+		if (s->type == SNAP_SEC_CONFIG && s->length > SNAP_MAX_CONFIG)
+			return gw_err_set(err, EINVAL, "%s: CONFIG section of %llu bytes exceeds %u",
+					  r->name, (unsigned long long)s->length, SNAP_MAX_CONFIG);
+		uint8_t dig[32];
+		if ((e = hash_range(r, s->offset, s->length, -1, dig, err)) < 0)
+			return e;
+		if (memcmp(dig, s->sha256, 32))
+			return gw_err_set(err, EBADMSG, "%s: checksum mismatch in section %s",
+					  r->name, known ? nm : "(unknown)");
+		if (known)
+			seen |= 1u << s->type;
+		in->n_sections++;
+		off = s->offset + s->length;
+		if (s->type == SNAP_SEC_END)
+			break;
+	}
+	if (off != size)
+		return gw_err_set(err, EINVAL, "%s: %llu bytes of garbage after the END section",
+				  r->name, (unsigned long long)(size - off));
+	if (!(seen & (1u << SNAP_SEC_CONFIG)) || !(seen & (1u << SNAP_SEC_STATE)))
+		return gw_err_set(err, EINVAL, "%s: snapshot lacks a %s section", r->name,
+				  seen & (1u << SNAP_SEC_CONFIG) ? "STATE" : "CONFIG");
+	return 0;
+}
+
+int snap_open_fd(int fd, const char *name, struct snap_reader **out, struct gw_err *err)
+{
+	struct snap_reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	r->name = strdup(name);
+	if (r->fd < 0 || !r->name) {
+		int e = r->fd < 0 ? errno : ENOMEM;
+		snap_close(r);
+		return gw_err_sys(err, e, "open %s", name);
+	}
+	struct stat st;
+	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snap_close(r);
+		return gw_err_set(err, EINVAL, "%s: not a regular file", name);
+	}
+	int ret = verify(r, (uint64_t)st.st_size, err);
+	if (ret < 0) {
+		snap_close(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+int snap_open(const char *path, struct snap_reader **out, struct gw_err *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "open snapshot %s", path);
+	return snap_open_fd(fd, path, out, err);
+}
+
+void snap_close(struct snap_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->name);
+	free(r);
+}
+
+const struct snap_info *snap_info(const struct snap_reader *r)
+{
+	return &r->info;
+}
+
+const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type)
+{
+	for (int i = 0; i < r->info.n_sections; i++)
+		if (r->info.sections[i].type == type)
+			return &r->info.sections[i];
+	return NULL;
+}
+
+static int need(struct snap_reader *r, uint32_t type, const struct snap_section **s,
+		struct gw_err *err)
+{
+	*s = type != SNAP_SEC_END ? snap_find(r, type) : NULL;
+	return *s ? 0 : gw_err_set(err, ENOENT, "%s: no %s section", r->name,
+				   snap_section_name(type));
+}
+
+int snap_read_config(struct snap_reader *r, char **json, size_t *len, struct gw_err *err)
+{
+	const struct snap_section *s;
+	int ret = need(r, SNAP_SEC_CONFIG, &s, err);
+	if (ret < 0)
+		return ret;
+	cleanup_free char *buf = malloc((size_t)s->length + 1);
+	if (!buf)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	if ((ret = pread_full(r->fd, buf, (size_t)s->length, s->offset)) < 0)
+		return gw_err_sys(err, -ret, "read CONFIG of %s", r->name);
+	uint8_t dig[32];
+	EVP_Digest(buf, (size_t)s->length, dig, NULL, EVP_sha256(), NULL);
+	if (memcmp(dig, s->sha256, 32))
+		return gw_err_set(err, EBADMSG, "%s: checksum mismatch in section CONFIG (file "
+				  "changed after it was verified)", r->name);
+	buf[s->length] = '\0';
+	if (len)
+		*len = (size_t)s->length;
+	*json = steal_ptr(buf);
+	return 0;
+}
+
+int snap_stream_fd(struct snap_reader *r, uint32_t type, int fd, struct gw_err *err)
+{
+	const struct snap_section *s;
+	uint8_t dig[32];
+	int ret = need(r, type, &s, err);
+	if (ret == 0)
+		ret = hash_range(r, s->offset, s->length, fd, dig, err);
+	if (ret < 0)
+		return ret;
+	if (memcmp(dig, s->sha256, 32))
+		return gw_err_set(err, EBADMSG, "%s: checksum mismatch in section %s (file changed "
+				  "after it was verified)", r->name, snap_section_name(type));
+	return 0;
+}
+
+int snap_extract_file(struct snap_reader *r, uint32_t type, const char *path,
+		      struct gw_err *err)
+{
+	cleanup_free char *tmp = gw_strdup_printf("%s.tmp", path);
+	if (!tmp)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "create %s", tmp);
+	int ret = snap_stream_fd(r, type, fd, err);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = gw_err_sys(err, errno, "fsync %s", tmp);
+	if (close(fd) < 0 && ret == 0)
+		ret = gw_err_sys(err, errno, "close %s", tmp);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = gw_err_sys(err, errno, "rename %s to %s", tmp, path);
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}

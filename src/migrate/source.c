@@ -1,0 +1,368 @@
+/* The source end of a migration (docs/migration-protocol.md, "Source"): handshake, CONFIG and
+ * the destination's PREPARE, then QEMU's migration stream on the same TCP connection (the
+ * socket is handed to QEMU with getfd + fd:), steered by the policy (policy.c), then the
+ * two-step hand-over: the destination says DONE (it holds the whole state, paused), we send
+ * the log and COMMIT (the point of no return), it resumes and says RUNNING, we quit. Until
+ * COMMIT is sent, any failure resumes the source as it was. */
+#include <openssl/evp.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "godwit/migproto.h"
+#include "godwit/net.h"
+#include "godwit/policy.h"
+#include "godwit/qmp.h"
+#include "godwit/util.h"
+#include "migrate.h"
+
+struct src_opts {
+	const char *uri;
+	int offline;
+	struct pol_targets targets;
+};
+
+static int parse_opts(struct container *ct, json_object *args, struct src_opts *o,
+		      struct gw_err *err)
+{
+	json_object *v;
+	memset(o, 0, sizeof(*o));
+	pol_targets_default(&o->targets, ct->cfg.mem_bytes);
+	if (!args || !json_object_object_get_ex(args, "uri", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return gw_err_set(err, EINVAL, "missing \"uri\"");
+	o->uri = json_object_get_string(v);
+	if (json_object_object_get_ex(args, "offline", &v))
+		o->offline = json_object_get_boolean(v);
+	if (json_object_object_get_ex(args, "max_downtime_ms", &v)) {
+		int64_t ms = json_object_get_int64(v);
+		if (ms < 1 || ms > 60000)
+			return gw_err_set(err, EINVAL, "max downtime out of range (1 ms to 60 s)");
+		o->targets.max_downtime_ns = ms * 1000000;
+	}
+	if (json_object_object_get_ex(args, "bandwidth", &v))
+		o->targets.bandwidth_cap = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(args, "max_total_s", &v)) {
+		int64_t s = json_object_get_int64(v);
+		if (s < 1 || s > 86400)
+			return gw_err_set(err, EINVAL, "max total time out of range");
+		o->targets.max_total_ns = s * 1000000000LL;
+	}
+	/* post-copy belongs to a later step of the protocol; pre-copy levers only for now */
+	o->targets.allow_postcopy = 0;
+	return 0;
+}
+
+static int set_cap_and_params(struct container *ct, const struct pol_setup *ps, int offline,
+			      struct gw_err *err)
+{
+	json_object *caps = json_object_new_array();
+	const char *names[] = { "xbzrle", "auto-converge", "events" };
+	int on[] = { ps->cap_xbzrle && !offline, ps->cap_auto_converge && !offline, 1 };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "capability", json_object_new_string(names[i]));
+		json_object_object_add(c, "state", json_object_new_boolean(on[i]));
+		json_object_array_add(caps, c);
+	}
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "capabilities", caps);
+	int r = qmp_execute(ct->qmp, "migrate-set-capabilities", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0)
+		return r;
+	a = json_object_new_object();
+	/* 0 would mean QEMU's default cap; "uncapped" is the largest value it takes */
+	uint64_t bw = ps->max_bandwidth ? ps->max_bandwidth : (uint64_t)INT64_MAX / 2;
+	json_object_object_add(a, "max-bandwidth", json_object_new_int64((int64_t)bw));
+	json_object_object_add(a, "downtime-limit",
+			       json_object_new_int64((int64_t)ps->downtime_limit_ms));
+	if (ps->cap_xbzrle && ps->xbzrle_cache_size)
+		json_object_object_add(a, "xbzrle-cache-size",
+				       json_object_new_int64((int64_t)ps->xbzrle_cache_size));
+	r = qmp_execute(ct->qmp, "migrate-set-parameters", a, NULL, 5000, err);
+	json_object_put(a);
+	return r;
+}
+
+static uint64_t jget_u64(json_object *o, const char *k)
+{
+	json_object *v;
+	return o && json_object_object_get_ex(o, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+static double jget_d(json_object *o, const char *k)
+{
+	json_object *v;
+	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+static void sample_from(json_object *q, int64_t elapsed, struct pol_sample *s)
+{
+	json_object *ram = NULL, *xb = NULL;
+	json_object_object_get_ex(q, "ram", &ram);
+	json_object_object_get_ex(q, "xbzrle-cache", &xb);
+	memset(s, 0, sizeof(*s));
+	s->elapsed_ns = elapsed;
+	s->remaining = jget_u64(ram, "remaining");
+	s->transferred = jget_u64(ram, "transferred");
+	s->total = jget_u64(ram, "total");
+	s->rate = jget_d(ram, "mbps") * 1e6 / 8;
+	uint64_t page = jget_u64(ram, "page-size");
+	s->dirty_rate = (double)jget_u64(ram, "dirty-pages-rate") * (double)(page ? page : 4096);
+	s->dirty_sync_count = jget_u64(ram, "dirty-sync-count");
+	s->xbzrle_encoding_rate = jget_d(xb, "encoding-rate");
+	s->xbzrle_miss_rate = jget_d(xb, "cache-miss-rate");
+}
+
+static int apply_action(struct container *ct, const struct pol_action *a, struct gw_err *err)
+{
+	json_object *p = json_object_new_object();
+	int r = 0;
+	switch (a->kind) {
+	case POL_SET_XBZRLE_CACHE:
+		json_object_object_add(p, "xbzrle-cache-size", json_object_new_int64((int64_t)a->value));
+		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		break;
+	case POL_THROTTLE:
+		json_object_object_add(p, "throttle-trigger-threshold", json_object_new_int(1));
+		json_object_object_add(p, "cpu-throttle-initial", json_object_new_int((int)a->value));
+		json_object_object_add(p, "cpu-throttle-increment", json_object_new_int((int)a->value2));
+		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		break;
+	case POL_START_POSTCOPY:
+		r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL, 5000, err);
+		break;
+	default:
+		break;
+	}
+	json_object_put(p);
+	return r;
+}
+
+/* Run QEMU's migration and the policy loop until QEMU says completed (0), or the policy or a
+ * failure ends it (<0, QEMU's migration cancelled). */
+static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
+		      int fd, json_object *actions, json_object **last_q, struct gw_err *err)
+{
+	struct pol_setup ps;
+	struct pol_state st;
+	pol_initial(&o->targets, &ps, &st);
+	int r = set_cap_and_params(ct, &ps, o->offline, err);
+	if (r < 0)
+		return r;
+	if ((r = mig_give_fd(ct, fd, err)) < 0)
+		return r;
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
+	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
+	 * already on the destination */
+	json_object_object_add(a, "blk", json_object_new_boolean(1));
+	json_object_object_add(a, "inc", json_object_new_boolean(1));
+	r = qmp_execute(ct->qmp, "migrate", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0)
+		return r;
+	int64_t t0 = gw_now_mono_ns();
+	for (;;) {
+		json_object *q, *v;
+		if ((r = qmp_execute(ct->qmp, "query-migrate", NULL, &q, 5000, err)) < 0)
+			return r;
+		const char *status = json_object_object_get_ex(q, "status", &v)
+					     ? json_object_get_string(v) : "none";
+		if (!strcmp(status, "completed")) {
+			*last_q = q;
+			return 0;
+		}
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+			r = gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
+				       json_object_object_get_ex(q, "error-desc", &v) ? ": " : "",
+				       json_object_object_get_ex(q, "error-desc", &v)
+					       ? json_object_get_string(v) : "");
+			json_object_put(q);
+			return r;
+		}
+		struct pol_sample s;
+		sample_from(q, gw_now_mono_ns() - t0, &s);
+		struct pol_action act;
+		if (!o->offline && pol_decide(&st, &s, &o->targets, &act) > 0) {
+			json_object *rec = json_object_new_object();
+			json_object_object_add(rec, "at_ms", json_object_new_int64(s.elapsed_ns / 1000000));
+			json_object_object_add(rec, "action", json_object_new_string(pol_action_name(act.kind)));
+			json_object_object_add(rec, "reason", json_object_new_string(act.reason));
+			json_object_array_add(actions, rec);
+			if (act.kind == POL_CANCEL) {
+				qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
+				json_object_put(q);
+				char st2[32];
+				mig_wait_qemu(ct, 10000, st2, sizeof(st2), NULL);
+				return gw_err_set(err, ETIMEDOUT, "%s", act.reason);
+			}
+			if (apply_action(ct, &act, err) < 0) {
+				json_object_put(q);
+				return r;
+			}
+		}
+		if (cl && cl->fd >= 0) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "status", json_object_new_string(status));
+			json_object_object_add(d, "round", json_object_new_int64((int64_t)s.dirty_sync_count));
+			json_object_object_add(d, "transferred", json_object_new_int64((int64_t)s.transferred));
+			json_object_object_add(d, "remaining", json_object_new_int64((int64_t)s.remaining));
+			json_object_object_add(d, "total", json_object_new_int64((int64_t)s.total));
+			json_object_object_add(d, "rate", json_object_new_double(s.rate));
+			json_object_object_add(d, "dirty_rate", json_object_new_double(s.dirty_rate));
+			json_object_object_add(d, "xbzrle", json_object_new_boolean(st.xbzrle_on));
+			json_object *ev = ctl_make_event("migration-progress", d);
+			ctl_send(cl->fd, ev, NULL);
+			json_object_put(ev);
+		}
+		json_object_put(q);
+		poll(NULL, 0, 100);
+	}
+}
+
+static json_object *make_config_msg(struct container *ct, const struct src_opts *o)
+{
+	struct mig_config mc = { 0 };
+	snprintf(mc.name, sizeof(mc.name), "%s", ct->cfg.name);
+	snprintf(mc.image, sizeof(mc.image), "%s", ct->cfg.image_id);
+	mc.memory = ct->cfg.mem_bytes;
+	mc.cpus = ct->cfg.cpus;
+	mc.n_disks = 1;
+	snprintf(mc.disks[0].id, sizeof(mc.disks[0].id), "disk0");
+	mc.kind = o->offline ? MIG_KIND_OFFLINE : MIG_KIND_LIVE;
+	json_object *j = mig_config_to_json(&mc);
+	json_object *c;
+	ct_config_to_json(&ct->cfg, &c);
+	json_object_object_add(j, "container", c);
+	return j;
+}
+
+static int send_commit(struct container *ct, struct mig_conn *mc, struct gw_err *err)
+{
+	uint8_t *link = NULL;
+	size_t len = 0;
+	int r = alink_save(ct, &link, &len, err);
+	if (r < 0)
+		return r;
+	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (!b64) {
+		free(link);
+		return gw_err_set(err, ENOMEM, "out of memory");
+	}
+	EVP_EncodeBlock((unsigned char *)b64, link, (int)len);
+	free(link);
+	/* the output log first, so the destination's `logs` continue without a gap */
+	r = mig_send_file(mc, ct->log_path, err);
+	if (r == 0) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "link", json_object_new_string(b64));
+		json_object_object_add(o, "link_len", json_object_new_int64((int64_t)len));
+		r = mig_send_json(mc, MIG_COMMIT, o, err);
+		json_object_put(o);
+	}
+	free(b64);
+	return r;
+}
+
+int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
+		   json_object **result, struct gw_err *err)
+{
+	struct src_opts o;
+	int r = parse_opts(ct, args, &o, err);
+	if (r < 0)
+		return r;
+	if (ct->st.state != CT_RUNNING)
+		return gw_err_set(err, EINVAL, "container is %s, not running",
+				  ct_state_name(ct->st.state));
+	int64_t t0 = gw_now_mono_ns();
+	int fd = net_connect_tcp(o.uri, 10000, err);
+	if (fd < 0)
+		return fd;
+	shim_set_state(ct, CT_MIGRATING, o.uri);
+	struct mig_conn mc;
+	mig_conn_init(&mc, fd, 30000);
+	uint64_t common;
+	char peer[64];
+	json_object *actions = json_object_new_array(), *q = NULL;
+	int committed = 0, paused = 0;
+	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
+	if (r == 0) {
+		json_object *cfg = make_config_msg(ct, &o);
+		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
+		json_object_put(cfg);
+	}
+	if (r == 0)
+		r = mig_recv_prepare(&mc, err);
+	if (r == 0 && o.offline) {
+		r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err);
+		paused = r == 0;
+	}
+	if (r == 0) {
+		json_object *b = json_object_new_object();
+		r = mig_send_json(&mc, MIG_RAM_BEGIN, b, err);
+		json_object_put(b);
+	}
+	if (r == 0)
+		r = run_stream(ct, cl, &o, fd, actions, &q, err);
+	if (r == 0) {
+		/* QEMU stopped the guest for the last copy; wait until the destination has it */
+		json_object *done;
+		mc.timeout_ms = 60000;
+		r = mig_recv_json(&mc, MIG_DONE, &done, err);
+		if (r == 0)
+			json_object_put(done);
+	}
+	if (r == 0) {
+		r = send_commit(ct, &mc, err);
+		committed = r == 0;
+	}
+	if (r == 0) {
+		json_object *running;
+		r = mig_recv_json(&mc, MIG_RUNNING, &running, err);
+		if (r == 0)
+			json_object_put(running);
+		else
+			gw_err_prefix(err, "committed, but the destination did not confirm that it "
+				      "runs; the source stays paused");
+	}
+	if (r < 0) {
+		if (!committed) {
+			mig_send_abort(&mc, "source-failed", err->msg, NULL);
+			char s[32];
+			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
+			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
+			/* before the commit the source owns the container: it runs on */
+			qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, NULL);
+			shim_set_state(ct, CT_RUNNING, "");
+			(void)paused;
+		} else {
+			shim_set_state(ct, CT_PAUSED, "migration outcome unknown");
+		}
+		close(fd);
+		json_object_put(actions);
+		json_object_put(q);
+		return gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
+	}
+	json_object *empty = json_object_new_object();
+	mig_send_json(&mc, MIG_COMMIT_ACK, empty, NULL);
+	json_object_put(empty);
+	close(fd);
+
+	json_object *res = json_object_new_object(), *ram = NULL;
+	json_object_object_get_ex(q, "ram", &ram);
+	json_object_object_add(res, "total_ms", json_object_new_int64((gw_now_mono_ns() - t0) / 1000000));
+	json_object_object_add(res, "qemu_total_ms", json_object_new_int64((int64_t)jget_u64(q, "total-time")));
+	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)jget_u64(q, "downtime")));
+	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)jget_u64(ram, "transferred")));
+	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)jget_u64(ram, "dirty-sync-count")));
+	json_object_object_add(res, "kind", json_object_new_string(o.offline ? "offline" : "live"));
+	json_object_object_add(res, "actions", actions);
+	json_object_put(q);
+	*result = res;
+	/* committed and confirmed: the destination runs the container; ours goes */
+	shim_set_state(ct, CT_MIGRATED, o.uri);
+	qmp_execute(ct->qmp, "quit", NULL, NULL, 5000, NULL);
+	return 0;
+}
