@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 
 #include "cli.h"
@@ -81,7 +82,13 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		dup2(devnull, 0);
 		dup2(lf >= 0 ? lf : devnull, 1);
 		dup2(lf >= 0 ? lf : devnull, 2);
-		int wfd = fcntl(p[1], F_DUPFD, 3); /* without CLOEXEC: passed to the shim */
+		/* nothing the CLI inherited (a lock, a pipe) may live on in the daemon */
+		int wfd = 3; /* without CLOEXEC: passed to the shim */
+		if (p[1] == wfd)
+			fcntl(wfd, F_SETFD, 0);
+		else
+			dup2(p[1], wfd);
+		close_range(4, ~0U, 0);
 		char fdarg[16];
 		snprintf(fdarg, sizeof(fdarg), "%d", wfd);
 		char *argv[32];

@@ -26,7 +26,7 @@ int gw_read_file(const char *path, size_t max, char **out, size_t *len, struct g
 		return gw_err_set(err, ENOMEM, "read %s: out of memory", path);
 	for (;;) {
 		if (n + 1 >= cap) {
-			if (cap > max)
+			if (n > max)
 				return gw_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
 			char *nb = realloc(buf, cap * 2);
 			if (!nb)

@@ -154,7 +154,7 @@ static int find_id(const char *root, const char *ref, char id[72], char **tag, s
 		if (strlen(de->d_name) != 64 || !is_hex(de->d_name, 64) ||
 		    strncmp(de->d_name, hex, n))
 			continue;
-		snprintf(id, 72, "sha256:%s", de->d_name);
+		snprintf(id, 72, "sha256:%.64s", de->d_name);
 		if (store_has_image(root, id))
 			found++;
 	}
@@ -293,7 +293,7 @@ int gw_image_list(const char *root, struct gw_image_info **out, size_t *n, struc
 		struct gw_err ignored;
 		if (strlen(de->d_name) != 64 || !is_hex(de->d_name, 64))
 			continue;
-		snprintf(id, sizeof(id), "sha256:%s", de->d_name);
+		snprintf(id, sizeof(id), "sha256:%.64s", de->d_name);
 		if (read_meta(root, id, &size, &loaded, &ignored) < 0)
 			continue; /* not a complete image */
 		json_object_object_foreach(repos, key, val) {

@@ -2,6 +2,7 @@
  * checked headers, whole-message send/receive with deadlines, JSON control messages and the
  * DISK/STATE streams with an end-to-end SHA-256. Knows nothing about QEMU or shims. */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -149,9 +150,10 @@ static int io_full(int fd, void *buf, size_t len, int writing, int64_t deadline)
 			return -ETIMEDOUT;
 		ssize_t n;
 		if (writing) {
-			n = send(fd, p + done, len - done, MSG_NOSIGNAL);
+			/* The fd may be blocking: never ask for more than poll promised. */
+			n = send(fd, p + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0 && errno == ENOTSOCK)
-				n = write(fd, p + done, len - done);
+				n = write(fd, p + done, len - done < PIPE_BUF ? len - done : PIPE_BUF);
 		} else {
 			n = read(fd, p + done, len - done);
 		}

@@ -128,8 +128,25 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 		return reply_error(cl, "too many exec sessions");
 	json_object *spec = json_object_new_object();
 	json_object_object_add(spec, "argv", json_object_get(argv));
-	if (env)
-		json_object_object_add(spec, "env", json_object_get(env));
+	/* like docker exec: the container's env, cwd and user unless the request overrides */
+	json_object *allenv = ct_strv_to_json(ct->cfg.env);
+	for (size_t i = 0; env && i < json_object_array_length(env); i++) {
+		json_object *kv = json_object_array_get_idx(env, i);
+		const char *s = json_object_get_string(kv), *eq = strchr(s, '=');
+		size_t kl = eq ? (size_t)(eq - s) + 1 : strlen(s);
+		for (size_t j = 0; j < json_object_array_length(allenv); j++) {
+			if (!strncmp(json_object_get_string(json_object_array_get_idx(allenv, j)), s,
+				     kl)) {
+				json_object_array_del_idx(allenv, j, 1);
+				break;
+			}
+		}
+		json_object_array_add(allenv, json_object_get(kv));
+	}
+	json_object_object_add(spec, "env", allenv);
+	json_object_object_add(spec, "cwd", json_object_new_string(ct->cfg.cwd ? ct->cfg.cwd : "/"));
+	if (ct->cfg.user)
+		json_object_object_add(spec, "user", json_object_new_string(ct->cfg.user));
 	const char *keys[] = { "cwd", "user" };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		json_object *v;

@@ -71,7 +71,7 @@ static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struc
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		execv(argv[0], argv);
+		execvp(argv[0], argv);
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
@@ -108,7 +108,17 @@ int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err 
 	int r = spawn_qemu(ct, &hc, err);
 	if (r < 0)
 		return r;
-	if ((r = qmp_connect(ct->qmp_path, 15000, &ct->qmp, err)) < 0) {
+	/* wait for the monitor socket, but not for a QEMU that already died */
+	for (int i = 0; i < 1500 && access(ct->qmp_path, F_OK) < 0; i++) {
+		int ws;
+		if (waitpid(ct->qemu_pid, &ws, WNOHANG) == ct->qemu_pid) {
+			ct->qemu_pid = 0;
+			r = gw_err_set(err, ECHILD, "QEMU exited at once");
+			break;
+		}
+		poll(NULL, 0, 10);
+	}
+	if (r < 0 || (r = qmp_connect(ct->qmp_path, 15000, &ct->qmp, err)) < 0) {
 		cleanup_free char *qlog = gw_strdup_printf("%s/qemu.log", ct->dir);
 		cleanup_free char *txt = NULL;
 		if (qlog && gw_read_file(qlog, 4096, &txt, NULL, NULL) == 0 && txt[0])
@@ -409,16 +419,15 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 		r = shim_vm_start(&ct, 0, 0, &err);
 	if (r < 0) {
 		fprintf(stderr, "shim: %s\n", err.msg);
-		char msg[GW_ERR_MSG_MAX + 8];
-		snprintf(msg, sizeof(msg), "error: %s", err.msg);
-		ready_report(ready_fd, msg);
 		if (ct.qemu_pid > 0) {
 			kill(ct.qemu_pid, SIGKILL);
 			waitpid(ct.qemu_pid, NULL, 0);
 		}
-		if (ct.dir && !incoming)
-			shim_set_state(&ct, CT_STOPPED, err.msg);
 		free_container(&ct);
+		/* last: the CLI removes the half-made record once it reads this */
+		char msg[GW_ERR_MSG_MAX + 8];
+		snprintf(msg, sizeof(msg), "error: %s", err.msg);
+		ready_report(ready_fd, msg);
 		return GW_EXIT_ERROR;
 	}
 	if (incoming) {
@@ -436,7 +445,7 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 			char *dir = strdup(ct.dir);
 			free_container(&ct);
 			if (dir)
-				gw_rm_rf(dir, NULL);
+				{ if (!getenv("GODWIT_DEBUG_KEEP")) gw_rm_rf(dir, NULL); }
 			free(dir);
 			return GW_EXIT_ERROR;
 		}
