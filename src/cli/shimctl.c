@@ -146,6 +146,8 @@ int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err)
 	int r = ct_status_load(cli->root, name, &st, err);
 	if (r < 0)
 		return r;
+	if (st.state == CT_INCOMING)
+		return gw_err_set(err, EAGAIN, "container %s is incoming: it is not here yet", name);
 	cleanup_free char *sock = ct_path(cli->root, name, "shim.sock");
 	r = ctl_connect(sock, err);
 	if (r < 0)

@@ -217,9 +217,11 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 			 cfg->nic_mac, HV_SLOT_NET);
 	}
 	if (cfg->disk_path) {
-		argv_add(&a, "-blockdev");
-		argv_add(&a, "driver=qcow2,node-name=disk0,discard=unmap,"
-			     "file.driver=file,file.node-name=disk0-file,file.filename=%s", disk);
+		/* -drive, not -blockdev: QEMU's block migration (blk/inc, which moves the overlay
+		 * in the migration stream) finds disks by their BlockBackend name, and only -drive
+		 * gives one ("disk0") */
+		argv_add(&a, "-drive");
+		argv_add(&a, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", disk);
 		argv_add(&a, "-device");
 		argv_add(&a, "virtio-blk-pci,id=vda,drive=disk0,bus=pci.0,addr=%s", HV_SLOT_DISK);
 	}

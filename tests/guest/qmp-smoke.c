@@ -146,6 +146,15 @@ int main(int argc, char **argv)
 		fail("start destination", &err);
 		goto out;
 	}
+	/* MIGRATION events are sent only with the "events" capability. */
+	json_object *caps = json_tokener_parse(
+		"{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}");
+	int crc = qmp_execute(qa, "migrate-set-capabilities", caps, NULL, 5000, &err);
+	json_object_put(caps);
+	if (crc < 0) {
+		fail("migrate-set-capabilities", &err);
+		goto out;
+	}
 	json_object *args = json_object_new_object();
 	char uri[300];
 	snprintf(uri, sizeof(uri), "unix:%s", mig);
@@ -178,8 +187,9 @@ int main(int argc, char **argv)
 		if (done)
 			break;
 	}
-	printf("migration completed in %.3f s; source %s, destination %s\n",
-	       secs(gw_now_mono_ns() - tm), status_of(qa, &err), status_of(qb, &err));
+	printf("migration completed in %.3f s; ", secs(gw_now_mono_ns() - tm));
+	printf("source %s, ", status_of(qa, &err));
+	printf("destination %s\n", status_of(qb, &err));
 	if (qmp_execute(qb, "cont", NULL, NULL, 5000, &err) < 0) {
 		fail("cont on destination", &err);
 		goto out;

@@ -17,7 +17,8 @@ mkdir -p "$work/ird/bin"
 cp "$(command -v busybox)" "$work/ird/bin/busybox"
 cat >"$work/ird/init" <<'INIT'
 #!/bin/busybox sh
-/bin/busybox mkdir -p /proc && /bin/busybox mount -t proc proc /proc
+/bin/busybox mkdir -p /proc /dev && /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
 echo "GODWIT-INIT up $(/bin/busybox cat /proc/uptime)" > /dev/ttyS0
 /bin/busybox grep -o -w 'sse4_2\|popcnt\|cx16\|la57' /proc/cpuinfo | /bin/busybox sort -u | /bin/busybox tr '\n' ' ' > /dev/ttyS0
 echo > /dev/ttyS0
@@ -32,5 +33,5 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE -o "$work/qmp-s
 	-ljson-c -w
 flock /tmp/godwit-vm.lock timeout 180 "$work/qmp-smoke" "$kernel" "$work/initrd.img" "$work" \
 	"$work/disk.qcow2"
-echo "--- source console (tail)"; tail -n 4 "$work/a.console"
+echo "--- source console (tail)"; grep -A1 GODWIT-INIT "$work/a.console"; tail -n 2 "$work/a.console"
 echo "--- destination console (tail)"; tail -n 3 "$work/b.console"

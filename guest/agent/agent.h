@@ -1,0 +1,59 @@
+/* Private interfaces of godwit-agent, the guest's PID 1 (docs/agent-protocol.md section 5):
+ * boot.c prepares the guest (mounts, modules, port, disk, loopback, power off), proc.c starts
+ * container processes, main.c runs the one poll() loop that relays frames. */
+#ifndef GODWIT_AGENT_H
+#define GODWIT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "godwit/err.h"
+#include "godwit/frame.h"
+
+#define AGENT_MAX_PROCS 64
+#define AGENT_ROOT "/newroot"
+
+struct agent_proc {
+	bool used;
+	uint16_t chan;
+	pid_t pid;		/* 0 once reaped */
+	int in_fd;		/* write end of its stdin pipe, or -1 */
+	int out_fd, err_fd;	/* read ends of its stdout/stderr pipes, or -1 */
+	bool reaped;
+	int status;		/* shell-style, valid once reaped */
+};
+
+struct agent {
+	bool debug;
+	const char *root;	/* AGENT_ROOT when a disk is mounted, else "/" */
+	int port_fd;
+	int sig_fd;
+	bool host_gone;		/* port reported POLLHUP: no host connected */
+	struct gw_link link;
+	struct agent_proc procs[AGENT_MAX_PROCS];
+	bool main_started, main_done;
+	bool shutting_down;
+	int64_t kill_at_ns;	/* SHUTDOWN: SIGKILL the main process at this time (0 = none) */
+	int64_t poweroff_at_ns;	/* give up waiting for acks at this time (0 = not exiting) */
+};
+
+/* Print to the console: always for problems, only with godwit.debug=1 for progress. */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void agent_dbg(const struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* boot.c */
+void boot_mount_basics(void);
+bool boot_debug_requested(void);
+void boot_load_modules(const struct agent *a);
+int boot_open_port(const struct agent *a, struct gw_err *err);
+const char *boot_mount_root(const struct agent *a);
+void boot_loopback_up(const struct agent *a);
+void boot_power_off(const struct agent *a);
+
+/* proc.c: start the process described by a START/EXEC payload on chan; on failure *status is
+ * the shell-style status (127 not found, 126 otherwise) and err says why. */
+int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struct gw_frame *f,
+	       bool is_main, int *status, struct gw_err *err);
+
+#endif

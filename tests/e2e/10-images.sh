@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Images: load both formats, list, remove; every kind of bad archive is refused with a clear
+# message and exit 125, leaving the store as it was. No VM needed.
+. tests/lib/e2e.sh
+ROOT=$(new_root)
+
+out=$(gw load -i "$IMAGES/busybox-docker.tar" 2>&1); rc=$?
+assert_eq "load docker-archive exits 0" 0 "$rc"
+assert_match "load docker-archive names the image" "Loaded image: busybox:latest" "$out"
+out=$(gw load -i "$IMAGES/gwtest-oci" 2>&1); rc=$?
+assert_eq "load OCI layout dir exits 0" 0 "$rc"
+assert_match "load OCI dir names the image" "gwtest:latest" "$out"
+out=$(gw load -i "$IMAGES/gwtest-oci.tar" 2>&1); rc=$?
+assert_eq "load OCI layout tar exits 0" 0 "$rc"
+
+out=$(gw images)
+assert_match "images lists busybox with a 12-hex id" "busybox +latest +[0-9a-f]{12}" "$out"
+assert_match "images lists gwtest" "gwtest +latest +[0-9a-f]{12}" "$out"
+before=$(gw images -q | sort | tr '\n' ' ')
+
+for bad in truncated digest traversal symlink hardlink; do
+	out=$(gw load -i "$IMAGES/bad-$bad.tar" 2>&1); rc=$?
+	assert_eq "bad-$bad: exit 125" 125 "$rc"
+	assert_match "bad-$bad: clear message" "^godwit load: .+" "$out"
+done
+out=$(gw load -i "$IMAGES/bad-digest.tar" 2>&1)
+assert_match "digest mismatch is named" "(digest|sha256)" "$out"
+out=$(gw load -i "$IMAGES/bad-traversal.tar" 2>&1)
+assert_match "traversal is named" "(\.\.|traversal)" "$out"
+out=$(gw load -i "$IMAGES/bad-symlink.tar" 2>&1)
+assert_match "symlink escape is named" "symlink" "$out"
+assert_eq "bad loads leave the image list unchanged" "$before" "$(gw images -q | sort | tr '\n' ' ')"
+left=$(find "$ROOT/images/tmp" -mindepth 1 2>/dev/null | wc -l)
+assert_eq "bad loads leave nothing half-written" 0 "$left"
+out=$(gw load -i /nonexistent.tar 2>&1); rc=$?
+assert_eq "missing archive: exit 125" 125 "$rc"
+
+# bad input to run that needs no VM
+out=$(gw run --rm nosuchimage:1 true 2>&1); rc=$?
+assert_eq "unknown image: exit 125" 125 "$rc"
+assert_match "unknown image: clear message" "unknown image" "$out"
+out=$(gw run --cpus abc busybox true 2>&1); rc=$?
+assert_eq "malformed --cpus: exit 125" 125 "$rc"
+assert_match "malformed --cpus: says which flag" "cpus" "$out"
+out=$(gw run -m 1 busybox true 2>&1); rc=$?
+assert_eq "too little memory: exit 125" 125 "$rc"
+out=$(gw run --bogus busybox true 2>&1); rc=$?
+assert_eq "unknown flag: exit 125" 125 "$rc"
+out=$(gw nosuchcommand 2>&1); rc=$?
+assert_eq "unknown command: exit 125" 125 "$rc"
+assert_eq "no container was created by bad runs" "" "$(gw ps -aq)"
+
+out=$(gw rmi gwtest:latest 2>&1); rc=$?
+assert_eq "rmi exits 0" 0 "$rc"
+assert_true "rmi removed it" bash -c "! '$GODWIT' --root '$ROOT' images | grep -q gwtest"
+finish

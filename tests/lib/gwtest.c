@@ -1,0 +1,117 @@
+/* gwtest: a small static program for end-to-end tests, put into the test images by
+ * tests/lib/mkimages.sh. Each subcommand prints something a test can assert on; the periodic
+ * ones (counter, heartbeat, memtest) prove liveness and memory integrity across migration. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+/* The word stored at page p after iteration it: any lost or stale page shows. */
+static uint64_t pattern(uint64_t p, uint64_t it)
+{
+	uint64_t x = (p + 1) * 0x9e3779b97f4a7c15ull ^ (it + 1) * 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 31);
+}
+
+static int memtest(long mib, long interval_ms, long iters)
+{
+	size_t pages = (size_t)mib * 256, words = 4096 / 8;
+	uint64_t *buf = malloc(pages * 4096);
+	if (!buf) {
+		printf("memtest: cannot allocate %ld MiB\n", mib);
+		return 1;
+	}
+	for (uint64_t it = 0; iters < 0 || (long)it < iters; it++) {
+		uint64_t sum = 0;
+		for (size_t p = 0; p < pages; p++) {
+			uint64_t *w = buf + p * words;
+			if (it > 0 && (w[0] != pattern(p, it - 1) || w[words - 1] != w[0])) {
+				printf("memtest CORRUPT iter=%llu page=%zu\n", (unsigned long long)it, p);
+				return 1;
+			}
+			w[0] = w[words - 1] = pattern(p, it);
+			sum += w[0];
+		}
+		printf("memtest iter=%llu mib=%ld sum=%016llx ok\n", (unsigned long long)it, mib,
+		       (unsigned long long)sum);
+		sleep_ms(interval_ms);
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: gwtest env|whoami|cwd|crash|exit N|sleep MS|echo ARGS|cat|\n"
+			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]\n");
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *cmd = argc > 1 ? argv[1] : "";
+	long a2 = argc > 2 ? atol(argv[2]) : -1, a3 = argc > 3 ? atol(argv[3]) : -1;
+	long a4 = argc > 4 ? atol(argv[4]) : -1;
+	if (!strcmp(cmd, "env")) {
+		for (char **e = environ; *e; e++)
+			printf("%s\n", *e);
+	} else if (!strcmp(cmd, "whoami")) {
+		printf("%u:%u\n", (unsigned)getuid(), (unsigned)getgid());
+	} else if (!strcmp(cmd, "cwd")) {
+		char buf[4096];
+		printf("%s\n", getcwd(buf, sizeof(buf)) ? buf : "?");
+	} else if (!strcmp(cmd, "crash")) {
+		fflush(stdout);
+		raise(SIGSEGV);
+		return 99;
+	} else if (!strcmp(cmd, "exit")) {
+		return (int)(a2 < 0 ? 0 : a2);
+	} else if (!strcmp(cmd, "sleep")) {
+		sleep_ms(a2 < 0 ? 1000 : a2);
+	} else if (!strcmp(cmd, "echo")) {
+		for (int i = 2; i < argc; i++)
+			printf("%s%s", argv[i], i + 1 < argc ? " " : "\n");
+	} else if (!strcmp(cmd, "cat")) {
+		char buf[4096];
+		ssize_t n;
+		while ((n = read(0, buf, sizeof(buf))) > 0)
+			if (write(1, buf, (size_t)n) != n)
+				return 1;
+	} else if (!strcmp(cmd, "counter")) {
+		for (long i = 0; a3 < 0 || i < a3; i++) {
+			printf("counter %ld\n", i);
+			sleep_ms(a2 > 0 ? a2 : 100);
+		}
+	} else if (!strcmp(cmd, "heartbeat")) {
+		uint64_t t0 = now_ns();
+		for (long i = 0; a2 < 0 || i < a2; i++) {
+			printf("hb %ld %llu\n", i, (unsigned long long)(now_ns() - t0) / 1000);
+			sleep_ms(1);
+		}
+	} else if (!strcmp(cmd, "memtest")) {
+		return memtest(a2 > 0 ? a2 : 16, a3 > 0 ? a3 : 100, a4);
+	} else {
+		usage();
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,305 @@
+/* Unit tests for the QEMU driver's pure parts (src/hv/qemu.c): the command line built for a
+ * container VM (devices, ids and addresses that must match on both ends of a migration,
+ * incoming/paused/NIC/accelerator variants, rejection of bad configs) and the accelerator
+ * choice, with fake /dev/kvm and kvm_pvm paths. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "godwit/hv.h"
+#include "godwit/util.h"
+
+static struct hv_vm_config sample(void)
+{
+	return (struct hv_vm_config){
+		.name = "web",
+		.kernel = "/k/vmlinuz",
+		.initrd = "/k/initrd.img",
+		.mem_bytes = 256ULL << 20,
+		.cpus = 2,
+		.accel = HV_ACCEL_TCG,
+		.disk_path = "/var/lib/godwit/containers/web/overlay.qcow2",
+		.qmp_path = "/var/lib/godwit/containers/web/qmp.sock",
+		.agent_path = "/var/lib/godwit/containers/web/agent.sock",
+		.console_path = "/var/lib/godwit/containers/web/console.log",
+	};
+}
+
+/* Index of the argument equal to s, or -1. */
+static int find(char **argv, const char *s)
+{
+	for (int i = 0; argv[i]; i++)
+		if (strcmp(argv[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* The value following option opt (first occurrence), or NULL. */
+static const char *opt(char **argv, const char *o)
+{
+	int i = find(argv, o);
+	return i >= 0 ? argv[i + 1] : NULL;
+}
+
+static int has_substr(char **argv, const char *s)
+{
+	for (int i = 0; argv[i]; i++)
+		if (strstr(argv[i], s))
+			return 1;
+	return 0;
+}
+
+static char **build(const struct hv_vm_config *c)
+{
+	char **argv = NULL;
+	struct gw_err err = { 0 };
+	int rc = hv_build_argv(c, &argv, &err);
+	if (rc < 0)
+		fail_msg("hv_build_argv: %s", err.msg);
+	return argv;
+}
+
+static void test_basic_tcg(void **state)
+{
+	(void)state;
+	unsetenv("GODWIT_QEMU");
+	struct hv_vm_config c = sample();
+	char **argv = build(&c);
+	assert_string_equal(argv[0], "qemu-system-x86_64");
+	assert_string_equal(opt(argv, "-name"), "guest=web,debug-threads=on");
+	assert_string_equal(opt(argv, "-machine"), "pc-i440fx-7.2");
+	assert_string_equal(opt(argv, "-accel"), "tcg,tb-size=256");
+	assert_non_null(strstr(opt(argv, "-cpu"), "qemu64"));
+	assert_string_equal(opt(argv, "-m"), "256M");
+	assert_string_equal(opt(argv, "-smp"), "2");
+	assert_true(find(argv, "-nodefaults") > 0);
+	assert_true(find(argv, "-no-user-config") > 0);
+	assert_true(find(argv, "-nographic") > 0);
+	assert_true(find(argv, "-no-reboot") > 0);
+	assert_string_equal(opt(argv, "-kernel"), "/k/vmlinuz");
+	assert_string_equal(opt(argv, "-initrd"), "/k/initrd.img");
+	assert_string_equal(opt(argv, "-append"), "console=ttyS0 quiet panic=-1");
+	assert_true(has_substr(argv, "file,id=console0,path=/var/lib/godwit/containers/web/"
+				     "console.log"));
+	assert_string_equal(opt(argv, "-serial"), "chardev:console0");
+	assert_true(has_substr(argv, "socket,id=qmp0,path=/var/lib/godwit/containers/web/qmp.sock,"
+				     "server=on,wait=off"));
+	assert_string_equal(opt(argv, "-mon"), "chardev=qmp0,mode=control");
+	assert_true(has_substr(argv, "if=none,id=disk0,format=qcow2,"));
+	assert_true(has_substr(argv, "file=/var/lib/godwit/containers/web/overlay.qcow2"));
+	assert_true(has_substr(argv, "virtio-blk-pci,id=vda,drive=disk0,bus=pci.0,addr=0x4"));
+	assert_true(has_substr(argv, "virtio-serial-pci,id=vser0,"));
+	assert_true(has_substr(argv, "socket,id=agent0,path=/var/lib/godwit/containers/web/"
+				     "agent.sock,server=on,wait=off"));
+	assert_true(has_substr(argv, "chardev=agent0,name=org.godwit.agent"));
+	/* Not asked for: */
+	assert_int_equal(find(argv, "-incoming"), -1);
+	assert_int_equal(find(argv, "-S"), -1);
+	assert_int_equal(find(argv, "-netdev"), -1);
+	assert_false(has_substr(argv, "virtio-net"));
+	hv_argv_free(argv);
+}
+
+static void test_incoming_paused_kvm_extra(void **state)
+{
+	(void)state;
+	setenv("GODWIT_QEMU", "/opt/qemu/bin/qemu-system-x86_64", 1);
+	struct hv_vm_config c = sample();
+	c.incoming = 1;
+	c.paused = 1;
+	c.accel = HV_ACCEL_KVM;
+	c.cmdline_extra = "godwit.debug=1";
+	c.mem_bytes = 1ULL << 30;
+	char **argv = build(&c);
+	unsetenv("GODWIT_QEMU");
+	assert_string_equal(argv[0], "/opt/qemu/bin/qemu-system-x86_64");
+	assert_string_equal(opt(argv, "-incoming"), "defer");
+	assert_true(find(argv, "-S") > 0);
+	assert_string_equal(opt(argv, "-accel"), "kvm");
+	assert_string_equal(opt(argv, "-cpu"), "host");
+	assert_string_equal(opt(argv, "-m"), "1024M");
+	assert_string_equal(opt(argv, "-append"), "console=ttyS0 quiet panic=-1 godwit.debug=1");
+	hv_argv_free(argv);
+}
+
+static void test_nic_variants(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	c.nic_mac = "52:54:00:ab:cd:ef";
+	char **argv = build(&c);
+	assert_string_equal(opt(argv, "-netdev"), "user,id=net0");
+	assert_true(has_substr(argv, "virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:ab:cd:ef,"
+				     "bus=pci.0,addr=0x3"));
+	hv_argv_free(argv);
+
+	c.nic_tap = "gw-web0";
+	argv = build(&c);
+	assert_string_equal(opt(argv, "-netdev"),
+			    "tap,id=net0,ifname=gw-web0,script=no,downscript=no");
+	assert_true(has_substr(argv, "mac=52:54:00:ab:cd:ef"));
+	hv_argv_free(argv);
+}
+
+static void test_optional_devices_and_escaping(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	c.disk_path = NULL;
+	c.agent_path = NULL;
+	c.initrd = NULL;
+	c.qmp_path = "/tmp/a,b/qmp.sock";
+	char **argv = build(&c);
+	assert_int_equal(find(argv, "-drive"), -1);
+	assert_int_equal(find(argv, "-initrd"), -1);
+	assert_false(has_substr(argv, "virtio-serial"));
+	/* A comma in a path must not start a new QEMU option. */
+	assert_true(has_substr(argv, "path=/tmp/a,,b/qmp.sock,server=on"));
+	hv_argv_free(argv);
+}
+
+static void expect_invalid(struct hv_vm_config *c, const char *needle)
+{
+	char **argv = (char **)1;
+	struct gw_err err = { 0 };
+	int rc = hv_build_argv(c, &argv, &err);
+	assert_true(rc < 0);
+	assert_null(argv);
+	if (!strstr(err.msg, needle))
+		fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+static void test_invalid_configs(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	c.name = "../evil";
+	expect_invalid(&c, "invalid name");
+	c = sample();
+	c.mem_bytes = (256ULL << 20) + 1;
+	expect_invalid(&c, "MiB");
+	c = sample();
+	c.mem_bytes = 1 << 20;
+	expect_invalid(&c, "MiB");
+	c = sample();
+	c.cpus = 0;
+	expect_invalid(&c, "cpus");
+	c = sample();
+	c.nic_mac = "52:54:00:ab:cd";
+	expect_invalid(&c, "MAC");
+	c = sample();
+	c.nic_mac = "01:00:5e:00:00:01"; /* multicast */
+	expect_invalid(&c, "MAC");
+	c = sample();
+	c.nic_mac = "52:54:00:ab:cd:ef";
+	c.nic_tap = "tap0,script=/bin/evil";
+	expect_invalid(&c, "tap device name");
+	c = sample();
+	c.nic_tap = "tap0";
+	expect_invalid(&c, "without a MAC");
+	c = sample();
+	c.kernel = NULL;
+	expect_invalid(&c, "no kernel");
+	c = sample();
+	c.accel = (enum hv_accel)7;
+	expect_invalid(&c, "accelerator");
+	c = sample();
+	char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	c.cmdline_extra = big;
+	expect_invalid(&c, "command line");
+}
+
+/* A scratch dir with a fake /dev/kvm (a regular file opens fine) and optional kvm_pvm. */
+static void scratch(char *dir, char *kvm, char *pvm)
+{
+	strcpy(dir, "/tmp/godwit-test-accel-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	sprintf(kvm, "%s/kvm", dir);
+	sprintf(pvm, "%s/kvm_pvm", dir);
+}
+
+static void test_choose_accel(void **state)
+{
+	(void)state;
+	char dir[64], kvm[96], pvm[96], reason[256];
+	struct gw_err err = { 0 };
+	enum hv_accel a = HV_ACCEL_KVM;
+	scratch(dir, kvm, pvm);
+
+	assert_int_equal(hv_choose_accel("tcg", &a, reason, sizeof(reason), &err), 0);
+	assert_int_equal(a, HV_ACCEL_TCG);
+	assert_string_equal(hv_accel_name(a), "tcg");
+
+	assert_int_equal(hv_choose_accel("kvmm", &a, reason, sizeof(reason), &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "kvmm"));
+
+	/* No /dev/kvm: kvm is an error, auto falls back to TCG and says why. */
+	assert_int_equal(hv_choose_accel_at("kvm", kvm, pvm, &a, reason, sizeof(reason), &err),
+			 -ENODEV);
+	assert_int_equal(hv_choose_accel_at("auto", kvm, pvm, &a, reason, sizeof(reason), &err),
+			 0);
+	assert_int_equal(a, HV_ACCEL_TCG);
+	assert_non_null(strstr(reason, "tcg: "));
+
+	/* /dev/kvm usable. */
+	int fd = open(kvm, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(hv_choose_accel_at("auto", kvm, pvm, &a, reason, sizeof(reason), &err),
+			 0);
+	assert_int_equal(a, HV_ACCEL_KVM);
+	assert_string_equal(hv_accel_name(a), "kvm");
+	assert_int_equal(hv_choose_accel_at("kvm", kvm, pvm, &a, reason, sizeof(reason), &err), 0);
+	assert_int_equal(a, HV_ACCEL_KVM);
+
+	/* PVM-backed: kvm refuses with the reason, auto picks TCG. */
+	assert_int_equal(mkdir(pvm, 0700), 0);
+	assert_int_equal(hv_choose_accel_at("kvm", kvm, pvm, &a, reason, sizeof(reason), &err),
+			 -ENODEV);
+	assert_non_null(strstr(err.msg, "PVM-backed (kvm_pvm) and cannot run a stock guest kernel"));
+	assert_int_equal(hv_choose_accel_at("auto", kvm, pvm, &a, reason, sizeof(reason), &err),
+			 0);
+	assert_int_equal(a, HV_ACCEL_TCG);
+	assert_non_null(strstr(reason, "tcg: "));
+	assert_non_null(strstr(reason, "PVM-backed (kvm_pvm loaded)"));
+
+	rmdir(pvm);
+	unlink(kvm);
+	rmdir(dir);
+}
+
+static void test_qemu_version(void **state)
+{
+	(void)state;
+	char v[64];
+	setenv("GODWIT_QEMU", "/nonexistent/qemu", 1);
+	assert_true(hv_qemu_version(v, sizeof(v)) < 0);
+	unsetenv("GODWIT_QEMU");
+	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
+		skip();
+	assert_int_equal(hv_qemu_version(v, sizeof(v)), 0);
+	assert_true(v[0] >= '1' && v[0] <= '9');
+	assert_non_null(strchr(v, '.'));
+	assert_true(hv_qemu_version(v, 2) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic_tcg),
+		cmocka_unit_test(test_incoming_paused_kvm_extra),
+		cmocka_unit_test(test_nic_variants),
+		cmocka_unit_test(test_optional_devices_and_escaping),
+		cmocka_unit_test(test_invalid_configs),
+		cmocka_unit_test(test_choose_accel),
+		cmocka_unit_test(test_qemu_version),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
