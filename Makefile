@@ -67,10 +67,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(filter-out src/cli/%,$(LIB_SRCS))
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
-		mkdir -p $(BUILD)/corpus/$$(basename $$f); \
-		echo "fuzz: $$f ($(FUZZ_TIME)s)"; \
-		$$f -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/corpus/$$(basename $$f) \
-			tests/fuzz/corpus/$$(basename $$f) 2>&1 | tail -n 3 || exit 1; \
+		n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n; \
+		if $$f -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/corpus/$$n \
+			tests/fuzz/corpus/$$n > $(BUILD)/corpus/$$n.log 2>&1; then \
+			echo "fuzz: $$n: $$(grep -o 'Done [0-9]* runs' $(BUILD)/corpus/$$n.log), no crash"; \
+		else tail -n 30 $(BUILD)/corpus/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
 	done
 
 bench: all guest
