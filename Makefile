@@ -5,7 +5,8 @@
 CC        ?= gcc
 BUILD     ?= build
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
+# the project's own flags stay even when CFLAGS is given on the command line (check-asan)
+GW_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
 LDLIBS    += -larchive -ljson-c -lcrypto
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -26,25 +27,25 @@ all: $(BUILD)/godwit $(BUILD)/godwit-agent
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(GW_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgodwit.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/godwit: $(BUILD)/src/cli/main.o $(BUILD)/libgodwit.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The guest agent is PID 1 in the guest: static, no host libraries but json-c.
 $(BUILD)/agent/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -DGW_AGENT -MMD -MP -c $< -o $@
+	$(CC) $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(GW_CFLAGS)) -DGW_AGENT -MMD -MP -c $< -o $@
 
 $(BUILD)/godwit-agent: $(AGENT_OBJS)
 	$(CC) -static -o $@ $^ -ljson-c
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgodwit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(GW_CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
 guest: $(BUILD)/godwit-agent
 	BUILD=$(BUILD) guest/kit/build.sh

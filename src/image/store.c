@@ -313,7 +313,8 @@ int gw_image_list(const char *root, struct gw_image_info **out, size_t *n, struc
 		*n = 0;
 		return gw_err_set(err, ENOMEM, "out of memory");
 	}
-	qsort(*out, *n, sizeof(**out), info_cmp);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), info_cmp);
 	return 0;
 }
 
