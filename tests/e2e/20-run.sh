@@ -62,7 +62,7 @@ gw exec web sh -c 'exit 5'; rc=$?
 assert_eq "exec returns the command's status" 5 "$rc"
 out=$(gw exec -e X=1 web sh -c 'echo $X' 2>&1)
 assert_eq "exec -e" "1" "$out"
-out=$(timeout 5 gw logs -f web | head -n 1)
+out=$(timeout 5 "$GODWIT" --root "$ROOT" logs -f web | head -n 1)
 assert_eq "logs -f streams" "start" "$out"
 out=$(gw rm web 2>&1); rc=$?
 assert_eq "rm of a running container without -f: exit 125" 125 "$rc"
