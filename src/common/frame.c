@@ -266,6 +266,18 @@ static int out_frame(struct gw_link *l, uint8_t *data, size_t len)
 	return out_append(l, data, len);
 }
 
+/* Append m to the tail of the sent-but-unacknowledged queue. */
+static void unacked_append(struct gw_link *l, struct gw_link_msg *m)
+{
+	if (l->unacked_tail)
+		l->unacked_tail->next = m;
+	else
+		l->unacked = m;
+	l->unacked_tail = m;
+	l->n_unacked++;
+	l->unacked_bytes += m->len;
+}
+
 int gw_link_send(struct gw_link *l, uint16_t type, uint16_t chan, const void *payload,
 		 size_t len, struct gw_err *err)
 {
@@ -300,13 +312,7 @@ int gw_link_send(struct gw_link *l, uint16_t type, uint16_t chan, const void *pa
 		return 0;
 	}
 	l->next_seq++;
-	if (l->unacked_tail)
-		l->unacked_tail->next = m;
-	else
-		l->unacked = m;
-	l->unacked_tail = m;
-	l->n_unacked++;
-	l->unacked_bytes += m->len;
+	unacked_append(l, m);
 	return 0;
 }
 
@@ -598,13 +604,7 @@ int gw_link_load(struct gw_link *l, const void *buf, size_t len, struct gw_err *
 		m->len = GW_FRAME_HDR_LEN + h.len;
 		memcpy(m->data, p + off, m->len);
 		off += m->len;
-		if (l->unacked_tail)
-			l->unacked_tail->next = m;
-		else
-			l->unacked = m;
-		l->unacked_tail = m;
-		l->n_unacked++;
-		l->unacked_bytes += m->len;
+		unacked_append(l, m);
 	}
 	if (off != len) {
 		ret = gw_err_set(err, EINVAL, "agent link state: %zu trailing bytes", len - off);
