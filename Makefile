@@ -30,7 +30,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(GW_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgodwit.a: $(LIB_OBJS)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/godwit: $(BUILD)/src/cli/main.o $(BUILD)/libgodwit.a
 	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

@@ -358,19 +358,25 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "incoming", required_argument, NULL, 'i' },
+		{ "restore", required_argument, NULL, 'R' },
+		{ "link", required_argument, NULL, 'L' },
 		{ 0 },
 	};
 	int ready_fd = -1, c, listen_fd = -1;
-	const char *incoming = NULL;
+	const char *incoming = NULL, *restore = NULL, *link = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
 			ready_fd = atoi(optarg);
 		else if (c == 'i')
 			incoming = optarg;
+		else if (c == 'R')
+			restore = optarg;
+		else if (c == 'L')
+			link = optarg;
 		else
 			return GW_EXIT_ERROR;
 	}
-	if (optind != argc - 1)
+	if (optind != argc - 1 || !restore != !link || (restore && incoming))
 		return GW_EXIT_ERROR;
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
@@ -415,7 +421,10 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 		r = ct.listen_fd;
 	if (r == 0 && incoming && (listen_fd = net_listen_tcp(incoming, &err)) < 0)
 		r = listen_fd;
-	if (r == 0 && !incoming)
+	/* restore: the VM continues from a snapshot's state (`godwit restore`) */
+	if (r == 0 && restore)
+		r = mig_restore_vm(&ct, restore, link, &err);
+	else if (r == 0 && !incoming)
 		r = shim_vm_start(&ct, 0, 0, &err);
 	if (r < 0) {
 		fprintf(stderr, "shim: %s\n", err.msg);
