@@ -138,12 +138,36 @@ int basedisk_build(const char *rootfs, const char *path, uint64_t virtual_size,
 	char size_arg[32], inodes_arg[32], out[2048];
 	snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(virtual_size >> 10));
 	snprintf(inodes_arg, sizeof(inodes_arg), "%llu", (unsigned long long)inodes);
-	char *const argv[] = {
-		"mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", inodes_arg,
-		"-L", "godwit", "-d", (char *)rootfs, (char *)path, size_arg, NULL,
-	};
+	/* The same image must give the same bytes on every host: a migrated container's overlay
+	 * only holds its own writes, the rest is read from the destination's base. So the UUID
+	 * and directory hash seed (which seed the metadata checksums) come from the image id in
+	 * the path (".../img-<hex>/base.ext4") and mkfs's clock is fixed. */
+	char uuid[40] = "", seed_arg[64] = "";
+	const char *hex = strstr(path, "img-");
+	if (hex && strspn(hex + 4, "0123456789abcdef") >= 32) {
+		hex += 4;
+		snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+			 hex + 16, hex + 20);
+		snprintf(seed_arg, sizeof(seed_arg), "hash_seed=%s", uuid);
+	}
+	char *argv[24] = { "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N",
+			   inodes_arg, "-L", "godwit" };
+	int n = 13;
+	if (uuid[0]) {
+		argv[n++] = "-U";
+		argv[n++] = uuid;
+		argv[n++] = "-E";
+		argv[n++] = seed_arg;
+	}
+	argv[n++] = "-d";
+	argv[n++] = (char *)rootfs;
+	argv[n++] = (char *)path;
+	argv[n++] = size_arg;
+	argv[n] = NULL;
 	unlink(path);
+	setenv("E2FSPROGS_FAKE_TIME", "1000000000", 1);
 	r = run_capture(argv, out, sizeof(out), err);
+	unsetenv("E2FSPROGS_FAKE_TIME");
 	if (r < 0) {
 		unlink(path);
 		return gw_err_prefix(err, "base disk");

@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 
 #include "godwit/image.h"
 #include "godwit/migproto.h"
@@ -34,6 +36,28 @@ static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
 				return fd;
 		}
 	}
+}
+
+/* Fault injection for the end-to-end tests: GODWIT_TEST_MIG_STALL=PHASE holds the
+ * destination for 3 s at PHASE ("prepare": QEMU started, PREPARE not yet sent; "done": DONE
+ * sent, the log and COMMIT not yet read), so a test can kill it there. */
+static void test_stall(const char *phase)
+{
+	const char *s = getenv("GODWIT_TEST_MIG_STALL");
+	if (s && !strcmp(s, phase))
+		poll(NULL, 0, 3000);
+}
+
+/* Our QEMU goes before we tell the source we failed: once it reads ABORT it may resume its
+ * own copy, so ours must already be gone (never two running copies). */
+static void kill_qemu(struct container *ct)
+{
+	if (ct->qemu_pid <= 0)
+		return;
+	kill(ct->qemu_pid, SIGKILL);
+	while (waitpid(ct->qemu_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	ct->qemu_pid = 0;
 }
 
 /* PREPARE: can this host honour the config? Fills ct->cfg and creates the disk. */
@@ -128,20 +152,30 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	int fd = accept_one(ct, listen_fd, err);
 	if (fd < 0)
 		return fd;
+	mig_sock_tune(fd);
 	struct mig_conn mc;
 	mig_conn_init(&mc, fd, 30000);
 	uint64_t common;
 	char peer[64], reason[64] = "failed", status[32];
-	json_object *msg = NULL;
+	json_object *msg = NULL, *caps = NULL, *v;
 	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
 	if (r == 0)
 		r = mig_recv_json(&mc, MIG_CONFIG, &msg, err);
 	if (r == 0) {
 		r = prepare(ct, msg, reason, sizeof(reason), err);
+		if (json_object_object_get_ex(msg, "caps", &v) &&
+		    json_object_is_type(v, json_type_object))
+			caps = json_object_get(v);
 		json_object_put(msg);
 		if (r == 0)
 			r = shim_vm_start(ct, 1, 1, err);
+		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
+		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
+			snprintf(reason, sizeof(reason), "unsupported");
+		json_object_put(caps);
+		test_stall("prepare");
 		if (r < 0) {
+			kill_qemu(ct);
 			mig_send_prepare(&mc, reason, err->msg, NULL);
 			close(fd);
 			return r;
@@ -168,10 +202,12 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		json_object *d = json_object_new_object();
 		r = mig_send_json(&mc, MIG_DONE, d, err);
 		json_object_put(d);
+		test_stall("done");
 	}
 	if (r == 0)
 		r = receive_commit(ct, &mc, err);
 	if (r < 0) {
+		kill_qemu(ct);
 		mig_send_abort(&mc, "destination-failed", err->msg, NULL);
 		close(fd);
 		return r;

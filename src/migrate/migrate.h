@@ -31,5 +31,10 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 		  struct gw_err *err);
 /* Hand fd to QEMU as "mig" (getfd); QEMU gets its own copy. */
 int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
+/* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the
+ * source sends what it sets, the destination sets the same before migrate-incoming. */
+int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err);
+/* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
+void mig_sock_tune(int fd);
 
 #endif

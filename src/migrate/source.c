@@ -53,25 +53,27 @@ static int parse_opts(struct container *ct, json_object *args, struct src_opts *
 	return 0;
 }
 
+/* The capabilities the source sets; CONFIG carries them so the destination sets the same. */
+static json_object *caps_json(const struct pol_setup *ps, int offline)
+{
+	json_object *c = json_object_new_object();
+	json_object_object_add(c, "xbzrle", json_object_new_boolean(ps->cap_xbzrle && !offline));
+	json_object_object_add(c, "auto-converge",
+			       json_object_new_boolean(ps->cap_auto_converge && !offline));
+	json_object_object_add(c, "events", json_object_new_boolean(1));
+	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(0));
+	return c;
+}
+
 static int set_cap_and_params(struct container *ct, const struct pol_setup *ps, int offline,
 			      struct gw_err *err)
 {
-	json_object *caps = json_object_new_array();
-	const char *names[] = { "xbzrle", "auto-converge", "events" };
-	int on[] = { ps->cap_xbzrle && !offline, ps->cap_auto_converge && !offline, 1 };
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "capability", json_object_new_string(names[i]));
-		json_object_object_add(c, "state", json_object_new_boolean(on[i]));
-		json_object_array_add(caps, c);
-	}
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "capabilities", caps);
-	int r = qmp_execute(ct->qmp, "migrate-set-capabilities", a, NULL, 5000, err);
-	json_object_put(a);
+	json_object *caps = caps_json(ps, offline);
+	int r = mig_set_caps(ct, caps, err);
+	json_object_put(caps);
 	if (r < 0)
 		return r;
-	a = json_object_new_object();
+	json_object *a = json_object_new_object();
 	/* 0 would mean QEMU's default cap; "uncapped" is the largest value it takes */
 	uint64_t bw = ps->max_bandwidth ? ps->max_bandwidth : (uint64_t)INT64_MAX / 2;
 	json_object_object_add(a, "max-bandwidth", json_object_new_int64((int64_t)bw));
@@ -143,12 +145,11 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 /* Run QEMU's migration and the policy loop until QEMU says completed (0), or the policy or a
  * failure ends it (<0, QEMU's migration cancelled). */
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
-		      int fd, json_object *actions, json_object **last_q, struct gw_err *err)
+		      const struct pol_setup *ps, struct pol_state *stp, int fd,
+		      json_object *actions, json_object **last_q, struct gw_err *err)
 {
-	struct pol_setup ps;
-	struct pol_state st;
-	pol_initial(&o->targets, &ps, &st);
-	int r = set_cap_and_params(ct, &ps, o->offline, err);
+	struct pol_state st = *stp;
+	int r = set_cap_and_params(ct, ps, o->offline, err);
 	if (r < 0)
 		return r;
 	if ((r = mig_give_fd(ct, fd, err)) < 0)
@@ -222,7 +223,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 	}
 }
 
-static json_object *make_config_msg(struct container *ct, const struct src_opts *o)
+static json_object *make_config_msg(struct container *ct, const struct src_opts *o,
+				    const struct pol_setup *ps)
 {
 	struct mig_config mc = { 0 };
 	snprintf(mc.name, sizeof(mc.name), "%s", ct->cfg.name);
@@ -236,6 +238,7 @@ static json_object *make_config_msg(struct container *ct, const struct src_opts 
 	json_object *c;
 	ct_config_to_json(&ct->cfg, &c);
 	json_object_object_add(j, "container", c);
+	json_object_object_add(j, "caps", caps_json(ps, o->offline));
 	return j;
 }
 
@@ -279,7 +282,11 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	int64_t t0 = gw_now_mono_ns();
 	int fd = net_connect_tcp(o.uri, 10000, err);
 	if (fd < 0)
-		return fd;
+		return gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
+	mig_sock_tune(fd);
+	struct pol_setup ps;
+	struct pol_state pst;
+	pol_initial(&o.targets, &ps, &pst);
 	shim_set_state(ct, CT_MIGRATING, o.uri);
 	struct mig_conn mc;
 	mig_conn_init(&mc, fd, 30000);
@@ -289,7 +296,7 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	int committed = 0, paused = 0;
 	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
 	if (r == 0) {
-		json_object *cfg = make_config_msg(ct, &o);
+		json_object *cfg = make_config_msg(ct, &o, &ps);
 		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
@@ -305,7 +312,7 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		json_object_put(b);
 	}
 	if (r == 0)
-		r = run_stream(ct, cl, &o, fd, actions, &q, err);
+		r = run_stream(ct, cl, &o, &ps, &pst, fd, actions, &q, err);
 	if (r == 0) {
 		/* QEMU stopped the guest for the last copy; wait until the destination has it */
 		json_object *done;
@@ -323,6 +330,10 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		r = mig_recv_json(&mc, MIG_RUNNING, &running, err);
 		if (r == 0)
 			json_object_put(running);
+		else if (r == -ECONNABORTED)
+			/* the destination says it could not resume and has killed its copy, so
+			 * the one copy left is ours: take the container back */
+			committed = 0;
 		else
 			gw_err_prefix(err, "committed, but the destination did not confirm that it "
 				      "runs; the source stays paused");

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Live and offline migration between two hosts, each a network namespace with its own --root,
+# over a veth pair: an idle guest, one dirtying 256 MiB per iteration, one writing to its disk
+# with 2 CPUs, an offline move, and 10 moves back and forth. After each move the guest's own
+# output proves it: its counter continues (no reset, no gap, no repeat in `logs`), memtest
+# never reports CORRUPT, files on disk are intact; the source shows `migrated` and has no shim
+# or QEMU left; the destination runs it.
+. tests/lib/e2e.sh
+. tests/lib/netns.sh
+netns_setup || { not_ok "network namespaces (need root and iproute2)"; finish; exit 1; }
+for h in 1 2; do
+	hgw $h load -i "$IMAGES/gwtest-oci" >/dev/null
+	hgw $h load -i "$IMAGES/busybox-docker.tar" >/dev/null
+done
+
+# last_num NAME HOST PREFIX: the last number printed after PREFIX in NAME's logs on HOST
+last_num() { hgw "$2" logs "$1" 2>/dev/null | sed -n "s/^$3\([0-9][0-9]*\).*/\1/p" | tail -n 1; }
+# seq_ok HOST NAME PREFIX: the numbers after PREFIX run 0,1,2,... with no gap or repeat
+seq_ok() {
+	hgw "$1" logs "$2" | sed -n "s/^$3\([0-9][0-9]*\).*/\1/p" |
+		awk 'BEGIN { n = 0 } $1 != n { print "at line " NR ": expected " n ", got " $1; bad = 1; exit }
+		     { n++ } END { if (!bad && n < 2) { print "only " n " lines"; bad = 1 } exit bad }'
+}
+# wait_num HOST NAME PREFIX MIN [TRIES]: wait until the last number is at least MIN
+wait_num() {
+	local i v
+	for ((i = 0; i < ${5:-100}; i++)); do
+		v=$(last_num "$2" "$1" "$3")
+		[ -n "$v" ] && [ "$v" -ge "$4" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# moved FROM TO NAME PREFIX BEFORE: everything that must hold after NAME moved FROM → TO,
+# BEFORE being the last number seen on the source just before the move
+moved() {
+	local from=$1 to=$2 name=$3 prefix=$4 before=$5 what="$3 h$1→h$2"
+	assert_match "$what: source record shows migrated" "^$name +[a-z]+ +migrated " \
+		"$(hgw "$from" ps -a | grep "^$name ")"
+	assert_eq "$what: source shim and QEMU gone" "" "$(shim_pid_of "$from" "$name")$(qemu_pid_of "$from" "$name")"
+	assert_match "$what: destination ps shows it running" "^$name +[a-z]+ +running " \
+		"$(hgw "$to" ps | grep "^$name ")"
+	local pid; pid=$(shim_pid_of "$to" "$name")
+	assert_eq "$what: destination shim runs in h$to's namespace" "$(ns_inode "$(hns "$to")")" \
+		"$(proc_netns "$pid")"
+	wait_num "$to" "$name" "$prefix" $((before + 3))
+	local now; now=$(last_num "$name" "$to" "$prefix")
+	assert_true "$what: counter continues on the destination ($before → $now)" \
+		test "${now:-0}" -gt "$before"
+	local bad; bad=$(seq_ok "$to" "$name" "$prefix")
+	assert_eq "$what: logs continuous (no gap, no repeat)" "" "$bad"
+	# the source's `migrated` record is a tombstone: removing it frees the name there
+	hgw "$from" rm "$name" >/dev/null
+	assert_eq "$what: the source's record can be removed" "" "$(hgw "$from" ps -aq | grep -x "$name")"
+}
+
+# 1. idle guest, live
+h1 run -d --name idle -m 192M gwtest counter 100 >/dev/null
+wait_num 1 idle "counter " 5
+b=$(last_num idle 1 "counter ")
+out=$(migrate_to 1 2 idle); rc=$?
+echo "# idle: $out"
+assert_eq "idle: migrate exits 0" 0 "$rc"
+assert_match "idle: migrate reports the figures" "^migrated idle in [0-9.]+ s" "$out"
+moved 1 2 idle "counter " "$b"
+out=$(hgw 2 exec idle gwtest echo alive 2>&1)
+assert_eq "idle: exec works on the destination" "alive" "$out"
+
+# 2. a guest dirtying 256 MiB per iteration, live
+h1 run -d --name mem -m 512M gwtest memtest 256 1000 >/dev/null
+wait_num 1 mem "memtest iter=" 3 200
+b=$(last_num mem 1 "memtest iter=")
+rate=$(h1 logs -t mem | awk '/memtest iter=/ { split($1, t, "T"); split(t[2], s, ":");
+	x = s[1] * 3600 + s[2] * 60 + s[3]; if (!n++) f = x; l = x } END { if (n > 1) printf "%.0f", (n - 1) * 256 / (l - f) }')
+echo "# memtest dirties ~${rate:-?} MiB/s in the TCG guest before the move"
+out=$(migrate_to 1 2 mem --timeout 120s); rc=$?
+echo "# mem: $out"
+assert_eq "memtest: migrate exits 0" 0 "$rc"
+moved 1 2 mem "memtest iter=" "$b"
+assert_eq "memtest: never CORRUPT" "" "$(hgw 2 logs mem | grep CORRUPT)"
+hgw 2 rm -f mem >/dev/null
+
+# 3. a guest writing to its disk, 2 CPUs, live; then 4. offline back
+h1 run -d --name disk --cpus 2 -m 256M busybox sh -c \
+	'i=0; while true; do echo "w $i" >> /data.log; echo "w $i"; i=$((i+1)); sleep 0.1; done' >/dev/null
+wait_num 1 disk "w " 5
+sum1=$(h1 exec disk sh -c 'dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; sync; md5sum /blob')
+b=$(last_num disk 1 "w ")
+out=$(migrate_to 1 2 disk); rc=$?
+echo "# disk: $out"
+assert_eq "disk: migrate exits 0" 0 "$rc"
+moved 1 2 disk "w " "$b"
+assert_eq "disk: --cpus 2 still 2 CPUs on the destination" "2" "$(hgw 2 exec disk nproc)"
+assert_eq "disk: a file written before the move is intact" "$sum1" "$(hgw 2 exec disk md5sum /blob)"
+b=$(last_num disk 2 "w ")
+out=$(migrate_to 2 1 disk --offline); rc=$?
+echo "# disk offline: $out"
+assert_eq "offline: migrate exits 0" 0 "$rc"
+moved 2 1 disk "w " "$b"
+assert_eq "offline: the file is intact" "$sum1" "$(h1 exec disk md5sum /blob)"
+# the guest appended "w N" to /data.log exactly as it printed it: same lines, in order
+bad=$(h1 exec disk awk 'BEGIN { n = 0 } $2 != n { print "line " NR ": " $0; exit } { n++ }' /data.log)
+assert_eq "offline: the disk log runs on without gap or repeat" "" "$bad"
+h1 rm -f disk >/dev/null
+
+# 5. ten moves back and forth with the small idle guest (it is on h2 now); the source's
+# tombstone is removed before the guest comes back
+at=2 fails=0
+for i in $(seq 1 10); do
+	to=$((3 - at))
+	b=$(last_num idle $at "counter ")
+	out=$(migrate_to $at $to idle); rc=$?
+	echo "# loop $i h$at→h$to: $out"
+	[ "$rc" -eq 0 ] || fails=$((fails + 1))
+	hgw $at ps -a | grep -q "^idle .* migrated " || fails=$((fails + 1))
+	[ -z "$(qemu_pid_of $at idle)$(shim_pid_of $at idle)" ] || fails=$((fails + 1))
+	hgw $at rm idle >/dev/null || fails=$((fails + 1))
+	wait_num $to idle "counter " $((b + 2)) || fails=$((fails + 1))
+	at=$to
+done
+assert_eq "10 moves back and forth: each succeeded, cleaned up its source, ran on" 0 "$fails"
+assert_eq "10 moves: the counter never reset, skipped or repeated" "" "$(seq_ok $at idle "counter ")"
+out=$(hgw $at exec idle gwtest echo still-alive 2>&1)
+assert_eq "10 moves: exec works at the end" "still-alive" "$out"
+hgw $at rm -f idle >/dev/null
+sleep 1
+assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"
+finish
