@@ -56,6 +56,11 @@ int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
 	cleanup_free char *cdir = gw_strdup_printf("%s/containers", cli->root);
 	cleanup_free char *dir = ct_dir(cli->root, name);
 	int r = gw_mkdir_p(cdir, 0700, &err);
+	struct ct_status old;
+	/* a container that once left this host (`migrated`) may come back under its name: its
+	 * record is only a tombstone */
+	if (r == 0 && ct_status_load(cli->root, name, &old, NULL) == 0 && old.state == CT_MIGRATED)
+		r = gw_rm_rf(dir, &err);
 	if (r == 0 && mkdir(dir, 0700) < 0)
 		r = errno == EEXIST ? gw_err_set(&err, EEXIST, "the name \"%s\" is already in use",
 						 name)

@@ -2,12 +2,14 @@
  * live (pre-copy, steered by the policy) or --offline; prints progress on a tty and the
  * figures at the end (--json: one JSON object). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "shimctl.h"
+#include "godwit/container.h"
 #include "godwit/util.h"
 
 static int on_progress(json_object *ev, void *opaque)
@@ -33,6 +35,76 @@ static int on_progress(json_object *ev, void *opaque)
 	return 0;
 }
 
+static int migrate_status(struct gw_cli *cli, const char *name, int json)
+{
+	struct gw_err err = { 0 };
+	struct ct_status st;
+	struct ct_config cfg;
+	if (ct_config_load(cli->root, name, &cfg, &err) < 0)
+		return cli_fail("migrate", &err);
+	ct_config_free(&cfg);
+	if (ct_status_load(cli->root, name, &st, &err) < 0)
+		return cli_fail("migrate", &err);
+	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
+	cleanup_free char *txt = NULL;
+	if (!path || gw_read_file(path, 1 << 20, &txt, NULL, &err) < 0) {
+		if (json)
+			printf("{\"status\":\"none\",\"state\":\"%s\"}\n", ct_state_name(st.state));
+		else
+			printf("%s: %s, no migration yet\n", name, ct_state_name(st.state));
+		return 0;
+	}
+	if (json) {
+		printf("%s\n", txt);
+		return 0;
+	}
+	json_object *d = json_tokener_parse(txt), *v;
+	if (!d)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "malformed migration.json" });
+	const char *s = json_object_object_get_ex(d, "status", &v) ? json_object_get_string(v) : "?";
+	printf("%s: %s; migration %s", name, ct_state_name(st.state), s);
+	if (json_object_object_get_ex(d, "round", &v))
+		printf(", round %lld", (long long)json_object_get_int64(v));
+	if (json_object_object_get_ex(d, "transferred", &v))
+		printf(", %lld MiB sent", (long long)(json_object_get_int64(v) >> 20));
+	if (json_object_object_get_ex(d, "remaining", &v))
+		printf(", %lld MiB left", (long long)(json_object_get_int64(v) >> 20));
+	if (json_object_object_get_ex(d, "error", &v))
+		printf(": %s", json_object_get_string(v));
+	printf("\n");
+	json_object_put(d);
+	return 0;
+}
+
+static int migrate_cancel(struct gw_cli *cli, const char *name)
+{
+	struct gw_err err = { 0 };
+	struct ct_status st;
+	struct ct_config cfg;
+	if (ct_config_load(cli->root, name, &cfg, &err) < 0)
+		return cli_fail("migrate", &err);
+	ct_config_free(&cfg);
+	if (ct_status_load(cli->root, name, &st, &err) < 0)
+		return cli_fail("migrate", &err);
+	if (st.state != CT_MIGRATING || st.shim_pid <= 0)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
+							     "is running" });
+	if (kill(st.shim_pid, SIGUSR1) < 0)
+		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
+	printf("%s: cancel requested\n", name);
+	return 0;
+}
+
+static volatile pid_t cancel_pid;
+
+/* Ctrl-C on a running `godwit migrate` cancels it (the shim answers with the outcome). */
+static void forward_int(int sig)
+{
+	(void)sig;
+	if (cancel_pid > 0)
+		kill(cancel_pid, SIGUSR1);
+}
+
 int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -41,9 +113,11 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "bandwidth", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "status", no_argument, NULL, 's' },
+		{ "cancel", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	int offline = 0, json = 0, c;
+	int offline = 0, json = 0, status = 0, cancel = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -63,6 +137,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 						       "e.g. 500M, 1G)", optarg);
 			break;
 		case 'j': json = 1; break;
+		case 's': status = 1; break;
+		case 'c': cancel = 1; break;
 		case 'h':
 			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
 			       "Move a running container to a destination started with `godwit "
@@ -72,10 +148,20 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "  --max-downtime DUR   target pause (default 50ms; e.g. 20ms)\n"
 			       "  --bandwidth SIZE     cap in bytes/s (default uncapped; e.g. 1G)\n"
 			       "  --timeout DUR        give up after this long (default 60s)\n"
-			       "  --json               print the final figures as one JSON object\n");
+			       "  --json               print the final figures as one JSON object\n"
+			       "\n       godwit migrate --status CONTAINER   the latest figures of its "
+			       "migration\n"
+			       "       godwit migrate --cancel CONTAINER   cancel it (before the commit "
+			       "the source runs on)\n");
 			return 0;
 		default: return cli_usage_error("migrate", "invalid option");
 		}
+	}
+	if (status || cancel) {
+		if (argc - optind != 1 || (status && cancel))
+			return cli_usage_error("migrate", "--status and --cancel take one CONTAINER");
+		return status ? migrate_status(cli, argv[optind], json)
+			      : migrate_cancel(cli, argv[optind]);
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("migrate", "want CONTAINER and tcp:HOST:PORT");
@@ -97,6 +183,11 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		json_object_object_add(args, "bandwidth", json_object_new_int64((int64_t)bw));
 	struct ctl_reader rd = { 0 };
 	json_object *res = NULL;
+	struct ct_status st;
+	if (ct_status_load(cli->root, name, &st, NULL) == 0)
+		cancel_pid = st.shim_pid;
+	struct sigaction sa = { .sa_handler = forward_int };
+	sigaction(SIGINT, &sa, NULL);
 	int tty = isatty(2) && !json;
 	int r = ctl_call(fd, &rd, "migrate", args, &res, on_progress, &tty, -1, &err);
 	json_object_put(args);

@@ -6,6 +6,7 @@
  * COMMIT is sent, any failure resumes the source as it was. */
 #include <openssl/evp.h>
 #include <poll.h>
+#include <sys/signalfd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -142,6 +143,30 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 	return r;
 }
 
+/* What `godwit migrate --status` reads: the latest figures of a migration, replaced
+ * atomically (ROOT/containers/NAME/migration.json), since the shim is busy while it runs. */
+static void mig_publish_status(struct container *ct, json_object *d)
+{
+	cleanup_free char *path = ct_path(ct->root, ct->cfg.name, "migration.json");
+	const char *txt = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
+	if (path)
+		gw_write_file(path, txt, strlen(txt), 0600, NULL);
+}
+
+static void publish_end(struct container *ct, const char *status, const char *uri,
+			json_object *result, const char *error)
+{
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "status", json_object_new_string(status));
+	json_object_object_add(d, "uri", json_object_new_string(uri));
+	if (result)
+		json_object_object_add(d, "result", json_object_get(result));
+	if (error)
+		json_object_object_add(d, "error", json_object_new_string(error));
+	mig_publish_status(ct, d);
+	json_object_put(d);
+}
+
 /* Run QEMU's migration and the policy loop until QEMU says completed (0), or the policy or a
  * failure ends it (<0, QEMU's migration cancelled). */
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
@@ -199,12 +224,21 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				mig_wait_qemu(ct, 10000, st2, sizeof(st2), NULL);
 				return gw_err_set(err, ETIMEDOUT, "%s", act.reason);
 			}
-			if (apply_action(ct, &act, err) < 0) {
+			if ((r = apply_action(ct, &act, err)) < 0) {
 				json_object_put(q);
 				return r;
 			}
 		}
-		if (cl && cl->fd >= 0) {
+		struct signalfd_siginfo si;
+		if (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
+			/* `godwit migrate --cancel`: before the commit the source just goes on */
+			json_object_put(q);
+			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
+			char st2[32];
+			mig_wait_qemu(ct, 10000, st2, sizeof(st2), NULL);
+			return gw_err_set(err, ECANCELED, "cancelled by the user");
+		}
+		{
 			json_object *d = json_object_new_object();
 			json_object_object_add(d, "status", json_object_new_string(status));
 			json_object_object_add(d, "round", json_object_new_int64((int64_t)s.dirty_sync_count));
@@ -214,8 +248,12 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_object_add(d, "rate", json_object_new_double(s.rate));
 			json_object_object_add(d, "dirty_rate", json_object_new_double(s.dirty_rate));
 			json_object_object_add(d, "xbzrle", json_object_new_boolean(st.xbzrle_on));
+			json_object_object_add(d, "elapsed_ms", json_object_new_int64(s.elapsed_ns / 1000000));
+			json_object_object_add(d, "actions", json_object_get(actions));
+			mig_publish_status(ct, d);
 			json_object *ev = ctl_make_event("migration-progress", d);
-			ctl_send(cl->fd, ev, NULL);
+			if (cl && cl->fd >= 0)
+				ctl_send(cl->fd, ev, NULL);
 			json_object_put(ev);
 		}
 		json_object_put(q);
@@ -288,6 +326,10 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	struct pol_state pst;
 	pol_initial(&o.targets, &ps, &pst);
 	shim_set_state(ct, CT_MIGRATING, o.uri);
+	struct signalfd_siginfo si;
+	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
+		; /* a stale cancel request is not for this migration */
+	publish_end(ct, "setup", o.uri, NULL, NULL);
 	struct mig_conn mc;
 	mig_conn_init(&mc, fd, 30000);
 	uint64_t common;
@@ -354,7 +396,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		close(fd);
 		json_object_put(actions);
 		json_object_put(q);
-		return gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
+		gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
+		publish_end(ct, committed ? "unknown" : "failed", o.uri, NULL, err->msg);
+		return -err->code;
 	}
 	json_object *empty = json_object_new_object();
 	mig_send_json(&mc, MIG_COMMIT_ACK, empty, NULL);
@@ -372,6 +416,7 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	json_object_object_add(res, "actions", actions);
 	json_object_put(q);
 	*result = res;
+	publish_end(ct, "completed", o.uri, res, NULL);
 	/* committed and confirmed: the destination runs the container; ours goes */
 	shim_set_state(ct, CT_MIGRATED, o.uri);
 	qmp_execute(ct->qmp, "quit", NULL, NULL, 5000, NULL);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -63,6 +64,10 @@ static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struc
 		return gw_err_sys(err, errno, "fork");
 	}
 	if (pid == 0) {
+		/* QEMU never outlives its shim: nobody would own it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(127);
 		int devnull = open("/dev/null", O_RDWR);
 		int lf = open(qlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(devnull, 0);
@@ -345,6 +350,8 @@ static void free_container(struct container *ct)
 		close(ct->listen_fd);
 	if (ct->signal_fd >= 0)
 		close(ct->signal_fd);
+	if (ct->cancel_fd >= 0)
+		close(ct->cancel_fd);
 	if (ct->log_fd >= 0)
 		close(ct->log_fd);
 	unlink(ct->sock_path);
@@ -382,6 +389,7 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
 	struct container ct = { .root = cli->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
+				.cancel_fd = -1,
 				.next_chan = 1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		ct.clients[i].fd = -1;
@@ -409,7 +417,13 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGUSR1);
+	ct.cancel_fd = signalfd(-1, &usr1, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (r == 0 && (ct.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)

@@ -41,6 +41,7 @@ struct container {
 	int log_fd;		/* output.log, O_APPEND */
 	int listen_fd;
 	int signal_fd;
+	int cancel_fd;		/* SIGUSR1 (`migrate --cancel`), read by a running migration */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */

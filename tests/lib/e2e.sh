@@ -20,21 +20,24 @@ assert_match() {
 }
 assert_true() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-# A fresh state root (a "host"); removed with everything it runs at exit.
+# A fresh state root (a "host"); removed with everything it runs at exit. Called as
+# ROOT=$(new_root), i.e. in a subshell: the list of roots lives in a file.
+ROOTS_FILE=$(mktemp /tmp/godwit-e2e-roots.XXXXXX)
 new_root() {
 	local r
 	r=$(mktemp -d /tmp/godwit-e2e.XXXXXX)
-	ROOTS+=("$r")
+	echo "$r" >>"$ROOTS_FILE"
 	echo "$r"
 }
-ROOTS=()
 cleanup_roots() {
-	for r in "${ROOTS[@]}"; do
+	local r
+	for r in $(cat "$ROOTS_FILE"); do
 		for n in $(GODWIT_ROOT=$r "$GODWIT" ps -q 2>/dev/null); do
 			GODWIT_ROOT=$r "$GODWIT" rm -f "$n" >/dev/null 2>&1
 		done
 		rm -rf "$r"
 	done
+	rm -f "$ROOTS_FILE"
 }
 trap cleanup_roots EXIT
 

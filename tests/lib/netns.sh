@@ -36,7 +36,6 @@ trap netns_cleanup_all EXIT
 # h1 ARGS / h2 ARGS: godwit on host 1 / host 2, inside that host's namespace.
 R1=$(new_root)
 R2=$(new_root)
-ROOTS+=("$R1" "$R2") # new_root ran in a subshell: register them here, or nothing is cleaned
 h1() { ip netns exec "$NS1" "$GODWIT" --root "$R1" "$@"; }
 h2() { ip netns exec "$NS2" "$GODWIT" --root "$R2" "$@"; }
 # hroot 1|2, hns 1|2, hip 1|2: a host's root, namespace, address
