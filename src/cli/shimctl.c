@@ -24,6 +24,14 @@ static int file_exists(const char *p)
 
 int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct gw_err *err)
 {
+	*kernel = *initrd = NULL;
+	if (cli->kernel && !(*kernel = realpath(cli->kernel, NULL)))
+		return gw_err_sys(err, errno, "kernel %s", cli->kernel);
+	if (cli->initrd && !(*initrd = realpath(cli->initrd, NULL))) {
+		free(*kernel);
+		*kernel = NULL;
+		return gw_err_sys(err, errno, "initrd %s", cli->initrd);
+	}
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
@@ -35,13 +43,9 @@ int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct
 	if (n > 0)
 		dirs[nd++] = gw_strdup_printf("%s/guest", dirname(exe));
 	dirs[nd++] = strdup("/usr/local/lib/godwit");
-	*kernel = cli->kernel ? realpath(cli->kernel, NULL) : NULL;
-	*initrd = cli->initrd ? realpath(cli->initrd, NULL) : NULL;
-	if (cli->kernel && !*kernel)
-		goto missing;
-	if (cli->initrd && !*initrd)
-		goto missing;
 	for (int i = 0; i < nd && (!*kernel || !*initrd); i++) {
+		if (!dirs[i])
+			continue;
 		cleanup_free char *k = gw_strdup_printf("%s/vmlinuz", dirs[i]);
 		cleanup_free char *r = gw_strdup_printf("%s/initrd.img", dirs[i]);
 		if (k && r && file_exists(k) && file_exists(r)) {
@@ -55,7 +59,6 @@ int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct
 		free(dirs[i]);
 	if (*kernel && *initrd)
 		return 0;
-missing:
 	free(*kernel);
 	free(*initrd);
 	*kernel = *initrd = NULL;
