@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Bench tools for bench/*.sh (no dependencies beyond python3):
+  firstline MATCH TIMEOUT CMD...   run CMD, print ms from its start to the first stdout line
+                                   containing MATCH, then wait for it (killed at TIMEOUT s)
+  reader OUT SOCK...               connect to unix sockets (serial consoles), write every line
+                                   as "HOST_EPOCH_S SOCKIDX LINE" to OUT until killed
+  qmpmig SRC DST URI BW DOWN TMO   drive a bare-QEMU migration over QMP as libvirt would: wait
+                                   for both, migrate SRC to URI (BW bytes/s and DOWN ms if > 0,
+                                   else QEMU's defaults), poll query-migrate, cancel after TMO s,
+                                   `cont` DST when done; print one JSON object
+  qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
+  gaps FILE T0 T1 [godwit]         largest gap (ms) between consecutive heartbeat lines with a
+                                   host time in [T0-1, T1+2] s, plus the baseline p99 before T0
+  median KEY FILE...               median of a numeric JSON field over JSON-lines files
+"""
+import json, os, socket, statistics, subprocess, sys, time
+from datetime import datetime
+
+
+def firstline(match, timeout, cmd):
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    got = None
+    deadline = t0 + float(timeout)
+    os.set_blocking(p.stdout.fileno(), True)
+    for line in p.stdout:
+        if got is None and match.encode() in line:
+            got = (time.monotonic() - t0) * 1000
+            print("%.0f" % got, flush=True)
+        if time.monotonic() > deadline:
+            break
+    try:
+        p.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    if got is None:
+        print("firstline: no line with %r from %s" % (match, cmd[0]), file=sys.stderr)
+        return 1
+    return 0
+
+
+def connect_unix(path, timeout=30):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.02)
+
+
+def reader(out, socks):
+    import selectors
+    sel = selectors.DefaultSelector()
+    bufs = {}
+    for i, path in enumerate(socks):
+        s = connect_unix(path)
+        sel.register(s, selectors.EVENT_READ, i)
+        bufs[i] = b""
+    with open(out, "w", buffering=1) as f:
+        while sel.get_map():
+            for key, _ in sel.select():
+                data = key.fileobj.recv(65536)
+                now = time.time()
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                bufs[key.data] += data
+                *lines, bufs[key.data] = bufs[key.data].split(b"\n")
+                for ln in lines:
+                    f.write("%.6f %d %s\n" % (now, key.data,
+                                              ln.decode("utf-8", "replace").rstrip("\r")))
+
+
+class Qmp:
+    def __init__(self, path):
+        self.s = connect_unix(path)
+        self.f = self.s.makefile("rwb")
+        self.f.readline()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg).encode() + b"\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "event" in r:
+                continue
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (name, r["error"].get("desc")))
+            return r.get("return")
+
+
+def qmpmig(src, dst, uri, bw, down, tmo):
+    s, d = Qmp(src), Qmp(dst)
+    params = {}
+    if int(bw) > 0:
+        params["max-bandwidth"] = int(bw)
+    if int(down) > 0:
+        params["downtime-limit"] = int(down)
+    if params:
+        s.cmd("migrate-set-parameters", **params)
+    eff = s.cmd("query-migrate-parameters")
+    t0 = time.time()
+    s.cmd("migrate", uri=uri)
+    rates, q = [], {}
+    status = "?"
+    while True:
+        q = s.cmd("query-migrate")
+        status = q.get("status", "?")
+        ram = q.get("ram", {})
+        if ram.get("dirty-pages-rate"):
+            rates.append(ram["dirty-pages-rate"] * ram.get("page-size", 4096) / 2**20)
+        if status in ("completed", "failed", "cancelled"):
+            break
+        if time.time() - t0 > float(tmo):
+            s.cmd("migrate_cancel")
+            while s.cmd("query-migrate").get("status") not in ("cancelled", "failed",
+                                                                "completed"):
+                time.sleep(0.05)
+            status = "timeout"
+            break
+        time.sleep(0.1)
+    t1 = time.time()
+    if status == "completed":
+        # the destination was started with -S, as libvirt does; resume it now
+        while d.cmd("query-status").get("status") == "inmigrate":
+            time.sleep(0.005)
+        d.cmd("cont")
+    else:
+        s.cmd("cont") if s.cmd("query-status").get("status") != "running" else None
+    ram = q.get("ram", {})
+    print(json.dumps({
+        "completed": status == "completed", "status": status,
+        "t0": t0, "t1": time.time(), "total_ms": round((t1 - t0) * 1000),
+        "downtime_ms": q.get("downtime"), "bytes": ram.get("transferred"),
+        "rounds": ram.get("dirty-sync-count"),
+        "dirty_mibs": round(statistics.median(rates), 1) if rates else 0,
+        "dirty_mibs_max": round(max(rates), 1) if rates else 0,
+        "max_bandwidth": eff.get("max-bandwidth"), "downtime_limit": eff.get("downtime-limit"),
+    }))
+
+
+def qmpcmd(sock, name):
+    try:
+        Qmp(sock).cmd(name)
+    except (OSError, RuntimeError, ValueError):
+        pass
+
+
+def parse_time(tok):
+    if tok[:1].isdigit() and "T" in tok:  # RFC 3339 with nanoseconds, UTC
+        base, frac = tok.rstrip("Z").split(".")
+        dt = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S")
+        return dt.replace(tzinfo=__import__("datetime").timezone.utc).timestamp() + \
+            float("0." + frac)
+    return float(tok)
+
+
+def gaps(path, t0, t1):
+    t0, t1 = float(t0), float(t1)
+    pts = []  # (host time, guest µs since heartbeat start)
+    with open(path, errors="replace") as f:
+        for ln in f:
+            parts = ln.split()
+            # godwit: "TIME hb N US"; reader: "TIME IDX hb N US"
+            if "hb" not in parts[:3]:
+                continue
+            i = parts.index("hb")
+            try:
+                pts.append((parse_time(parts[0]), int(parts[i + 2])))
+            except (ValueError, IndexError):
+                continue
+    pts.sort()
+    pairs = list(zip(pts, pts[1:]))
+    inwin = [(b[0] - a[0], (b[1] - a[1]) / 1e6) for a, b in pairs
+             if b[0] >= t0 - 1 and a[0] <= t1 + 2]
+    before = sorted(b[0] - a[0] for a, b in pairs if b[0] < t0 - 1)
+    p99 = before[int(len(before) * 0.99)] if before else 0
+    worst = max(inwin) if inwin else None
+    # host minus guest time: constant while the guest runs and its output flows; a frozen VM
+    # loses its clock, so the offset steps up by the time it was stopped and stays there,
+    # while output that is only held back returns to the old offset once delivered
+    off_before = [h - g / 1e6 for h, g in pts if h < t0 - 1]
+    off_after = [h - g / 1e6 for h, g in pts if h > t1 + 1]
+    frozen = None
+    if off_before and off_after:
+        frozen = round((statistics.median(off_after) - statistics.median(off_before)) * 1000, 1)
+    # the guest's clock stops while the VM is stopped: a host gap with a small guest gap is a
+    # frozen guest; a guest gap as large as the host gap is output held back while it ran
+    print(json.dumps({"pause_ms": round(worst[0] * 1000, 1) if worst else None,
+                      "pause_guest_ms": round(worst[1] * 1000, 1) if worst else None,
+                      "frozen_ms": frozen,
+                      # liveness after the switch: heartbeat lines that arrived later than
+                      # 0.5 s after the migration ended (0 = the guest or its output died)
+                      "after_lines": sum(1 for h, _ in pts if h > t1 + 0.5),
+                      "baseline_p99_ms": round(p99 * 1000, 1),
+                      "hb_lines": len(pts)}))
+
+
+def median(key, files):
+    vals = []
+    for fn in files:
+        with open(fn) as f:
+            for ln in f:
+                ln = ln.strip()
+                if ln.startswith("{"):
+                    v = json.loads(ln).get(key)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        vals.append(v)
+    print(statistics.median(vals) if vals else "n/a")
+
+
+def main():
+    a = sys.argv[1:]
+    if not a:
+        print(__doc__)
+        return 2
+    if a[0] == "firstline":
+        return firstline(a[1], a[2], a[3:])
+    if a[0] == "reader":
+        return reader(a[1], a[2:])
+    if a[0] == "qmpmig":
+        return qmpmig(*a[1:7])
+    if a[0] == "qmpcmd":
+        return qmpcmd(a[1], a[2])
+    if a[0] == "gaps":
+        return gaps(a[1], a[2], a[3])
+    if a[0] == "median":
+        return median(a[1], a[2:])
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main() or 0)

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Live-migration benchmark (issue 4): a 1 GiB guest running `gwtest heartbeat` (a line every
+# 1 ms) under three workloads: idle; `gwtest memtest 256 1270` (256 MiB rewritten every ~1.3 s,
+# ~200 MiB/s); `gwtest memtest 256 1` (flat out). For each, BENCH_RUNS runs (default 3) of:
+#   godwit   `godwit migrate --json` with its default policy
+#   qemu     bare QEMU as libvirt drives it with QEMU's defaults (128 MiB/s, 300 ms), dst -S
+#   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
+# The guest-seen pause is the largest gap between consecutive heartbeat lines around the
+# switch, on host arrival times (godwit: `logs -t`; QEMU: serial console sockets read by
+# bench/bt.py reader). Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).
+source "$(dirname "$0")/lib.sh"
+MEM=1024
+TMO=${BENCH_MIG_TIMEOUT:-60}
+TUNED_BW=${BENCH_TUNED_BW:-10737418240}
+PORT=${BENCH_PORT:-7390}
+SETTLE=${BENCH_SETTLE:-4} # s of workload before migrating
+
+workload_mem() { case $1 in idle) echo 0 ;; dirty200) echo 256 ;; flatout) echo 256 ;; esac; }
+workload_ms() { case $1 in idle) echo 0 ;; dirty200) echo 1270 ;; flatout) echo 1 ;; esac; }
+
+anchor_build
+images_build
+net_setup
+RA=$(mktemp -d /tmp/godwit-bench-A.XXXXXX)
+RB=$(mktemp -d /tmp/godwit-bench-B.XXXXXX)
+WD=$(mktemp -d /tmp/godwit-bench-q.XXXXXX)
+cleanup() {
+	for r in "$RA" "$RB"; do
+		for n in $("$G" --root "$r" ps -q 2>/dev/null); do
+			"$G" --root "$r" rm -f "$n" >/dev/null 2>&1 || true
+		done
+	done
+	# anchor QEMUs and readers of a run killed by its timeout: found by our private dir
+	for p in $(pgrep -f -- "$WD/" || true); do kill -9 "$p" 2>/dev/null || true; done
+	net_teardown
+	rm -rf "$RA" "$RB" "$WD"
+}
+trap cleanup EXIT
+for r in "$RA" "$RB"; do "$G" --root "$r" load -i "$IMGS/gwtest-oci.tar" >/dev/null; done
+
+# One godwit run: prints one JSON line (migrate's result + completed + pause figures)
+godwit_run() { # WORKLOAD N
+	local w=$1 n=gw-$1-$2 mem ms cmd t0 t1 res
+	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
+	cmd="/bin/gwtest heartbeat"
+	[ "$mem" -gt 0 ] && cmd="/bin/gwtest memtest $mem $ms & exec /bin/gwtest heartbeat"
+	in_src "$G" --root "$RA" run -d -m "${MEM}M" --name "$n" --entrypoint /bin/sh gwtest \
+		-c "$cmd" >/dev/null
+	check_same_qemu "$(pgrep -f -- "qemu-system.*$RA/containers/$n/" | head -1)"
+	for _ in $(seq 200); do "$G" --root "$RA" logs "$n" | grep -q '^hb ' && break; sleep 0.1; done
+	sleep "$SETTLE"
+	in_dst "$G" --root "$RB" incoming --name "$n" --listen "tcp:$DST_IP:$PORT" >/dev/null
+	t0=$(date +%s.%N)
+	res=$(in_src "$G" --root "$RA" migrate --json "$n" "tcp:$DST_IP:$PORT" 2>"$WD/err") || true
+	t1=$(date +%s.%N)
+	sleep 2
+	"$G" --root "$RB" logs -t "$n" >"$WD/$n.log" 2>/dev/null ||
+		"$G" --root "$RA" logs -t "$n" >"$WD/$n.log"
+	local gaps corrupt
+	gaps=$(python3 "$BT" gaps "$WD/$n.log" "$t0" "$t1")
+	corrupt=$(grep -c CORRUPT "$WD/$n.log" || true)
+	"$G" --root "$RB" rm -f "$n" >/dev/null 2>&1 || true
+	"$G" --root "$RA" rm -f "$n" >/dev/null 2>&1 || true
+	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" <<'PY'
+import json, sys
+try:
+    r = json.loads(sys.argv[1])
+except ValueError:
+    r = {}
+r["completed"] = "total_ms" in r
+if not r["completed"]:
+    r["total_ms"] = round((float(sys.argv[5]) - float(sys.argv[4])) * 1000)
+    r["error"] = sys.argv[6].strip()
+r.update(json.loads(sys.argv[2]))
+r["corrupt_lines"] = int(sys.argv[3])
+r["actions"] = "; ".join(a if isinstance(a, str) else json.dumps(a) for a in r.get("actions", []))
+print(json.dumps(r))
+PY
+}
+
+# One bare-QEMU run: two QEMUs with the same command line, the destination -incoming -S
+qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default)
+	local w=$1 d=$WD/q-$1-$2-$3 mem ms spid dpid rpid res
+	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
+	mkdir -p "$d"
+	local common
+	# shellcheck disable=SC2207
+	common=($(q_base "$MEM") -append "$Q_APPEND BENCH=mig MEM=$mem MS=$ms")
+	in_src "${common[@]}" -chardev "socket,id=s0,path=$d/src.ser,server=on,wait=off" \
+		-serial chardev:s0 -qmp "unix:$d/src.qmp,server=on,wait=off" >"$d/src.out" 2>&1 &
+	spid=$!
+	in_dst "${common[@]}" -chardev "socket,id=s0,path=$d/dst.ser,server=on,wait=off" \
+		-serial chardev:s0 -qmp "unix:$d/dst.qmp,server=on,wait=off" \
+		-incoming "tcp:$DST_IP:$PORT" -S >"$d/dst.out" 2>&1 &
+	dpid=$!
+	python3 "$BT" reader "$d/serial.log" "$d/src.ser" "$d/dst.ser" &
+	rpid=$!
+	for _ in $(seq 300); do grep -q ' hb ' "$d/serial.log" 2>/dev/null && break; sleep 0.1; done
+	sleep "$SETTLE"
+	res=$(python3 "$BT" qmpmig "$d/src.qmp" "$d/dst.qmp" "tcp:$DST_IP:$PORT" "$3" 0 "$TMO") ||
+		res='{"completed": false, "status": "error"}'
+	sleep 2
+	python3 "$BT" qmpcmd "$d/src.qmp" quit
+	python3 "$BT" qmpcmd "$d/dst.qmp" quit
+	kill "$rpid" 2>/dev/null || true
+	for p in $spid $dpid; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	local gaps
+	gaps=$(python3 - "$res" "$d/serial.log" "$BT" <<'PY'
+import json, subprocess, sys
+r = json.loads(sys.argv[1])
+t0, t1 = r.get("t0", 0), r.get("t1", 0)
+g = subprocess.run(["python3", sys.argv[3], "gaps", sys.argv[2], str(t0), str(t1)],
+                   capture_output=True, text=True).stdout
+r.update(json.loads(g) if g.strip() else {})
+r["corrupt_lines"] = open(sys.argv[2], errors="replace").read().count("CORRUPT")
+print(json.dumps(r))
+PY
+)
+	echo "$gaps"
+}
+export -f godwit_run qemu_run workload_mem workload_ms check_same_qemu in_src in_dst
+export RA RB WD G BT MEM TMO PORT SETTLE DST_IP SRC_IP BENCH_NET NS_SRC NS_DST KIT OUT \
+	Q_MACHINE Q_ACCEL Q_CPU Q_APPEND
+export -f q_base
+
+# The link's own throughput, host to host (iperf3, 3 s)
+link() {
+	in_dst iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
+	sleep 0.5
+	in_src iperf3 -c "$DST_IP" -p $((PORT + 1)) -t 3 -J |
+		python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8 / 2**30))'
+	wait
+}
+export -f link
+LINK=$(vm_job 30 bash -c link) || LINK=n/a
+
+WORKLOADS=("$@")
+[ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(idle dirty200 flatout)
+for w in "${WORKLOADS[@]}"; do
+	for k in godwit qemu tuned; do : >"$OUT/mig-$w-$k.jsonl"; done
+	for i in $(seq "$BENCH_RUNS"); do
+		vm_job $((TMO + 90)) bash -c "godwit_run $w $i" >>"$OUT/mig-$w-godwit.jsonl" ||
+			echo "godwit $w run $i: failed" >&2
+		vm_job $((TMO + 60)) bash -c "qemu_run $w $i 0" >>"$OUT/mig-$w-qemu.jsonl" ||
+			echo "qemu $w run $i: failed" >&2
+		vm_job $((TMO + 60)) bash -c "qemu_run $w $i $TUNED_BW" >>"$OUT/mig-$w-tuned.jsonl" ||
+			echo "tuned $w run $i: failed" >&2
+	done
+done
+
+echo
+echo "### Live migration, 1 GiB guest ($(accel), $BENCH_NET: link $LINK GiB/s by iperf3," \
+	"median of $BENCH_RUNS runs, completed runs only for times/bytes)"
+echo
+echo "| workload | who | completed <= ${TMO}s | total ms | downtime ms (reported) |" \
+	"guest-seen pause ms | guest frozen ms | alive after (runs with heartbeat lines > 0.5 s after) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for w in "${WORKLOADS[@]}"; do
+	for k in godwit qemu tuned; do
+		f=$OUT/mig-$w-$k.jsonl
+		python3 - "$f" "$w" "$k" "$TUNED_BW" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+ok = [r for r in rs if r.get("completed")]
+def med(key, pool):
+    v = [r[key] for r in pool if isinstance(r.get(key), (int, float))]
+    return statistics.median(v) if v else None
+def fmt(v, f="%.0f"):
+    return f % v if v is not None else "-"
+who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (libvirt-style)",
+       "tuned": "QEMU, max-bandwidth %.0f GiB/s" % (int(sys.argv[4]) / 2**30)}[sys.argv[3]]
+b = med("bytes", ok)
+dirty = med("dirty_mibs", rs) if sys.argv[3] != "godwit" else None
+alive = sum(1 for r in ok if r.get("after_lines", 0) > 0)
+print("| %s | %s | %d/%d | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s |" % (
+    sys.argv[2], who, len(ok), len(rs), fmt(med("total_ms", ok)), fmt(med("downtime_ms", ok)),
+    fmt(med("pause_ms", ok), "%.1f"), fmt(med("frozen_ms", ok), "%.1f"), alive, len(ok), fmt(med("baseline_p99_ms", rs), "%.1f"),
+    fmt(b / 2**20 if b is not None else None), fmt(med("rounds", ok)), fmt(dirty)))
+PY
+	done
+done
+echo
+echo "godwit policy actions (last run of each workload):"
+for w in "${WORKLOADS[@]}"; do
+	echo "- $w: $(tail -1 "$OUT/mig-$w-godwit.jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r.get("actions") or "none", "|", r.get("error",""))' 2>/dev/null)"
+done
