@@ -260,7 +260,9 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 	/* take in everything QEMU already delivered, so the saved last_recv covers it */
 	for (int i = 0; i < 20 && ct->agent->fd >= 0; i++) {
 		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
-		if (poll(&pfd, 1, i == 0 ? 50 : 10) <= 0)
+		/* the migration pumped the link until the guest stopped: only QEMU's last
+		 * bytes can be in flight, so a short wait suffices (it adds to the pause) */
+		if (poll(&pfd, 1, i == 0 ? 10 : 2) <= 0)
 			break;
 		if (alink_on_readable(ct) == -EPIPE)
 			break;
