@@ -12,4 +12,5 @@ mkdir -p "$out"
 	echo "host: $(nproc) cores, $(uname -r), $(qemu-system-x86_64 --version | head -1)"
 	bench/boot.sh
 	bench/migrate.sh
+	bench/snapshot.sh
 } 2>&1 | tee "$out/results.md"
