@@ -15,6 +15,8 @@
 
 #include <json-c/json.h>
 
+#include <json-c/linkhash.h>
+
 #include "agent.h"
 #include "godwit/util.h"
 
@@ -429,6 +431,10 @@ int main(void)
 	struct gw_err err = { 0 };
 	sigset_t mask;
 
+	/* json-c seeds its default string hash from the kernel's random pool, and this early in
+	 * boot (no RDRAND in the guest CPU model) that read waits about 1 s for the CRNG. The
+	 * agent's few small tables do not need a keyed hash. */
+	json_global_set_string_hash(JSON_C_STR_HASH_PERLLIKE);
 	boot_mount_basics();
 	a.debug = boot_debug_requested();
 	agent_dbg(&a, "starting");

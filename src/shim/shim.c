@@ -100,6 +100,8 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->agent_path = ct->agent_path;
 	hc->console_path = ct->console_path;
 	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
+	/* for debugging the guest: e.g. GODWIT_GUEST_CMDLINE=godwit.debug=1 */
+	hc->cmdline_extra = getenv("GODWIT_GUEST_CMDLINE");
 }
 
 int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
