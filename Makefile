@@ -12,7 +12,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 HOST_SRCS  := $(sort $(wildcard src/common/*.c src/image/*.c src/hv/*.c src/shim/*.c \
                 src/migrate/*.c src/cli/*.c))
-LIB_SRCS   := $(filter-out src/cli/main.c,$(HOST_SRCS))
+LIB_SRCS   := $(filter-out src/cli/main.c src/shim/main.c,$(HOST_SRCS))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 AGENT_SRCS := $(sort $(wildcard guest/agent/*.c)) src/common/err.c src/common/frame.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/agent/%.o)
@@ -23,7 +23,7 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_TIME  ?= 20
 
 .PHONY: all guest check check-unit check-asan fuzz bench clean
-all: $(BUILD)/godwit $(BUILD)/godwit-agent
+all: $(BUILD)/godwit $(BUILD)/godwit-shim $(BUILD)/godwit-agent
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -34,6 +34,10 @@ $(BUILD)/libgodwit.a: $(LIB_OBJS)
 
 $(BUILD)/godwit: $(BUILD)/src/cli/main.o $(BUILD)/libgodwit.a
 	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The shim links only the objects it needs, and only the libraries those use.
+$(BUILD)/godwit-shim: $(BUILD)/src/shim/main.o $(BUILD)/libgodwit.a
+	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
 
 # The guest agent is PID 1 in the guest: static, no host libraries but json-c.
 $(BUILD)/agent/%.o: %.c

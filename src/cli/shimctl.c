@@ -96,7 +96,7 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		snprintf(fdarg, sizeof(fdarg), "%d", wfd);
 		char *argv[32];
 		int n = 0;
-		argv[n++] = (char *)"godwit";
+		argv[n++] = (char *)"godwit-shim";
 		argv[n++] = (char *)"--root";
 		argv[n++] = (char *)cli->root;
 		argv[n++] = (char *)"--accel";
@@ -119,6 +119,13 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		/* a daemon: when the CLI exits nothing should reach the shim's group */
 		if (fork() > 0)
 			_exit(0);
+		/* godwit-shim beside this binary; or this binary, which has the shim too */
+		char self[PATH_MAX], shim[PATH_MAX + 16];
+		ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		self[sl > 0 ? sl : 0] = '\0';
+		snprintf(shim, sizeof(shim), "%s/godwit-shim", dirname(self));
+		execv(shim, argv);
+		argv[0] = (char *)"godwit";
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}

@@ -1,0 +1,30 @@
+/* godwit-shim: the shim as its own small program, so that a long-lived shim per container
+ * maps only what it uses (no libarchive and its dependencies, which only `load` needs). The
+ * CLI starts it as `godwit-shim --root R [--accel A] [--kernel K] [--initrd I] __shim ...`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../cli/cli.h"
+
+int main(int argc, char **argv)
+{
+	struct gw_cli cli = { .root = "/var/lib/godwit", .accel = "auto", .argv0 = argv[0] };
+	int i = 1;
+	for (; i + 1 < argc && strcmp(argv[i], "__shim"); i += 2) {
+		if (!strcmp(argv[i], "--root"))
+			cli.root = argv[i + 1];
+		else if (!strcmp(argv[i], "--accel"))
+			cli.accel = argv[i + 1];
+		else if (!strcmp(argv[i], "--kernel"))
+			cli.kernel = argv[i + 1];
+		else if (!strcmp(argv[i], "--initrd"))
+			cli.initrd = argv[i + 1];
+		else
+			break;
+	}
+	if (i >= argc || strcmp(argv[i], "__shim")) {
+		fprintf(stderr, "godwit-shim: started by godwit only (want ... __shim NAME)\n");
+		return GW_EXIT_ERROR;
+	}
+	return cmd_shim(&cli, argc - i, argv + i);
+}
