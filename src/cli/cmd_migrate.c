@@ -115,9 +115,11 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "status", no_argument, NULL, 's' },
 		{ "cancel", no_argument, NULL, 'c' },
+		{ "postcopy", no_argument, NULL, 'P' },
+		{ "allow-postcopy", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	int offline = 0, json = 0, status = 0, cancel = 0, c;
+	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -139,6 +141,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': status = 1; break;
 		case 'c': cancel = 1; break;
+		case 'P': postcopy = 1; break;
+		case 'A': allow_pc = 1; break;
 		case 'h':
 			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
 			       "Move a running container to a destination started with `godwit "
@@ -148,6 +152,12 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "  --max-downtime DUR   target pause (default 50ms; e.g. 20ms)\n"
 			       "  --bandwidth SIZE     cap in bytes/s (default uncapped; e.g. 1G)\n"
 			       "  --timeout DUR        give up after this long (default 60s)\n"
+			       "  --postcopy           switch to post-copy after the first full pass "
+			       "(the disk\n"
+			       "                       is mirrored over NBD; no cancel after the switch)\n"
+			       "  --allow-postcopy     let the policy switch to post-copy when pre-copy "
+			       "does\n"
+			       "                       not converge (same disk route)\n"
 			       "  --json               print the final figures as one JSON object\n"
 			       "\n       godwit migrate --status CONTAINER   the latest figures of its "
 			       "migration\n"
@@ -165,6 +175,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("migrate", "want CONTAINER and tcp:HOST:PORT");
+	if ((postcopy || allow_pc) && offline)
+		return cli_usage_error("migrate", "--postcopy and --offline exclude each other");
 	const char *name = argv[optind], *uri = argv[optind + 1];
 	if (strncmp(uri, "tcp:", 4))
 		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
@@ -175,6 +187,10 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "uri", json_object_new_string(uri));
 	json_object_object_add(args, "offline", json_object_new_boolean(offline));
+	if (postcopy)
+		json_object_object_add(args, "postcopy", json_object_new_boolean(1));
+	if (allow_pc)
+		json_object_object_add(args, "allow_postcopy", json_object_new_boolean(1));
 	if (downtime_ns)
 		json_object_object_add(args, "max_downtime_ms", json_object_new_int64(downtime_ns / 1000000));
 	if (timeout_ns)

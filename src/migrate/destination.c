@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -115,7 +117,91 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 	return r;
 }
 
-static int receive_commit(struct container *ct, struct mig_conn *mc, struct gw_err *err)
+/* Post-copy: QEMU owns the migration connection until the last page, so the source opens a
+ * second one, admitted by the token we sent in PREPARE (docs/migration-protocol.md,
+ * "Post-copy"). Anything else that connects in the meantime is turned away. */
+static int accept_control(struct container *ct, int listen_fd, const char *token,
+			  struct mig_conn *cc, struct gw_err *err)
+{
+	int64_t deadline = gw_now_mono_ns() + 30 * 1000000000LL;
+	while (gw_now_mono_ns() < deadline) {
+		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
+					 { .fd = ct->signal_fd, .events = POLLIN } };
+		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
+			return gw_err_sys(err, errno, "poll");
+		struct signalfd_siginfo si;
+		/* the qemu-img we ran leaves a SIGCHLD behind: only SIGTERM/SIGINT stop us */
+		if (pfd[1].revents && read(ct->signal_fd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			return gw_err_set(err, EINTR, "stopped while waiting for the source");
+		if (!pfd[0].revents)
+			continue;
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		mig_sock_tune(fd);
+		mig_conn_init(cc, fd, 5000);
+		json_object *o;
+		char got[33] = "";
+		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
+			mig_json_str(o, "control_for", got, sizeof(got), NULL);
+			json_object_put(o);
+		}
+		if (got[0] && !strcmp(got, token)) {
+			cc->timeout_ms = 30000;
+			return 0;
+		}
+		close(fd);
+		cc->fd = -1;
+	}
+	return gw_err_set(err, ETIMEDOUT, "the source did not open its control connection");
+}
+
+/* Post-copy's PREPARE: ok, plus where the disk export listens and the control token. */
+static int send_prepare_postcopy(struct mig_conn *mc, uint16_t nbd_port, char token[33],
+				 struct gw_err *err)
+{
+	uint8_t rnd[16];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return gw_err_sys(err, errno, "getrandom");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "nbd_port", json_object_new_int(nbd_port));
+	json_object_object_add(o, "nbd_export", json_object_new_string(MIG_NBD_EXPORT));
+	json_object_object_add(o, "token", json_object_new_string(token));
+	int r = mig_send_json(mc, MIG_PREPARE, o, err);
+	json_object_put(o);
+	return r;
+}
+
+/* Post-copy: wait until our QEMU holds the device state (postcopy-active; or completed, if
+ * the source finished before switching). */
+static int wait_switch(struct container *ct, char *status, size_t len, struct gw_err *err)
+{
+	for (;;) {
+		json_object *ret, *v;
+		int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
+		if (r < 0)
+			return r;
+		snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
+						    ? json_object_get_string(v) : "none");
+		if (!strcmp(status, "failed") && json_object_object_get_ex(ret, "error-desc", &v))
+			r = gw_err_set(err, EIO, "QEMU: %s", json_object_get_string(v));
+		json_object_put(ret);
+		if (r < 0)
+			return r;
+		if (!strcmp(status, "postcopy-active") || !strcmp(status, "completed"))
+			return 0;
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
+			return gw_err_set(err, EIO, "QEMU's incoming migration %s", status);
+		poll(NULL, 0, 20);
+	}
+}
+
+static int receive_commit(struct container *ct, struct mig_conn *mc, int postcopy,
+			  struct gw_err *err)
 {
 	/* the source's output log replaces ours (which is empty: nothing ran here yet) */
 	int r = mig_recv_file(mc, ct->log_path, 1ULL << 32, err);
@@ -140,7 +226,10 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, struct gw_e
 	close(ct->log_fd);
 	ct->log_fd = open(ct->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	ct->started = 1; /* the container process is already running in the guest */
-	r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+	/* post-copy: the source's mirror has ended; nobody may write the disk but the guest */
+	r = postcopy ? mig_nbd_stop(ct, err) : 0;
+	if (r == 0)
+		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
 	if (r == 0)
 		r = alink_restore(ct, buf, (size_t)len, err);
 	free(buf);
@@ -153,12 +242,17 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	if (fd < 0)
 		return fd;
 	mig_sock_tune(fd);
-	struct mig_conn mc;
+	struct mig_conn mc, cc = { .fd = -1 };
 	mig_conn_init(&mc, fd, 30000);
+	/* after RAM_BEGIN: the migration connection, or in post-copy the control connection */
+	struct mig_conn *ctl = &mc;
 	uint64_t common;
-	char peer[64], reason[64] = "failed", status[32];
+	char peer[64], reason[64] = "failed", status[32], token[33] = "";
 	json_object *msg = NULL, *caps = NULL, *v;
-	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
+	int postcopy = 0, ram_begun = 0;
+	uint16_t nbd_port = 0;
+	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE | MIG_FEAT_POSTCOPY,
+			  &common, peer, err);
 	if (r == 0)
 		r = mig_recv_json(&mc, MIG_CONFIG, &msg, err);
 	if (r == 0) {
@@ -167,12 +261,18 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		    json_object_is_type(v, json_type_object))
 			caps = json_object_get(v);
 		json_object_put(msg);
+		json_object *pc;
+		postcopy = caps && json_object_object_get_ex(caps, "postcopy-ram", &pc) &&
+			   json_object_get_boolean(pc);
 		if (r == 0)
 			r = shim_vm_start(ct, 1, 1, err);
 		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
 		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 			snprintf(reason, sizeof(reason), "unsupported");
 		json_object_put(caps);
+		/* post-copy carries the disk over NBD, not in QEMU's stream */
+		if (r == 0 && postcopy && (r = mig_nbd_export(ct, fd, &nbd_port, err)) < 0)
+			snprintf(reason, sizeof(reason), "disk-export");
 		test_stall("prepare");
 		if (r < 0) {
 			kill_qemu(ct);
@@ -180,10 +280,20 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 			close(fd);
 			return r;
 		}
-		r = mig_send_prepare(&mc, NULL, NULL, err);
+		r = postcopy ? send_prepare_postcopy(&mc, nbd_port, token, err)
+			     : mig_send_prepare(&mc, NULL, NULL, err);
 	}
-	if (r == 0 && (r = mig_recv_json(&mc, MIG_RAM_BEGIN, &msg, err)) == 0)
+	if (r == 0 && postcopy)
+		r = accept_control(ct, listen_fd, token, &cc, err);
+	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
+	if (postcopy)
+		mc.timeout_ms = 600000;
+	if (r == 0 && (r = mig_recv_json(&mc, MIG_RAM_BEGIN, &msg, err)) == 0) {
 		json_object_put(msg);
+		ram_begun = 1;
+		if (postcopy)
+			ctl = &cc;
+	}
 	if (r == 0)
 		r = mig_give_fd(ct, fd, err);
 	if (r == 0) {
@@ -193,33 +303,40 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		json_object_put(a);
 	}
 	/* QEMU reads the socket now; we must not, until its stream is complete */
-	if (r == 0)
+	if (r == 0 && postcopy)
+		r = wait_switch(ct, status, sizeof(status), err);
+	else if (r == 0)
 		r = mig_wait_qemu(ct, 3600 * 1000, status, sizeof(status), err);
-	if (r == 0 && strcmp(status, "completed"))
+	if (r == 0 && !postcopy && strcmp(status, "completed"))
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
 							status);
 	if (r == 0) {
 		json_object *d = json_object_new_object();
-		r = mig_send_json(&mc, MIG_DONE, d, err);
+		r = mig_send_json(ctl, MIG_DONE, d, err);
 		json_object_put(d);
 		test_stall("done");
 	}
 	if (r == 0)
-		r = receive_commit(ct, &mc, err);
+		r = receive_commit(ct, ctl, postcopy, err);
 	if (r < 0) {
 		kill_qemu(ct);
-		mig_send_abort(&mc, "destination-failed", err->msg, NULL);
+		mig_send_abort(ram_begun ? ctl : &mc, "destination-failed", err->msg, NULL);
 		close(fd);
+		if (cc.fd >= 0)
+			close(cc.fd);
 		return r;
 	}
 	shim_set_state(ct, CT_RUNNING, "");
 	json_object *ok = json_object_new_object();
-	mig_send_json(&mc, MIG_RUNNING, ok, NULL);
+	mig_send_json(ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);
-	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing) */
-	mc.timeout_ms = 10000;
-	if (mig_recv_json(&mc, MIG_COMMIT_ACK, &msg, NULL) == 0)
+	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing). In
+	 * post-copy it comes once the source's QEMU has sent every page. */
+	ctl->timeout_ms = postcopy ? 600000 : 10000;
+	if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
 		json_object_put(msg);
 	close(fd);
+	if (cc.fd >= 0)
+		close(cc.fd);
 	return 0;
 }

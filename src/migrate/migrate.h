@@ -29,6 +29,9 @@ int mig_restore_vm(struct container *ct, const char *state_path, const char *lin
 /* Shared by the ends: wait for QEMU's migration status to leave the active states. */
 int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
 		  struct gw_err *err);
+/* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
+ * source does between samples of a running migration. */
+void mig_pump_agent(struct container *ct, int ms);
 /* Hand fd to QEMU as "mig" (getfd); QEMU gets its own copy. */
 int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
 /* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the
@@ -36,5 +39,20 @@ int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err);
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
 void mig_sock_tune(int fd);
+
+/* Post-copy's disk path (qemu_mig.c). The destination's QEMU exports its overlay (the node
+ * of disk0, writable) as MIG_NBD_EXPORT on a fresh port of the address conn_fd was reached
+ * at (*port); mig_nbd_stop removes the export and server and waits until it is closed (before
+ * the guest runs). The source mirrors disk0's overlay blocks into it (job MIG_MIRROR_JOB),
+ * waits until the mirror is ready (in sync, then kept in sync), and once its guest has
+ * stopped cancels it (force = 0: the job first copies what is left). */
+#define MIG_NBD_EXPORT "disk0"
+#define MIG_MIRROR_JOB "mig-mirror0"
+int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err);
+int mig_nbd_stop(struct container *ct, struct gw_err *err);
+int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err);
+int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
+			  struct gw_err *err);
+int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err);
 
 #endif

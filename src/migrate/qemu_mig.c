@@ -5,7 +5,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "godwit/qmp.h"
 #include "godwit/util.h"
@@ -85,4 +87,221 @@ void mig_sock_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
+}
+
+/* The post-copy disk path (docs/migration-protocol.md, "Post-copy"): the destination exports
+ * its overlay over NBD, the source mirrors its overlay's own blocks into it. */
+#define MIG_NBD_EXPORT_ID "mig-disk0"
+
+/* The node behind device disk0 (`-drive if=none,id=disk0` gives it a generated name). */
+static int disk0_node(struct container *ct, char *node, size_t len, struct gw_err *err)
+{
+	json_object *ret;
+	int r = qmp_execute(ct->qmp, "query-block", NULL, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
+			   i < json_object_array_length(ret); i++) {
+		json_object *b = json_object_array_get_idx(ret, i), *v, *ins, *nn;
+		if (!json_object_object_get_ex(b, "device", &v) ||
+		    strcmp(json_object_get_string(v), "disk0") ||
+		    !json_object_object_get_ex(b, "inserted", &ins) ||
+		    !json_object_object_get_ex(ins, "node-name", &nn))
+			continue;
+		snprintf(node, len, "%s", json_object_get_string(nn));
+		r = 0;
+		break;
+	}
+	json_object_put(ret);
+	return r < 0 ? gw_err_set(err, ENOENT, "QEMU has no inserted disk0") : 0;
+}
+
+int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err)
+{
+	char node[128];
+	int r = disk0_node(ct, node, sizeof(node), err);
+	if (r < 0)
+		return r;
+	/* listen where the source reached us, on a port the kernel picks; QEMU gets the socket */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(conn_fd, (struct sockaddr *)&ss, &sl) < 0)
+		return gw_err_sys(err, errno, "getsockname");
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	else
+		return gw_err_set(err, EAFNOSUPPORT, "migration socket is not TCP");
+	cleanup_close int lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return gw_err_sys(err, errno, "socket");
+	if (bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
+		return gw_err_sys(err, errno, "NBD listen socket");
+	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "fdname", json_object_new_string("nbd"));
+	r = qmp_execute_with_fd(ct->qmp, "getfd", a, lfd, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0)
+		return r;
+	json_object *data = json_object_new_object(), *addr = json_object_new_object();
+	json_object_object_add(data, "str", json_object_new_string("nbd"));
+	json_object_object_add(addr, "type", json_object_new_string("fd"));
+	json_object_object_add(addr, "data", data);
+	a = json_object_new_object();
+	json_object_object_add(a, "addr", addr);
+	json_object_object_add(a, "max-connections", json_object_new_int(1));
+	r = qmp_execute(ct->qmp, "nbd-server-start", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0)
+		return gw_err_prefix(err, "nbd-server-start");
+	a = json_object_new_object();
+	json_object_object_add(a, "type", json_object_new_string("nbd"));
+	json_object_object_add(a, "id", json_object_new_string(MIG_NBD_EXPORT_ID));
+	json_object_object_add(a, "node-name", json_object_new_string(node));
+	json_object_object_add(a, "name", json_object_new_string(MIG_NBD_EXPORT));
+	json_object_object_add(a, "writable", json_object_new_boolean(1));
+	r = qmp_execute(ct->qmp, "block-export-add", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0) {
+		qmp_execute(ct->qmp, "nbd-server-stop", NULL, NULL, 5000, NULL);
+		return gw_err_prefix(err, "block-export-add");
+	}
+	return 0;
+}
+
+int mig_nbd_stop(struct container *ct, struct gw_err *err)
+{
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "id", json_object_new_string(MIG_NBD_EXPORT_ID));
+	json_object_object_add(a, "mode", json_object_new_string("hard"));
+	qmp_execute(ct->qmp, "block-export-del", a, NULL, 5000, NULL);
+	json_object_put(a);
+	int r = qmp_execute(ct->qmp, "nbd-server-stop", NULL, NULL, 5000, err);
+	if (r < 0)
+		return gw_err_prefix(err, "nbd-server-stop");
+	/* the export closes asynchronously: the guest must not run while a client may write */
+	for (int i = 0; i < 500; i++) {
+		json_object *ret;
+		if ((r = qmp_execute(ct->qmp, "query-block-exports", NULL, &ret, 5000, err)) < 0)
+			return r;
+		size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret)
+								      : 0;
+		json_object_put(ret);
+		if (n == 0)
+			return 0;
+		poll(NULL, 0, 10);
+	}
+	return gw_err_set(err, ETIMEDOUT, "NBD export still open after 5 s");
+}
+
+int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
+{
+	char target[320];
+	snprintf(target, sizeof(target), strchr(host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s",
+		 host, port, MIG_NBD_EXPORT);
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "job-id", json_object_new_string(MIG_MIRROR_JOB));
+	json_object_object_add(a, "device", json_object_new_string("disk0"));
+	json_object_object_add(a, "target", json_object_new_string(target));
+	json_object_object_add(a, "format", json_object_new_string("raw"));
+	/* only the overlay's own blocks: the base is the image, already on the destination */
+	json_object_object_add(a, "sync", json_object_new_string("top"));
+	json_object_object_add(a, "mode", json_object_new_string("existing"));
+	int r = qmp_execute(ct->qmp, "drive-mirror", a, NULL, 5000, err);
+	json_object_put(a);
+	return r < 0 ? gw_err_prefix(err, "drive-mirror to %s", target) : 0;
+}
+
+/* The mirror job's entry in query-block-jobs: 1 ready, 0 not yet, -ENOENT gone. */
+static int mirror_state(struct container *ct, struct gw_err *err)
+{
+	json_object *ret;
+	int r = qmp_execute(ct->qmp, "query-block-jobs", NULL, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
+			   i < json_object_array_length(ret); i++) {
+		json_object *j = json_object_array_get_idx(ret, i), *v;
+		if (!json_object_object_get_ex(j, "device", &v) ||
+		    strcmp(json_object_get_string(v), MIG_MIRROR_JOB))
+			continue;
+		r = json_object_object_get_ex(j, "ready", &v) && json_object_get_boolean(v);
+	}
+	json_object_put(ret);
+	return r;
+}
+
+int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
+			  struct gw_err *err)
+{
+	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		int r = mirror_state(ct, err);
+		if (r == 1)
+			return 0;
+		if (r == -ENOENT)
+			return gw_err_set(err, EIO, "the disk mirror to the destination ended early");
+		if (r < 0)
+			return r;
+		struct signalfd_siginfo si;
+		if (cancel_fd >= 0 && read(cancel_fd, &si, sizeof(si)) == sizeof(si))
+			return gw_err_set(err, ECANCELED, "cancelled by the user");
+		if (gw_now_mono_ns() > deadline)
+			return gw_err_set(err, ETIMEDOUT, "disk mirror not in sync after %d s",
+					  timeout_ms / 1000);
+		poll(NULL, 0, 50);
+	}
+}
+
+int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
+{
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "device", json_object_new_string(MIG_MIRROR_JOB));
+	json_object_object_add(a, "force", json_object_new_boolean(force));
+	int r = qmp_execute(ct->qmp, "block-job-cancel", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0 && mirror_state(ct, NULL) == -ENOENT)
+		return 0; /* already gone */
+	if (r < 0)
+		return gw_err_prefix(err, "block-job-cancel");
+	/* a ready mirror cancelled without force first copies what is left, then ends */
+	for (int i = 0; i < 3000; i++) {
+		if ((r = mirror_state(ct, err)) == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		poll(NULL, 0, 20);
+	}
+	return gw_err_set(err, ETIMEDOUT, "disk mirror still running 60 s after its cancel");
+}
+
+void mig_pump_agent(struct container *ct, int ms)
+{
+	int64_t deadline = gw_now_mono_ns() + (int64_t)ms * 1000000;
+	for (;;) {
+		int64_t left = deadline - gw_now_mono_ns();
+		if (left <= 0)
+			return;
+		int fd = alink_fd(ct);
+		if (fd < 0) {
+			poll(NULL, 0, (int)(left / 1000000) + 1);
+			return;
+		}
+		struct pollfd pfd = { .fd = fd,
+				      .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
+		if (poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
+			continue;
+		if (pfd.revents & POLLOUT)
+			alink_on_writable(ct);
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE) {
+			alink_close(ct);
+			return;
+		}
+	}
 }

@@ -17,9 +17,14 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
+/* How a live move may use post-copy: never (pre-copy with block migration, the default),
+ * switch after the first full pass (--postcopy), or when the policy says (--allow-postcopy). */
+enum src_postcopy { PC_NEVER = 0, PC_AFTER_FIRST_PASS, PC_POLICY };
+
 struct src_opts {
 	const char *uri;
 	int offline;
+	enum src_postcopy postcopy;
 	struct pol_targets targets;
 };
 
@@ -49,27 +54,35 @@ static int parse_opts(struct container *ct, json_object *args, struct src_opts *
 			return gw_err_set(err, EINVAL, "max total time out of range");
 		o->targets.max_total_ns = s * 1000000000LL;
 	}
-	/* post-copy belongs to a later step of the protocol; pre-copy levers only for now */
-	o->targets.allow_postcopy = 0;
+	if (json_object_object_get_ex(args, "postcopy", &v) && json_object_get_boolean(v))
+		o->postcopy = PC_AFTER_FIRST_PASS;
+	else if (json_object_object_get_ex(args, "allow_postcopy", &v) &&
+		 json_object_get_boolean(v))
+		o->postcopy = PC_POLICY;
+	if (o->postcopy && o->offline)
+		return gw_err_set(err, EINVAL, "post-copy is for live moves, not --offline");
+	/* post-copy needs the disk mirrored over NBD (QEMU refuses it with block migration),
+	 * so the policy may only switch when the user asked for that route */
+	o->targets.allow_postcopy = o->postcopy != PC_NEVER;
 	return 0;
 }
 
 /* The capabilities the source sets; CONFIG carries them so the destination sets the same. */
-static json_object *caps_json(const struct pol_setup *ps, int offline)
+static json_object *caps_json(const struct pol_setup *ps, int offline, int postcopy)
 {
 	json_object *c = json_object_new_object();
 	json_object_object_add(c, "xbzrle", json_object_new_boolean(ps->cap_xbzrle && !offline));
 	json_object_object_add(c, "auto-converge",
 			       json_object_new_boolean(ps->cap_auto_converge && !offline));
 	json_object_object_add(c, "events", json_object_new_boolean(1));
-	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(0));
+	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(postcopy && !offline));
 	return c;
 }
 
 static int set_cap_and_params(struct container *ct, const struct pol_setup *ps, int offline,
-			      struct gw_err *err)
+			      int postcopy, struct gw_err *err)
 {
-	json_object *caps = caps_json(ps, offline);
+	json_object *caps = caps_json(ps, offline, postcopy);
 	int r = mig_set_caps(ct, caps, err);
 	json_object_put(caps);
 	if (r < 0)
@@ -167,14 +180,16 @@ static void publish_end(struct container *ct, const char *status, const char *ur
 	json_object_put(d);
 }
 
-/* Run QEMU's migration and the policy loop until QEMU says completed (0), or the policy or a
- * failure ends it (<0, QEMU's migration cancelled). */
+/* Run QEMU's migration and the policy loop until QEMU says completed (0) or, in a post-copy
+ * move, postcopy-active (1: the guest has stopped here and runs from the destination's side
+ * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
 		      const struct pol_setup *ps, struct pol_state *stp, int fd,
 		      json_object *actions, json_object **last_q, struct gw_err *err)
 {
 	struct pol_state st = *stp;
-	int r = set_cap_and_params(ct, ps, o->offline, err);
+	int r = set_cap_and_params(ct, ps, o->offline, o->postcopy != PC_NEVER, err);
+	int switched = 0;
 	if (r < 0)
 		return r;
 	if ((r = mig_give_fd(ct, fd, err)) < 0)
@@ -182,9 +197,11 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
 	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
-	 * already on the destination */
-	json_object_object_add(a, "blk", json_object_new_boolean(1));
-	json_object_object_add(a, "inc", json_object_new_boolean(1));
+	 * already on the destination. A post-copy move mirrors it over NBD instead. */
+	if (o->postcopy == PC_NEVER) {
+		json_object_object_add(a, "blk", json_object_new_boolean(1));
+		json_object_object_add(a, "inc", json_object_new_boolean(1));
+	}
 	r = qmp_execute(ct->qmp, "migrate", a, NULL, 5000, err);
 	json_object_put(a);
 	if (r < 0)
@@ -196,9 +213,9 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			return r;
 		const char *status = json_object_object_get_ex(q, "status", &v)
 					     ? json_object_get_string(v) : "none";
-		if (!strcmp(status, "completed")) {
+		if (!strcmp(status, "completed") || !strcmp(status, "postcopy-active")) {
 			*last_q = q;
-			return 0;
+			return strcmp(status, "completed") ? 1 : 0;
 		}
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
 			r = gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
@@ -211,7 +228,20 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		struct pol_sample s;
 		sample_from(q, gw_now_mono_ns() - t0, &s);
 		struct pol_action act;
-		if (!o->offline && pol_decide(&st, &s, &o->targets, &act) > 0) {
+		if (o->postcopy == PC_AFTER_FIRST_PASS && !switched && s.dirty_sync_count >= 2) {
+			/* --postcopy: every page has been sent once; the rest goes on demand */
+			json_object *rec = json_object_new_object();
+			json_object_object_add(rec, "at_ms", json_object_new_int64(s.elapsed_ns / 1000000));
+			json_object_object_add(rec, "action", json_object_new_string("postcopy"));
+			json_object_object_add(rec, "reason", json_object_new_string("first pass done (--postcopy)"));
+			json_object_array_add(actions, rec);
+			if ((r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL, 5000,
+					     err)) < 0) {
+				json_object_put(q);
+				return r;
+			}
+			switched = 1;
+		} else if (!o->offline && !switched && pol_decide(&st, &s, &o->targets, &act) > 0) {
 			json_object *rec = json_object_new_object();
 			json_object_object_add(rec, "at_ms", json_object_new_int64(s.elapsed_ns / 1000000));
 			json_object_object_add(rec, "action", json_object_new_string(pol_action_name(act.kind)));
@@ -228,9 +258,12 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				json_object_put(q);
 				return r;
 			}
+			switched = act.kind == POL_START_POSTCOPY;
 		}
 		struct signalfd_siginfo si;
-		if (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
+		/* once post-copy has started, a cancel would lose the guest: it is not offered */
+		if (!switched && ct->cancel_fd >= 0 &&
+		    read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
 			/* `godwit migrate --cancel`: before the commit the source just goes on */
 			json_object_put(q);
 			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
@@ -257,7 +290,9 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_put(ev);
 		}
 		json_object_put(q);
-		poll(NULL, 0, 100);
+		/* keep taking the container's output while QEMU copies: the log stays live and
+		 * the guest's link queue never fills up behind a busy migration */
+		mig_pump_agent(ct, 20);
 	}
 }
 
@@ -271,12 +306,12 @@ static json_object *make_config_msg(struct container *ct, const struct src_opts 
 	mc.cpus = ct->cfg.cpus;
 	mc.n_disks = 1;
 	snprintf(mc.disks[0].id, sizeof(mc.disks[0].id), "disk0");
-	mc.kind = o->offline ? MIG_KIND_OFFLINE : MIG_KIND_LIVE;
+	mc.kind = o->offline ? MIG_KIND_OFFLINE : o->postcopy ? MIG_KIND_POSTCOPY : MIG_KIND_LIVE;
 	json_object *j = mig_config_to_json(&mc);
 	json_object *c;
 	ct_config_to_json(&ct->cfg, &c);
 	json_object_object_add(j, "container", c);
-	json_object_object_add(j, "caps", caps_json(ps, o->offline));
+	json_object_object_add(j, "caps", caps_json(ps, o->offline, o->postcopy != PC_NEVER));
 	return j;
 }
 
@@ -307,6 +342,48 @@ static int send_commit(struct container *ct, struct mig_conn *mc, struct gw_err 
 	return r;
 }
 
+/* Post-copy's PREPARE also carries the NBD port of the destination's disk export and the
+ * token that admits our control connection (docs/migration-protocol.md, "Post-copy"). */
+static int recv_prepare_postcopy(struct mig_conn *mc, uint16_t *port, char token[33],
+				 struct gw_err *err)
+{
+	json_object *o;
+	int ok = 0, r = mig_recv_json(mc, MIG_PREPARE, &o, err);
+	if (r < 0)
+		return r;
+	if ((r = mig_json_bool(o, "ok", &ok, err)) == 0 && !ok) {
+		char reason[64] = "unspecified", msg[512] = "";
+		mig_json_str(o, "reason", reason, sizeof(reason), NULL);
+		mig_json_str(o, "message", msg, sizeof(msg), NULL);
+		r = gw_err_set(err, EACCES, "destination refused: %s: %s", reason, msg);
+	}
+	uint64_t p = 0;
+	if (r == 0 && (r = mig_json_u64(o, "nbd_port", &p, err)) == 0 && (p == 0 || p > 65535))
+		r = gw_err_set(err, EPROTO, "PREPARE: nbd_port out of range");
+	if (r == 0)
+		r = mig_json_str(o, "token", token, 33, err);
+	json_object_put(o);
+	*port = (uint16_t)p;
+	return r < 0 ? gw_err_prefix(err, "PREPARE") : 0;
+}
+
+/* The second connection of a post-copy move: QEMU owns the first one until every page has
+ * crossed, so DONE, the log, COMMIT and RUNNING travel here. */
+static int open_control(const char *uri, const char *token, struct mig_conn *cc,
+			struct gw_err *err)
+{
+	int fd = net_connect_tcp(uri, 10000, err);
+	if (fd < 0)
+		return gw_err_prefix(err, "control connection");
+	mig_sock_tune(fd);
+	mig_conn_init(cc, fd, 30000);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "control_for", json_object_new_string(token));
+	int r = mig_send_json(cc, MIG_CONFIG, o, err);
+	json_object_put(o);
+	return r;
+}
+
 int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
 		   json_object **result, struct gw_err *err)
 {
@@ -330,20 +407,41 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
 		; /* a stale cancel request is not for this migration */
 	publish_end(ct, "setup", o.uri, NULL, NULL);
-	struct mig_conn mc;
+	struct mig_conn mc, cc = { .fd = -1 };
 	mig_conn_init(&mc, fd, 30000);
+	/* the control messages after RAM_BEGIN: on the migration connection, or in a post-copy
+	 * move on the control connection */
+	struct mig_conn *ctl = &mc;
 	uint64_t common;
-	char peer[64];
+	char peer[64], token[33] = "";
+	uint16_t nbd_port = 0;
 	json_object *actions = json_object_new_array(), *q = NULL;
-	int committed = 0, paused = 0;
-	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE, &common, peer, err);
+	int committed = 0, paused = 0, mirroring = 0, ram_sent = 0;
+	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE |
+			   (o.postcopy ? MIG_FEAT_POSTCOPY : 0), &common, peer, err);
+	if (r == 0 && o.postcopy && !(common & MIG_FEAT_POSTCOPY))
+		r = gw_err_set(err, ENOTSUP, "the destination does not offer post-copy");
 	if (r == 0) {
 		json_object *cfg = make_config_msg(ct, &o, &ps);
 		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
 	if (r == 0)
-		r = mig_recv_prepare(&mc, err);
+		r = o.postcopy ? recv_prepare_postcopy(&mc, &nbd_port, token, err)
+			       : mig_recv_prepare(&mc, err);
+	if (r == 0 && o.postcopy) {
+		/* the disk first: mirror the overlay into the destination's NBD export until the
+		 * two are in sync; the mirror then keeps them in sync while RAM moves */
+		char host[256], port[16];
+		r = open_control(o.uri, token, &cc, err);
+		if (r == 0)
+			r = net_parse_tcp(o.uri, host, port, err);
+		if (r == 0 && (r = mig_mirror_start(ct, host, nbd_port, err)) == 0) {
+			mirroring = 1;
+			r = mig_mirror_wait_ready(ct, (int)(o.targets.max_total_ns / 1000000),
+						  ct->cancel_fd, err);
+		}
+	}
 	if (r == 0 && o.offline) {
 		r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err);
 		paused = r == 0;
@@ -352,24 +450,33 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		json_object *b = json_object_new_object();
 		r = mig_send_json(&mc, MIG_RAM_BEGIN, b, err);
 		json_object_put(b);
+		ram_sent = r == 0;
+		if (ram_sent && o.postcopy)
+			ctl = &cc;
 	}
-	if (r == 0)
-		r = run_stream(ct, cl, &o, &ps, &pst, fd, actions, &q, err);
+	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, actions, &q, err)) > 0)
+		r = 0; /* postcopy-active */
+	if (r == 0 && mirroring) {
+		/* our guest has stopped: the mirror copies what is left and ends, unpivoted */
+		r = mig_mirror_cancel(ct, 0, err);
+		mirroring = r < 0;
+	}
 	if (r == 0) {
-		/* QEMU stopped the guest for the last copy; wait until the destination has it */
+		/* QEMU stopped the guest for the last copy (or the switch to post-copy); wait
+		 * until the destination has the device state */
 		json_object *done;
-		mc.timeout_ms = 60000;
-		r = mig_recv_json(&mc, MIG_DONE, &done, err);
+		ctl->timeout_ms = 60000;
+		r = mig_recv_json(ctl, MIG_DONE, &done, err);
 		if (r == 0)
 			json_object_put(done);
 	}
 	if (r == 0) {
-		r = send_commit(ct, &mc, err);
+		r = send_commit(ct, ctl, err);
 		committed = r == 0;
 	}
 	if (r == 0) {
 		json_object *running;
-		r = mig_recv_json(&mc, MIG_RUNNING, &running, err);
+		r = mig_recv_json(ctl, MIG_RUNNING, &running, err);
 		if (r == 0)
 			json_object_put(running);
 		else if (r == -ECONNABORTED)
@@ -380,9 +487,27 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 			gw_err_prefix(err, "committed, but the destination did not confirm that it "
 				      "runs; the source stays paused");
 	}
+	if (r == 0 && o.postcopy) {
+		/* the destination runs and pulls the pages it lacks from our QEMU: we may go only
+		 * once QEMU has sent them all */
+		char s[32];
+		r = mig_wait_qemu(ct, 3600 * 1000, s, sizeof(s), err);
+		if (r == 0 && strcmp(s, "completed"))
+			r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's migration %s", s);
+		if (r < 0)
+			gw_err_prefix(err, "post-copy failed after the destination resumed: its "
+				      "guest is lost");
+		json_object *fin;
+		if (r == 0 && qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
+			json_object_put(q);
+			q = fin;
+		}
+	}
 	if (r < 0) {
+		if (mirroring)
+			mig_mirror_cancel(ct, 1, NULL);
 		if (!committed) {
-			mig_send_abort(&mc, "source-failed", err->msg, NULL);
+			mig_send_abort(ram_sent ? ctl : &mc, "source-failed", err->msg, NULL);
 			char s[32];
 			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
 			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
@@ -394,6 +519,8 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 			shim_set_state(ct, CT_PAUSED, "migration outcome unknown");
 		}
 		close(fd);
+		if (cc.fd >= 0)
+			close(cc.fd);
 		json_object_put(actions);
 		json_object_put(q);
 		gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
@@ -401,9 +528,11 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		return -err->code;
 	}
 	json_object *empty = json_object_new_object();
-	mig_send_json(&mc, MIG_COMMIT_ACK, empty, NULL);
+	mig_send_json(ctl, MIG_COMMIT_ACK, empty, NULL);
 	json_object_put(empty);
 	close(fd);
+	if (cc.fd >= 0)
+		close(cc.fd);
 
 	json_object *res = json_object_new_object(), *ram = NULL;
 	json_object_object_get_ex(q, "ram", &ram);
@@ -412,7 +541,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)jget_u64(q, "downtime")));
 	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)jget_u64(ram, "transferred")));
 	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)jget_u64(ram, "dirty-sync-count")));
-	json_object_object_add(res, "kind", json_object_new_string(o.offline ? "offline" : "live"));
+	json_object_object_add(res, "kind", json_object_new_string(o.offline    ? "offline"
+								   : o.postcopy ? "postcopy"
+										: "live"));
 	json_object_object_add(res, "actions", actions);
 	json_object_put(q);
 	*result = res;

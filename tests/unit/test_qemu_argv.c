@@ -12,6 +12,10 @@
 #include <cmocka.h>
 
 #include "godwit/hv.h"
+
+#define HV_CMDLINE_BASE_TEST                                                               \
+	"console=ttyS0 quiet panic=-1 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp "    \
+	"i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
 #include "godwit/util.h"
 
 static struct hv_vm_config sample(void)
@@ -83,7 +87,7 @@ static void test_basic_tcg(void **state)
 	assert_true(find(argv, "-no-reboot") > 0);
 	assert_string_equal(opt(argv, "-kernel"), "/k/vmlinuz");
 	assert_string_equal(opt(argv, "-initrd"), "/k/initrd.img");
-	assert_string_equal(opt(argv, "-append"), "console=ttyS0 quiet panic=-1");
+	assert_string_equal(opt(argv, "-append"), HV_CMDLINE_BASE_TEST);
 	assert_true(has_substr(argv, "file,id=console0,path=/var/lib/godwit/containers/web/"
 				     "console.log"));
 	assert_string_equal(opt(argv, "-serial"), "chardev:console0");
@@ -123,7 +127,7 @@ static void test_incoming_paused_kvm_extra(void **state)
 	assert_string_equal(opt(argv, "-accel"), "kvm");
 	assert_string_equal(opt(argv, "-cpu"), "host");
 	assert_string_equal(opt(argv, "-m"), "1024M");
-	assert_string_equal(opt(argv, "-append"), "console=ttyS0 quiet panic=-1 godwit.debug=1");
+	assert_string_equal(opt(argv, "-append"), HV_CMDLINE_BASE_TEST " godwit.debug=1");
 	hv_argv_free(argv);
 }
 
