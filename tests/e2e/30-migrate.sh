@@ -79,6 +79,7 @@ echo "# mem: $out"
 assert_eq "memtest: migrate exits 0" 0 "$rc"
 moved 1 2 mem "memtest iter=" "$b"
 assert_eq "memtest: never CORRUPT" "" "$(hgw 2 logs mem | grep CORRUPT)"
+assert_true "mem: the guest kernel stayed healthy" guest_healthy "$R2" mem
 hgw 2 rm -f mem >/dev/null
 
 # 3. a guest writing to its disk, 2 CPUs, live; then 4. offline back
@@ -102,6 +103,7 @@ assert_eq "offline: the file is intact" "$sum1" "$(h1 exec disk md5sum /blob)"
 # the guest appended "w N" to /data.log exactly as it printed it: same lines, in order
 bad=$(h1 exec disk awk 'BEGIN { n = 0 } $2 != n { print "line " NR ": " $0; exit } { n++ }' /data.log)
 assert_eq "offline: the disk log runs on without gap or repeat" "" "$bad"
+assert_true "disk: the guest kernel stayed healthy" guest_healthy "$R1" disk
 h1 rm -f disk >/dev/null
 
 # 5. ten moves back and forth with the small idle guest (it is on h2 now); the source's
@@ -123,6 +125,7 @@ assert_eq "10 moves back and forth: each succeeded, cleaned up its source, ran o
 assert_eq "10 moves: the counter never reset, skipped or repeated" "" "$(seq_ok $at idle "counter ")"
 out=$(hgw $at exec idle gwtest echo still-alive 2>&1)
 assert_eq "10 moves: exec works at the end" "still-alive" "$out"
+assert_true "10 moves: the guest kernel stayed healthy" guest_healthy "$(hroot $at)" idle
 hgw $at rm -f idle >/dev/null
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"

@@ -46,6 +46,13 @@ gw() { "$GODWIT" --root "$ROOT" "$@"; }
 # Processes (shim or QEMU) that still mention a root: none may be left behind.
 leftovers() { pgrep -f -- "$1" | grep -v "^$$\$" || true; }
 
+# The guest kernel's own word on its health: no oops, BUG or panic on the console (kernel
+# messages only go there). guest_healthy ROOT NAME
+guest_healthy() {
+	! grep -aqE 'BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected' \
+		"$1/containers/$2/console.log" 2>/dev/null
+}
+
 finish() {
 	echo "$TEST_NAME: $PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
