@@ -265,6 +265,33 @@ int ct_status_save(const char *root, const char *name, const struct ct_status *s
 	return r;
 }
 
+/* Is pid a running (not zombie) shim? Guards against a dead shim that nobody reaped yet and
+ * against a pid reused by another program. */
+static int shim_alive(pid_t pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return strstr(buf, "__shim") != NULL;
+}
+
 static int is_live(enum ct_state s)
 {
 	return s == CT_RUNNING || s == CT_PAUSED || s == CT_MIGRATING || s == CT_INCOMING ||
@@ -299,7 +326,7 @@ int ct_status_load(const char *root, const char *name, struct ct_status *s, stru
 	if (json_object_object_get_ex(j, "detail", &v) && json_object_is_type(v, json_type_string))
 		snprintf(s->detail, sizeof(s->detail), "%s", json_object_get_string(v));
 	json_object_put(j);
-	if (is_live(s->state) && s->shim_pid > 0 && kill(s->shim_pid, 0) < 0 && errno == ESRCH) {
+	if (is_live(s->state) && s->shim_pid > 0 && !shim_alive(s->shim_pid)) {
 		s->state = CT_STOPPED;
 		snprintf(s->detail, sizeof(s->detail), "shim exited unexpectedly");
 	}

@@ -46,7 +46,7 @@ start_move() {
 	MIG=$!
 }
 OUT=$(mktemp)
-ROOTS+=("$OUT")
+echo "$OUT" >>"$ROOTS_FILE" # removed at exit with the roots
 
 h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
 for ((i = 0; i < 100; i++)); do [ "$(last_num)" ] && break; sleep 0.2; done
@@ -110,7 +110,28 @@ ip -n "$NS2" link set "$VETH2" up
 src_ok "link down" "$b"
 dest_clean "link down"
 
-echo "# skip: cancelling with SIGINT (the migrate CLI does not forward it yet)"
+# cancel: Ctrl-C on `godwit migrate` asks the shim to cancel; before the commit the source
+# runs on
+b=$(last_num)
+start_move "" --bandwidth 20M
+sleep 2
+pkill -INT -f -- "--root $R1 migrate --bandwidth" # the godwit process, not the subshell
+wait "$MIG"; rc=$?
+assert_true "cancel (Ctrl-C): migrate fails" test "$rc" -ne 0
+assert_match "cancel (Ctrl-C): says it was cancelled" "cancelled" "$(cat "$OUT")"
+src_ok "cancel (Ctrl-C)" "$b"
+dest_clean "cancel (Ctrl-C)"
+# the same through `godwit migrate --cancel`, and --status while it runs
+b=$(last_num)
+start_move "" --bandwidth 20M
+sleep 2
+assert_match "migrate --status while it runs" "src: migrating; migration (active|setup)" "$(h1 migrate --status src)"
+h1 migrate --cancel src >/dev/null
+wait "$MIG"; rc=$?
+assert_true "migrate --cancel: migrate fails" test "$rc" -ne 0
+src_ok "migrate --cancel" "$b"
+dest_clean "migrate --cancel"
+assert_match "migrate --status after it" "migration failed: .*cancelled" "$(h1 migrate --status src)"
 
 # after COMMIT the source cannot take the guest back: the destination shim dies once the
 # source sent COMMIT, so the source stays paused with its QEMU (operator decides)
@@ -126,6 +147,19 @@ assert_true "shim killed after COMMIT: the source's QEMU keeps the state" test -
 orphan=$(qemu_pid_of 2 src)
 [ -n "$orphan" ] && kill -9 $orphan
 h2 rm -f src >/dev/null 2>&1
+h1 rm -f src >/dev/null
+
+# the source dies mid-transfer: its QEMU goes with its shim, and the destination removes all
+h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
+for ((i = 0; i < 100; i++)); do [ "$(last_num)" ] && break; sleep 0.2; done
+start_move "" --bandwidth 20M
+sleep 2
+kill -9 "$(shim_pid_of 1 src)"
+wait "$MIG"
+for ((i = 0; i < 50; i++)); do [ -z "$(qemu_pid_of 1 src)" ] && break; sleep 0.2; done
+assert_eq "source killed: its QEMU went with its shim" "" "$(qemu_pid_of 1 src)"
+assert_match "source killed: its record says it stopped" "^src +gwtest +stopped " "$(h1 ps -a | grep '^src ')"
+dest_clean "source killed"
 h1 rm -f src >/dev/null
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"
