@@ -203,8 +203,8 @@ static int wait_switch(struct container *ct, char *status, size_t len, struct gw
 static int receive_commit(struct container *ct, struct mig_conn *mc, int postcopy,
 			  struct gw_err *err)
 {
-	/* the source's output log replaces ours (which is empty: nothing ran here yet) */
-	int r = mig_recv_file(mc, ct->log_path, 1ULL << 32, err);
+	/* the rest of the source's output log (the first part came before RAM_BEGIN) */
+	int r = mig_recv_stream(mc, MIG_DISK_DATA, MIG_DISK_END, ct->log_fd, 1ULL << 32, err);
 	if (r < 0)
 		return r;
 	json_object *o, *v;
@@ -222,16 +222,15 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int postcop
 		return gw_err_set(err, EPROTO, "COMMIT: bad agent link state");
 	}
 	json_object_put(o);
-	/* the log file was replaced under our append fd: reopen it */
-	close(ct->log_fd);
-	ct->log_fd = open(ct->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	ct->started = 1; /* the container process is already running in the guest */
 	/* post-copy: the source's mirror has ended; nobody may write the disk but the guest */
 	r = postcopy ? mig_nbd_stop(ct, err) : 0;
-	if (r == 0)
-		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+	/* the link first: RESYNC waits in the port for the guest, which then answers at once */
 	if (r == 0)
 		r = alink_restore(ct, buf, (size_t)len, err);
+	if (r == 0)
+		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+	mig_trace("destination: COMMIT applied, guest continued");
 	free(buf);
 	return r;
 }
@@ -288,6 +287,16 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
 	if (postcopy)
 		mc.timeout_ms = 600000;
+	/* the output log so far, while the guest still runs on the source */
+	if (r == 0)
+		r = mig_recv_file(&mc, ct->log_path, 1ULL << 32, err);
+	if (r == 0) {
+		/* the log file was replaced under our append fd: reopen it */
+		close(ct->log_fd);
+		ct->log_fd = open(ct->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (ct->log_fd < 0)
+			r = gw_err_sys(err, errno, "open %s", ct->log_path);
+	}
 	if (r == 0 && (r = mig_recv_json(&mc, MIG_RAM_BEGIN, &msg, err)) == 0) {
 		json_object_put(msg);
 		ram_begun = 1;
@@ -312,6 +321,7 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 							status);
 	if (r == 0) {
 		json_object *d = json_object_new_object();
+		mig_trace("destination: QEMU completed");
 		r = mig_send_json(ctl, MIG_DONE, d, err);
 		json_object_put(d);
 		test_stall("done");

@@ -32,6 +32,9 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);
+/* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
+ * log: how the hand-over's pause splits between the steps. */
+void mig_trace(const char *what);
 /* Hand fd to QEMU as "mig" (getfd); QEMU gets its own copy. */
 int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
 /* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the

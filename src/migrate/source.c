@@ -4,6 +4,7 @@
  * two-step hand-over: the destination says DONE (it holds the whole state, paused), we send
  * the log and COMMIT (the point of no return), it resumes and says RUNNING, we quit. Until
  * COMMIT is sent, any failure resumes the source as it was. */
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/signalfd.h>
@@ -292,7 +293,7 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		json_object_put(q);
 		/* keep taking the container's output while QEMU copies: the log stays live and
 		 * the guest's link queue never fills up behind a busy migration */
-		mig_pump_agent(ct, 20);
+		mig_pump_agent(ct, 10);
 	}
 }
 
@@ -315,7 +316,24 @@ static json_object *make_config_msg(struct container *ct, const struct src_opts 
 	return j;
 }
 
-static int send_commit(struct container *ct, struct mig_conn *mc, struct gw_err *err)
+/* The output log travels in two parts: what was logged before RAM_BEGIN goes first, while the
+ * guest still runs (send_log); only what came after it goes inside the pause, with COMMIT. */
+static int send_log(struct container *ct, struct mig_conn *mc, off_t from, off_t *end,
+		    struct gw_err *err)
+{
+	cleanup_close int lf = open(ct->log_path, O_RDONLY | O_CLOEXEC);
+	if (lf < 0)
+		return gw_err_sys(err, errno, "open %s", ct->log_path);
+	if (lseek(lf, from, SEEK_SET) < 0)
+		return gw_err_sys(err, errno, "seek %s", ct->log_path);
+	int r = mig_send_stream(mc, MIG_DISK_DATA, MIG_DISK_END, lf, err);
+	if (r == 0 && end)
+		*end = lseek(lf, 0, SEEK_CUR);
+	return r;
+}
+
+static int send_commit(struct container *ct, struct mig_conn *mc, off_t log_sent,
+		       struct gw_err *err)
 {
 	uint8_t *link = NULL;
 	size_t len = 0;
@@ -329,8 +347,8 @@ static int send_commit(struct container *ct, struct mig_conn *mc, struct gw_err 
 	}
 	EVP_EncodeBlock((unsigned char *)b64, link, (int)len);
 	free(link);
-	/* the output log first, so the destination's `logs` continue without a gap */
-	r = mig_send_file(mc, ct->log_path, err);
+	/* the rest of the output log first, so the destination's `logs` continue without a gap */
+	r = send_log(ct, mc, log_sent, NULL, err);
 	if (r == 0) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "link", json_object_new_string(b64));
@@ -446,6 +464,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err);
 		paused = r == 0;
 	}
+	off_t log_sent = 0;
+	if (r == 0)
+		r = send_log(ct, &mc, 0, &log_sent, err);
 	if (r == 0) {
 		json_object *b = json_object_new_object();
 		r = mig_send_json(&mc, MIG_RAM_BEGIN, b, err);
@@ -466,17 +487,21 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		 * until the destination has the device state */
 		json_object *done;
 		ctl->timeout_ms = 60000;
+		mig_trace("source: QEMU completed, waiting for DONE");
 		r = mig_recv_json(ctl, MIG_DONE, &done, err);
+		mig_trace("source: DONE received");
 		if (r == 0)
 			json_object_put(done);
 	}
 	if (r == 0) {
-		r = send_commit(ct, ctl, err);
+		r = send_commit(ct, ctl, log_sent, err);
+		mig_trace("source: log tail and COMMIT sent");
 		committed = r == 0;
 	}
 	if (r == 0) {
 		json_object *running;
 		r = mig_recv_json(ctl, MIG_RUNNING, &running, err);
+		mig_trace("source: RUNNING received");
 		if (r == 0)
 			json_object_put(running);
 		else if (r == -ECONNABORTED)
