@@ -4,10 +4,15 @@
                                    containing MATCH, then wait for it (killed at TIMEOUT s)
   reader OUT SOCK...               connect to unix sockets (serial consoles), write every line
                                    as "HOST_EPOCH_S SOCKIDX LINE" to OUT until killed
-  qmpmig SRC DST URI BW DOWN TMO   drive a bare-QEMU migration over QMP as libvirt would: wait
-                                   for both, migrate SRC to URI (BW bytes/s and DOWN ms if > 0,
-                                   else QEMU's defaults), poll query-migrate, cancel after TMO s,
-                                   `cont` DST when done; print one JSON object
+  qmpmig SRC DST URI BW DOWN TMO [CAPS [PC]]
+                                   drive a bare-QEMU migration over QMP as libvirt would: wait
+                                   for both, set capabilities CAPS (comma list, on both; "-" =
+                                   none), `migrate-incoming` URI on DST (started -incoming defer
+                                   -S), migrate SRC to URI (BW bytes/s and DOWN ms if > 0, else
+                                   QEMU's defaults), poll query-migrate; PC=1: migrate-start-
+                                   postcopy once dirty-sync-count reaches 2 (after the first
+                                   pass) and `cont` DST as soon as it leaves inmigrate; cancel
+                                   after TMO s, `cont` DST when done; print one JSON object
   qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
   gaps FILE T0 T1 [godwit]         largest gap (ms) between consecutive heartbeat lines with a
                                    host time in [T0-1, T1+2] s, plus the baseline p99 before T0
@@ -99,8 +104,20 @@ class Qmp:
             return r.get("return")
 
 
-def qmpmig(src, dst, uri, bw, down, tmo):
+def dst_cont(d):
+    # the destination was started with -S, as libvirt does; resume it once it has the state
+    while d.cmd("query-status").get("status") == "inmigrate":
+        time.sleep(0.005)
+    d.cmd("cont")
+
+
+def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
     s, d = Qmp(src), Qmp(dst)
+    if caps != "-":
+        cl = [{"capability": c, "state": True} for c in caps.split(",")]
+        s.cmd("migrate-set-capabilities", capabilities=cl)
+        d.cmd("migrate-set-capabilities", capabilities=cl)
+    d.cmd("migrate-incoming", uri=uri)
     params = {}
     if int(bw) > 0:
         params["max-bandwidth"] = int(bw)
@@ -113,10 +130,18 @@ def qmpmig(src, dst, uri, bw, down, tmo):
     s.cmd("migrate", uri=uri)
     rates, q = [], {}
     status = "?"
+    t_pc, resumed = None, False
     while True:
         q = s.cmd("query-migrate")
         status = q.get("status", "?")
         ram = q.get("ram", {})
+        if pc == "1" and t_pc is None and status == "active" and \
+                ram.get("dirty-sync-count", 0) >= 2:
+            s.cmd("migrate-start-postcopy")
+            t_pc = time.time()
+        if t_pc is not None and not resumed and status == "postcopy-active":
+            dst_cont(d)
+            resumed = True
         if ram.get("dirty-pages-rate"):
             rates.append(ram["dirty-pages-rate"] * ram.get("page-size", 4096) / 2**20)
         if status in ("completed", "failed", "cancelled"):
@@ -128,13 +153,11 @@ def qmpmig(src, dst, uri, bw, down, tmo):
                 time.sleep(0.05)
             status = "timeout"
             break
-        time.sleep(0.1)
+        time.sleep(0.02 if pc == "1" else 0.1)
     t1 = time.time()
     if status == "completed":
-        # the destination was started with -S, as libvirt does; resume it now
-        while d.cmd("query-status").get("status") == "inmigrate":
-            time.sleep(0.005)
-        d.cmd("cont")
+        if not resumed:
+            dst_cont(d)
     else:
         s.cmd("cont") if s.cmd("query-status").get("status") != "running" else None
     ram = q.get("ram", {})
@@ -146,6 +169,9 @@ def qmpmig(src, dst, uri, bw, down, tmo):
         "dirty_mibs": round(statistics.median(rates), 1) if rates else 0,
         "dirty_mibs_max": round(max(rates), 1) if rates else 0,
         "max_bandwidth": eff.get("max-bandwidth"), "downtime_limit": eff.get("downtime-limit"),
+        "caps": caps, "postcopy": t_pc is not None,
+        "postcopy_at_ms": round((t_pc - t0) * 1000) if t_pc else None,
+        "throttle_pct": q.get("cpu-throttle-percentage"),
     }))
 
 
@@ -186,6 +212,13 @@ def gaps(path, t0, t1):
     before = sorted(b[0] - a[0] for a, b in pairs if b[0] < t0 - 1)
     p99 = before[int(len(before) * 0.99)] if before else 0
     worst = max(inwin) if inwin else None
+    # the worst gap after the switch (the largest gap) up to T1+5 s: post-copy page faults
+    post = None
+    if inwin:
+        wi = max(range(len(pairs)), key=lambda k: pairs[k][1][0] - pairs[k][0][0]
+                 if pairs[k][1][0] >= t0 - 1 and pairs[k][0][0] <= t1 + 2 else -1)
+        pg = [b[0] - a[0] for a, b in pairs[wi + 1:] if a[0] <= t1 + 5]
+        post = max(pg) if pg else None
     # host minus guest time: constant while the guest runs and its output flows; a frozen VM
     # loses its clock, so the offset steps up by the time it was stopped and stays there,
     # while output that is only held back returns to the old offset once delivered
@@ -202,6 +235,9 @@ def gaps(path, t0, t1):
                       # liveness after the switch: heartbeat lines that arrived later than
                       # 0.5 s after the migration ended (0 = the guest or its output died)
                       "after_lines": sum(1 for h, _ in pts if h > t1 + 0.5),
+                      # still advancing 5 s after the end of the migration
+                      "after5_lines": sum(1 for h, _ in pts if h > t1 + 5),
+                      "post_gap_ms": round(post * 1000, 1) if post is not None else None,
                       "baseline_p99_ms": round(p99 * 1000, 1),
                       "hb_lines": len(pts)}))
 
@@ -229,7 +265,7 @@ def main():
     if a[0] == "reader":
         return reader(a[1], a[2:])
     if a[0] == "qmpmig":
-        return qmpmig(*a[1:7])
+        return qmpmig(*a[1:9])
     if a[0] == "qmpcmd":
         return qmpcmd(a[1], a[2])
     if a[0] == "gaps":

@@ -5,6 +5,13 @@
 #   godwit   `godwit migrate --json` with its default policy
 #   qemu     bare QEMU as libvirt drives it with QEMU's defaults (128 MiB/s, 300 ms), dst -S
 #   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
+# and, for the post-copy rows (BENCH_KINDS="gwpc gwapc qpc qac"):
+#   gwpc     `godwit migrate --postcopy`          gwapc  `godwit migrate --allow-postcopy`
+#   qpc      bare QEMU, postcopy-ram on both, migrate-start-postcopy when dirty-sync-count = 2
+#   qac      bare QEMU, auto-converge            (both at max-bandwidth BENCH_TUNED_BW)
+# BENCH_KINDS picks the kinds (default "godwit qemu tuned"). Every run also records whether the
+# destination guest is healthy: no kernel BUG/Oops/corruption/panic on its console, heartbeat
+# lines still arriving 5 s after the migration ended, no memtest CORRUPT line.
 # The guest-seen pause is the largest gap between consecutive heartbeat lines around the
 # switch, on host arrival times (godwit: `logs -t`; QEMU: serial console sockets read by
 # bench/bt.py reader). Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).
@@ -38,9 +45,12 @@ cleanup() {
 trap cleanup EXIT
 for r in "$RA" "$RB"; do "$G" --root "$r" load -i "$IMGS/gwtest-oci.tar" >/dev/null; done
 
+# kernel trouble on a destination console
+KBAD='BUG:|Oops|corruption|Kernel panic|NX-protected'
+
 # One godwit run: prints one JSON line (migrate's result + completed + pause figures)
-godwit_run() { # WORKLOAD N
-	local w=$1 n=gw-$1-$2 mem ms cmd t0 t1 res
+godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
+	local w=$1 n=gw-$1-$2 mem ms cmd t0 t1 res flag=${3:-}
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
 	cmd="/bin/gwtest heartbeat"
 	[ "$mem" -gt 0 ] && cmd="/bin/gwtest memtest $mem $ms & exec /bin/gwtest heartbeat"
@@ -51,17 +61,22 @@ godwit_run() { # WORKLOAD N
 	sleep "$SETTLE"
 	in_dst "$G" --root "$RB" incoming --name "$n" --listen "tcp:$DST_IP:$PORT" >/dev/null
 	t0=$(date +%s.%N)
-	res=$(in_src "$G" --root "$RA" migrate --json "$n" "tcp:$DST_IP:$PORT" 2>"$WD/err") || true
+	# shellcheck disable=SC2086
+	res=$(in_src "$G" --root "$RA" migrate --json $flag "$n" "tcp:$DST_IP:$PORT" \
+		2>"$WD/err") || true
 	t1=$(date +%s.%N)
-	sleep 2
+	sleep 6
 	"$G" --root "$RB" logs -t "$n" >"$WD/$n.log" 2>/dev/null ||
 		"$G" --root "$RA" logs -t "$n" >"$WD/$n.log"
-	local gaps corrupt
+	local gaps corrupt kbad
 	gaps=$(python3 "$BT" gaps "$WD/$n.log" "$t0" "$t1")
 	corrupt=$(grep -c CORRUPT "$WD/$n.log" || true)
+	kbad=$(grep -E -c "$KBAD" "$RB/containers/$n/console.log" 2>/dev/null || true)
+	[ -f "$RB/containers/$n/console.log" ] || kbad=-1
+	cp "$RB/containers/$n/console.log" "$OUT/console-$n${flag// /}.log" 2>/dev/null || true
 	"$G" --root "$RB" rm -f "$n" >/dev/null 2>&1 || true
 	"$G" --root "$RA" rm -f "$n" >/dev/null 2>&1 || true
-	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" <<'PY'
+	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" "$kbad" <<'PY'
 import json, sys
 try:
     r = json.loads(sys.argv[1])
@@ -73,14 +88,15 @@ if not r["completed"]:
     r["error"] = sys.argv[6].strip()
 r.update(json.loads(sys.argv[2]))
 r["corrupt_lines"] = int(sys.argv[3])
+r["kernel_bad"] = int(sys.argv[7] or 0)
 r["actions"] = "; ".join(a if isinstance(a, str) else json.dumps(a) for a in r.get("actions", []))
 print(json.dumps(r))
 PY
 }
 
 # One bare-QEMU run: two QEMUs with the same command line, the destination -incoming -S
-qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default)
-	local w=$1 d=$WD/q-$1-$2-$3 mem ms spid dpid rpid res
+qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
+	local w=$1 d=$WD/q-$1-$2-$3-${4:--}-${5:-0} mem ms spid dpid rpid res
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
 	mkdir -p "$d"
 	local common
@@ -91,15 +107,16 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default)
 	spid=$!
 	in_dst "${common[@]}" -chardev "socket,id=s0,path=$d/dst.ser,server=on,wait=off" \
 		-serial chardev:s0 -qmp "unix:$d/dst.qmp,server=on,wait=off" \
-		-incoming "tcp:$DST_IP:$PORT" -S >"$d/dst.out" 2>&1 &
+		-incoming defer -S >"$d/dst.out" 2>&1 &
 	dpid=$!
 	python3 "$BT" reader "$d/serial.log" "$d/src.ser" "$d/dst.ser" &
 	rpid=$!
 	for _ in $(seq 300); do grep -q ' hb ' "$d/serial.log" 2>/dev/null && break; sleep 0.1; done
 	sleep "$SETTLE"
-	res=$(python3 "$BT" qmpmig "$d/src.qmp" "$d/dst.qmp" "tcp:$DST_IP:$PORT" "$3" 0 "$TMO") ||
+	res=$(python3 "$BT" qmpmig "$d/src.qmp" "$d/dst.qmp" "tcp:$DST_IP:$PORT" "$3" 0 "$TMO" \
+		"${4:--}" "${5:-0}") ||
 		res='{"completed": false, "status": "error"}'
-	sleep 2
+	sleep 6
 	python3 "$BT" qmpcmd "$d/src.qmp" quit
 	python3 "$BT" qmpcmd "$d/dst.qmp" quit
 	kill "$rpid" 2>/dev/null || true
@@ -109,19 +126,26 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default)
 	done
 	wait 2>/dev/null || true
 	local gaps
-	gaps=$(python3 - "$res" "$d/serial.log" "$BT" <<'PY'
-import json, subprocess, sys
+	cp "$d/serial.log" "$OUT/serial-$(basename "$d").log" 2>/dev/null || true
+	gaps=$(python3 - "$res" "$d/serial.log" "$BT" "$d/dst.out" <<'PY'
+import json, re, subprocess, sys
 r = json.loads(sys.argv[1])
 t0, t1 = r.get("t0", 0), r.get("t1", 0)
 g = subprocess.run(["python3", sys.argv[3], "gaps", sys.argv[2], str(t0), str(t1)],
                    capture_output=True, text=True).stdout
 r.update(json.loads(g) if g.strip() else {})
 r["corrupt_lines"] = open(sys.argv[2], errors="replace").read().count("CORRUPT")
+# the destination's console: reader lines "TIME 1 LINE", plus QEMU's own stderr
+bad = re.compile(r"BUG:|Oops|corruption|Kernel panic|NX-protected")
+dst = [ln for ln in open(sys.argv[2], errors="replace") if ln.split(" ", 2)[1:2] == ["1"]]
+dst += open(sys.argv[4], errors="replace").readlines()
+r["kernel_bad"] = sum(1 for ln in dst if bad.search(ln))
 print(json.dumps(r))
 PY
 )
 	echo "$gaps"
 }
+export KBAD
 export -f godwit_run qemu_run workload_mem workload_ms check_same_qemu in_src in_dst
 export RA RB WD G BT MEM TMO PORT SETTLE DST_IP SRC_IP BENCH_NET NS_SRC NS_DST KIT OUT \
 	Q_MACHINE Q_ACCEL Q_CPU Q_APPEND
@@ -140,15 +164,26 @@ LINK=$(vm_job 30 bash -c link) || LINK=n/a
 
 WORKLOADS=("$@")
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(idle dirty200 flatout)
+read -r -a KINDS <<<"${BENCH_KINDS:-godwit qemu tuned}"
+# one run of kind K: the command vm_job runs
+run_cmd() { # KIND WORKLOAD N
+	case $1 in
+	godwit) echo "godwit_run $2 $3" ;;
+	gwpc) echo "godwit_run $2 $3 --postcopy" ;;
+	gwapc) echo "godwit_run $2 $3 --allow-postcopy" ;;
+	qemu) echo "qemu_run $2 $3 0" ;;
+	tuned) echo "qemu_run $2 $3 $TUNED_BW" ;;
+	qpc) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram 1" ;;
+	qac) echo "qemu_run $2 $3 $TUNED_BW auto-converge 0" ;;
+	esac
+}
 for w in "${WORKLOADS[@]}"; do
-	for k in godwit qemu tuned; do : >"$OUT/mig-$w-$k.jsonl"; done
+	for k in "${KINDS[@]}"; do : >"$OUT/mig-$w-$k.jsonl"; done
 	for i in $(seq "$BENCH_RUNS"); do
-		vm_job $((TMO + 90)) bash -c "godwit_run $w $i" >>"$OUT/mig-$w-godwit.jsonl" ||
-			echo "godwit $w run $i: failed" >&2
-		vm_job $((TMO + 60)) bash -c "qemu_run $w $i 0" >>"$OUT/mig-$w-qemu.jsonl" ||
-			echo "qemu $w run $i: failed" >&2
-		vm_job $((TMO + 60)) bash -c "qemu_run $w $i $TUNED_BW" >>"$OUT/mig-$w-tuned.jsonl" ||
-			echo "tuned $w run $i: failed" >&2
+		for k in "${KINDS[@]}"; do
+			vm_job $((TMO + 90)) bash -c "$(run_cmd "$k" "$w" "$i")" \
+				>>"$OUT/mig-$w-$k.jsonl" || echo "$k $w run $i: failed" >&2
+		done
 	done
 done
 
@@ -157,10 +192,10 @@ echo "### Live migration, 1 GiB guest ($(accel), $BENCH_NET: link $LINK GiB/s by
 	"median of $BENCH_RUNS runs, completed runs only for times/bytes)"
 echo
 echo "| workload | who | completed <= ${TMO}s | total ms | downtime ms (reported) |" \
-	"guest-seen pause ms | guest frozen ms | alive after (runs with heartbeat lines > 0.5 s after) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	"guest-seen pause ms | worst gap after the switch ms | guest frozen ms | guest healthy after (console clean, heartbeat +5 s, no CORRUPT) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for w in "${WORKLOADS[@]}"; do
-	for k in godwit qemu tuned; do
+	for k in "${KINDS[@]}"; do
 		f=$OUT/mig-$w-$k.jsonl
 		python3 - "$f" "$w" "$k" "$TUNED_BW" <<'PY'
 import json, statistics, sys
@@ -171,20 +206,38 @@ def med(key, pool):
     return statistics.median(v) if v else None
 def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
+bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
 who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (libvirt-style)",
-       "tuned": "QEMU, max-bandwidth %.0f GiB/s" % (int(sys.argv[4]) / 2**30)}[sys.argv[3]]
+       "tuned": "QEMU, max-bandwidth " + bw,
+       "gwpc": "godwit --postcopy", "gwapc": "godwit --allow-postcopy",
+       "qpc": "QEMU post-copy after pass 1, " + bw,
+       "qac": "QEMU auto-converge, " + bw}[sys.argv[3]]
+if not rs:
+    sys.exit(0)
 b = med("bytes", ok)
-dirty = med("dirty_mibs", rs) if sys.argv[3] != "godwit" else None
-alive = sum(1 for r in ok if r.get("after_lines", 0) > 0)
-print("| %s | %s | %d/%d | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s |" % (
+dirty = med("dirty_mibs", rs) if sys.argv[3] in ("qemu", "tuned", "qpc", "qac") else None
+healthy = sum(1 for r in rs if r.get("after5_lines", 0) > 0 and r.get("kernel_bad", 1) == 0
+              and r.get("corrupt_lines", 1) == 0)
+print("| %s | %s | %d/%d | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s |" % (
     sys.argv[2], who, len(ok), len(rs), fmt(med("total_ms", ok)), fmt(med("downtime_ms", ok)),
-    fmt(med("pause_ms", ok), "%.1f"), fmt(med("frozen_ms", ok), "%.1f"), alive, len(ok), fmt(med("baseline_p99_ms", rs), "%.1f"),
+    fmt(med("pause_ms", ok), "%.1f"), fmt(med("post_gap_ms", ok), "%.1f"),
+    fmt(med("frozen_ms", ok), "%.1f"), healthy, len(rs), fmt(med("baseline_p99_ms", rs), "%.1f"),
     fmt(b / 2**20 if b is not None else None), fmt(med("rounds", ok)), fmt(dirty)))
 PY
 	done
 done
 echo
-echo "godwit policy actions (last run of each workload):"
+echo "Per run (kind: completed total_ms pause/post-gap ms, kernel_bad, after5 lines, CORRUPT, actions | error):"
 for w in "${WORKLOADS[@]}"; do
-	echo "- $w: $(tail -1 "$OUT/mig-$w-godwit.jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r.get("actions") or "none", "|", r.get("error",""))' 2>/dev/null)"
+	for k in "${KINDS[@]}"; do
+		python3 - "$OUT/mig-$w-$k.jsonl" "$w $k" <<'PY'
+import json, sys
+for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")):
+    print("- %s: %s %s ms, pause %s / %s, kernel_bad %s, after5 %s, CORRUPT %s, %s | %s" % (
+        sys.argv[2], r.get("completed"), r.get("total_ms"), r.get("pause_ms"),
+        r.get("post_gap_ms"), r.get("kernel_bad"), r.get("after5_lines"),
+        r.get("corrupt_lines"), r.get("actions") or r.get("status") or "-",
+        r.get("error", "")[:200]))
+PY
+	done
 done
