@@ -39,10 +39,6 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 {
 	struct gw_err err = { 0 };
 	struct ct_status st;
-	struct ct_config cfg;
-	if (ct_config_load(cli->root, name, &cfg, &err) < 0)
-		return cli_fail("migrate", &err);
-	ct_config_free(&cfg);
 	if (ct_status_load(cli->root, name, &st, &err) < 0)
 		return cli_fail("migrate", &err);
 	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
@@ -80,10 +76,6 @@ static int migrate_cancel(struct gw_cli *cli, const char *name)
 {
 	struct gw_err err = { 0 };
 	struct ct_status st;
-	struct ct_config cfg;
-	if (ct_config_load(cli->root, name, &cfg, &err) < 0)
-		return cli_fail("migrate", &err);
-	ct_config_free(&cfg);
 	if (ct_status_load(cli->root, name, &st, &err) < 0)
 		return cli_fail("migrate", &err);
 	if (st.state != CT_MIGRATING || st.shim_pid <= 0)

@@ -304,13 +304,7 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 			ctl = &cc;
 	}
 	if (r == 0)
-		r = mig_give_fd(ct, fd, err);
-	if (r == 0) {
-		json_object *a = json_object_new_object();
-		json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
-		r = qmp_execute(ct->qmp, "migrate-incoming", a, NULL, 5000, err);
-		json_object_put(a);
-	}
+		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
 	/* QEMU reads the socket now; we must not, until its stream is complete */
 	if (r == 0 && postcopy)
 		r = wait_switch(ct, status, sizeof(status), err);

@@ -35,8 +35,11 @@ void mig_pump_agent(struct container *ct, int ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
-/* Hand fd to QEMU as "mig" (getfd); QEMU gets its own copy. */
-int mig_give_fd(struct container *ct, int fd, struct gw_err *err);
+/* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate" or
+ * "migrate-incoming") with uri fd:mig; blk_inc: the overlay rides in the stream (block
+ * migration, incremental over the shared base). */
+int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int blk_inc,
+		    struct gw_err *err);
 /* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the
  * source sends what it sets, the destination sets the same before migrate-incoming. */
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err);

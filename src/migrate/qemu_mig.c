@@ -13,11 +13,22 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-int mig_give_fd(struct container *ct, int fd, struct gw_err *err)
+int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int blk_inc,
+		    struct gw_err *err)
 {
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "fdname", json_object_new_string("mig"));
 	int r = qmp_execute_with_fd(ct->qmp, "getfd", args, fd, NULL, 5000, err);
+	json_object_put(args);
+	if (r < 0)
+		return r;
+	args = json_object_new_object();
+	json_object_object_add(args, "uri", json_object_new_string("fd:mig"));
+	if (blk_inc) {
+		json_object_object_add(args, "blk", json_object_new_boolean(1));
+		json_object_object_add(args, "inc", json_object_new_boolean(1));
+	}
+	r = qmp_execute(ct->qmp, cmd, args, NULL, 5000, err);
 	json_object_put(args);
 	return r;
 }

@@ -72,13 +72,7 @@ static int save_state(struct container *ct, int fd, struct gw_err *err)
 	char status[32];
 	int r = qemu_setup_for_file(ct, err);
 	if (r == 0)
-		r = mig_give_fd(ct, fd, err);
-	if (r == 0) {
-		json_object *a = json_object_new_object();
-		json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
-		r = qmp_execute(ct->qmp, "migrate", a, NULL, 5000, err);
-		json_object_put(a);
-	}
+		r = mig_qemu_stream(ct, "migrate", fd, 0, err);
 	if (r == 0)
 		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
 	if (r == 0 && strcmp(status, "completed"))
@@ -300,13 +294,7 @@ int mig_restore_vm(struct container *ct, const char *state_path, const char *lin
 	if (r == 0)
 		r = shim_vm_start(ct, 1, 1, err);
 	if (r == 0)
-		r = mig_give_fd(ct, fd, err);
-	if (r == 0) {
-		json_object *a = json_object_new_object();
-		json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
-		r = qmp_execute(ct->qmp, "migrate-incoming", a, NULL, 5000, err);
-		json_object_put(a);
-	}
+		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
 	if (r == 0)
 		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
 	if (r == 0 && strcmp(status, "completed"))

@@ -193,19 +193,9 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 	int switched = 0;
 	if (r < 0)
 		return r;
-	if ((r = mig_give_fd(ct, fd, err)) < 0)
-		return r;
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "uri", json_object_new_string("fd:mig"));
 	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
 	 * already on the destination. A post-copy move mirrors it over NBD instead. */
-	if (o->postcopy == PC_NEVER) {
-		json_object_object_add(a, "blk", json_object_new_boolean(1));
-		json_object_object_add(a, "inc", json_object_new_boolean(1));
-	}
-	r = qmp_execute(ct->qmp, "migrate", a, NULL, 5000, err);
-	json_object_put(a);
-	if (r < 0)
+	if ((r = mig_qemu_stream(ct, "migrate", fd, o->postcopy == PC_NEVER, err)) < 0)
 		return r;
 	int64_t t0 = gw_now_mono_ns();
 	for (;;) {

@@ -302,6 +302,11 @@ int ct_status_load(const char *root, const char *name, struct ct_status *s, stru
 {
 	memset(s, 0, sizeof(*s));
 	s->exit_status = -1;
+	if (!gw_valid_name(name))
+		return gw_err_set(err, EINVAL, "invalid container name '%s'", name);
+	cleanup_free char *dir = ct_dir(root, name);
+	if (!dir || access(dir, F_OK) < 0)
+		return gw_err_set(err, ENOENT, "no such container: %s", name);
 	cleanup_free char *path = ct_path(root, name, "state.json");
 	json_object *j, *v;
 	int r = load_json(path, &j, err);
