@@ -51,6 +51,7 @@ struct pol_state {
 	uint64_t last_round;		/* dirty_sync_count seen last */
 	uint64_t step_round;		/* round of the last escalation */
 	uint64_t working_set;		/* max bytes left at a round start (round >= 2) */
+	uint64_t downtime_ms;		/* QEMU's downtime-limit now (pol_initial sets it) */
 };
 
 enum pol_action_kind {
@@ -60,6 +61,7 @@ enum pol_action_kind {
 					 * cpu-throttle-increment = value2 (percent) */
 	POL_START_POSTCOPY,		/* migrate-start-postcopy */
 	POL_CANCEL,			/* migrate_cancel, resume the source; reason says why */
+	POL_SET_DOWNTIME,		/* migrate-set-parameters downtime-limit = value (ms) */
 };
 
 struct pol_action {

@@ -29,6 +29,12 @@ static int on_progress(json_object *ev, void *opaque)
 	if (json_object_object_get_ex(d, "dirty_rate", &v)) dirty = json_object_get_double(v);
 	if (json_object_object_get_ex(d, "xbzrle", &v)) xb = json_object_get_boolean(v);
 	int pct = tot ? (int)(100 * (tot - (rem < tot ? rem : tot)) / tot) : 0;
+	if (json_object_object_get_ex(d, "phase", &v) &&
+	    !strcmp(json_object_get_string(v), "postcopy")) {
+		fprintf(stderr, "\rMigration: postcopy  %llu MiB sent  %llu MiB left   ",
+			(unsigned long long)(tr >> 20), (unsigned long long)(rem >> 20));
+		return 0;
+	}
 	fprintf(stderr, "\rMigration: [%3d %%]  round %llu  %llu MiB sent  %.1f MiB/s  dirty %.0f "
 		"MiB/s  xbzrle %s   ", pct, (unsigned long long)round,
 		(unsigned long long)(tr >> 20), rate / 1048576, dirty / 1048576, xb ? "on" : "off");
@@ -87,6 +93,41 @@ static int migrate_cancel(struct gw_cli *cli, const char *name)
 	return 0;
 }
 
+/* --postcopy-now: a running pre-copy that was set up for post-copy switches at once. */
+static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
+{
+	struct gw_err err = { 0 };
+	struct ct_status st;
+	if (ct_status_load(cli->root, name, &st, &err) < 0)
+		return cli_fail("migrate", &err);
+	if (st.state != CT_MIGRATING || st.shim_pid <= 0)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
+							     "is running" });
+	/* refuse here, with the reason, what the shim would only record as refused */
+	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
+	cleanup_free char *txt = NULL;
+	json_object *d = NULL, *v;
+	if (path && gw_read_file(path, 1 << 20, &txt, NULL, NULL) == 0)
+		d = json_tokener_parse(txt);
+	int capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
+		      json_object_get_boolean(v);
+	int already = d && json_object_object_get_ex(d, "phase", &v) &&
+		      !strcmp(json_object_get_string(v), "postcopy");
+	json_object_put(d);
+	if (!capable)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "this migration was started "
+			"without --postcopy or --allow-postcopy: post-copy needs its disk mirror "
+			"and QEMU capability from the start; cancel and migrate again with one" });
+	if (already) {
+		printf("%s: already in post-copy\n", name);
+		return 0;
+	}
+	if (kill(st.shim_pid, SIGUSR2) < 0)
+		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
+	printf("%s: switch to post-copy requested\n", name);
+	return 0;
+}
+
 static volatile pid_t cancel_pid;
 
 /* Ctrl-C on a running `godwit migrate` cancels it (the shim answers with the outcome). */
@@ -109,9 +150,10 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "postcopy", no_argument, NULL, 'P' },
 		{ "allow-postcopy", no_argument, NULL, 'A' },
+		{ "postcopy-now", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, c;
+	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, now = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -135,6 +177,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'c': cancel = 1; break;
 		case 'P': postcopy = 1; break;
 		case 'A': allow_pc = 1; break;
+		case 'N': now = 1; break;
 		case 'h':
 			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
 			       "Move a running container to a destination started with `godwit "
@@ -154,16 +197,22 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "\n       godwit migrate --status CONTAINER   the latest figures of its "
 			       "migration\n"
 			       "       godwit migrate --cancel CONTAINER   cancel it (before the commit "
-			       "the source runs on)\n");
+			       "the source runs on)\n"
+			       "       godwit migrate --postcopy-now CONTAINER   switch a running "
+			       "migration\n"
+			       "                       started with --postcopy/--allow-postcopy to "
+			       "post-copy now\n");
 			return 0;
 		default: return cli_usage_error("migrate", "invalid option");
 		}
 	}
-	if (status || cancel) {
-		if (argc - optind != 1 || (status && cancel))
-			return cli_usage_error("migrate", "--status and --cancel take one CONTAINER");
+	if (status || cancel || now) {
+		if (argc - optind != 1 || status + cancel + now > 1)
+			return cli_usage_error("migrate", "--status, --cancel and --postcopy-now take "
+					       "one CONTAINER, and only one of them");
 		return status ? migrate_status(cli, argv[optind], json)
-			      : migrate_cancel(cli, argv[optind]);
+		       : cancel ? migrate_cancel(cli, argv[optind])
+				: migrate_postcopy_now(cli, argv[optind]);
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("migrate", "want CONTAINER and tcp:HOST:PORT");

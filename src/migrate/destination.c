@@ -1,8 +1,9 @@
 /* The destination end of a migration (docs/migration-protocol.md, "Destination"): accept one
  * connection, check that this host can honour the container's config (image by id, name,
- * disk), start QEMU with the same devices in -incoming defer mode, paused, let it take the
- * stream from the socket, then wait for the source's log and COMMIT before resuming the guest
- * and reconnecting the agent link. Any failure before the resume leaves nothing behind. */
+ * disk), start QEMU with the same devices in -incoming defer mode, let it take the stream
+ * from the socket, then wait for the source's log and COMMIT before the guest's output may
+ * leave this host (pre-copy: the guest runs from QEMU's completion, sealed, its output held;
+ * post-copy: paused until COMMIT). Any failure before COMMIT leaves nothing behind. */
 #include <openssl/evp.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -200,7 +201,17 @@ static int wait_switch(struct container *ct, char *status, size_t len, struct gw
 	}
 }
 
-static int receive_commit(struct container *ct, struct mig_conn *mc, int postcopy,
+static int guest_running(struct container *ct)
+{
+	json_object *ret, *v;
+	if (qmp_execute(ct->qmp, "query-status", NULL, &ret, 5000, NULL) < 0)
+		return 0;
+	int running = json_object_object_get_ex(ret, "running", &v) && json_object_get_boolean(v);
+	json_object_put(ret);
+	return running;
+}
+
+static int receive_commit(struct container *ct, struct mig_conn *mc, int postcopy, int early,
 			  struct gw_err *err)
 {
 	/* the rest of the source's output log (the first part came before RAM_BEGIN) */
@@ -225,12 +236,15 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int postcop
 	ct->started = 1; /* the container process is already running in the guest */
 	/* post-copy: the source's mirror has ended; nobody may write the disk but the guest */
 	r = postcopy ? mig_nbd_stop(ct, err) : 0;
-	/* the link first: RESYNC waits in the port for the guest, which then answers at once */
+	/* pre-copy: the guest already runs (early resume) and its output waits in the hold;
+	 * post-copy: the link first, so RESYNC waits in the port for the guest, then cont */
 	if (r == 0)
 		r = alink_restore(ct, buf, (size_t)len, err);
-	if (r == 0)
+	/* an early-resumed guest runs already, unless the source had stopped it (offline):
+	 * QEMU then keeps it paused, and the commit is what resumes it */
+	if (r == 0 && (!early || !guest_running(ct)))
 		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
-	mig_trace("destination: COMMIT applied, guest continued");
+	mig_trace("destination: COMMIT applied, held output logged");
 	free(buf);
 	return r;
 }
@@ -248,7 +262,7 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	uint64_t common;
 	char peer[64], reason[64] = "failed", status[32], token[33] = "";
 	json_object *msg = NULL, *caps = NULL, *v;
-	int postcopy = 0, ram_begun = 0;
+	int postcopy = 0, ram_begun = 0, early = 0;
 	uint16_t nbd_port = 0;
 	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE | MIG_FEAT_POSTCOPY,
 			  &common, peer, err);
@@ -263,8 +277,12 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		json_object *pc;
 		postcopy = caps && json_object_object_get_ex(caps, "postcopy-ram", &pc) &&
 			   json_object_get_boolean(pc);
+		/* pre-copy resumes the guest the moment QEMU has the state (early resume, its
+		 * output held until COMMIT); post-copy, or a guest with a NIC that the world
+		 * could hear from, stays paused until COMMIT (docs/migration-protocol.md §2) */
+		early = !postcopy && !ct->cfg.nic_mac[0];
 		if (r == 0)
-			r = shim_vm_start(ct, 1, 1, err);
+			r = shim_vm_start(ct, 1, !early, err);
 		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
 		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 			snprintf(reason, sizeof(reason), "unsupported");
@@ -303,6 +321,9 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		if (postcopy)
 			ctl = &cc;
 	}
+	/* the port connected before the state loads, so the guest finds its host there */
+	if (r == 0 && early)
+		r = alink_hold(ct, err);
 	if (r == 0)
 		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
 	/* QEMU reads the socket now; we must not, until its stream is complete */
@@ -321,9 +342,10 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		test_stall("done");
 	}
 	if (r == 0)
-		r = receive_commit(ct, ctl, postcopy, err);
+		r = receive_commit(ct, ctl, postcopy, early, err);
 	if (r < 0) {
 		kill_qemu(ct);
+		alink_close(ct);
 		mig_send_abort(ram_begun ? ctl : &mc, "destination-failed", err->msg, NULL);
 		close(fd);
 		if (cc.fd >= 0)
@@ -337,6 +359,7 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing). In
 	 * post-copy it comes once the source's QEMU has sent every page. */
 	ctl->timeout_ms = postcopy ? 600000 : 10000;
+	mig_await(ct, ctl->fd, ctl->timeout_ms);
 	if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
 		json_object_put(msg);
 	close(fd);

@@ -34,6 +34,12 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 void mig_pump_agent(struct container *ct, int ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
+/* Wait (at most timeout_ms) until fd has something to read, reading and answering the agent
+ * link meanwhile: a shim blocked on its peer must not hold back the guest's output. */
+/* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
+#define MIG_SOCK_BUF (256 * 1024)
+
+void mig_await(struct container *ct, int fd, int timeout_ms);
 void mig_trace(const char *what);
 /* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate" or
  * "migrate-incoming") with uri fd:mig; blk_inc: the overlay rides in the stream (block

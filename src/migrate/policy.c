@@ -18,6 +18,8 @@
 #define POL_NOT_CONVERGING 0.8			/* dirty rate >= 80% of the effective rate */
 #define POL_THROTTLE_INITIAL 30
 #define POL_THROTTLE_INCREMENT 20
+#define POL_DOWNTIME_START_MS 5			/* QEMU's limit for the first rounds */
+#define POL_DOWNTIME_RAISE_ROUND 8		/* from this round on: the user's target */
 
 void pol_targets_default(struct pol_targets *t, uint64_t mem_bytes)
 {
@@ -40,8 +42,13 @@ void pol_initial(const struct pol_targets *t, struct pol_setup *out, struct pol_
 	 * the guest before it for nothing. */
 	out->cap_auto_converge = t->allow_throttle && !t->allow_postcopy;
 	out->max_bandwidth = t->bandwidth_cap ? t->bandwidth_cap : POL_UNCAPPED;
+	/* Start below the target: QEMU stops the guest as soon as what is left fits its limit,
+	 * so a guest that converges anyway stops with less left and pauses for less. */
 	int64_t ms = t->max_downtime_ns / 1000000;
+	if (ms > POL_DOWNTIME_START_MS)
+		ms = POL_DOWNTIME_START_MS;
 	out->downtime_limit_ms = ms < 1 ? 1 : (uint64_t)ms;
+	st->downtime_ms = out->downtime_limit_ms;
 	if (out->cap_xbzrle) {
 		out->xbzrle_cache_size = POL_XBZRLE_START;
 		if (t->mem_bytes && out->xbzrle_cache_size > t->mem_bytes / 4)
@@ -54,12 +61,12 @@ void pol_initial(const struct pol_targets *t, struct pol_setup *out, struct pol_
 static const char *const action_names[] = {
 	[POL_CONTINUE] = "continue", [POL_SET_XBZRLE_CACHE] = "xbzrle-cache",
 	[POL_THROTTLE] = "throttle", [POL_START_POSTCOPY] = "start-postcopy",
-	[POL_CANCEL] = "cancel",
+	[POL_CANCEL] = "cancel", [POL_SET_DOWNTIME] = "downtime-limit",
 };
 
 const char *pol_action_name(enum pol_action_kind k)
 {
-	return (unsigned)k <= POL_CANCEL ? action_names[k] : "unknown";
+	return (unsigned)k <= POL_SET_DOWNTIME ? action_names[k] : "unknown";
 }
 
 static uint64_t next_pow2(uint64_t v)
@@ -106,6 +113,20 @@ static int cancel(struct pol_state *st, const struct pol_sample *s, const struct
 	return act(out, POL_CANCEL, 0, 0);
 }
 
+/* From the low starting limit to the user's target: QEMU may now stop the guest with more
+ * left, for a longer pause. */
+static int raise_downtime(struct pol_state *st, const struct pol_sample *s, double eff,
+			  uint64_t target_ms, struct pol_action *out)
+{
+	snprintf(out->reason, sizeof(out->reason),
+		 "round %llu, %.0f MiB left (%.1f ms at %.0f MiB/s): downtime limit %llu -> %llu ms",
+		 (unsigned long long)s->dirty_sync_count, s->remaining / MIB,
+		 eff > 0 ? s->remaining / eff * 1e3 : INFINITY, eff / MIB,
+		 (unsigned long long)st->downtime_ms, (unsigned long long)target_ms);
+	st->downtime_ms = target_ms;
+	return act(out, POL_SET_DOWNTIME, target_ms, 0);
+}
+
 int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct pol_targets *t,
 	       struct pol_action *out)
 {
@@ -139,6 +160,14 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 		return cancel(st, s, t, eff, out);
 	}
 	double predicted_ns = eff > 0 ? s->remaining / eff * 1e9 : INFINITY;
+	/* Safety net: however the guest looks, after POL_DOWNTIME_RAISE_ROUND rounds QEMU may
+	 * stop it whenever what is left fits the user's target. */
+	uint64_t target_ms = (uint64_t)(t->max_downtime_ns / 1000000);
+	if (target_ms < 1)
+		target_ms = 1;
+	if (st->downtime_ms && st->downtime_ms < target_ms &&
+	    s->dirty_sync_count >= POL_DOWNTIME_RAISE_ROUND)
+		return raise_downtime(st, s, eff, target_ms, out);
 	if (predicted_ns <= (double)t->max_downtime_ns) {
 		snprintf(out->reason, sizeof(out->reason), "predicted downtime %.1f ms fits",
 			 predicted_ns / 1e6);
@@ -171,6 +200,8 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 			 cache / MIB, ws / MIB);
 		return act(out, POL_SET_XBZRLE_CACHE, cache, 0);
 	}
+	if (st->downtime_ms && st->downtime_ms < target_ms)
+		return raise_downtime(st, s, eff, target_ms, out);
 	if (t->allow_postcopy) {
 		st->postcopy = 1;
 		snprintf(out->reason, sizeof(out->reason),

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <string.h>
 #include <unistd.h>
@@ -150,6 +151,10 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 	case POL_START_POSTCOPY:
 		r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL, 5000, err);
 		break;
+	case POL_SET_DOWNTIME:
+		json_object_object_add(p, "downtime-limit", json_object_new_int64((int64_t)a->value));
+		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		break;
 	default:
 		break;
 	}
@@ -252,9 +257,38 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			switched = act.kind == POL_START_POSTCOPY;
 		}
 		struct signalfd_siginfo si;
+		int cancel = 0;
+		while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGUSR2)
+				ct->postcopy_now = 1;
+			else
+				cancel = 1;
+		}
+		if (ct->postcopy_now && !switched) {
+			/* `godwit migrate --postcopy-now`: only a move set up for post-copy (its
+			 * disk on the NBD mirror, postcopy-ram on both ends) can switch */
+			ct->postcopy_now = 0;
+			int can = o->postcopy != PC_NEVER;
+			json_object *rec = json_object_new_object();
+			json_object_object_add(rec, "at_ms", json_object_new_int64(s.elapsed_ns / 1000000));
+			json_object_object_add(rec, "action", json_object_new_string(
+				can ? "start-postcopy" : "postcopy-now-refused"));
+			json_object_object_add(rec, "reason", json_object_new_string(
+				can ? "the user asked (--postcopy-now)"
+				    : "--postcopy-now, but this migration was started without "
+				      "--postcopy or --allow-postcopy"));
+			json_object_array_add(actions, rec);
+			if (can) {
+				if ((r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL,
+						     5000, err)) < 0) {
+					json_object_put(q);
+					return r;
+				}
+				switched = 1;
+			}
+		}
 		/* once post-copy has started, a cancel would lose the guest: it is not offered */
-		if (!switched && ct->cancel_fd >= 0 &&
-		    read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (!switched && cancel) {
 			/* `godwit migrate --cancel`: before the commit the source just goes on */
 			json_object_put(q);
 			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
@@ -272,6 +306,10 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_object_add(d, "rate", json_object_new_double(s.rate));
 			json_object_object_add(d, "dirty_rate", json_object_new_double(s.dirty_rate));
 			json_object_object_add(d, "xbzrle", json_object_new_boolean(st.xbzrle_on));
+			json_object_object_add(d, "postcopy_capable",
+					       json_object_new_boolean(o->postcopy != PC_NEVER));
+			json_object_object_add(d, "phase", json_object_new_string(
+				switched ? "postcopy" : "precopy"));
 			json_object_object_add(d, "elapsed_ms", json_object_new_int64(s.elapsed_ns / 1000000));
 			json_object_object_add(d, "actions", json_object_get(actions));
 			mig_publish_status(ct, d);
@@ -413,7 +451,8 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	shim_set_state(ct, CT_MIGRATING, o.uri);
 	struct signalfd_siginfo si;
 	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
-		; /* a stale cancel request is not for this migration */
+		; /* a stale cancel or switch request is not for this migration */
+	ct->postcopy_now = 0;
 	publish_end(ct, "setup", o.uri, NULL, NULL);
 	struct mig_conn mc, cc = { .fd = -1 };
 	mig_conn_init(&mc, fd, 30000);
@@ -434,6 +473,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
+	/* the destination starts its QEMU now: keep the container's output flowing */
+	if (r == 0)
+		mig_await(ct, fd, mc.timeout_ms);
 	if (r == 0)
 		r = o.postcopy ? recv_prepare_postcopy(&mc, &nbd_port, token, err)
 			       : mig_recv_prepare(&mc, err);
@@ -478,6 +520,8 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		json_object *done;
 		ctl->timeout_ms = 60000;
 		mig_trace("source: QEMU completed, waiting for DONE");
+		/* meanwhile take in the guest's last output, so alink_save finds little to wait for */
+		mig_await(ct, ctl->fd, ctl->timeout_ms);
 		r = mig_recv_json(ctl, MIG_DONE, &done, err);
 		mig_trace("source: DONE received");
 		if (r == 0)

@@ -11,11 +11,14 @@
 #include "godwit/logfile.h"
 #include "godwit/util.h"
 #include "shim.h"
+#include "../migrate/migrate.h"
 
 struct alink {
 	int fd;
 	struct gw_link link;
 	int resync;	/* a restored link: send RESYNC instead of waiting for a boot HELLO */
+	struct alink_hold *hold; /* a migrated guest's output held until the link state arrives */
+	int64_t rx_ns;	/* arrival time of the held bytes being replayed (0: now) */
 };
 
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
@@ -106,7 +109,7 @@ static void on_output(struct container *ct, const struct gw_frame *f)
 		struct gw_err err = { 0 };
 		if (log_append(ct->log_fd,
 			       f->hdr.type == GW_FRAME_STDERR ? LOG_STDERR : LOG_STDOUT,
-			       gw_now_real_ns(), (const char *)f->payload, f->hdr.len, &err) < 0)
+			       ct->agent->rx_ns ? ct->agent->rx_ns : gw_now_real_ns(), (const char *)f->payload, f->hdr.len, &err) < 0)
 			fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
 	}
 	shim_emit(ct, f->hdr.chan, "output",
@@ -246,6 +249,8 @@ void alink_close(struct container *ct)
 {
 	if (!ct->agent)
 		return;
+	if (ct->agent->hold)
+		alink_held_free(alink_hold_stop(ct->agent->hold, NULL));
 	if (ct->agent->fd >= 0)
 		close(ct->agent->fd);
 	gw_link_free(&ct->agent->link);
@@ -262,7 +267,7 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
 		/* the migration pumped the link until the guest stopped: only QEMU's last
 		 * bytes can be in flight, so a short wait suffices (it adds to the pause) */
-		if (poll(&pfd, 1, i == 0 ? 10 : 2) <= 0)
+		if (poll(&pfd, 1, 2) <= 0)
 			break;
 		if (alink_on_readable(ct) == -EPIPE)
 			break;
@@ -270,15 +275,67 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 	return gw_link_save(&ct->agent->link, buf, len, err);
 }
 
-int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err)
+int alink_hold(struct container *ct, struct gw_err *err)
 {
 	int r = alink_open(ct, err);
 	if (r < 0)
 		return r;
+	ct->agent->hold = alink_hold_start(ct->agent->fd, err);
+	return ct->agent->hold ? 0 : -err->code;
+}
+
+/* Feed the held chunks through the restored link in order, each frame's output stamped with
+ * the time its bytes reached this host. */
+static void replay_held(struct container *ct, struct alink_held *list)
+{
+	struct alink *a = ct->agent;
+	for (struct alink_held *c = list; c && ct->agent; c = c->next) {
+		struct gw_err err = { 0 };
+		if (gw_link_feed(&a->link, c->data, c->len, &err) < 0) {
+			/* a torn frame: the RESYNC below has the agent resend it */
+			fprintf(stderr, "shim %s: held agent output: %s\n", ct->cfg.name, err.msg);
+			gw_link_reset_io(&a->link);
+		}
+		a->rx_ns = c->rx_ns;
+		struct gw_frame f;
+		while (ct->agent && gw_link_next(&a->link, &f) > 0) {
+			on_frame(ct, &f);
+			gw_frame_free(&f);
+		}
+		if (ct->agent)
+			a->rx_ns = 0;
+	}
+}
+
+int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err)
+{
+	struct alink_held *held = NULL;
+	int r = 0;
+	if (ct->agent && ct->agent->hold) {
+		held = alink_hold_stop(ct->agent->hold, NULL);
+		ct->agent->hold = NULL;
+	} else if ((r = alink_open(ct, err)) < 0) {
+		return r;
+	}
 	gw_link_free(&ct->agent->link);
 	gw_link_init(&ct->agent->link);
-	if ((r = gw_link_load(&ct->agent->link, buf, len, err)) < 0)
+	if ((r = gw_link_load(&ct->agent->link, buf, len, err)) < 0) {
+		alink_held_free(held);
 		return r;
+	}
+	if (held) {
+		char t[64], msg[160];
+		gw_fmt_rfc3339(held->rx_ns, t);
+		size_t n = 0;
+		for (struct alink_held *c = held; c; c = c->next)
+			n++;
+		snprintf(msg, sizeof(msg), "destination: %zu held reads, the first at %s", n, t);
+		mig_trace(msg);
+	}
+	replay_held(ct, held);
+	alink_held_free(held);
+	if (!ct->agent)
+		return gw_err_set(err, EPIPE, "the agent link closed");
 	/* "I have everything up to N from you": the agent answers HELLO and resends the rest */
 	if ((r = gw_link_send_sync(&ct->agent->link, GW_FRAME_RESYNC, err)) < 0)
 		return r;

@@ -422,9 +422,12 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	sigset_t usr1;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
+	sigaddset(&usr1, SIGUSR2);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGUSR1);
+	sigdelset(&mask, SIGUSR2);
 	ct.cancel_fd = signalfd(-1, &usr1, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -41,7 +41,9 @@ struct container {
 	int log_fd;		/* output.log, O_APPEND */
 	int listen_fd;
 	int signal_fd;
-	int cancel_fd;		/* SIGUSR1 (`migrate --cancel`), read by a running migration */
+	int cancel_fd;		/* signalfd read by a running migration: SIGUSR1 `migrate --cancel`,
+				 * SIGUSR2 `migrate --postcopy-now` */
+	int postcopy_now;	/* --postcopy-now arrived before the RAM stream started */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */
@@ -81,7 +83,26 @@ int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 void alink_close(struct container *ct);
 /* Serialise the link (after draining what QEMU delivered) for a snapshot or migration. */
 int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err);
-/* Connect to a restored/migrated guest's port with a saved link and send RESYNC. */
+/* Connect to a restored/migrated guest's port with a saved link and send RESYNC. After
+ * alink_hold(), first replays what was held, each frame stamped with its arrival time. */
 int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err);
+/* Migration destination, before its guest may run: connect to the port and hold (read, stamp,
+ * keep; never parse, acknowledge or log) what the agent sends until alink_restore(). */
+int alink_hold(struct container *ct, struct gw_err *err);
+
+/* agent_hold.c: the reader thread behind alink_hold() */
+struct alink_held {
+	struct alink_held *next;
+	int64_t rx_ns;	/* host arrival time (CLOCK_REALTIME) */
+	size_t len;
+	uint8_t data[];
+};
+struct alink_hold;
+/* Start a thread that reads fd into a list of stamped chunks until alink_hold_stop(). */
+struct alink_hold *alink_hold_start(int fd, struct gw_err *err);
+/* Stop and join the thread; returns the chunks in arrival order (free with alink_held_free);
+ * *eof tells whether the socket closed. */
+struct alink_held *alink_hold_stop(struct alink_hold *h, int *eof);
+void alink_held_free(struct alink_held *list);
 
 #endif

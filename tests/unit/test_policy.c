@@ -58,7 +58,9 @@ static void test_initial(void **state)
 	assert_true(su.cap_xbzrle);
 	assert_true(su.cap_postcopy);
 	assert_false(su.cap_auto_converge);	/* post-copy is the last step, not throttling */
-	assert_int_equal(su.downtime_limit_ms, 50);
+	/* QEMU starts with a limit below the 50 ms target; the policy raises it later */
+	assert_int_equal(su.downtime_limit_ms, 5);
+	assert_int_equal(st.downtime_ms, 5);
 	assert_true(su.max_bandwidth >= (8ull << 30));	/* uncapped, not QEMU's 128 MiB/s */
 	assert_true(su.xbzrle_cache_size > 0 && su.xbzrle_cache_size <= (256ull << 20));
 
@@ -91,10 +93,51 @@ static void test_idle_converges(void **state)
 		assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
 		assert_int_equal(n, 0);
 	}
+	/* 20 MiB left: fits the 50 ms target, so nothing to do; QEMU iterates under 5 ms */
 	struct pol_sample s = { .elapsed_ns = SEC, .rate = 2048 * MiB, .dirty_rate = 2 * MiB,
 				.dirty_sync_count = 4, .remaining = 20 * MiB };
 	assert_int_equal(pol_decide(&st, &s, &t, &a), 0);
 	assert_non_null(strstr(a.reason, "fits"));
+	/* round 8 and still not done: the safety net raises the limit to the target */
+	s.dirty_sync_count = 8;
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
+	assert_int_equal(a.kind, POL_SET_DOWNTIME);
+	assert_int_equal(a.value, 50);
+	assert_non_null(strstr(a.reason, "5 -> 50 ms"));
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 0);
+	assert_non_null(strstr(a.reason, "fits"));
+	/* never raised twice */
+	s.dirty_sync_count = 9;
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 0);
+}
+
+/* A guest that converges in the first rounds stops under the low limit: no action at all. */
+static void test_low_limit_kept_while_converging(void **state)
+{
+	(void)state;
+	struct pol_targets t;
+	struct pol_setup su;
+	struct pol_state st;
+	struct pol_action a;
+	int n;
+	pol_targets_default(&t, 1ull << 30);
+	pol_initial(&t, &su, &st);
+	for (uint64_t r = 1; r <= 3; r++) {
+		struct pol_sample s = { .elapsed_ns = (int64_t)r * SEC / 4, .rate = 1024 * MiB,
+					.dirty_rate = 100 * MiB, .dirty_sync_count = r,
+					.remaining = (uint64_t)(300 * MiB / (double)(r * r * r)) };
+		assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(st.downtime_ms, 5);
+	/* a user target below the starting limit is used as it is */
+	t.max_downtime_ns = 3 * 1000000LL;
+	pol_initial(&t, &su, &st);
+	assert_int_equal(su.downtime_limit_ms, 3);
+	struct pol_sample s = { .elapsed_ns = SEC, .rate = 1024 * MiB, .dirty_rate = 900 * MiB,
+				.dirty_sync_count = 5, .remaining = 100 * MiB };
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
+	assert_int_not_equal(a.kind, POL_SET_DOWNTIME);
 }
 
 static void test_dirtier_xbzrle_then_postcopy(void **state)
@@ -113,6 +156,7 @@ static void test_dirtier_xbzrle_then_postcopy(void **state)
 			 .dirty_rate = 200 * MiB, .dirty_sync_count = 1, .remaining = 600 << 20 },
 			 &t, &a, &n), POL_CONTINUE);
 	struct pol_sample s = dirtier(3 * SEC, 2, link);
+	/* not converging: the first step */
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_XBZRLE_CACHE);
 	assert_int_equal(n, 1);
 	assert_int_equal(a.value, 512ull << 20);	/* next pow2 >= 2 x 256 MiB */
@@ -120,8 +164,20 @@ static void test_dirtier_xbzrle_then_postcopy(void **state)
 	/* next round: give xbzrle time; same sample again never repeats the step */
 	s = dirtier(4 * SEC, 3, link);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
-	/* two rounds later xbzrle helped too little (encoding 1.1x, 50% misses) */
+	/* two rounds later xbzrle helped too little (encoding 1.1x, 50% misses): the second
+	 * step lets QEMU stop the guest with up to the 50 ms target left */
 	s = dirtier(6 * SEC, 4, link);
+	s.xbzrle_encoding_rate = 1.1;
+	s.xbzrle_miss_rate = 0.5;
+	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_DOWNTIME);
+	assert_int_equal(a.value, 50);
+	assert_non_null(strstr(a.reason, "5 -> 50 ms"));
+	s = dirtier(7 * SEC, 5, link);
+	s.xbzrle_encoding_rate = 1.1;
+	s.xbzrle_miss_rate = 0.5;
+	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
+	/* still not: post-copy */
+	s = dirtier(8 * SEC, 6, link);
 	s.xbzrle_encoding_rate = 1.1;
 	s.xbzrle_miss_rate = 0.5;
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_START_POSTCOPY);
@@ -150,7 +206,8 @@ static void test_xbzrle_that_works_is_left_alone(void **state)
 		s = dirtier((int64_t)r * SEC, r, 180 * MiB);
 		s.xbzrle_encoding_rate = 8;
 		s.xbzrle_miss_rate = 0.05;
-		assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
+		/* only the round-8 safety net on the downtime limit, never another step */
+		assert_int_equal(drain(&st, &s, &t, &a, &n), r == 8 ? POL_SET_DOWNTIME : POL_CONTINUE);
 	}
 }
 
@@ -169,11 +226,13 @@ static void test_throttle_without_postcopy_then_cancel(void **state)
 	struct pol_sample s = dirtier(2 * SEC, 2, link);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_XBZRLE_CACHE);
 	s = dirtier(5 * SEC, 4, link);
+	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_DOWNTIME);
+	s = dirtier(6 * SEC, 6, link);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_THROTTLE);
 	assert_int_equal(a.value, 30);
 	assert_int_equal(a.value2, 20);
 	/* throttling once is enough: QEMU raises it by value2 per round itself */
-	s = dirtier(9 * SEC, 8, link);
+	s = dirtier(9 * SEC, 9, link);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
 	/* a flat-out writer still does not converge: cancel at 60 s with the numbers */
 	s = dirtier(60 * SEC, 40, link);
@@ -226,7 +285,7 @@ static void test_cap_honoured_and_named(void **state)
 	for (uint64_t r = 1; r < 30; r++) {
 		struct pol_sample s = dirtier((int64_t)r * SEC, r, 64 * MiB);
 		enum pol_action_kind k = drain(&st, &s, &t, &a, &n);
-		assert_true(k == POL_CONTINUE || k == POL_START_POSTCOPY);
+		assert_true(k == POL_CONTINUE || k == POL_SET_DOWNTIME || k == POL_START_POSTCOPY);
 		if (k == POL_START_POSTCOPY) {
 			assert_true(r >= 2);
 			return;
@@ -276,6 +335,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_initial),
 		cmocka_unit_test(test_idle_converges),
+		cmocka_unit_test(test_low_limit_kept_while_converging),
 		cmocka_unit_test(test_dirtier_xbzrle_then_postcopy),
 		cmocka_unit_test(test_xbzrle_that_works_is_left_alone),
 		cmocka_unit_test(test_throttle_without_postcopy_then_cancel),
