@@ -52,6 +52,8 @@ struct pol_state {
 	uint64_t step_round;		/* round of the last escalation */
 	uint64_t working_set;		/* max bytes left at a round start (round >= 2) */
 	uint64_t downtime_ms;		/* QEMU's downtime-limit now (pol_initial sets it) */
+	uint64_t best_remaining;	/* lowest `remaining` seen at a round start (round >= 2) */
+	uint64_t best_round;		/* the round it was seen in (0 = none yet) */
 };
 
 enum pol_action_kind {

@@ -2,6 +2,7 @@
  * live (pre-copy, steered by the policy) or --offline; prints progress on a tty and the
  * figures at the end (--json: one JSON object). */
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,8 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 		printf(", %lld MiB sent", (long long)(json_object_get_int64(v) >> 20));
 	if (json_object_object_get_ex(d, "remaining", &v))
 		printf(", %lld MiB left", (long long)(json_object_get_int64(v) >> 20));
+	if (json_object_object_get_ex(d, "postcopy_requests", &v))
+		printf(", %lld pages requested on demand", (long long)json_object_get_int64(v));
 	if (json_object_object_get_ex(d, "error", &v))
 		printf(": %s", json_object_get_string(v));
 	printf("\n");
@@ -93,6 +96,22 @@ static int migrate_cancel(struct gw_cli *cli, const char *name)
 	return 0;
 }
 
+/* The figures the source shim last published for its move (NULL if none). */
+static json_object *load_progress(struct gw_cli *cli, const char *name)
+{
+	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
+	cleanup_free char *txt = NULL;
+	if (!path || gw_read_file(path, 1 << 20, &txt, NULL, NULL) < 0)
+		return NULL;
+	return json_tokener_parse(txt);
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
 /* --postcopy-now: a running pre-copy that was set up for post-copy switches at once. */
 static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 {
@@ -104,11 +123,7 @@ static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
 							     "is running" });
 	/* refuse here, with the reason, what the shim would only record as refused */
-	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
-	cleanup_free char *txt = NULL;
-	json_object *d = NULL, *v;
-	if (path && gw_read_file(path, 1 << 20, &txt, NULL, NULL) == 0)
-		d = json_tokener_parse(txt);
+	json_object *d = load_progress(cli, name), *v;
 	int capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
 		      json_object_get_boolean(v);
 	int already = d && json_object_object_get_ex(d, "phase", &v) &&
@@ -126,6 +141,57 @@ static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
 	printf("%s: switch to post-copy requested\n", name);
 	return 0;
+}
+
+/* --recover: a post-copy move whose link broke resumes over a new connection to the
+ * destination's listener (docs/migration.md, "Recovery"). */
+static int migrate_recover(struct gw_cli *cli, const char *name, const char *uri)
+{
+	struct gw_err err = { 0 };
+	struct ct_status st;
+	if (ct_status_load(cli->root, name, &st, &err) < 0)
+		return cli_fail("migrate", &err);
+	json_object *d = load_progress(cli, name);
+	int paused = st.state == CT_MIGRATING && st.shim_pid > 0 &&
+		     !strcmp(jstr(d, "status"), "postcopy-paused");
+	json_object_put(d);
+	if (!paused)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no post-copy move of this "
+			"container is paused: nothing to recover (see `godwit migrate --status`)" });
+	cleanup_free char *req = ct_path(cli->root, name, "migrate-request.json");
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "recover", json_object_new_string(uri));
+	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	int r = req ? gw_write_file(req, txt, strlen(txt), 0600, &err) : -ENOMEM;
+	json_object_put(o);
+	if (r < 0)
+		return cli_fail("migrate", &err);
+	if (kill(st.shim_pid, SIGUSR2) < 0)
+		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
+	/* the shim takes the request (removes the file), then reports how it went */
+	for (int i = 0; i < 600; i++) {
+		poll(NULL, 0, 100);
+		if (access(req, F_OK) == 0)
+			continue;
+		d = load_progress(cli, name);
+		const char *s = jstr(d, "status");
+		if (!strcmp(s, "postcopy-recovering")) {
+			json_object_put(d);
+			continue;
+		}
+		if (!strcmp(s, "postcopy-paused")) {
+			err.code = EIO;
+			snprintf(err.msg, sizeof(err.msg), "recover failed (still paused): %s",
+				 jstr(d, "error"));
+			json_object_put(d);
+			return cli_fail("migrate", &err);
+		}
+		printf("%s: post-copy resumed over %s (%s)\n", name, uri, s);
+		json_object_put(d);
+		return 0;
+	}
+	return cli_fail("migrate", &(struct gw_err){ ETIMEDOUT, "the shim did not take the "
+						     "request within 60 s" });
 }
 
 static volatile pid_t cancel_pid;
@@ -151,9 +217,11 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "postcopy", no_argument, NULL, 'P' },
 		{ "allow-postcopy", no_argument, NULL, 'A' },
 		{ "postcopy-now", no_argument, NULL, 'N' },
+		{ "recover", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, now = 0, c;
+	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, now = 0;
+	int recover = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -178,6 +246,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'P': postcopy = 1; break;
 		case 'A': allow_pc = 1; break;
 		case 'N': now = 1; break;
+		case 'R': recover = 1; break;
 		case 'h':
 			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
 			       "Move a running container to a destination started with `godwit "
@@ -201,7 +270,12 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "       godwit migrate --postcopy-now CONTAINER   switch a running "
 			       "migration\n"
 			       "                       started with --postcopy/--allow-postcopy to "
-			       "post-copy now\n");
+			       "post-copy now\n"
+			       "       godwit migrate --recover CONTAINER tcp:HOST:PORT   resume a "
+			       "post-copy move\n"
+			       "                       whose link broke, over a new connection to the "
+			       "destination's\n"
+			       "                       `incoming` address\n");
 			return 0;
 		default: return cli_usage_error("migrate", "invalid option");
 		}
@@ -216,6 +290,12 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("migrate", "want CONTAINER and tcp:HOST:PORT");
+	if (recover) {
+		if (strncmp(argv[optind + 1], "tcp:", 4))
+			return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT",
+					       argv[optind + 1]);
+		return migrate_recover(cli, argv[optind], argv[optind + 1]);
+	}
 	if ((postcopy || allow_pc) && offline)
 		return cli_usage_error("migrate", "--postcopy and --offline exclude each other");
 	const char *name = argv[optind], *uri = argv[optind + 1];

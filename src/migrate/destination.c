@@ -118,46 +118,6 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 	return r;
 }
 
-/* Post-copy: QEMU owns the migration connection until the last page, so the source opens a
- * second one, admitted by the token we sent in PREPARE (docs/migration-protocol.md,
- * "Post-copy"). Anything else that connects in the meantime is turned away. */
-static int accept_control(struct container *ct, int listen_fd, const char *token,
-			  struct mig_conn *cc, struct gw_err *err)
-{
-	int64_t deadline = gw_now_mono_ns() + 30 * 1000000000LL;
-	while (gw_now_mono_ns() < deadline) {
-		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
-					 { .fd = ct->signal_fd, .events = POLLIN } };
-		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
-			return gw_err_sys(err, errno, "poll");
-		struct signalfd_siginfo si;
-		/* the qemu-img we ran leaves a SIGCHLD behind: only SIGTERM/SIGINT stop us */
-		if (pfd[1].revents && read(ct->signal_fd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGCHLD)
-			return gw_err_set(err, EINTR, "stopped while waiting for the source");
-		if (!pfd[0].revents)
-			continue;
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		mig_sock_tune(fd);
-		mig_conn_init(cc, fd, 5000);
-		json_object *o;
-		char got[33] = "";
-		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
-			mig_json_str(o, "control_for", got, sizeof(got), NULL);
-			json_object_put(o);
-		}
-		if (got[0] && !strcmp(got, token)) {
-			cc->timeout_ms = 30000;
-			return 0;
-		}
-		close(fd);
-		cc->fd = -1;
-	}
-	return gw_err_set(err, ETIMEDOUT, "the source did not open its control connection");
-}
-
 /* Post-copy's PREPARE: ok, plus where the disk export listens and the control token. */
 static int send_prepare_postcopy(struct mig_conn *mc, uint16_t nbd_port, char token[33],
 				 struct gw_err *err)
@@ -301,7 +261,7 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 			     : mig_send_prepare(&mc, NULL, NULL, err);
 	}
 	if (r == 0 && postcopy)
-		r = accept_control(ct, listen_fd, token, &cc, err);
+		r = mig_accept_control(ct, listen_fd, token, 30000, &cc, err);
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
 	if (postcopy)
 		mc.timeout_ms = 600000;
@@ -358,10 +318,19 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	json_object_put(ok);
 	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing). In
 	 * post-copy it comes once the source's QEMU has sent every page. */
-	ctl->timeout_ms = postcopy ? 600000 : 10000;
-	mig_await(ct, ctl->fd, ctl->timeout_ms);
-	if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
-		json_object_put(msg);
+	if (postcopy) {
+		/* every page still to come, through a broken link and `migrate --recover` */
+		struct gw_err e = { 0 };
+		if (mig_dst_postcopy_finish(ct, listen_fd, token, &e) < 0) {
+			fprintf(stderr, "shim: %s\n", e.msg);
+			shim_set_state(ct, CT_RUNNING, "post-copy failed: the guest is lost");
+		}
+	} else {
+		ctl->timeout_ms = 10000;
+		mig_await(ct, ctl->fd, ctl->timeout_ms);
+		if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
+			json_object_put(msg);
+	}
 	close(fd);
 	if (cc.fd >= 0)
 		close(cc.fd);

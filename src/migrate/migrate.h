@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "../shim/shim.h"
+#include "godwit/migproto.h"
 
 /* Source: move ct to args.uri (live pre-copy, or offline when args.offline). Progress events
  * go to cl. On success *result holds the figures and the container is `migrated`; on failure
@@ -32,23 +33,40 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);
-/* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
- * log: how the hand-over's pause splits between the steps. */
 /* Wait (at most timeout_ms) until fd has something to read, reading and answering the agent
  * link meanwhile: a shim blocked on its peer must not hold back the guest's output. */
+void mig_await(struct container *ct, int fd, int timeout_ms);
+/* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
+ * log: how the hand-over's pause splits between the steps. */
+void mig_trace(const char *what);
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)
-
-void mig_await(struct container *ct, int fd, int timeout_ms);
-void mig_trace(const char *what);
-/* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate" or
- * "migrate-incoming") with uri fd:mig; blk_inc: the overlay rides in the stream (block
- * migration, incremental over the shared base). */
-int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int blk_inc,
+/* mig_qemu_stream flags: the overlay rides in the stream (block migration, incremental over
+ * the shared base); resume a paused post-copy ("migrate" only) */
+#define MIG_STREAM_BLK 1
+#define MIG_STREAM_RESUME 2
+/* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate",
+ * "migrate-incoming" or "migrate-recover") with uri fd:mig. */
+int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
 		    struct gw_err *err);
 /* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the
  * source sends what it sets, the destination sets the same before migrate-incoming. */
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err);
+/* Replace ROOT/containers/NAME/migration.json (what `migrate --status` reads) with d. */
+void mig_publish_status(struct container *ct, json_object *d);
+/* Post-copy's end game (recover.c): wait until every page has crossed; if the link breaks
+ * (QEMU: postcopy-paused) say so in `ps`/`migrate --status` and take the new connection
+ * `migrate --recover` brings, admitted by the move's token. uri is the destination's address
+ * (source); listen_fd is the incoming listener, kept open until the end (destination). */
+int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_err *err);
+int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
+			    struct gw_err *err);
+/* The second, token-admitted connection of a post-copy move (source opens, destination
+ * accepts: waits at most timeout_ms; SIGTERM/SIGINT end the wait). */
+int mig_open_control(const char *uri, const char *token, struct mig_conn *cc,
+		     struct gw_err *err);
+int mig_accept_control(struct container *ct, int listen_fd, const char *token, int timeout_ms,
+		       struct mig_conn *cc, struct gw_err *err);
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
 void mig_sock_tune(int fd);
 

@@ -14,7 +14,7 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int blk_inc,
+int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
 		    struct gw_err *err)
 {
 	json_object *args = json_object_new_object();
@@ -25,10 +25,12 @@ int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int blk_inc,
 		return r;
 	args = json_object_new_object();
 	json_object_object_add(args, "uri", json_object_new_string("fd:mig"));
-	if (blk_inc) {
+	if (flags & MIG_STREAM_BLK) {
 		json_object_object_add(args, "blk", json_object_new_boolean(1));
 		json_object_object_add(args, "inc", json_object_new_boolean(1));
 	}
+	if (flags & MIG_STREAM_RESUME)
+		json_object_object_add(args, "resume", json_object_new_boolean(1));
 	r = qmp_execute(ct->qmp, cmd, args, NULL, 5000, err);
 	json_object_put(args);
 	mig_trace(!strcmp(cmd, "migrate") ? "source: QEMU's migrate started"

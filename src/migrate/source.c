@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -164,7 +165,7 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 
 /* What `godwit migrate --status` reads: the latest figures of a migration, replaced
  * atomically (ROOT/containers/NAME/migration.json), since the shim is busy while it runs. */
-static void mig_publish_status(struct container *ct, json_object *d)
+void mig_publish_status(struct container *ct, json_object *d)
 {
 	cleanup_free char *path = ct_path(ct->root, ct->cfg.name, "migration.json");
 	const char *txt = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
@@ -200,7 +201,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		return r;
 	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
 	 * already on the destination. A post-copy move mirrors it over NBD instead. */
-	if ((r = mig_qemu_stream(ct, "migrate", fd, o->postcopy == PC_NEVER, err)) < 0)
+	if ((r = mig_qemu_stream(ct, "migrate", fd, o->postcopy == PC_NEVER ? MIG_STREAM_BLK : 0,
+				 err)) < 0)
 		return r;
 	int64_t t0 = gw_now_mono_ns();
 	for (;;) {
@@ -413,23 +415,6 @@ static int recv_prepare_postcopy(struct mig_conn *mc, uint16_t *port, char token
 	return r < 0 ? gw_err_prefix(err, "PREPARE") : 0;
 }
 
-/* The second connection of a post-copy move: QEMU owns the first one until every page has
- * crossed, so DONE, the log, COMMIT and RUNNING travel here. */
-static int open_control(const char *uri, const char *token, struct mig_conn *cc,
-			struct gw_err *err)
-{
-	int fd = net_connect_tcp(uri, 10000, err);
-	if (fd < 0)
-		return gw_err_prefix(err, "control connection");
-	mig_sock_tune(fd);
-	mig_conn_init(cc, fd, 30000);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "control_for", json_object_new_string(token));
-	int r = mig_send_json(cc, MIG_CONFIG, o, err);
-	json_object_put(o);
-	return r;
-}
-
 int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
 		   json_object **result, struct gw_err *err)
 {
@@ -483,7 +468,7 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		/* the disk first: mirror the overlay into the destination's NBD export until the
 		 * two are in sync; the mirror then keeps them in sync while RAM moves */
 		char host[256], port[16];
-		r = open_control(o.uri, token, &cc, err);
+		r = mig_open_control(o.uri, token, &cc, err);
 		if (r == 0)
 			r = net_parse_tcp(o.uri, host, port, err);
 		if (r == 0 && (r = mig_mirror_start(ct, host, nbd_port, err)) == 0) {
@@ -546,13 +531,19 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 			gw_err_prefix(err, "committed, but the destination did not confirm that it "
 				      "runs; the source stays paused");
 	}
+	if (r == 0 && !o.postcopy) {
+		/* QEMU says "completed" a moment before it has filled in its total time and
+		 * downtime: take the figures now */
+		json_object *fin;
+		if (qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
+			json_object_put(q);
+			q = fin;
+		}
+	}
 	if (r == 0 && o.postcopy) {
 		/* the destination runs and pulls the pages it lacks from our QEMU: we may go only
-		 * once QEMU has sent them all */
-		char s[32];
-		r = mig_wait_qemu(ct, 3600 * 1000, s, sizeof(s), err);
-		if (r == 0 && strcmp(s, "completed"))
-			r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's migration %s", s);
+		 * once QEMU has sent them all; a broken link waits for `migrate --recover` */
+		r = mig_src_postcopy_finish(ct, token, err);
 		if (r < 0)
 			gw_err_prefix(err, "post-copy failed after the destination resumed: its "
 				      "guest is lost");

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Post-copy live migration (--postcopy) between two hosts, each a network namespace with its
 # own --root: the disk is mirrored over NBD, RAM switches to post-copy after the first pass.
+# Then: `--allow-postcopy` lets the policy switch by itself where pre-copy cannot finish;
+# `--postcopy-now` switches a running move; a link taken down mid-post-copy leaves both sides
+# paused (ps, migrate --status) until `migrate --recover` finishes the move.
 # A guest dirtying 256 MiB as fast as it can proves memory (memtest never CORRUPT, keeps
 # iterating on the destination); a guest writing its disk proves the disk (a file and the
 # disk log intact). Each move must report that it really switched to post-copy; the source
@@ -81,4 +84,85 @@ h1 rm -f disk >/dev/null
 
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"
+
+# bg_move NAME ARGS...: incoming on h2, migrate from h1 in the background ($MIG, output $MOUT)
+MOUT=$(mktemp)
+echo "$MOUT" >>"$ROOTS_FILE"
+bg_move() {
+	local name=$1
+	shift
+	PORT=$((PORT + 1))
+	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
+	h1 migrate --json "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
+	MIG=$!
+}
+# status_is NAME PATTERN [TRIES]: wait until h1's `migrate --status NAME` matches
+status_is() {
+	local i
+	for ((i = 0; i < ${3:-150}; i++)); do
+		h1 migrate --status "$1" 2>/dev/null | grep -Eq "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# 3. the default policy with post-copy allowed: pre-copy alone does not converge on a flat-out
+# writer over a 40 MiB/s link, so the policy switches
+h1 run -d --name pol -m 512M gwtest memtest 256 1 >/dev/null
+wait_num 1 pol "memtest iter=" 2 300
+b=$(last_num pol 1 "memtest iter=")
+out=$(migrate_to 1 2 pol --allow-postcopy --bandwidth 40M --json); rc=$?
+echo "# policy: $out"
+assert_eq "policy: migrate --allow-postcopy exits 0" 0 "$rc"
+assert_match "policy: it judged pre-copy not converging" '"reason":"not converging[^"]*switching to post-copy"' "$out"
+switched "$out" policy
+moved 1 2 pol "memtest iter=" "$b"
+assert_eq "policy: never CORRUPT" "" "$(hgw 2 logs pol | grep CORRUPT)"
+hgw 2 rm -f pol >/dev/null
+
+# 4. --postcopy-now on a running --allow-postcopy move
+h1 run -d --name now -m 512M gwtest memtest 256 1 >/dev/null
+wait_num 1 now "memtest iter=" 2 300
+b=$(last_num now 1 "memtest iter=")
+bg_move now --allow-postcopy --bandwidth 40M
+status_is now "migration active"
+out=$(h1 migrate --postcopy-now now 2>&1); rc=$?
+assert_eq "postcopy-now: exit 0" 0 "$rc"
+assert_match "postcopy-now: says it asked" "switch to post-copy requested" "$out"
+wait "$MIG"; rc=$?
+out=$(cat "$MOUT")
+echo "# postcopy-now: $out"
+assert_eq "postcopy-now: the move succeeds" 0 "$rc"
+assert_match "postcopy-now: recorded as the user's switch" '"action":"start-postcopy","reason":"the user asked' "$out"
+moved 1 2 now "memtest iter=" "$b"
+assert_eq "postcopy-now: never CORRUPT" "" "$(hgw 2 logs now | grep CORRUPT)"
+hgw 2 rm -f now >/dev/null
+
+# 5. the link breaks in the middle of post-copy: both sides pause and say so; --recover over
+# a new connection to the same listener finishes the move, memory intact
+h1 run -d --name rec -m 512M gwtest memtest 256 1 >/dev/null
+wait_num 1 rec "memtest iter=" 2 300
+b=$(last_num rec 1 "memtest iter=")
+bg_move rec --postcopy --bandwidth 20M
+status_is rec "postcopy" 300
+sleep 1
+ip -n "$NS2" link set "$VETH2" down
+assert_true "recover: the source reports postcopy-paused" status_is rec "postcopy-paused" 200
+assert_match "recover: ps on the source says paused" "post-copy paused" "$(h1 ps -a | grep '^rec ')"
+for ((i = 0; i < 100; i++)); do h2 ps | grep '^rec ' | grep -q "post-copy paused" && break; sleep 0.2; done
+assert_match "recover: ps on the destination says paused" "post-copy paused" "$(h2 ps | grep '^rec ')"
+ip -n "$NS2" link set "$VETH2" up
+out=$(h1 migrate --recover rec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
+echo "# recover: $out"
+assert_eq "recover: migrate --recover exits 0" 0 "$rc"
+wait "$MIG"; rc=$?
+out=$(cat "$MOUT")
+echo "# recovered move: $out"
+assert_eq "recover: the move completes" 0 "$rc"
+moved 1 2 rec "memtest iter=" "$b"
+assert_eq "recover: never CORRUPT" "" "$(hgw 2 logs rec | grep CORRUPT)"
+assert_eq "recover: exec works on the destination" "alive" "$(hgw 2 exec rec gwtest echo alive 2>&1)"
+out=$(h1 migrate --recover rec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
+assert_eq "recover with nothing paused: exit 125" 125 "$rc"
+hgw 2 rm -f rec >/dev/null
 finish

@@ -1,0 +1,250 @@
+/* Post-copy's end game and its recovery (docs/migration-protocol.md §5, docs/migration.md):
+ * after the switch the destination runs the guest while pages still come from the source.
+ * Both shims wait here until every page has crossed. If the link breaks, both QEMUs stop in
+ * postcopy-paused (nothing is lost: the source still holds the pages the destination lacks);
+ * `godwit migrate --recover NAME tcp:HOST:PORT` brings a new connection to the destination's
+ * listener, admitted by the move's token, and QEMU resumes the stream on it
+ * (`migrate-recover` there, `migrate resume=true` here). */
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "godwit/migproto.h"
+#include "godwit/net.h"
+#include "godwit/qmp.h"
+#include "godwit/util.h"
+#include "migrate.h"
+
+int mig_open_control(const char *uri, const char *token, struct mig_conn *cc,
+		     struct gw_err *err)
+{
+	int fd = net_connect_tcp(uri, 10000, err);
+	if (fd < 0)
+		return gw_err_prefix(err, "control connection");
+	mig_sock_tune(fd);
+	mig_conn_init(cc, fd, 30000);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "control_for", json_object_new_string(token));
+	int r = mig_send_json(cc, MIG_CONFIG, o, err);
+	json_object_put(o);
+	if (r < 0) {
+		close(fd);
+		cc->fd = -1;
+	}
+	return r;
+}
+
+int mig_accept_control(struct container *ct, int listen_fd, const char *token, int timeout_ms,
+		       struct mig_conn *cc, struct gw_err *err)
+{
+	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	while (gw_now_mono_ns() < deadline) {
+		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
+					 { .fd = ct->signal_fd, .events = POLLIN } };
+		int left = (int)((deadline - gw_now_mono_ns()) / 1000000) + 1;
+		if (poll(pfd, 2, left < 1000 ? left : 1000) < 0 && errno != EINTR)
+			return gw_err_sys(err, errno, "poll");
+		struct signalfd_siginfo si;
+		/* the qemu-img we ran leaves a SIGCHLD behind: only SIGTERM/SIGINT stop us */
+		if (pfd[1].revents && read(ct->signal_fd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			return gw_err_set(err, EINTR, "stopped while waiting for the source");
+		if (!pfd[0].revents)
+			continue;
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		mig_sock_tune(fd);
+		mig_conn_init(cc, fd, 5000);
+		json_object *o;
+		char got[33] = "";
+		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
+			mig_json_str(o, "control_for", got, sizeof(got), NULL);
+			json_object_put(o);
+		}
+		if (got[0] && !strcmp(got, token)) {
+			cc->timeout_ms = 30000;
+			return 0;
+		}
+		/* anything else that connects is turned away */
+		close(fd);
+		cc->fd = -1;
+	}
+	return gw_err_set(err, ETIMEDOUT, "the source did not open its control connection");
+}
+
+/* QEMU's view of the move: "completed", "postcopy-paused", ... and its error, if any; *ram
+ * (if asked) its RAM figures, for the caller to put. */
+static int qemu_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
+		       json_object **ram, struct gw_err *err)
+{
+	json_object *ret, *v;
+	int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
+					    ? json_object_get_string(v) : "none");
+	snprintf(why, wlen, "%s", json_object_object_get_ex(ret, "error-desc", &v)
+				       ? json_object_get_string(v) : "");
+	if (ram)
+		*ram = json_object_object_get_ex(ret, "ram", &v) ? json_object_get(v) : NULL;
+	json_object_put(ret);
+	return 0;
+}
+
+/* migration.json in post-copy: the phase, QEMU's status, pages still to come */
+static void publish(struct container *ct, const char *status, const char *error,
+		    json_object *ram)
+{
+	json_object *d = json_object_new_object(), *v;
+	json_object_object_add(d, "status", json_object_new_string(status));
+	json_object_object_add(d, "phase", json_object_new_string("postcopy"));
+	if (ram && json_object_object_get_ex(ram, "transferred", &v))
+		json_object_object_add(d, "transferred", json_object_get(v));
+	if (ram && json_object_object_get_ex(ram, "remaining", &v))
+		json_object_object_add(d, "remaining", json_object_get(v));
+	if (ram && json_object_object_get_ex(ram, "postcopy-requests", &v))
+		json_object_object_add(d, "postcopy_requests", json_object_get(v));
+	if (error && *error)
+		json_object_object_add(d, "error", json_object_new_string(error));
+	mig_publish_status(ct, d);
+	json_object_put(d);
+}
+
+/* `migrate --recover` left the new address in migrate-request.json and sent SIGUSR2. */
+static int take_request(struct container *ct, char *uri, size_t len)
+{
+	struct signalfd_siginfo si;
+	int asked = 0;
+	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
+		asked |= si.ssi_signo == SIGUSR2; /* a cancel is not offered after the switch */
+	if (!asked)
+		return 0;
+	cleanup_free char *path = ct_path(ct->root, ct->cfg.name, "migrate-request.json");
+	cleanup_free char *txt = NULL;
+	if (!path || gw_read_file(path, 4096, &txt, NULL, NULL) < 0)
+		return 0;
+	unlink(path);
+	json_object *o = json_tokener_parse(txt), *v;
+	int ok = o && json_object_object_get_ex(o, "recover", &v) &&
+		 json_object_is_type(v, json_type_string) &&
+		 !strncmp(json_object_get_string(v), "tcp:", 4) &&
+		 strlen(json_object_get_string(v)) < len;
+	if (ok)
+		snprintf(uri, len, "%s", json_object_get_string(v));
+	json_object_put(o);
+	return ok;
+}
+
+static int recover_source(struct container *ct, const char *uri, const char *token,
+			  struct gw_err *err)
+{
+	struct mig_conn cc = { .fd = -1 };
+	int r = mig_open_control(uri, token, &cc, err);
+	/* the destination answers once its QEMU listens on the connection (migrate-recover) */
+	if (r == 0)
+		r = mig_recv_prepare(&cc, err);
+	if (r == 0)
+		r = mig_qemu_stream(ct, "migrate", cc.fd, MIG_STREAM_RESUME, err);
+	if (cc.fd >= 0)
+		close(cc.fd); /* QEMU has its own copy */
+	return r;
+}
+
+int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_err *err)
+{
+	char status[32], why[256], uri[300];
+	int paused = 0;
+	for (int tick = 0;; tick++) {
+		json_object *ram = NULL;
+		int r = qemu_status(ct, status, sizeof(status), why, sizeof(why), &ram, err);
+		if (r < 0)
+			return r;
+		if (!strcmp(status, "postcopy-active") && tick % 20 == 0)
+			publish(ct, status, NULL, ram);
+		json_object_put(ram);
+		if (!strcmp(status, "completed"))
+			return 0;
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
+			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
+					  why[0] ? ": " : "", why);
+		if (!strcmp(status, "postcopy-paused")) {
+			if (!paused) {
+				char d[200];
+				snprintf(d, sizeof(d), "post-copy paused, link broken: godwit "
+					 "migrate --recover %s tcp:HOST:PORT", ct->cfg.name);
+				shim_set_state(ct, CT_MIGRATING, d);
+				publish(ct, "postcopy-paused", why, NULL);
+				mig_trace("source: post-copy paused");
+				paused = 1;
+			}
+			if (take_request(ct, uri, sizeof(uri))) {
+				struct gw_err e = { 0 };
+				publish(ct, "postcopy-recovering", NULL, NULL);
+				if (recover_source(ct, uri, token, &e) < 0) {
+					publish(ct, "postcopy-paused", e.msg, NULL);
+				} else {
+					mig_trace("source: post-copy resumed");
+					shim_set_state(ct, CT_MIGRATING, "post-copy");
+					publish(ct, "postcopy-active", NULL, NULL);
+					paused = 0;
+				}
+			}
+		}
+		poll(NULL, 0, 50);
+	}
+}
+
+int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
+			    struct gw_err *err)
+{
+	char status[32], why[256];
+	int paused = 0;
+	for (;;) {
+		int r = qemu_status(ct, status, sizeof(status), why, sizeof(why), NULL, err);
+		if (r < 0)
+			return r;
+		if (!strcmp(status, "completed")) {
+			if (paused)
+				shim_set_state(ct, CT_RUNNING, "");
+			return 0;
+		}
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
+			return gw_err_set(err, EIO, "post-copy %s%s%s: the guest is lost", status,
+					  why[0] ? ": " : "", why);
+		if (strcmp(status, "postcopy-paused")) {
+			/* the guest runs here: keep its output flowing */
+			mig_pump_agent(ct, 50);
+			continue;
+		}
+		if (!paused) {
+			shim_set_state(ct, CT_RUNNING, "post-copy paused, link broken: waiting for "
+				       "the source's migrate --recover");
+			publish(ct, "postcopy-paused", why, NULL);
+			mig_trace("destination: post-copy paused");
+			paused = 1;
+		}
+		struct mig_conn cc = { .fd = -1 };
+		struct gw_err e = { 0 };
+		r = mig_accept_control(ct, listen_fd, token, 1000, &cc, &e);
+		if (r == -EINTR)
+			return gw_err_set(err, EINTR, "%s", e.msg);
+		if (r < 0)
+			continue;
+		r = mig_qemu_stream(ct, "migrate-recover", cc.fd, 0, &e);
+		if (r == 0)
+			r = mig_send_prepare(&cc, NULL, NULL, &e);
+		else
+			mig_send_prepare(&cc, "recover-failed", e.msg, NULL);
+		close(cc.fd);
+		if (r == 0) {
+			mig_trace("destination: post-copy recovering");
+			shim_set_state(ct, CT_RUNNING, "");
+			publish(ct, "postcopy-active", NULL, NULL);
+			paused = 0;
+		}
+	}
+}
