@@ -81,15 +81,24 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 	return 0;
 }
 
-static int migrate_cancel(struct gw_cli *cli, const char *name)
+/* The record of a container whose migration runs now; else an error, printed (exit 125). */
+static int running_migration(struct gw_cli *cli, const char *name, struct ct_status *st)
 {
 	struct gw_err err = { 0 };
-	struct ct_status st;
-	if (ct_status_load(cli->root, name, &st, &err) < 0)
+	if (ct_status_load(cli->root, name, st, &err) < 0)
 		return cli_fail("migrate", &err);
-	if (st.state != CT_MIGRATING || st.shim_pid <= 0)
+	if (st->state != CT_MIGRATING || st->shim_pid <= 0)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
 							     "is running" });
+	return 0;
+}
+
+static int migrate_cancel(struct gw_cli *cli, const char *name)
+{
+	struct ct_status st;
+	int r = running_migration(cli, name, &st);
+	if (r)
+		return r;
 	if (kill(st.shim_pid, SIGUSR1) < 0)
 		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
 	printf("%s: cancel requested\n", name);
@@ -115,13 +124,10 @@ static const char *jstr(json_object *o, const char *key)
 /* --postcopy-now: a running pre-copy that was set up for post-copy switches at once. */
 static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 {
-	struct gw_err err = { 0 };
 	struct ct_status st;
-	if (ct_status_load(cli->root, name, &st, &err) < 0)
-		return cli_fail("migrate", &err);
-	if (st.state != CT_MIGRATING || st.shim_pid <= 0)
-		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
-							     "is running" });
+	int r = running_migration(cli, name, &st);
+	if (r)
+		return r;
 	/* refuse here, with the reason, what the shim would only record as refused */
 	json_object *d = load_progress(cli, name), *v;
 	int capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
@@ -149,11 +155,11 @@ static int migrate_recover(struct gw_cli *cli, const char *name, const char *uri
 {
 	struct gw_err err = { 0 };
 	struct ct_status st;
-	if (ct_status_load(cli->root, name, &st, &err) < 0)
-		return cli_fail("migrate", &err);
+	int r = running_migration(cli, name, &st);
+	if (r)
+		return r;
 	json_object *d = load_progress(cli, name);
-	int paused = st.state == CT_MIGRATING && st.shim_pid > 0 &&
-		     !strcmp(jstr(d, "status"), "postcopy-paused");
+	int paused = !strcmp(jstr(d, "status"), "postcopy-paused");
 	json_object_put(d);
 	if (!paused)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no post-copy move of this "
@@ -162,7 +168,7 @@ static int migrate_recover(struct gw_cli *cli, const char *name, const char *uri
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "recover", json_object_new_string(uri));
 	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	int r = req ? gw_write_file(req, txt, strlen(txt), 0600, &err) : -ENOMEM;
+	r = req ? gw_write_file(req, txt, strlen(txt), 0600, &err) : -ENOMEM;
 	json_object_put(o);
 	if (r < 0)
 		return cli_fail("migrate", &err);
@@ -254,7 +260,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "  --offline            static migration: stop, send disk + state, start "
 			       "there\n"
 			       "  --max-downtime DUR   target pause (default 50ms; e.g. 20ms)\n"
-			       "  --bandwidth SIZE     cap in bytes/s (default uncapped; e.g. 1G)\n"
+			       "  --bandwidth SIZE     cap in bytes/s, before and after a post-copy switch\n"
+			       "                       (default uncapped; e.g. 1G)\n"
 			       "  --timeout DUR        give up after this long (default 60s)\n"
 			       "  --postcopy           switch to post-copy after the first full pass "
 			       "(the disk\n"

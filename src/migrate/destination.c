@@ -141,18 +141,13 @@ static int send_prepare_postcopy(struct mig_conn *mc, uint16_t nbd_port, char to
  * the source finished before switching). */
 static int wait_switch(struct container *ct, char *status, size_t len, struct gw_err *err)
 {
+	char why[256];
 	for (;;) {
-		json_object *ret, *v;
-		int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
+		int r = mig_query_status(ct, status, len, why, sizeof(why), NULL, err);
 		if (r < 0)
 			return r;
-		snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
-						    ? json_object_get_string(v) : "none");
-		if (!strcmp(status, "failed") && json_object_object_get_ex(ret, "error-desc", &v))
-			r = gw_err_set(err, EIO, "QEMU: %s", json_object_get_string(v));
-		json_object_put(ret);
-		if (r < 0)
-			return r;
+		if (!strcmp(status, "failed") && why[0])
+			return gw_err_set(err, EIO, "QEMU: %s", why);
 		if (!strcmp(status, "postcopy-active") || !strcmp(status, "completed"))
 			return 0;
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))

@@ -27,6 +27,10 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 int mig_restore_vm(struct container *ct, const char *state_path, const char *link_path,
 		   struct gw_err *err);
 
+/* QEMU's query-migrate: its status ("active", "completed", "postcopy-paused"...), its error
+ * text (why, if not NULL) and its "ram" object (*ram, if not NULL; caller puts). */
+int mig_query_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
+		     json_object **ram, struct gw_err *err);
 /* Shared by the ends: wait for QEMU's migration status to leave the active states. */
 int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
 		  struct gw_err *err);

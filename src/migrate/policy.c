@@ -215,8 +215,6 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 			 cache / MIB, ws / MIB);
 		return act(out, POL_SET_XBZRLE_CACHE, cache, 0);
 	}
-	if (st->downtime_ms && st->downtime_ms < target_ms)
-		return raise_downtime(st, s, eff, target_ms, out);
 	if (t->allow_postcopy) {
 		st->postcopy = 1;
 		snprintf(out->reason, sizeof(out->reason),
@@ -224,6 +222,9 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 			 s->dirty_rate / MIB, eff / MIB);
 		return act(out, POL_START_POSTCOPY, 0, 0);
 	}
+	/* without post-copy: let QEMU stop the guest with up to the user's target left */
+	if (st->downtime_ms && st->downtime_ms < target_ms)
+		return raise_downtime(st, s, eff, target_ms, out);
 	if (t->allow_throttle && !st->throttling) {
 		st->throttling = 1;
 		snprintf(out->reason, sizeof(out->reason),

@@ -38,24 +38,37 @@ int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
 	return r;
 }
 
+int mig_query_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
+		     json_object **ram, struct gw_err *err)
+{
+	json_object *ret, *v;
+	int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
+					    ? json_object_get_string(v) : "none");
+	if (why)
+		snprintf(why, wlen, "%s", json_object_object_get_ex(ret, "error-desc", &v)
+					       ? json_object_get_string(v) : "");
+	if (ram)
+		*ram = json_object_object_get_ex(ret, "ram", &v) ? json_object_get(v) : NULL;
+	json_object_put(ret);
+	return 0;
+}
+
 int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
 		  struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	char why[256];
 	for (;;) {
-		json_object *ret, *v;
-		int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
+		int r = mig_query_status(ct, status, len, why, sizeof(why), NULL, err);
 		if (r < 0)
 			return r;
-		const char *s = json_object_object_get_ex(ret, "status", &v)
-					? json_object_get_string(v) : "none";
-		snprintf(status, len, "%s", s);
-		int settled = !strcmp(s, "completed") || !strcmp(s, "failed") ||
-			      !strcmp(s, "cancelled");
-		if (!strcmp(s, "failed") && json_object_object_get_ex(ret, "error-desc", &v))
-			gw_err_set(err, EIO, "QEMU: %s", json_object_get_string(v));
-		json_object_put(ret);
-		if (settled)
+		if (!strcmp(status, "failed") && why[0])
+			gw_err_set(err, EIO, "QEMU: %s", why);
+		if (!strcmp(status, "completed") || !strcmp(status, "failed") ||
+		    !strcmp(status, "cancelled"))
 			return 0;
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "QEMU's migration still %s after %d s",

@@ -76,25 +76,6 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 	return gw_err_set(err, ETIMEDOUT, "the source did not open its control connection");
 }
 
-/* QEMU's view of the move: "completed", "postcopy-paused", ... and its error, if any; *ram
- * (if asked) its RAM figures, for the caller to put. */
-static int qemu_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
-		       json_object **ram, struct gw_err *err)
-{
-	json_object *ret, *v;
-	int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
-	if (r < 0)
-		return r;
-	snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
-					    ? json_object_get_string(v) : "none");
-	snprintf(why, wlen, "%s", json_object_object_get_ex(ret, "error-desc", &v)
-				       ? json_object_get_string(v) : "");
-	if (ram)
-		*ram = json_object_object_get_ex(ret, "ram", &v) ? json_object_get(v) : NULL;
-	json_object_put(ret);
-	return 0;
-}
-
 /* migration.json in post-copy: the phase, QEMU's status, pages still to come */
 static void publish(struct container *ct, const char *status, const char *error,
 		    json_object *ram)
@@ -160,7 +141,7 @@ int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_e
 	int paused = 0;
 	for (int tick = 0;; tick++) {
 		json_object *ram = NULL;
-		int r = qemu_status(ct, status, sizeof(status), why, sizeof(why), &ram, err);
+		int r = mig_query_status(ct, status, sizeof(status), why, sizeof(why), &ram, err);
 		if (r < 0)
 			return r;
 		if (!strcmp(status, "postcopy-active") && tick % 20 == 0)
@@ -204,7 +185,7 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 	char status[32], why[256];
 	int paused = 0;
 	for (;;) {
-		int r = qemu_status(ct, status, sizeof(status), why, sizeof(why), NULL, err);
+		int r = mig_query_status(ct, status, sizeof(status), why, sizeof(why), NULL, err);
 		if (r < 0)
 			return r;
 		if (!strcmp(status, "completed")) {

@@ -94,6 +94,9 @@ static int set_cap_and_params(struct container *ct, const struct pol_setup *ps, 
 	/* 0 would mean QEMU's default cap; "uncapped" is the largest value it takes */
 	uint64_t bw = ps->max_bandwidth ? ps->max_bandwidth : (uint64_t)INT64_MAX / 2;
 	json_object_object_add(a, "max-bandwidth", json_object_new_int64((int64_t)bw));
+	/* the user's cap holds after the switch too (QEMU's own default there is none) */
+	if (postcopy)
+		json_object_object_add(a, "max-postcopy-bandwidth", json_object_new_int64((int64_t)bw));
 	json_object_object_add(a, "downtime-limit",
 			       json_object_new_int64((int64_t)ps->downtime_limit_ms));
 	if (ps->cap_xbzrle && ps->xbzrle_cache_size)

@@ -22,7 +22,7 @@ done
 # switched OUT WHAT: the --json result says the move went through post-copy
 switched() {
 	assert_match "$2: the result says kind postcopy" '"kind":"postcopy"' "$1"
-	assert_match "$2: QEMU was switched to post-copy" '"action":"postcopy"' "$1"
+	assert_match "$2: QEMU was switched to post-copy" '"action":"(start-)?postcopy"' "$1"
 }
 # moved FROM TO NAME PREFIX BEFORE: everything that must hold after NAME moved FROM → TO
 moved() {
