@@ -85,6 +85,18 @@ h1 rm -f disk >/dev/null
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"
 
+# flatout NAME: start on h1 a 512 MiB guest rewriting 256 MiB back to back; prints the last
+# iteration it reported
+flatout() {
+	h1 run -d --name "$1" -m 512M gwtest memtest 256 1 >/dev/null
+	wait_num 1 "$1" "memtest iter=" 2 300
+	last_num "$1" 1 "memtest iter="
+}
+# after NAME WHAT BEFORE: NAME moved h1 → h2 intact, then removed
+after() {
+	moved 1 2 "$1" "memtest iter=" "$3"
+	assert_eq "$2: never CORRUPT" "" "$(hgw 2 logs "$1" | grep CORRUPT)"
+}
 # bg_move NAME ARGS...: incoming on h2, migrate from h1 in the background ($MIG, output $MOUT)
 MOUT=$(mktemp)
 echo "$MOUT" >>"$ROOTS_FILE"
@@ -108,22 +120,17 @@ status_is() {
 
 # 3. the default policy with post-copy allowed: pre-copy alone does not converge on a flat-out
 # writer over a 40 MiB/s link, so the policy switches
-h1 run -d --name pol -m 512M gwtest memtest 256 1 >/dev/null
-wait_num 1 pol "memtest iter=" 2 300
-b=$(last_num pol 1 "memtest iter=")
+b=$(flatout pol)
 out=$(migrate_to 1 2 pol --allow-postcopy --bandwidth 40M --json); rc=$?
 echo "# policy: $out"
 assert_eq "policy: migrate --allow-postcopy exits 0" 0 "$rc"
 assert_match "policy: it judged pre-copy not converging" '"reason":"not converging[^"]*switching to post-copy"' "$out"
 switched "$out" policy
-moved 1 2 pol "memtest iter=" "$b"
-assert_eq "policy: never CORRUPT" "" "$(hgw 2 logs pol | grep CORRUPT)"
+after pol policy "$b"
 hgw 2 rm -f pol >/dev/null
 
 # 4. --postcopy-now on a running --allow-postcopy move
-h1 run -d --name now -m 512M gwtest memtest 256 1 >/dev/null
-wait_num 1 now "memtest iter=" 2 300
-b=$(last_num now 1 "memtest iter=")
+b=$(flatout now)
 bg_move now --allow-postcopy --bandwidth 40M
 status_is now "migration active"
 out=$(h1 migrate --postcopy-now now 2>&1); rc=$?
@@ -134,15 +141,12 @@ out=$(cat "$MOUT")
 echo "# postcopy-now: $out"
 assert_eq "postcopy-now: the move succeeds" 0 "$rc"
 assert_match "postcopy-now: recorded as the user's switch" '"action":"start-postcopy","reason":"the user asked' "$out"
-moved 1 2 now "memtest iter=" "$b"
-assert_eq "postcopy-now: never CORRUPT" "" "$(hgw 2 logs now | grep CORRUPT)"
+after now postcopy-now "$b"
 hgw 2 rm -f now >/dev/null
 
 # 5. the link breaks in the middle of post-copy: both sides pause and say so; --recover over
 # a new connection to the same listener finishes the move, memory intact
-h1 run -d --name rec -m 512M gwtest memtest 256 1 >/dev/null
-wait_num 1 rec "memtest iter=" 2 300
-b=$(last_num rec 1 "memtest iter=")
+b=$(flatout rec)
 bg_move rec --postcopy --bandwidth 20M
 status_is rec "postcopy" 300
 sleep 1
@@ -159,8 +163,7 @@ wait "$MIG"; rc=$?
 out=$(cat "$MOUT")
 echo "# recovered move: $out"
 assert_eq "recover: the move completes" 0 "$rc"
-moved 1 2 rec "memtest iter=" "$b"
-assert_eq "recover: never CORRUPT" "" "$(hgw 2 logs rec | grep CORRUPT)"
+after rec recover "$b"
 assert_eq "recover: exec works on the destination" "alive" "$(hgw 2 exec rec gwtest echo alive 2>&1)"
 out=$(h1 migrate --recover rec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
 assert_eq "recover with nothing paused: exit 125" 125 "$rc"
