@@ -73,6 +73,9 @@ int ct_status_save(const char *root, const char *name, const struct ct_status *s
 		   struct gw_err *err);
 /* Loads state.json; a record whose shim is gone while it claims to be live is reported as
  * stopped with detail "shim exited unexpectedly". */
+/* Is pid a running (not zombie) shim? Guards against a dead shim that nobody reaped yet and
+ * against a pid reused by another program. */
+int ct_shim_alive(pid_t pid);
 int ct_status_load(const char *root, const char *name, struct ct_status *s, struct gw_err *err);
 
 /* Names of all containers under ROOT (sorted; free with ct_names_free). */

@@ -341,6 +341,9 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		fprintf(stderr, "\n");
 	if (r < 0)
 		return cli_fail("migrate", &err);
+	/* the source's shim goes once its QEMU has exited: when we return, both are gone */
+	for (int i = 0; i < 1000 && cancel_pid > 0 && ct_shim_alive(cancel_pid); i++)
+		poll(NULL, 0, 10);
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN));
 	} else {

@@ -265,9 +265,7 @@ int ct_status_save(const char *root, const char *name, const struct ct_status *s
 	return r;
 }
 
-/* Is pid a running (not zombie) shim? Guards against a dead shim that nobody reaped yet and
- * against a pid reused by another program. */
-static int shim_alive(pid_t pid)
+int ct_shim_alive(pid_t pid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -331,7 +329,7 @@ int ct_status_load(const char *root, const char *name, struct ct_status *s, stru
 	if (json_object_object_get_ex(j, "detail", &v) && json_object_is_type(v, json_type_string))
 		snprintf(s->detail, sizeof(s->detail), "%s", json_object_get_string(v));
 	json_object_put(j);
-	if (is_live(s->state) && s->shim_pid > 0 && !shim_alive(s->shim_pid)) {
+	if (is_live(s->state) && s->shim_pid > 0 && !ct_shim_alive(s->shim_pid)) {
 		s->state = CT_STOPPED;
 		snprintf(s->detail, sizeof(s->detail), "shim exited unexpectedly");
 	}
