@@ -137,25 +137,6 @@ static int send_prepare_postcopy(struct mig_conn *mc, uint16_t nbd_port, char to
 	return r;
 }
 
-/* Post-copy: wait until our QEMU holds the device state (postcopy-active; or completed, if
- * the source finished before switching). */
-static int wait_switch(struct container *ct, char *status, size_t len, struct gw_err *err)
-{
-	char why[256];
-	for (;;) {
-		int r = mig_query_status(ct, status, len, why, sizeof(why), NULL, err);
-		if (r < 0)
-			return r;
-		if (!strcmp(status, "failed") && why[0])
-			return gw_err_set(err, EIO, "QEMU: %s", why);
-		if (!strcmp(status, "postcopy-active") || !strcmp(status, "completed"))
-			return 0;
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
-			return gw_err_set(err, EIO, "QEMU's incoming migration %s", status);
-		poll(NULL, 0, 20);
-	}
-}
-
 static int guest_running(struct container *ct)
 {
 	json_object *ret, *v;
@@ -282,11 +263,12 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	if (r == 0)
 		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
 	/* QEMU reads the socket now; we must not, until its stream is complete */
-	if (r == 0 && postcopy)
-		r = wait_switch(ct, status, sizeof(status), err);
-	else if (r == 0)
-		r = mig_wait_qemu(ct, 3600 * 1000, status, sizeof(status), err);
-	if (r == 0 && !postcopy && strcmp(status, "completed"))
+	/* post-copy: until our QEMU holds the device state (postcopy-active; or completed, if
+	 * the source finished before switching) */
+	if (r == 0)
+		r = mig_wait_qemu_for(ct, 3600 * 1000, postcopy ? "postcopy-active" : NULL, status,
+				      sizeof(status), err);
+	if (r == 0 && strcmp(status, "completed") && strcmp(status, "postcopy-active"))
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
 							status);
 	if (r == 0) {

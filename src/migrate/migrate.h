@@ -34,6 +34,9 @@ int mig_query_status(struct container *ct, char *status, size_t len, char *why, 
 /* Shared by the ends: wait for QEMU's migration status to leave the active states. */
 int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
 		  struct gw_err *err);
+/* The same, also settling on the status `also` (e.g. "postcopy-active"). */
+int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, char *status,
+		      size_t len, struct gw_err *err);
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);

@@ -56,8 +56,8 @@ int mig_query_status(struct container *ct, char *status, size_t len, char *why, 
 	return 0;
 }
 
-int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
-		  struct gw_err *err)
+int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, char *status,
+		      size_t len, struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	char why[256];
@@ -68,13 +68,19 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 		if (!strcmp(status, "failed") && why[0])
 			gw_err_set(err, EIO, "QEMU: %s", why);
 		if (!strcmp(status, "completed") || !strcmp(status, "failed") ||
-		    !strcmp(status, "cancelled"))
+		    !strcmp(status, "cancelled") || (also && !strcmp(status, also)))
 			return 0;
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "QEMU's migration still %s after %d s",
 					  status, timeout_ms / 1000);
 		poll(NULL, 0, 5); /* its end starts the hand-over: every ms here is pause */
 	}
+}
+
+int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
+		  struct gw_err *err)
+{
+	return mig_wait_qemu_for(ct, timeout_ms, NULL, status, len, err);
 }
 
 /* The names a CONFIG's "caps" may carry; anything else is refused. */
@@ -323,31 +329,6 @@ int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 	return gw_err_set(err, ETIMEDOUT, "disk mirror still running 60 s after its cancel");
 }
 
-void mig_pump_agent(struct container *ct, int ms)
-{
-	int64_t deadline = gw_now_mono_ns() + (int64_t)ms * 1000000;
-	for (;;) {
-		int64_t left = deadline - gw_now_mono_ns();
-		if (left <= 0)
-			return;
-		int fd = alink_fd(ct);
-		if (fd < 0) {
-			poll(NULL, 0, (int)(left / 1000000) + 1);
-			return;
-		}
-		struct pollfd pfd = { .fd = fd,
-				      .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
-		if (poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
-			continue;
-		if (pfd.revents & POLLOUT)
-			alink_on_writable(ct);
-		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE) {
-			alink_close(ct);
-			return;
-		}
-	}
-}
-
 void mig_await(struct container *ct, int fd, int timeout_ms)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
@@ -356,11 +337,12 @@ void mig_await(struct container *ct, int fd, int timeout_ms)
 		int afd = alink_fd(ct);
 		if (left <= 0)
 			return;
+		/* poll ignores a negative fd: with no peer (fd -1) this only serves the link */
 		struct pollfd pfd[2] = {
 			{ .fd = fd, .events = POLLIN },
-			{ .fd = afd, .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) },
+			{ .fd = afd, .events = POLLIN | (afd >= 0 && alink_wants_write(ct) ? POLLOUT : 0) },
 		};
-		if (poll(pfd, afd >= 0 ? 2 : 1, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
 			return;
 		if (pfd[0].revents)
 			return;
@@ -369,6 +351,11 @@ void mig_await(struct container *ct, int fd, int timeout_ms)
 		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE)
 			alink_close(ct);
 	}
+}
+
+void mig_pump_agent(struct container *ct, int ms)
+{
+	mig_await(ct, -1, ms);
 }
 
 void mig_trace(const char *what)

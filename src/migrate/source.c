@@ -534,15 +534,6 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 			gw_err_prefix(err, "committed, but the destination did not confirm that it "
 				      "runs; the source stays paused");
 	}
-	if (r == 0 && !o.postcopy) {
-		/* QEMU says "completed" a moment before it has filled in its total time and
-		 * downtime: take the figures now */
-		json_object *fin;
-		if (qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
-			json_object_put(q);
-			q = fin;
-		}
-	}
 	if (r == 0 && o.postcopy) {
 		/* the destination runs and pulls the pages it lacks from our QEMU: we may go only
 		 * once QEMU has sent them all; a broken link waits for `migrate --recover` */
@@ -550,8 +541,12 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		if (r < 0)
 			gw_err_prefix(err, "post-copy failed after the destination resumed: its "
 				      "guest is lost");
+	}
+	if (r == 0) {
+		/* the final figures: QEMU says "completed" a moment before it has filled in its
+		 * total time and downtime, and a post-copy move ends long after the last sample */
 		json_object *fin;
-		if (r == 0 && qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
+		if (qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
 			json_object_put(q);
 			q = fin;
 		}

@@ -23,7 +23,6 @@ struct alink_hold {
 	int stop_fd;	/* eventfd: end the thread */
 	struct alink_held *head, *tail;
 	size_t bytes;
-	int eof;	/* the agent socket closed */
 };
 
 static void *hold_main(void *arg)
@@ -43,22 +42,21 @@ static void *hold_main(void *arg)
 			break;
 		if (!pfd[0].revents)
 			continue;
-		struct alink_held *c = malloc(sizeof(*c) + 65536);
-		if (!c)
-			break;
-		ssize_t n = read(h->fd, c->data, 65536);
+		uint8_t buf[65536];
+		ssize_t n = read(h->fd, buf, sizeof(buf));
+		int64_t now = gw_now_real_ns();
 		if (n <= 0) {
-			free(c);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
-			h->eof = 1;
-			break;
+			break; /* the socket closed: the main loop sees it after the restore */
 		}
-		c->rx_ns = gw_now_real_ns();
+		struct alink_held *c = malloc(sizeof(*c) + (size_t)n);
+		if (!c)
+			break; /* nothing held is acknowledged: the agent resends it after RESYNC */
+		c->rx_ns = now;
 		c->len = (size_t)n;
 		c->next = NULL;
-		struct alink_held *s = realloc(c, sizeof(*c) + (size_t)n);
-		c = s ? s : c;
+		memcpy(c->data, buf, (size_t)n);
 		if (h->tail)
 			h->tail->next = c;
 		else
@@ -93,7 +91,7 @@ struct alink_hold *alink_hold_start(int fd, struct gw_err *err)
 	return h;
 }
 
-struct alink_held *alink_hold_stop(struct alink_hold *h, int *eof)
+struct alink_held *alink_hold_stop(struct alink_hold *h)
 {
 	uint64_t one = 1;
 	if (write(h->stop_fd, &one, sizeof(one)) < 0) {
@@ -102,8 +100,6 @@ struct alink_held *alink_hold_stop(struct alink_hold *h, int *eof)
 	pthread_join(h->th, NULL);
 	close(h->stop_fd);
 	struct alink_held *list = h->head;
-	if (eof)
-		*eof = h->eof;
 	free(h);
 	return list;
 }

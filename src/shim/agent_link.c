@@ -16,7 +16,6 @@
 struct alink {
 	int fd;
 	struct gw_link link;
-	int resync;	/* a restored link: send RESYNC instead of waiting for a boot HELLO */
 	struct alink_hold *hold; /* a migrated guest's output held until the link state arrives */
 	int64_t rx_ns;	/* arrival time of the held bytes being replayed (0: now) */
 };
@@ -250,7 +249,7 @@ void alink_close(struct container *ct)
 	if (!ct->agent)
 		return;
 	if (ct->agent->hold)
-		alink_held_free(alink_hold_stop(ct->agent->hold, NULL));
+		alink_held_free(alink_hold_stop(ct->agent->hold));
 	if (ct->agent->fd >= 0)
 		close(ct->agent->fd);
 	gw_link_free(&ct->agent->link);
@@ -266,7 +265,8 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 	for (int i = 0; i < 20 && ct->agent->fd >= 0; i++) {
 		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
 		/* the migration pumped the link until the guest stopped: only QEMU's last
-		 * bytes can be in flight, so a short wait suffices (it adds to the pause) */
+		 * bytes can be in flight, so a short wait suffices; whatever it misses the
+		 * agent resends after RESYNC */
 		if (poll(&pfd, 1, 2) <= 0)
 			break;
 		if (alink_on_readable(ct) == -EPIPE)
@@ -312,7 +312,7 @@ int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_e
 	struct alink_held *held = NULL;
 	int r = 0;
 	if (ct->agent && ct->agent->hold) {
-		held = alink_hold_stop(ct->agent->hold, NULL);
+		held = alink_hold_stop(ct->agent->hold);
 		ct->agent->hold = NULL;
 	} else if ((r = alink_open(ct, err)) < 0) {
 		return r;

@@ -100,9 +100,8 @@ struct alink_held {
 struct alink_hold;
 /* Start a thread that reads fd into a list of stamped chunks until alink_hold_stop(). */
 struct alink_hold *alink_hold_start(int fd, struct gw_err *err);
-/* Stop and join the thread; returns the chunks in arrival order (free with alink_held_free);
- * *eof tells whether the socket closed. */
-struct alink_held *alink_hold_stop(struct alink_hold *h, int *eof);
+/* Stop and join the thread; returns the chunks in arrival order (free with alink_held_free). */
+struct alink_held *alink_hold_stop(struct alink_hold *h);
 void alink_held_free(struct alink_held *list);
 
 #endif
