@@ -8,35 +8,9 @@
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
 . tests/lib/moves.sh
-netns_setup || { not_ok "network namespaces (need root and iproute2)"; finish; exit 1; }
-for h in 1 2; do
-	hgw $h load -i "$IMAGES/gwtest-oci" >/dev/null
-	hgw $h load -i "$IMAGES/busybox-docker.tar" >/dev/null
-done
+two_hosts
 
 
-# moved FROM TO NAME PREFIX BEFORE: everything that must hold after NAME moved FROM → TO,
-# BEFORE being the last number seen on the source just before the move
-moved() {
-	local from=$1 to=$2 name=$3 prefix=$4 before=$5 what="$3 h$1→h$2"
-	assert_match "$what: source record shows migrated" "^$name +[a-z]+ +migrated " \
-		"$(hgw "$from" ps -a | grep "^$name ")"
-	assert_eq "$what: source shim and QEMU gone" "" "$(shim_pid_of "$from" "$name")$(qemu_pid_of "$from" "$name")"
-	assert_match "$what: destination ps shows it running" "^$name +[a-z]+ +running " \
-		"$(hgw "$to" ps | grep "^$name ")"
-	local pid; pid=$(shim_pid_of "$to" "$name")
-	assert_eq "$what: destination shim runs in h$to's namespace" "$(ns_inode "$(hns "$to")")" \
-		"$(proc_netns "$pid")"
-	wait_num "$to" "$name" "$prefix" $((before + 3))
-	local now; now=$(last_num "$name" "$to" "$prefix")
-	assert_true "$what: counter continues on the destination ($before → $now)" \
-		test "${now:-0}" -gt "$before"
-	local bad; bad=$(seq_ok "$to" "$name" "$prefix")
-	assert_eq "$what: logs continuous (no gap, no repeat)" "" "$bad"
-	# the source's `migrated` record is a tombstone: removing it frees the name there
-	hgw "$from" rm "$name" >/dev/null
-	assert_eq "$what: the source's record can be removed" "" "$(hgw "$from" ps -aq | grep -x "$name")"
-}
 
 # 1. idle guest, live
 h1 run -d --name idle -m 192M gwtest counter 100 >/dev/null

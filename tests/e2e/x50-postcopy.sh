@@ -13,31 +13,12 @@
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
 . tests/lib/moves.sh
-netns_setup || { not_ok "network namespaces (need root and iproute2)"; finish; exit 1; }
-for h in 1 2; do
-	hgw $h load -i "$IMAGES/gwtest-oci" >/dev/null
-	hgw $h load -i "$IMAGES/busybox-docker.tar" >/dev/null
-done
+two_hosts
 
 # switched OUT WHAT: the --json result says the move went through post-copy
 switched() {
 	assert_match "$2: the result says kind postcopy" '"kind":"postcopy"' "$1"
 	assert_match "$2: QEMU was switched to post-copy" '"action":"(start-)?postcopy"' "$1"
-}
-# moved FROM TO NAME PREFIX BEFORE: everything that must hold after NAME moved FROM → TO
-moved() {
-	local from=$1 to=$2 name=$3 prefix=$4 before=$5 what="$3 h$1→h$2"
-	assert_match "$what: source record shows migrated" "^$name +[a-z]+ +migrated " \
-		"$(hgw "$from" ps -a | grep "^$name ")"
-	assert_eq "$what: source shim and QEMU gone" "" "$(shim_pid_of "$from" "$name")$(qemu_pid_of "$from" "$name")"
-	assert_match "$what: destination ps shows it running" "^$name +[a-z]+ +running " \
-		"$(hgw "$to" ps | grep "^$name ")"
-	wait_num "$to" "$name" "$prefix" $((before + 3)) 300
-	local now; now=$(last_num "$name" "$to" "$prefix")
-	assert_true "$what: keeps going on the destination ($before → $now)" \
-		test "${now:-0}" -ge $((before + 3))
-	assert_eq "$what: logs continuous (no gap, no repeat)" "" "$(seq_ok "$to" "$name" "$prefix")"
-	hgw "$from" rm "$name" >/dev/null
 }
 
 # 1. a guest dirtying 256 MiB back to back (memtest with no pause between iterations)
