@@ -2,11 +2,12 @@
 # Live-migration benchmark (issue 4): a 1 GiB guest running `gwtest heartbeat` (a line every
 # 1 ms) under three workloads: idle; `gwtest memtest 256 1270` (256 MiB rewritten every ~1.3 s,
 # ~200 MiB/s); `gwtest memtest 256 1` (flat out). For each, BENCH_RUNS runs (default 3) of:
-#   godwit   `godwit migrate --json` with its default policy
+#   godwit   `godwit migrate --json` with its default policy (pre-copy, switching to post-copy
+#            only when it will not converge)
 #   qemu     bare QEMU as libvirt drives it with QEMU's defaults (128 MiB/s, 300 ms), dst -S
 #   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
-# and, for the post-copy rows (BENCH_KINDS="gwpc gwapc qpc qac"):
-#   gwpc     `godwit migrate --postcopy`          gwapc  `godwit migrate --allow-postcopy`
+# and, for the post-copy rows (BENCH_KINDS="godwit gwpc gwnpc qpc qac"):
+#   gwpc     `godwit migrate --postcopy`          gwnpc  `godwit migrate --no-postcopy`
 #   qpc      bare QEMU, postcopy-ram on both, migrate-start-postcopy when dirty-sync-count = 2
 #   qac      bare QEMU, auto-converge            (both at max-bandwidth BENCH_TUNED_BW)
 # BENCH_KINDS picks the kinds (default "godwit qemu tuned"). Every run also records whether the
@@ -170,7 +171,7 @@ run_cmd() { # KIND WORKLOAD N
 	case $1 in
 	godwit) echo "godwit_run $2 $3" ;;
 	gwpc) echo "godwit_run $2 $3 --postcopy" ;;
-	gwapc) echo "godwit_run $2 $3 --allow-postcopy" ;;
+	gwnpc) echo "godwit_run $2 $3 --no-postcopy" ;;
 	qemu) echo "qemu_run $2 $3 0" ;;
 	tuned) echo "qemu_run $2 $3 $TUNED_BW" ;;
 	qpc) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram 1" ;;
@@ -209,7 +210,7 @@ def fmt(v, f="%.0f"):
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
 who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (libvirt-style)",
        "tuned": "QEMU, max-bandwidth " + bw,
-       "gwpc": "godwit --postcopy", "gwapc": "godwit --allow-postcopy",
+       "gwpc": "godwit --postcopy", "gwnpc": "godwit --no-postcopy (pre-copy only)",
        "qpc": "QEMU post-copy after pass 1, " + bw,
        "qac": "QEMU auto-converge, " + bw}[sys.argv[3]]
 if not rs:

@@ -18,7 +18,7 @@ for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
 	start=$(date +%s)
 	out=$(BUILD=$BUILD timeout 900 bash "$t" 2>&1)
 	rc=$?
-	echo "$out" | grep -E '^(not ok|ok)|passed' | sed 's/^/  /'
+	echo "$out" | grep -E '^(not ok|ok|# )|passed' | sed 's/^/  /'
 	echo "  ($(( $(date +%s) - start )) s, exit $rc)"
 	if ! grep -qE '[0-9]+ passed, [0-9]+ failed' <<<"$out"; then
 		echo "$out" | tail -n 20

@@ -27,6 +27,12 @@ int qmp_execute(struct qmp *q, const char *cmd, json_object *args, json_object *
 int qmp_execute_with_fd(struct qmp *q, const char *cmd, json_object *args, int fd,
 			json_object **ret, int timeout_ms, struct gw_err *err);
 
+/* While a command waits for its reply, call wait(arg, fd, ms) instead of sleeping in poll():
+ * it must return once fd (the monitor) is readable or ms have passed, and may serve other
+ * work meanwhile (the shim keeps the guest's output flowing during a migration). NULL
+ * restores the plain poll. wait must not use q. */
+void qmp_set_wait(struct qmp *q, void (*wait)(void *arg, int fd, int ms), void *arg);
+
 /* The socket, for poll(); readable means events may be pending: call qmp_pump(). */
 int qmp_fd(const struct qmp *q);
 

@@ -137,8 +137,8 @@ static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 	json_object_put(d);
 	if (!capable)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "this migration was started "
-			"without --postcopy or --allow-postcopy: post-copy needs its disk mirror "
-			"and QEMU capability from the start; cancel and migrate again with one" });
+			"with --no-postcopy (or --offline): post-copy needs its disk mirror and "
+			"QEMU capability from the start; cancel and migrate again without it" });
 	if (already) {
 		printf("%s: already in post-copy\n", name);
 		return 0;
@@ -222,11 +222,12 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "postcopy", no_argument, NULL, 'P' },
 		{ "allow-postcopy", no_argument, NULL, 'A' },
+		{ "no-postcopy", no_argument, NULL, 'n' },
 		{ "postcopy-now", no_argument, NULL, 'N' },
 		{ "recover", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, allow_pc = 0, now = 0;
+	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, no_pc = 0, now = 0;
 	int recover = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
@@ -250,7 +251,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 's': status = 1; break;
 		case 'c': cancel = 1; break;
 		case 'P': postcopy = 1; break;
-		case 'A': allow_pc = 1; break;
+		case 'A': break; /* the default; kept for scripts that say it */
+		case 'n': no_pc = 1; break;
 		case 'N': now = 1; break;
 		case 'R': recover = 1; break;
 		case 'h':
@@ -264,11 +266,16 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "                       (default uncapped; e.g. 1G)\n"
 			       "  --timeout DUR        give up after this long (default 60s)\n"
 			       "  --postcopy           switch to post-copy after the first full pass "
-			       "(the disk\n"
-			       "                       is mirrored over NBD; no cancel after the switch)\n"
-			       "  --allow-postcopy     let the policy switch to post-copy when pre-copy "
-			       "does\n"
-			       "                       not converge (same disk route)\n"
+			       "(no cancel\n"
+			       "                       after the switch)\n"
+			       "  --no-postcopy        pre-copy only: the policy throttles the guest "
+			       "instead of\n"
+			       "                       switching, and the disk rides in QEMU's stream\n"
+			       "  (default)            pre-copy, switching to post-copy only when it will "
+			       "not\n"
+			       "                       converge (--allow-postcopy says the same); the "
+			       "disk is\n"
+			       "                       mirrored over NBD\n"
 			       "  --json               print the final figures as one JSON object\n"
 			       "\n       godwit migrate --status CONTAINER   the latest figures of its "
 			       "migration\n"
@@ -276,7 +283,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 			       "the source runs on)\n"
 			       "       godwit migrate --postcopy-now CONTAINER   switch a running "
 			       "migration\n"
-			       "                       started with --postcopy/--allow-postcopy to "
+			       "                       (not one started with --no-postcopy) to "
 			       "post-copy now\n"
 			       "       godwit migrate --recover CONTAINER tcp:HOST:PORT   resume a "
 			       "post-copy move\n"
@@ -303,8 +310,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 					       argv[optind + 1]);
 		return migrate_recover(cli, argv[optind], argv[optind + 1]);
 	}
-	if ((postcopy || allow_pc) && offline)
-		return cli_usage_error("migrate", "--postcopy and --offline exclude each other");
+	if (postcopy && (offline || no_pc))
+		return cli_usage_error("migrate", "--postcopy excludes --offline and --no-postcopy");
 	const char *name = argv[optind], *uri = argv[optind + 1];
 	if (strncmp(uri, "tcp:", 4))
 		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
@@ -317,8 +324,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	json_object_object_add(args, "offline", json_object_new_boolean(offline));
 	if (postcopy)
 		json_object_object_add(args, "postcopy", json_object_new_boolean(1));
-	if (allow_pc)
-		json_object_object_add(args, "allow_postcopy", json_object_new_boolean(1));
+	if (no_pc)
+		json_object_object_add(args, "no_postcopy", json_object_new_boolean(1));
 	if (downtime_ns)
 		json_object_object_add(args, "max_downtime_ms", json_object_new_int64(downtime_ns / 1000000));
 	if (timeout_ns)

@@ -31,6 +31,8 @@ struct qmp {
 	json_object *greeting;
 	int broken;			/* negative errno once the stream cannot be trusted */
 	struct gw_err broken_err;
+	void (*wait)(void *arg, int fd, int ms); /* qmp_set_wait */
+	void *wait_arg;
 };
 
 /* What a read loop is waiting for: the greeting, or the reply carrying id. */
@@ -259,6 +261,10 @@ static int qmp_wait_for(struct qmp *q, struct qmp_want *w, int64_t deadline, str
 		int left = remaining_ms(deadline);
 		if (left == 0)
 			return -ETIMEDOUT;
+		if (q->wait) {
+			q->wait(q->wait_arg, q->fd, left);
+			left = 0; /* the monitor is readable, or the time is up */
+		}
 		r = qmp_fill(q, left, err);
 		if (r < 0)
 			return r;
@@ -458,6 +464,12 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out, struct gw_er
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+}
+
+void qmp_set_wait(struct qmp *q, void (*wait)(void *arg, int fd, int ms), void *arg)
+{
+	q->wait = wait;
+	q->wait_arg = arg;
 }
 
 int qmp_fd(const struct qmp *q)

@@ -2,8 +2,9 @@
  * connection, check that this host can honour the container's config (image by id, name,
  * disk), start QEMU with the same devices in -incoming defer mode, let it take the stream
  * from the socket, then wait for the source's log and COMMIT before the guest's output may
- * leave this host (pre-copy: the guest runs from QEMU's completion, sealed, its output held;
- * post-copy: paused until COMMIT). Any failure before COMMIT leaves nothing behind. */
+ * leave this host (the guest runs from QEMU's completion or switch, sealed, its output held;
+ * a guest with a NIC stays paused until COMMIT). Any failure before COMMIT leaves nothing
+ * behind. */
 #include <openssl/evp.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -170,10 +171,10 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int postcop
 	}
 	json_object_put(o);
 	ct->started = 1; /* the container process is already running in the guest */
-	/* post-copy: the source's mirror has ended; nobody may write the disk but the guest */
+	/* post-copy: the source's mirror ended before the switch; the export goes too */
 	r = postcopy ? mig_nbd_stop(ct, err) : 0;
-	/* pre-copy: the guest already runs (early resume) and its output waits in the hold;
-	 * post-copy: the link first, so RESYNC waits in the port for the guest, then cont */
+	/* early resume: the guest already runs and its output waits in the hold; a paused
+	 * guest (NIC): the link first, so RESYNC waits in the port for the guest, then cont */
 	if (r == 0)
 		r = alink_restore(ct, buf, (size_t)len, err);
 	/* an early-resumed guest runs already, unless the source had stopped it (offline):
@@ -185,7 +186,7 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int postcop
 	return r;
 }
 
-int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 {
 	int fd = accept_one(ct, listen_fd, err);
 	if (fd < 0)
@@ -213,12 +214,15 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		json_object *pc;
 		postcopy = caps && json_object_object_get_ex(caps, "postcopy-ram", &pc) &&
 			   json_object_get_boolean(pc);
-		/* pre-copy resumes the guest the moment QEMU has the state (early resume, its
-		 * output held until COMMIT); post-copy, or a guest with a NIC that the world
-		 * could hear from, stays paused until COMMIT (docs/migration-protocol.md §2) */
-		early = !postcopy && !ct->cfg.nic_mac[0];
+		/* the guest resumes the moment QEMU has the state (early resume, its output
+		 * held until COMMIT; in post-copy the source ended its disk mirror before the
+		 * switch); a guest with a NIC that the world could hear from stays paused until
+		 * COMMIT (docs/migration-protocol.md §2) */
+		early = !ct->cfg.nic_mac[0];
 		if (r == 0)
 			r = shim_vm_start(ct, 1, !early, err);
+		mig_trace("destination: QEMU started");
+		mig_qmp_serve_agent(ct, 1);
 		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
 		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 			snprintf(reason, sizeof(reason), "unsupported");
@@ -312,4 +316,11 @@ int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	if (cc.fd >= 0)
 		close(cc.fd);
 	return 0;
+}
+
+int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+{
+	int r = dest_run(ct, listen_fd, err);
+	mig_qmp_serve_agent(ct, 0);
+	return r;
 }

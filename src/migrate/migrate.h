@@ -40,6 +40,9 @@ int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, ch
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);
+/* While on, every QMP call serves the agent link as it waits for QEMU's reply (mig_await):
+ * a slow command (drive-mirror, block-job-cancel) must not stall the container's output. */
+void mig_qmp_serve_agent(struct container *ct, int on);
 /* Wait (at most timeout_ms) until fd has something to read, reading and answering the agent
  * link meanwhile: a shim blocked on its peer must not hold back the guest's output. */
 void mig_await(struct container *ct, int fd, int timeout_ms);

@@ -104,7 +104,7 @@ static int cancel(struct pol_state *st, const struct pol_sample *s, const struct
 {
 	char hint[80] = "";
 	if (!t->allow_postcopy)
-		snprintf(hint, sizeof(hint), "; allow post-copy (--postcopy)");
+		snprintf(hint, sizeof(hint), "; post-copy not allowed (--no-postcopy)");
 	else if (t->bandwidth_cap)
 		snprintf(hint, sizeof(hint), "; link capped at %.0f MiB/s", t->bandwidth_cap / MIB);
 	snprintf(out->reason, sizeof(out->reason),

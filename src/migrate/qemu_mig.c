@@ -84,7 +84,8 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len
 }
 
 /* The names a CONFIG's "caps" may carry; anything else is refused. */
-static const char *const MIG_CAP_NAMES[] = { "xbzrle", "auto-converge", "events", "postcopy-ram" };
+static const char *const MIG_CAP_NAMES[] = { "xbzrle", "auto-converge", "events", "postcopy-ram",
+					      "pause-before-switchover" };
 
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err)
 {
@@ -182,6 +183,11 @@ int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_
 	cleanup_close int lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
 		return gw_err_sys(err, errno, "socket");
+	/* the connection QEMU accepts inherits this: the NBD handshake's replies come in small
+	 * writes that Nagle and the client's delayed ACK held back ~45 ms each (two of them,
+	 * while the source QEMU's monitor waited in drive-mirror and its guest output stalled) */
+	int on = 1;
+	setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
 		return gw_err_sys(err, errno, "NBD listen socket");
@@ -257,6 +263,9 @@ int mig_mirror_start(struct container *ct, const char *host, uint16_t port, stru
 	/* only the overlay's own blocks: the base is the image, already on the destination */
 	json_object_object_add(a, "sync", json_object_new_string("top"));
 	json_object_object_add(a, "mode", json_object_new_string("existing"));
+	/* active mirroring: once in sync, each guest write reaches both disks before it
+	 * completes, so ending the mirror inside the hand-over's pause has nothing left to copy */
+	json_object_object_add(a, "copy-mode", json_object_new_string("write-blocking"));
 	int r = qmp_execute(ct->qmp, "drive-mirror", a, NULL, 5000, err);
 	json_object_put(a);
 	return r < 0 ? gw_err_prefix(err, "drive-mirror to %s", target) : 0;
@@ -303,7 +312,8 @@ int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "disk mirror not in sync after %d s",
 					  timeout_ms / 1000);
-		poll(NULL, 0, 50);
+		/* the guest runs on meanwhile: keep its output flowing */
+		mig_pump_agent(ct, 5);
 	}
 }
 
@@ -318,13 +328,14 @@ int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 		return 0; /* already gone */
 	if (r < 0)
 		return gw_err_prefix(err, "block-job-cancel");
-	/* a ready mirror cancelled without force first copies what is left, then ends */
-	for (int i = 0; i < 3000; i++) {
+	/* a ready mirror cancelled without force first copies what is left, then ends; this
+	 * runs inside the hand-over's pause, so ask often */
+	for (int i = 0; i < 30000; i++) {
 		if ((r = mirror_state(ct, err)) == -ENOENT)
 			return 0;
 		if (r < 0)
 			return r;
-		poll(NULL, 0, 20);
+		poll(NULL, 0, 2);
 	}
 	return gw_err_set(err, ETIMEDOUT, "disk mirror still running 60 s after its cancel");
 }
@@ -351,6 +362,17 @@ void mig_await(struct container *ct, int fd, int timeout_ms)
 		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE)
 			alink_close(ct);
 	}
+}
+
+static void await_hook(void *ct, int fd, int ms)
+{
+	mig_await(ct, fd, ms);
+}
+
+void mig_qmp_serve_agent(struct container *ct, int on)
+{
+	if (ct->qmp)
+		qmp_set_wait(ct->qmp, on ? await_hook : NULL, on ? ct : NULL);
 }
 
 void mig_pump_agent(struct container *ct, int ms)

@@ -189,6 +189,7 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 		if (r < 0)
 			return r;
 		if (!strcmp(status, "completed")) {
+			mig_trace("destination: post-copy completed");
 			if (paused)
 				shim_set_state(ct, CT_RUNNING, "");
 			return 0;

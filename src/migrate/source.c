@@ -20,8 +20,9 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-/* How a live move may use post-copy: never (pre-copy with block migration, the default),
- * switch after the first full pass (--postcopy), or when the policy says (--allow-postcopy). */
+/* How a live move may use post-copy: never (--no-postcopy, --offline: pre-copy with block
+ * migration), switch after the first full pass (--postcopy), or when the policy says (the
+ * default). */
 enum src_postcopy { PC_NEVER = 0, PC_AFTER_FIRST_PASS, PC_POLICY };
 
 struct src_opts {
@@ -57,11 +58,12 @@ static int parse_opts(struct container *ct, json_object *args, struct src_opts *
 			return gw_err_set(err, EINVAL, "max total time out of range");
 		o->targets.max_total_ns = s * 1000000000LL;
 	}
+	o->postcopy = PC_POLICY;
 	if (json_object_object_get_ex(args, "postcopy", &v) && json_object_get_boolean(v))
 		o->postcopy = PC_AFTER_FIRST_PASS;
-	else if (json_object_object_get_ex(args, "allow_postcopy", &v) &&
-		 json_object_get_boolean(v))
-		o->postcopy = PC_POLICY;
+	else if (o->offline || (json_object_object_get_ex(args, "no_postcopy", &v) &&
+				json_object_get_boolean(v)))
+		o->postcopy = PC_NEVER;
 	if (o->postcopy && o->offline)
 		return gw_err_set(err, EINVAL, "post-copy is for live moves, not --offline");
 	/* post-copy needs the disk mirrored over NBD (QEMU refuses it with block migration),
@@ -79,6 +81,10 @@ static json_object *caps_json(const struct pol_setup *ps, int offline, int postc
 			       json_object_new_boolean(ps->cap_auto_converge && !offline));
 	json_object_object_add(c, "events", json_object_new_boolean(1));
 	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(postcopy && !offline));
+	/* a post-copy move's disk rides a mirror that must end while the guest is stopped and
+	 * before the destination's guest runs: QEMU waits for us in pre-switchover */
+	json_object_object_add(c, "pause-before-switchover",
+			       json_object_new_boolean(postcopy && !offline));
 	return c;
 }
 
@@ -194,7 +200,7 @@ static void publish_end(struct container *ct, const char *status, const char *ur
  * move, postcopy-active (1: the guest has stopped here and runs from the destination's side
  * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
-		      const struct pol_setup *ps, struct pol_state *stp, int fd,
+		      const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
 		      json_object *actions, json_object **last_q, struct gw_err *err)
 {
 	struct pol_state st = *stp;
@@ -217,6 +223,30 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		if (!strcmp(status, "completed") || !strcmp(status, "postcopy-active")) {
 			*last_q = q;
 			return strcmp(status, "completed") ? 1 : 0;
+		}
+		if (!strcmp(status, "pre-switchover")) {
+			/* our guest has stopped for the switch (or the last copy) and QEMU waits:
+			 * the disk mirror copies its last blocks and ends now, so that once the
+			 * destination's guest runs (at once, on its own) nobody else writes its
+			 * disk (docs/migration-protocol.md §2) */
+			json_object_put(q);
+			if (*mirroring && (r = mig_mirror_cancel(ct, 0, err)) < 0)
+				return r;
+			*mirroring = 0;
+			mig_trace("source: pre-switchover, disk mirror ended");
+			json_object *a = json_object_new_object();
+			json_object_object_add(a, "state", json_object_new_string("pre-switchover"));
+			r = qmp_execute(ct->qmp, "migrate-continue", a, NULL, 5000, err);
+			json_object_put(a);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!strcmp(status, "device")) {
+			/* QEMU sends the device state: the switch is a moment away */
+			json_object_put(q);
+			poll(NULL, 0, 1);
+			continue;
 		}
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
 			r = gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
@@ -280,8 +310,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				can ? "start-postcopy" : "postcopy-now-refused"));
 			json_object_object_add(rec, "reason", json_object_new_string(
 				can ? "the user asked (--postcopy-now)"
-				    : "--postcopy-now, but this migration was started without "
-				      "--postcopy or --allow-postcopy"));
+				    : "--postcopy-now, but this migration was started with "
+				      "--no-postcopy"));
 			json_object_array_add(actions, rec);
 			if (can) {
 				if ((r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL,
@@ -325,8 +355,12 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		}
 		json_object_put(q);
 		/* keep taking the container's output while QEMU copies: the log stays live and
-		 * the guest's link queue never fills up behind a busy migration */
-		mig_pump_agent(ct, 10);
+		 * the guest's link queue never fills up behind a busy migration. QEMU's
+		 * MIGRATION event (a new status: pre-switchover, the switch, the end) wakes us at
+		 * once: the hand-over waits on us there. */
+		mig_await(ct, qmp_fd(ct->qmp), switched ? 1 : 10);
+		while (qmp_wait_event(ct->qmp, "MIGRATION", 0, NULL, NULL) == 0)
+			;
 	}
 }
 
@@ -418,8 +452,8 @@ static int recv_prepare_postcopy(struct mig_conn *mc, uint16_t *port, char token
 	return r < 0 ? gw_err_prefix(err, "PREPARE") : 0;
 }
 
-int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
-		   json_object **result, struct gw_err *err)
+static int source_run(struct container *ct, struct shim_client *cl, json_object *args,
+		      json_object **result, struct gw_err *err)
 {
 	struct src_opts o;
 	int r = parse_opts(ct, args, &o, err);
@@ -451,7 +485,7 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	char peer[64], token[33] = "";
 	uint16_t nbd_port = 0;
 	json_object *actions = json_object_new_array(), *q = NULL;
-	int committed = 0, paused = 0, mirroring = 0, ram_sent = 0;
+	int committed = 0, paused = 0, mirroring = 0, ram_sent = 0, went_postcopy = 0;
 	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE |
 			   (o.postcopy ? MIG_FEAT_POSTCOPY : 0), &common, peer, err);
 	if (r == 0 && o.postcopy && !(common & MIG_FEAT_POSTCOPY))
@@ -471,11 +505,14 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		/* the disk first: mirror the overlay into the destination's NBD export until the
 		 * two are in sync; the mirror then keeps them in sync while RAM moves */
 		char host[256], port[16];
+		mig_trace("source: PREPARE received");
 		r = mig_open_control(o.uri, token, &cc, err);
+		mig_trace("source: control connection open");
 		if (r == 0)
 			r = net_parse_tcp(o.uri, host, port, err);
 		if (r == 0 && (r = mig_mirror_start(ct, host, nbd_port, err)) == 0) {
 			mirroring = 1;
+			mig_trace("source: disk mirror started");
 			r = mig_mirror_wait_ready(ct, (int)(o.targets.max_total_ns / 1000000),
 						  ct->cancel_fd, err);
 		}
@@ -495,13 +532,13 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		if (ram_sent && o.postcopy)
 			ctl = &cc;
 	}
-	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, actions, &q, err)) > 0)
+	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, &mirroring, actions, &q,
+				      err)) > 0) {
 		r = 0; /* postcopy-active */
-	if (r == 0 && mirroring) {
-		/* our guest has stopped: the mirror copies what is left and ends, unpivoted */
-		r = mig_mirror_cancel(ct, 0, err);
-		mirroring = r < 0;
+		went_postcopy = 1;
 	}
+	if (r == 0 && mirroring)
+		r = gw_err_set(err, EIO, "QEMU switched over without waiting for the disk mirror");
 	if (r == 0) {
 		/* QEMU stopped the guest for the last copy (or the switch to post-copy); wait
 		 * until the destination has the device state */
@@ -534,10 +571,11 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 			gw_err_prefix(err, "committed, but the destination did not confirm that it "
 				      "runs; the source stays paused");
 	}
-	if (r == 0 && o.postcopy) {
+	if (r == 0 && went_postcopy) {
 		/* the destination runs and pulls the pages it lacks from our QEMU: we may go only
 		 * once QEMU has sent them all; a broken link waits for `migrate --recover` */
 		r = mig_src_postcopy_finish(ct, token, err);
+		mig_trace("source: post-copy finished");
 		if (r < 0)
 			gw_err_prefix(err, "post-copy failed after the destination resumed: its "
 				      "guest is lost");
@@ -589,9 +627,10 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)jget_u64(q, "downtime")));
 	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)jget_u64(ram, "transferred")));
 	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)jget_u64(ram, "dirty-sync-count")));
-	json_object_object_add(res, "kind", json_object_new_string(o.offline    ? "offline"
-								   : o.postcopy ? "postcopy"
-										: "live"));
+	/* what happened: a move allowed to switch that finished in pre-copy is "live" */
+	json_object_object_add(res, "kind", json_object_new_string(o.offline	      ? "offline"
+								   : went_postcopy ? "postcopy"
+										   : "live"));
 	json_object_object_add(res, "actions", actions);
 	json_object_put(q);
 	*result = res;
@@ -600,4 +639,13 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	shim_set_state(ct, CT_MIGRATED, o.uri);
 	qmp_execute(ct->qmp, "quit", NULL, NULL, 5000, NULL);
 	return 0;
+}
+
+int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
+		   json_object **result, struct gw_err *err)
+{
+	mig_qmp_serve_agent(ct, 1);
+	int r = source_run(ct, cl, args, result, err);
+	mig_qmp_serve_agent(ct, 0);
+	return r;
 }

@@ -53,14 +53,16 @@ int alink_open(struct container *ct, struct gw_err *err)
 	}
 }
 
+/* While the hold thread owns the socket (alink_hold until alink_restore) nobody else reads
+ * or writes it: the link has no fd. */
 int alink_fd(struct container *ct)
 {
-	return ct->agent ? ct->agent->fd : -1;
+	return ct->agent && !ct->agent->hold ? ct->agent->fd : -1;
 }
 
 int alink_wants_write(struct container *ct)
 {
-	return ct->agent && ct->agent->fd >= 0 && gw_link_want_write(&ct->agent->link);
+	return alink_fd(ct) >= 0 && gw_link_want_write(&ct->agent->link);
 }
 
 int alink_on_writable(struct container *ct)

@@ -36,16 +36,7 @@ echo "# mem: $out"
 assert_eq "memtest: migrate exits 0" 0 "$rc"
 moved 1 2 mem "memtest iter=" "$b"
 assert_eq "memtest: never CORRUPT" "" "$(hgw 2 logs mem | grep CORRUPT)"
-# Under TCG (QEMU 7.2), a fast-dirtying guest's kernel now and then reports corruption after a
-# move (about 1 in 8 here; bare QEMU's own fast migration did the same, docs/migration.md):
-# asserted where KVM runs the guest, reported here.
-if [ "$(h1 info | awk '/^accelerator:/ { print $2 }')" = tcg ] && ! guest_healthy "$R2" mem; then
-	echo "# KNOWN TCG ISSUE: the fast dirtier's guest kernel reported an error after the move:"
-	grep -aE 'BUG:|Oops|corruption|panic|NX-protected|general protection' \
-		"$R2/containers/mem/console.log" | head -n 3 | sed 's/^/#   /'
-else
-	assert_true "mem: the guest kernel stayed healthy" guest_healthy "$R2" mem
-fi
+kernel_ok 2 mem "mem"
 hgw 2 rm -f mem >/dev/null
 
 # 3. a guest writing to its disk, 2 CPUs, live; then 4. offline back

@@ -133,16 +133,17 @@ src_ok "migrate --cancel" "$b"
 dest_clean "migrate --cancel"
 assert_match "migrate --status after it" "migration failed: .*cancelled" "$(h1 migrate --status src)"
 # --postcopy-now: refused, with the reason, when no migration runs or the running one was not
-# set up for post-copy (no disk mirror, no postcopy-ram); the migration itself goes on
+# set up for post-copy (--no-postcopy: no disk mirror, no postcopy-ram); the migration itself
+# goes on
 out=$(h1 migrate --postcopy-now src 2>&1); rc=$?
 assert_eq "postcopy-now without a migration: exit 125" 125 "$rc"
 assert_match "postcopy-now without a migration: says so" "no migration .* is running" "$out"
 b=$(last_num)
-start_move "" --bandwidth 20M
+start_move "" --no-postcopy --bandwidth 20M
 sleep 2
 out=$(h1 migrate --postcopy-now src 2>&1); rc=$?
 assert_eq "postcopy-now on a pre-copy move: exit 125" 125 "$rc"
-assert_match "postcopy-now on a pre-copy move: says why" "without --postcopy or --allow-postcopy" "$out"
+assert_match "postcopy-now on a pre-copy move: says why" "started with --no-postcopy" "$out"
 assert_match "postcopy-now on a pre-copy move: it still runs" "src: migrating; migration active" \
 	"$(h1 migrate --status src)"
 h1 migrate --cancel src >/dev/null

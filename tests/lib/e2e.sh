@@ -49,8 +49,12 @@ leftovers() { pgrep -f -- "$1" | grep -v "^$$\$" || true; }
 # The guest kernel's own word on its health: no oops, BUG or panic on the console (kernel
 # messages only go there). guest_healthy ROOT NAME
 guest_healthy() {
-	! grep -aqE 'BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected' \
-		"$1/containers/$2/console.log" 2>/dev/null
+	local bad
+	bad=$(grep -aE -m 5 'BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected' \
+		"$1/containers/$2/console.log" 2>/dev/null)
+	[ -z "$bad" ] && return 0
+	echo "$bad" | sed 's/^/# console: /'
+	return 1
 }
 
 finish() {

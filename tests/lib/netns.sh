@@ -43,6 +43,13 @@ hroot() { if [ "$1" = 1 ]; then echo "$R1"; else echo "$R2"; fi; }
 hns() { if [ "$1" = 1 ]; then echo "$NS1"; else echo "$NS2"; fi; }
 hip() { if [ "$1" = 1 ]; then echo "$H1_IP"; else echo "$H2_IP"; fi; }
 hgw() { local n=$1; shift; if [ "$n" = 1 ]; then h1 "$@"; else h2 "$@"; fi; }
+# hgwt SECONDS HOST ARGS: hgw with a time limit (an exec in a guest whose kernel broke never
+# returns)
+hgwt() {
+	local t=$1 n=$2
+	shift 2
+	timeout "$t" ip netns exec "$(hns "$n")" "$GODWIT" --root "$(hroot "$n")" "$@"
+}
 
 # The network namespace a process runs in, as the kernel names it ("net:[4026…]").
 proc_netns() { readlink "/proc/$1/ns/net" 2>/dev/null; }

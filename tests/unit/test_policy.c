@@ -271,7 +271,7 @@ static void test_throttle_without_postcopy_then_cancel(void **state)
 	s.dirty_rate = 210 * MiB;
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CANCEL);
 	assert_string_equal(a.reason, "did not converge in 60 s: dirty 210 MiB/s vs link 180 MiB/s, "
-			    "256 MiB left; allow post-copy (--postcopy)");
+			    "256 MiB left; post-copy not allowed (--no-postcopy)");
 	/* after cancel: nothing more */
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
 	assert_int_equal(n, 0);

@@ -2,6 +2,7 @@
  * other end of a socketpair (or a unix socket) and plays one scripted exchange per test;
  * qmp_parse_line() is checked on its own for the odd lines QEMU (or an attacker) may send. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -231,6 +232,65 @@ static void test_timeout_then_late_reply_dropped(void **state)
 	assert_int_equal(rc, 0);
 	assert_string_equal(json_object_get_string(ret), "second");
 	json_object_put(ret);
+	qmp_close(q);
+	fake_join(&f);
+}
+
+/* A slow command: the reply comes 150 ms late, so the client waits in the hook. */
+static void script_slow(struct fake *f)
+{
+	srv_handshake(f);
+	json_object *c = srv_read_cmd(f);
+	poll(NULL, 0, 150);
+	srv_reply(f, c, "\"return\": \"slow\"");
+	json_object_put(c);
+	json_object_put(srv_read_cmd(f)); /* "never": not answered */
+	json_object_put(srv_read_cmd(f)); /* until the client closes */
+}
+
+struct hook_seen {
+	int calls, fd;
+	int64_t waited_ns;
+};
+
+/* What the shim does in its hook (mig_await): wait for the monitor, meanwhile free to serve
+ * other work; here it only counts and checks it is given the monitor's fd. */
+static void count_hook(void *arg, int fd, int ms)
+{
+	struct hook_seen *h = arg;
+	h->calls++;
+	h->fd = fd;
+	int64_t t0 = gw_now_mono_ns();
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	poll(&p, 1, ms < 20 ? ms : 20); /* in slices, like a caller with other work */
+	h->waited_ns += gw_now_mono_ns() - t0;
+}
+
+static void test_wait_hook(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct gw_err err = { 0 };
+	int rc;
+	struct qmp *q = fake_start(&f, script_slow, &rc, &err);
+	assert_int_equal(rc, 0);
+	struct hook_seen h = { 0 };
+	qmp_set_wait(q, count_hook, &h);
+	json_object *ret = NULL;
+	rc = qmp_execute(q, "slow", NULL, &ret, 2000, &err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(json_object_get_string(ret), "slow");
+	json_object_put(ret);
+	/* the 150 ms went by in the hook, in several calls, each handed the monitor */
+	assert_true(h.calls >= 3);
+	assert_int_equal(h.fd, qmp_fd(q));
+	assert_true(h.waited_ns >= 100000000LL);
+	/* and off again: a timeout still ends a wait without it */
+	qmp_set_wait(q, NULL, NULL);
+	int before = h.calls;
+	rc = qmp_execute(q, "never", NULL, NULL, 50, &err);
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_int_equal(h.calls, before);
 	qmp_close(q);
 	fake_join(&f);
 }
@@ -547,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_handshake_return_and_events),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_timeout_then_late_reply_dropped),
+		cmocka_unit_test(test_wait_hook),
 		cmocka_unit_test(test_oversized_line),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_peer_close),
