@@ -206,7 +206,9 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	if (r == 0)
 		r = mig_recv_json(&mc, MIG_CONFIG, &msg, err);
 	if (r == 0) {
+		mig_trace("destination: CONFIG received");
 		r = prepare(ct, msg, reason, sizeof(reason), err);
+		mig_trace("destination: overlay created");
 		if (json_object_object_get_ex(msg, "caps", &v) &&
 		    json_object_is_type(v, json_type_object))
 			caps = json_object_get(v);

@@ -40,6 +40,10 @@ int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, ch
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);
+/* Wait up to ms for QEMU to say something (a MIGRATION event: a new status; MIGRATION_PASS:
+ * a new round), serving the agent link meanwhile; those events are dropped once read (the
+ * caller queries what it needs). Polling QEMU less keeps its main loop for the stream. */
+void mig_await_qemu(struct container *ct, int ms);
 /* While on, every QMP call serves the agent link as it waits for QEMU's reply (mig_await):
  * a slow command (drive-mirror, block-job-cancel) must not stall the container's output. */
 void mig_qmp_serve_agent(struct container *ct, int on);

@@ -73,8 +73,17 @@ int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, ch
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "QEMU's migration still %s after %d s",
 					  status, timeout_ms / 1000);
-		poll(NULL, 0, 5); /* its end starts the hand-over: every ms here is pause */
+		/* its end starts the hand-over: QEMU's MIGRATION event wakes us at once */
+		mig_await_qemu(ct, 50);
 	}
+}
+
+void mig_await_qemu(struct container *ct, int ms)
+{
+	mig_await(ct, qmp_fd(ct->qmp), ms);
+	while (qmp_wait_event(ct->qmp, "MIGRATION", 0, NULL, NULL) == 0 ||
+	       qmp_wait_event(ct->qmp, "MIGRATION_PASS", 0, NULL, NULL) == 0)
+		;
 }
 
 int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,

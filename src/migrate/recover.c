@@ -139,13 +139,17 @@ int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_e
 {
 	char status[32], why[256], uri[300];
 	int paused = 0;
-	for (int tick = 0;; tick++) {
+	int64_t published = 0;
+	for (;;) {
 		json_object *ram = NULL;
 		int r = mig_query_status(ct, status, sizeof(status), why, sizeof(why), &ram, err);
 		if (r < 0)
 			return r;
-		if (!strcmp(status, "postcopy-active") && tick % 20 == 0)
+		if (!strcmp(status, "postcopy-active") &&
+		    gw_now_mono_ns() - published > 1000000000LL) {
 			publish(ct, status, NULL, ram);
+			published = gw_now_mono_ns();
+		}
 		json_object_put(ram);
 		if (!strcmp(status, "completed"))
 			return 0;
@@ -175,7 +179,8 @@ int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_e
 				}
 			}
 		}
-		poll(NULL, 0, 50);
+		/* QEMU's MIGRATION event (completed, paused) wakes us at once */
+		mig_await_qemu(ct, 50);
 	}
 }
 
@@ -198,8 +203,8 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 			return gw_err_set(err, EIO, "post-copy %s%s%s: the guest is lost", status,
 					  why[0] ? ": " : "", why);
 		if (strcmp(status, "postcopy-paused")) {
-			/* the guest runs here: keep its output flowing */
-			mig_pump_agent(ct, 50);
+			/* the guest runs here: keep its output flowing until QEMU says more */
+			mig_await_qemu(ct, 50);
 			continue;
 		}
 		if (!paused) {

@@ -356,11 +356,9 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		json_object_put(q);
 		/* keep taking the container's output while QEMU copies: the log stays live and
 		 * the guest's link queue never fills up behind a busy migration. QEMU's
-		 * MIGRATION event (a new status: pre-switchover, the switch, the end) wakes us at
-		 * once: the hand-over waits on us there. */
-		mig_await(ct, qmp_fd(ct->qmp), switched ? 1 : 10);
-		while (qmp_wait_event(ct->qmp, "MIGRATION", 0, NULL, NULL) == 0)
-			;
+		 * events wake us at once: a new status (pre-switchover, the switch, the end:
+		 * the hand-over waits on us there) or a new round (--postcopy switches on it) */
+		mig_await_qemu(ct, switched ? 1 : 20);
 	}
 }
 
@@ -463,6 +461,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		return gw_err_set(err, EINVAL, "container is %s, not running",
 				  ct_state_name(ct->st.state));
 	int64_t t0 = gw_now_mono_ns();
+	mig_trace("source: connecting");
 	int fd = net_connect_tcp(o.uri, 10000, err);
 	if (fd < 0)
 		return gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
