@@ -47,14 +47,23 @@ static struct pol_sample dirtier(int64_t t_ns, uint64_t round, double link)
 	return s;
 }
 
+/* Targets with the defaults for a guest of mem bytes, post-copy allowed or not, and the
+ * policy's starting state for them. */
+static void start(struct pol_targets *t, struct pol_setup *su, struct pol_state *st,
+		  uint64_t mem, int allow_postcopy)
+{
+	pol_targets_default(t, mem);
+	t->allow_postcopy = allow_postcopy;
+	pol_initial(t, su, st);
+}
+
 static void test_initial(void **state)
 {
 	(void)state;
 	struct pol_targets t;
 	struct pol_setup su;
 	struct pol_state st;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	assert_true(su.cap_xbzrle);
 	assert_true(su.cap_postcopy);
 	assert_false(su.cap_auto_converge);	/* post-copy is the last step, not throttling */
@@ -83,8 +92,7 @@ static void test_idle_converges(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	/* idle guest: first pass at 2 GiB/s, a few MiB dirty afterwards */
 	for (int i = 0; i < 8; i++) {
 		struct pol_sample s = { .elapsed_ns = i * SEC / 10, .rate = 2048 * MiB,
@@ -120,8 +128,7 @@ static void test_low_limit_kept_while_converging(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	for (uint64_t r = 1; r <= 3; r++) {
 		struct pol_sample s = { .elapsed_ns = (int64_t)r * SEC / 4, .rate = 1024 * MiB,
 					.dirty_rate = 100 * MiB, .dirty_sync_count = r,
@@ -148,8 +155,7 @@ static void test_dirtier_xbzrle_then_postcopy(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	double link = 180 * MiB;
 	/* round 1 is the bulk pass: never judged */
 	assert_int_equal(drain(&st, &(struct pol_sample){ .elapsed_ns = SEC, .rate = link,
@@ -186,8 +192,7 @@ static void test_xbzrle_that_works_is_left_alone(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	struct pol_sample s = dirtier(3 * SEC, 2, 180 * MiB);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_XBZRLE_CACHE);
 	/* cache large enough: 8x encoding, few misses -> effective rate far above dirty rate */
@@ -210,9 +215,7 @@ static void test_stalled_rounds_escalate(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	t.allow_postcopy = 0;
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 0);
 	/* a flat-out writer; xbzrle claims 20x encoding with few misses, so the predicted
 	 * downtime always "fits", yet 250 MiB stay left round after round */
 	enum pol_action_kind seen[8];
@@ -251,9 +254,7 @@ static void test_throttle_without_postcopy_then_cancel(void **state)
 	struct pol_state st;
 	struct pol_action a;
 	int n;
-	pol_targets_default(&t, 1ull << 30);
-	t.allow_postcopy = 0;
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 0);
 	double link = 180 * MiB;
 	struct pol_sample s = dirtier(2 * SEC, 2, link);
 	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_SET_XBZRLE_CACHE);
@@ -351,8 +352,7 @@ static void test_bad_input(void **state)
 	struct pol_setup su;
 	struct pol_state st;
 	struct pol_action a;
-	pol_targets_default(&t, 1ull << 30);
-	pol_initial(&t, &su, &st);
+	start(&t, &su, &st, 1ull << 30, 1);
 	struct pol_sample s = dirtier(SEC, 2, NAN);
 	assert_int_equal(pol_decide(&st, &s, &t, &a), -EINVAL);
 	s = dirtier(SEC, 2, -1);
