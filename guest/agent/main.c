@@ -194,7 +194,7 @@ static void handle_frame(struct agent *a, const struct gw_frame *f)
 	switch (f->hdr.type) {
 	case GW_FRAME_RESYNC:
 		if (gw_link_parse_sync(f, &last, &next, &err) < 0 ||
-		    gw_link_peer_reset(&a->link, last, next, GW_FRAME_HELLO, &err) < 0)
+		    gw_link_peer_reset(&a->link, last, GW_FRAME_HELLO, &err) < 0)
 			agent_log("RESYNC: %s", err.msg);
 		break;
 	case GW_FRAME_START:

@@ -195,14 +195,16 @@ void gw_link_process_ack(struct gw_link *l, uint32_t ack);
  * kept. */
 void gw_link_reset_io(struct gw_link *l);
 
-/* Apply the peer's HELLO/RESYNC (its last_recv and next_seq): release what it has, reconcile
- * diverged numbering, then, if reply is GW_FRAME_HELLO or GW_FRAME_RESYNC, queue that frame
- * (so it carries the reconciled state and precedes the resent frames), then queue our unacked
- * frames after peer_last_recv for retransmission (docs/agent-protocol.md section 4). Call
- * gw_link_reset_io first when the connection is new. Returns the number of frames resent, or
- * a negative errno. The agent replies HELLO to RESYNC; the host passes 0 on HELLO. */
-int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint32_t peer_next_seq,
-		       uint16_t reply, struct gw_err *err);
+/* Apply the peer's HELLO/RESYNC (its last_recv): release what it has, continue numbering
+ * after it if it acknowledges more than we sent, then, if reply is GW_FRAME_HELLO or
+ * GW_FRAME_RESYNC, queue that frame (so it carries the reconciled state and precedes the
+ * resent frames), then queue our unacked frames after peer_last_recv for retransmission
+ * (docs/agent-protocol.md section 4). Its next_seq was already applied by gw_link_feed, where
+ * the frame sat in the stream. Call gw_link_reset_io first when the connection is new.
+ * Returns the number of frames resent, or a negative errno. The agent replies HELLO to
+ * RESYNC; the host passes 0 on HELLO. */
+int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint16_t reply,
+		       struct gw_err *err);
 
 /* Send HELLO (agent) or RESYNC (host) carrying our last_recv and next_seq. */
 int gw_link_send_sync(struct gw_link *l, uint16_t type, struct gw_err *err);

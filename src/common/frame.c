@@ -392,6 +392,19 @@ static int in_push(struct gw_link *l, struct gw_frame *f)
 	return 0;
 }
 
+/* A peer's HELLO/RESYNC whose next_seq is at or below our last_recv says its state is older
+ * than ours: lower last_recv so its new frames are accepted (docs/agent-protocol.md section 4,
+ * rule 3). Applied here, where the frame sits in the stream: frames read after it in the same
+ * chunk already raised last_recv, and judged against that the peer would look older than it
+ * is, and those frames would be accepted a second time after the next restore. */
+static void sync_in_order(struct gw_link *l, const struct gw_frame *f)
+{
+	uint32_t last, next;
+
+	if (gw_link_parse_sync(f, &last, &next, NULL) == 0 && next && l->last_recv >= next)
+		l->last_recv = next - 1;
+}
+
 int gw_link_feed(struct gw_link *l, const void *buf, size_t len, struct gw_err *err)
 {
 	const uint8_t *p = buf;
@@ -419,6 +432,8 @@ int gw_link_feed(struct gw_link *l, const void *buf, size_t len, struct gw_err *
 				continue;
 			}
 			l->last_recv = f.hdr.seq;
+		} else if (f.hdr.type == GW_FRAME_HELLO || f.hdr.type == GW_FRAME_RESYNC) {
+			sync_in_order(l, &f);
 		}
 		if (in_push(l, &f) < 0) {
 			gw_frame_free(&f);
@@ -462,8 +477,8 @@ void gw_link_reset_io(struct gw_link *l)
 	l->out_off = l->out_len = 0;
 }
 
-int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint32_t peer_next_seq,
-		       uint16_t reply, struct gw_err *err)
+int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint16_t reply,
+		       struct gw_err *err)
 {
 	struct gw_link_msg *m;
 	int n = 0, ret;
@@ -472,9 +487,6 @@ int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint32_t peer
 	/* Our state is older than the peer's: number new frames after what it has. */
 	if (peer_last_recv >= l->next_seq)
 		l->next_seq = peer_last_recv + 1;
-	/* The peer's state is older than ours: accept its numbering again. */
-	if (peer_next_seq && l->last_recv >= peer_next_seq)
-		l->last_recv = peer_next_seq - 1;
 	if (reply) {
 		ret = gw_link_send_sync(l, reply, err);
 		if (ret < 0)

@@ -135,7 +135,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 	case GW_FRAME_HELLO: {
 		uint32_t last, next;
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
-			gw_link_peer_reset(&ct->agent->link, last, next, 0, NULL);
+			gw_link_peer_reset(&ct->agent->link, last, 0, NULL);
 		if (!ct->started && ct->st.state == CT_RUNNING)
 			send_start(ct);
 		break;

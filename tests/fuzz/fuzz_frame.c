@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (gw_frame_json(&f, &o, &err) == 0)
 			json_object_put(o);
 		if (gw_link_parse_sync(&f, &a, &b, &err) == 0)
-			gw_link_peer_reset(&l, a, b, GW_FRAME_HELLO, &err);
+			gw_link_peer_reset(&l, a, GW_FRAME_HELLO, &err);
 		gw_frame_free(&f);
 	}
 	gw_link_free(&l);
