@@ -307,6 +307,8 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		if (mig_dst_postcopy_finish(ct, listen_fd, token, &e) < 0) {
 			fprintf(stderr, "shim: %s\n", e.msg);
 			shim_set_state(ct, CT_RUNNING, "post-copy failed: the guest is lost");
+			/* the source would otherwise wait for a --recover that cannot come */
+			mig_send_abort(ctl, "destination-failed", e.msg, NULL);
 		}
 	} else {
 		ctl->timeout_ms = 10000;

@@ -72,7 +72,8 @@ void mig_publish_status(struct container *ct, json_object *d);
  * (QEMU: postcopy-paused) say so in `ps`/`migrate --status` and take the new connection
  * `migrate --recover` brings, admitted by the move's token. uri is the destination's address
  * (source); listen_fd is the incoming listener, kept open until the end (destination). */
-int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_err *err);
+int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const char *token,
+			    struct gw_err *err);
 int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
 			    struct gw_err *err);
 /* The second, token-admitted connection of a post-copy move (source opens, destination

@@ -139,6 +139,8 @@ static int io_full(int fd, void *buf, size_t len, int writing, int64_t deadline)
 {
 	char *p = buf;
 	size_t done = 0;
+	if (fd < 0) /* poll would skip it and sit out the whole deadline */
+		return -EBADF;
 	while (done < len) {
 		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
 		int r = poll(&pfd, 1, ms_left(deadline));

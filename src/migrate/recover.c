@@ -135,7 +135,38 @@ static int recover_source(struct container *ct, const char *uri, const char *tok
 	return r;
 }
 
-int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_err *err)
+/* The destination shim speaks on the control connection during post-copy only to say its
+ * side failed (ABORT: its QEMU exited or failed, the guest is lost), and the connection's end
+ * (EOF) means the shim itself is gone, with the listener --recover needs: either ends the move.
+ * A link that merely broke shows as silence or a socket error (keepalive): after an error the
+ * connection is not looked at again, and the move waits for --recover. */
+static int destination_gone(struct mig_conn *ctl, struct gw_err *err)
+{
+	char c;
+	if (!ctl || ctl->fd < 0)
+		return 0;
+	ssize_t n = recv(ctl->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n == 0)
+		return gw_err_set(err, ECONNRESET, "its shim closed the control connection");
+	json_object *m = NULL;
+	int r = -1;
+	if (n > 0) {
+		ctl->timeout_ms = 2000;
+		r = mig_recv_json(ctl, MIG_COMMIT_ACK, &m, err);
+		json_object_put(m);
+	}
+	if (r == -ECONNABORTED)
+		return r;
+	/* a socket error (the link) or anything but ABORT: stop listening there */
+	close(ctl->fd);
+	ctl->fd = -1;
+	return 0;
+}
+
+int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const char *token,
+			    struct gw_err *err)
 {
 	char status[32], why[256], uri[300];
 	int paused = 0;
@@ -157,6 +188,9 @@ int mig_src_postcopy_finish(struct container *ct, const char *token, struct gw_e
 			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
 					  why[0] ? ": " : "", why);
 		if (!strcmp(status, "postcopy-paused")) {
+			int g = destination_gone(ctl, err);
+			if (g < 0)
+				return gw_err_prefix(err, "the destination failed during post-copy");
 			if (!paused) {
 				char d[200];
 				snprintf(d, sizeof(d), "post-copy paused, link broken: godwit "

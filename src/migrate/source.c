@@ -199,6 +199,21 @@ static void publish_end(struct container *ct, const char *status, const char *ur
 /* Run QEMU's migration and the policy loop until QEMU says completed (0) or, in a post-copy
  * move, postcopy-active (1: the guest has stopped here and runs from the destination's side
  * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
+/* Read what the stopped guest's agent already sent until the link is quiet for 2 ms (at
+ * most 20 ms), writing nothing: the saved link state then covers it. */
+static void drain_agent(struct container *ct)
+{
+	for (int i = 0; i < 10; i++) {
+		struct pollfd p = { .fd = alink_fd(ct), .events = POLLIN };
+		if (p.fd < 0 || poll(&p, 1, 2) <= 0)
+			return;
+		if (alink_on_readable(ct) == -EPIPE) {
+			alink_close(ct);
+			return;
+		}
+	}
+}
+
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
 		      const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
 		      json_object *actions, json_object **last_q, struct gw_err *err)
@@ -230,9 +245,14 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			 * destination's guest runs (at once, on its own) nobody else writes its
 			 * disk (docs/migration-protocol.md §2) */
 			json_object_put(q);
+			/* and from here nothing of ours may reach the stopped guest (alink_set_mode):
+			 * its last output is read, nothing is written, then the link freezes */
+			alink_set_mode(ct, ALINK_NO_WRITES);
 			if (*mirroring && (r = mig_mirror_cancel(ct, 0, err)) < 0)
 				return r;
 			*mirroring = 0;
+			drain_agent(ct);
+			alink_set_mode(ct, ALINK_FROZEN);
 			mig_trace("source: pre-switchover, disk mirror ended");
 			json_object *a = json_object_new_object();
 			json_object_object_add(a, "state", json_object_new_string("pre-switchover"));
@@ -573,7 +593,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	if (r == 0 && went_postcopy) {
 		/* the destination runs and pulls the pages it lacks from our QEMU: we may go only
 		 * once QEMU has sent them all; a broken link waits for `migrate --recover` */
-		r = mig_src_postcopy_finish(ct, token, err);
+		r = mig_src_postcopy_finish(ct, ctl, token, err);
 		mig_trace("source: post-copy finished");
 		if (r < 0)
 			gw_err_prefix(err, "post-copy failed after the destination resumed: its "
@@ -597,11 +617,14 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
 			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
 			/* before the commit the source owns the container: it runs on */
+			alink_set_mode(ct, ALINK_LIVE);
 			qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, NULL);
 			shim_set_state(ct, CT_RUNNING, "");
 			(void)paused;
 		} else {
-			shim_set_state(ct, CT_PAUSED, "migration outcome unknown");
+			shim_set_state(ct, CT_PAUSED, went_postcopy
+				       ? "post-copy failed, the guest is lost (godwit rm -f removes it)"
+				       : "migration outcome unknown");
 		}
 		close(fd);
 		if (cc.fd >= 0)

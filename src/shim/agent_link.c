@@ -18,6 +18,7 @@ struct alink {
 	struct gw_link link;
 	struct alink_hold *hold; /* a migrated guest's output held until the link state arrives */
 	int64_t rx_ns;	/* arrival time of the held bytes being replayed (0: now) */
+	enum alink_mode mode;
 };
 
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
@@ -57,17 +58,28 @@ int alink_open(struct container *ct, struct gw_err *err)
  * or writes it: the link has no fd. */
 int alink_fd(struct container *ct)
 {
-	return ct->agent && !ct->agent->hold ? ct->agent->fd : -1;
+	return ct->agent && !ct->agent->hold && ct->agent->mode != ALINK_FROZEN ? ct->agent->fd
+										 : -1;
 }
 
 int alink_wants_write(struct container *ct)
 {
-	return alink_fd(ct) >= 0 && gw_link_want_write(&ct->agent->link);
+	return alink_fd(ct) >= 0 && ct->agent->mode == ALINK_LIVE &&
+	       gw_link_want_write(&ct->agent->link);
+}
+
+void alink_set_mode(struct container *ct, enum alink_mode mode)
+{
+	if (!ct->agent)
+		return;
+	ct->agent->mode = mode;
+	if (mode == ALINK_LIVE)
+		alink_on_writable(ct); /* what was queued meanwhile (ACKs, exec) goes out now */
 }
 
 int alink_on_writable(struct container *ct)
 {
-	if (!ct->agent || ct->agent->fd < 0)
+	if (!ct->agent || ct->agent->fd < 0 || ct->agent->mode != ALINK_LIVE)
 		return 0;
 	return gw_link_flush(&ct->agent->link, ct->agent->fd, NULL);
 }
@@ -186,7 +198,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 int alink_on_readable(struct container *ct)
 {
 	struct alink *a = ct->agent;
-	if (!a || a->fd < 0)
+	if (!a || a->fd < 0 || a->mode == ALINK_FROZEN)
 		return 0;
 	struct gw_err err = { 0 };
 	for (int i = 0; i < 64; i++) {
@@ -263,8 +275,9 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 {
 	if (!ct->agent)
 		return gw_err_set(err, ENOTCONN, "no agent link to save");
-	/* take in everything QEMU already delivered, so the saved last_recv covers it */
-	for (int i = 0; i < 20 && ct->agent->fd >= 0; i++) {
+	/* take in everything QEMU already delivered, so the saved last_recv covers it (a frozen
+	 * link was drained before it froze) */
+	for (int i = 0; i < 20 && ct->agent->fd >= 0 && ct->agent->mode != ALINK_FROZEN; i++) {
 		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
 		/* the migration pumped the link until the guest stopped: only QEMU's last
 		 * bytes can be in flight, so a short wait suffices; whatever it misses the

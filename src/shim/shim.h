@@ -83,6 +83,16 @@ int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 void alink_close(struct container *ct);
 /* Serialise the link (after draining what QEMU delivered) for a snapshot or migration. */
 int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err);
+/* Around a live migration's switch: once the source's guest has stopped and its device state
+ * is about to be taken, nothing may reach that guest any more. QEMU's virtio-serial takes
+ * what we write (and releases the buffers of what we read) into a stopped guest's memory, and
+ * after a post-copy switch those writes are neither in the device state nor sent again: the
+ * destination's virtio rings then disagree with its device, and its guest kernel breaks.
+ * ALINK_NO_WRITES keeps reading (the guest's last output) but writes nothing, not even an
+ * ACK; ALINK_FROZEN touches the socket no more; ALINK_LIVE undoes both (a move that failed
+ * before its commit: the source runs on). alink_save then saves without reading. */
+enum alink_mode { ALINK_LIVE, ALINK_NO_WRITES, ALINK_FROZEN };
+void alink_set_mode(struct container *ct, enum alink_mode mode);
 /* Connect to a restored/migrated guest's port with a saved link and send RESYNC. After
  * alink_hold(), first replays what was held, each frame stamped with its arrival time. */
 int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err);

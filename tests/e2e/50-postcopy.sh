@@ -10,7 +10,8 @@
 #  4. ten moves in a loop, back and forth, with the default policy;
 #  5. faults: a cancel before the switch and a destination killed before the switch leave
 #     the source running; a link down in the middle of post-copy leaves both sides paused
-#     until `migrate --recover` finishes the move; --postcopy-now switches a running move.
+#     until `migrate --recover` finishes the move; --postcopy-now switches a running move; a
+#     destination QEMU killed after the switch ends the move with a clear error (guest lost).
 # After every move: the source shows `migrated` with no shim or QEMU left, the counter runs on
 # without gap or repeat, memtest never reports CORRUPT, the guest kernel stays healthy (under
 # TCG its console is reported, not asserted: tests/lib/moves.sh, kernel_ok).
@@ -197,6 +198,26 @@ assert_match "postcopy-now: recorded as the user's switch" \
 moved 1 2 now "$P" "$b"
 intact 2 now "postcopy-now"
 hgw 2 rm -f now >/dev/null
+
+# 5e. the destination's QEMU dies after the switch: the guest is lost (docs/migration.md), and
+# the move ends saying so instead of waiting for a --recover that cannot come
+b=$(flatout lost)
+bg_move lost --postcopy --bandwidth 100M
+assert_true "lost: the move reaches post-copy" status_is lost "postcopy" 300
+kill -9 "$(qemu_pid_of 2 lost)"
+for ((i = 0; i < 150; i++)); do kill -0 "$MIG" 2>/dev/null || break; sleep 0.2; done
+assert_true "lost: the migrate command ends within 30 s" test "$i" -lt 150
+kill "$MIG" 2>/dev/null
+wait "$MIG"; rc=$?
+out=$(cat "$MOUT")
+echo "# lost: $out"
+assert_eq "lost: migrate exits 125" 125 "$rc"
+assert_match "lost: it says the destination failed and the guest is lost" \
+	"guest is lost.*destination failed during post-copy" "$out"
+assert_match "lost: ps on the source says so" "^lost .*guest is lost" "$(h1 ps -a | grep '^lost ')"
+h1 rm -f lost >/dev/null
+h2 rm -f lost >/dev/null
+assert_eq "lost: rm -f removes it on both hosts" "" "$(h1 ps -aq | grep -x lost)$(h2 ps -aq | grep -x lost)"
 
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"

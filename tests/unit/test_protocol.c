@@ -142,6 +142,12 @@ static void test_truncated_and_closed(void **state)
 	assert_int_equal(mig_recv(&cb, 0, &m, &err), -EPIPE);
 	assert_non_null(strstr(err.msg, "inside a DONE message"));
 	assert_int_equal(mig_recv(&cb, 0, &m, &err), -ECONNRESET);
+	/* a connection already closed (fd -1) fails at once instead of waiting its timeout out */
+	struct mig_conn gone = { .fd = -1, .timeout_ms = 60000 };
+	int64_t t0 = gw_now_mono_ns();
+	assert_int_equal(mig_send(&gone, MIG_DONE, "{}", 2, &err), -EBADF);
+	assert_int_equal(mig_recv(&gone, 0, &m, &err), -EBADF);
+	assert_true(gw_now_mono_ns() - t0 < 1000000000LL);
 }
 
 static void test_json_expect_and_abort(void **state)
