@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: cmocka unit tests, then every end-to-end test file; one closing line
-# "N passed, N failed" with the totals.
+# "N passed, N failed" with the totals. An end-to-end file that failed while a guest kernel
+# crashed under TCG runs once more (below; docs/migration.md, "Post-copy under TCG").
 set -u
 BUILD=${BUILD:-build}
 pass=0 fail=0
@@ -13,13 +14,24 @@ count() { # reads "...: N passed, M failed" lines
 }
 out=$(tests/run-unit.sh "$BUILD"/tests/test_* 2>&1); echo "$out" | tail -n 5; count "$out"
 tests/lib/mkimages.sh "$BUILD/test-images" >/dev/null || { echo "building test images failed"; fail=$((fail + 1)); }
-for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
-	echo "== $t"
+run_e2e() {
 	start=$(date +%s)
-	out=$(BUILD=$BUILD timeout 900 bash "$t" 2>&1)
+	out=$(BUILD=$BUILD timeout 900 bash "$1" 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^(not ok|ok|# )|passed' | sed 's/^/  /'
 	echo "  ($(( $(date +%s) - start )) s, exit $rc)"
+}
+for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
+	echo "== $t"
+	run_e2e "$t"
+	# A file that failed while a guest's kernel crashed under TCG (the known QEMU/TCG issue,
+	# docs/migration.md; tests/lib/e2e.sh names the crash) runs once more, and only that
+	# second run counts. Any other failure counts as it is.
+	if [ "$rc" -ne 0 ] && grep -q '^# KNOWN TCG ISSUE: guest kernel crash' <<<"$out"; then
+		echo "== $t again: its first run failed $(grep -c '^not ok' <<<"$out") assertions" \
+			"after a guest kernel crash under TCG (above)"
+		run_e2e "$t"
+	fi
 	if ! grep -qE '[0-9]+ passed, [0-9]+ failed' <<<"$out"; then
 		echo "$out" | tail -n 20
 		fail=$((fail + 1))

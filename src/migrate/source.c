@@ -199,13 +199,14 @@ static void publish_end(struct container *ct, const char *status, const char *ur
 /* Run QEMU's migration and the policy loop until QEMU says completed (0) or, in a post-copy
  * move, postcopy-active (1: the guest has stopped here and runs from the destination's side
  * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
-/* Read what the stopped guest's agent already sent until the link is quiet for 2 ms (at
- * most 20 ms), writing nothing: the saved link state then covers it. */
+/* Read what the stopped guest's agent already sent, writing nothing: the saved link state
+ * then covers it. No waiting: the guest stopped before pre-switchover, and QEMU wrote what
+ * it had kicked to the socket then (the mirror's cancel, meanwhile, served the link too). */
 static void drain_agent(struct container *ct)
 {
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < 64; i++) {
 		struct pollfd p = { .fd = alink_fd(ct), .events = POLLIN };
-		if (p.fd < 0 || poll(&p, 1, 2) <= 0)
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
 			return;
 		if (alink_on_readable(ct) == -EPIPE) {
 			alink_close(ct);

@@ -67,6 +67,13 @@ bg_move() {
 	h1 migrate --json "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
 	MIG=$!
 }
+# bg_done WHAT: wait for the background move; its exit status in $rc, its output in $out
+bg_done() {
+	wait "$MIG"
+	rc=$?
+	out=$(cat "$MOUT")
+	echo "# $1: $out"
+}
 # status_is NAME PATTERN [TRIES]: wait until h1's `migrate --status NAME` matches
 status_is() {
 	local i
@@ -189,9 +196,7 @@ assert_true "postcopy-now: the move runs" status_is now "migration active"
 out=$(h1 migrate --postcopy-now now 2>&1); rc=$?
 assert_eq "postcopy-now: exit 0" 0 "$rc"
 assert_match "postcopy-now: says it asked" "switch to post-copy requested" "$out"
-wait "$MIG"; rc=$?
-out=$(cat "$MOUT")
-echo "# postcopy-now: $out"
+bg_done postcopy-now
 assert_eq "postcopy-now: the move succeeds" 0 "$rc"
 assert_match "postcopy-now: recorded as the user's switch" \
 	'"action":"start-postcopy","reason":"the user asked' "$out"
@@ -208,9 +213,7 @@ kill -9 "$(qemu_pid_of 2 lost)"
 for ((i = 0; i < 150; i++)); do kill -0 "$MIG" 2>/dev/null || break; sleep 0.2; done
 assert_true "lost: the migrate command ends within 30 s" test "$i" -lt 150
 kill "$MIG" 2>/dev/null
-wait "$MIG"; rc=$?
-out=$(cat "$MOUT")
-echo "# lost: $out"
+bg_done lost
 assert_eq "lost: migrate exits 125" 125 "$rc"
 assert_match "lost: it says the destination failed and the guest is lost" \
 	"guest is lost.*destination failed during post-copy" "$out"

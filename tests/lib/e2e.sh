@@ -8,7 +8,32 @@ FAIL=0
 TEST_NAME=$(basename "$0" .sh)
 
 ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+not_ok() {
+	FAIL=$((FAIL + 1))
+	echo "not ok - $*"
+	tcg_crashes
+}
+
+# Under TCG a guest kernel sometimes breaks after a move of a busy guest, bare QEMU's own moves
+# included (docs/migration.md, "Post-copy under TCG"). At a failed assertion, name every guest
+# console (in this test's roots) that shows such a crash, once each: tests/check.sh then runs
+# the file once more, and says so. Everything else about the failure stays a failure.
+CRASH_RE='BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected'
+CRASHES_SEEN=""
+tcg_crashes() {
+	local r f line
+	r=$(head -n 1 "$ROOTS_FILE" 2>/dev/null)
+	[ -n "$r" ] && [ "${GODWIT_ACCEL_SEEN:=$("$GODWIT" --root "$r" info 2>/dev/null |
+		awk '/^accelerator:/ { print $2 }')}" = tcg ] || return 0
+	for r in $(cat "$ROOTS_FILE" 2>/dev/null); do
+		for f in "$r"/containers/*/console.log; do
+			[ -f "$f" ] && [[ " $CRASHES_SEEN " != *" $f "* ]] || continue
+			line=$(grep -aE -m 1 "$CRASH_RE" "$f") || continue
+			CRASHES_SEEN="$CRASHES_SEEN $f"
+			echo "# KNOWN TCG ISSUE: guest kernel crash: ${f#"$r"/containers/}: $line"
+		done
+	done
+}
 
 # assert_eq WHAT EXPECTED ACTUAL
 assert_eq() {
@@ -50,8 +75,7 @@ leftovers() { pgrep -f -- "$1" | grep -v "^$$\$" || true; }
 # messages only go there). guest_healthy ROOT NAME
 guest_healthy() {
 	local bad
-	bad=$(grep -aE -m 5 'BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected' \
-		"$1/containers/$2/console.log" 2>/dev/null)
+	bad=$(grep -aE -m 5 "$CRASH_RE" "$1/containers/$2/console.log" 2>/dev/null)
 	[ -z "$bad" ] && return 0
 	echo "$bad" | sed 's/^/# console: /'
 	return 1
