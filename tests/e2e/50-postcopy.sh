@@ -116,25 +116,35 @@ switched "$out" "default policy"
 moved 2 1 big "$P" "$b"
 intact 1 big "default policy"
 
-# 4. ten moves in a loop, back and forth, default policy, full speed
-from=1 to=2 pc=0
+# 4. ten moves in a loop, back and forth, default policy, full speed, of a container of its
+# own: in session 4's CI runs the one above (a throttled pre-copy cancelled, then two moves)
+# twice died in this loop under TCG, once with a kernel panic, once silently (docs/migration.md)
+hgw 1 rm -f big >/dev/null
+b=$(flatout loop)
+from=1 to=2 pc=0 moves=0
 for ((n = 1; n <= 10; n++)); do
-	b=$(last_num big "$from" "$P")
-	out=$(migrate_to "$from" "$to" big --json); rc=$?
+	b=$(last_num loop "$from" "$P")
+	out=$(migrate_to "$from" "$to" loop --json); rc=$?
 	assert_eq "loop $n: migrate h$from→h$to exits 0" 0 "$rc"
 	if [ "$rc" -ne 0 ]; then
 		# the container is still on h$from: say why and end the loop there
 		echo "# loop $n failed: $out"
 		break
 	fi
+	moves=$((moves + 1))
 	grep -q '"kind":"postcopy"' <<<"$out" && pc=$((pc + 1))
-	moved "$from" "$to" big "$P" "$b"
+	moved "$from" "$to" loop "$P" "$b"
 	from=$((3 - from)) to=$((3 - to))
+	now=$(last_num loop "$from" "$P")
+	if [ "${now:-0}" -lt $((b + 3)) ]; then
+		echo "# loop $n: the guest's output stopped after the move; the loop ends here"
+		break
+	fi
 done
-echo "# loop: $pc of $((n - 1)) moves switched to post-copy"
-intact "$from" big "after the loop"
-assert_eq "after the loop: exec works" "alive" "$(hgwt 60 "$from" exec big gwtest echo alive 2>&1)"
-hgw "$from" rm -f big >/dev/null
+echo "# loop: $pc of $moves moves switched to post-copy"
+intact "$from" loop "after the loop"
+assert_eq "after the loop: exec works" "alive" "$(hgwt 60 "$from" exec loop gwtest echo alive 2>&1)"
+hgw "$from" rm -f loop >/dev/null
 
 # 5a. cancel before the switch (a --postcopy move still in its first pass at 50 MiB/s)
 b=$(flatout can)
