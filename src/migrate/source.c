@@ -246,14 +246,20 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			 * destination's guest runs (at once, on its own) nobody else writes its
 			 * disk (docs/migration-protocol.md §2) */
 			json_object_put(q);
-			/* and from here nothing of ours may reach the stopped guest (alink_set_mode):
-			 * its last output is read, nothing is written, then the link freezes */
-			alink_set_mode(ct, ALINK_NO_WRITES);
+			/* and, at a switch to post-copy, from here nothing of ours may reach the
+			 * stopped guest (alink_set_mode): its last output is read, nothing is
+			 * written, then the link freezes. A pre-copy completion needs none of it:
+			 * QEMU holds its lock from the last RAM sync to the end of the device state,
+			 * and what reaches our guest after that never crosses. */
+			if (switched)
+				alink_set_mode(ct, ALINK_NO_WRITES);
 			if (*mirroring && (r = mig_mirror_cancel(ct, 0, err)) < 0)
 				return r;
 			*mirroring = 0;
-			drain_agent(ct);
-			alink_set_mode(ct, ALINK_FROZEN);
+			if (switched) {
+				drain_agent(ct);
+				alink_set_mode(ct, ALINK_FROZEN);
+			}
 			mig_trace("source: pre-switchover, disk mirror ended");
 			json_object *a = json_object_new_object();
 			json_object_object_add(a, "state", json_object_new_string("pre-switchover"));
