@@ -188,8 +188,7 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
 					  why[0] ? ": " : "", why);
 		if (!strcmp(status, "postcopy-paused")) {
-			int g = destination_gone(ctl, err);
-			if (g < 0)
+			if (destination_gone(ctl, err) < 0)
 				return gw_err_prefix(err, "the destination failed during post-copy");
 			if (!paused) {
 				char d[200];

@@ -199,22 +199,6 @@ static void publish_end(struct container *ct, const char *status, const char *ur
 /* Run QEMU's migration and the policy loop until QEMU says completed (0) or, in a post-copy
  * move, postcopy-active (1: the guest has stopped here and runs from the destination's side
  * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
-/* Read what the stopped guest's agent already sent, writing nothing: the saved link state
- * then covers it. No waiting: the guest stopped before pre-switchover, and QEMU wrote what
- * it had kicked to the socket then (the mirror's cancel, meanwhile, served the link too). */
-static void drain_agent(struct container *ct)
-{
-	for (int i = 0; i < 64; i++) {
-		struct pollfd p = { .fd = alink_fd(ct), .events = POLLIN };
-		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
-			return;
-		if (alink_on_readable(ct) == -EPIPE) {
-			alink_close(ct);
-			return;
-		}
-	}
-}
-
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
 		      const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
 		      json_object *actions, json_object **last_q, struct gw_err *err)
@@ -256,10 +240,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			if (*mirroring && (r = mig_mirror_cancel(ct, 0, err)) < 0)
 				return r;
 			*mirroring = 0;
-			if (switched) {
-				drain_agent(ct);
+			if (switched)
 				alink_set_mode(ct, ALINK_FROZEN);
-			}
 			mig_trace("source: pre-switchover, disk mirror ended");
 			json_object *a = json_object_new_object();
 			json_object_object_add(a, "state", json_object_new_string("pre-switchover"));

@@ -68,10 +68,26 @@ int alink_wants_write(struct container *ct)
 	       gw_link_want_write(&ct->agent->link);
 }
 
+/* Read what QEMU already delivered (waiting wait_ms for more each round), so the link's
+ * last_recv covers it; writes only if the mode allows. */
+static void take_in(struct container *ct, int wait_ms, int rounds)
+{
+	for (int i = 0; i < rounds && ct->agent && ct->agent->fd >= 0 &&
+			ct->agent->mode != ALINK_FROZEN; i++) {
+		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
+		if (poll(&pfd, 1, wait_ms) <= 0 || alink_on_readable(ct) == -EPIPE)
+			break;
+	}
+}
+
 void alink_set_mode(struct container *ct, enum alink_mode mode)
 {
 	if (!ct->agent)
 		return;
+	/* freezing: the stopped guest's last output first, without waiting (QEMU wrote what
+	 * the guest had kicked before it stopped) */
+	if (mode == ALINK_FROZEN)
+		take_in(ct, 0, 64);
 	ct->agent->mode = mode;
 	if (mode == ALINK_LIVE)
 		alink_on_writable(ct); /* what was queued meanwhile (ACKs, exec) goes out now */
@@ -275,18 +291,11 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
 {
 	if (!ct->agent)
 		return gw_err_set(err, ENOTCONN, "no agent link to save");
-	/* take in everything QEMU already delivered, so the saved last_recv covers it (a frozen
-	 * link was drained before it froze) */
-	for (int i = 0; i < 20 && ct->agent->fd >= 0 && ct->agent->mode != ALINK_FROZEN; i++) {
-		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
-		/* the migration pumped the link until the guest stopped: only QEMU's last
-		 * bytes can be in flight, so a short wait suffices; whatever it misses the
-		 * agent resends after RESYNC */
-		if (poll(&pfd, 1, 2) <= 0)
-			break;
-		if (alink_on_readable(ct) == -EPIPE)
-			break;
-	}
+	/* everything QEMU already delivered, so the saved last_recv covers it (a frozen link
+	 * took it in as it froze). The migration pumped the link until the guest stopped: only
+	 * QEMU's last bytes can be in flight, so a short wait suffices; whatever it misses the
+	 * agent resends after RESYNC */
+	take_in(ct, 2, 20);
 	return gw_link_save(&ct->agent->link, buf, len, err);
 }
 

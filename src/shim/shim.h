@@ -89,8 +89,9 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
  * after a post-copy switch those writes are neither in the device state nor sent again: the
  * destination's virtio rings then disagree with its device, and its guest kernel breaks.
  * ALINK_NO_WRITES keeps reading (the guest's last output) but writes nothing, not even an
- * ACK; ALINK_FROZEN touches the socket no more; ALINK_LIVE undoes both (a move that failed
- * before its commit: the source runs on). alink_save then saves without reading. */
+ * ACK; ALINK_FROZEN first reads what is already there, then touches the socket no more;
+ * ALINK_LIVE undoes both (a move that failed before its commit: the source runs on).
+ * alink_save then saves without reading. */
 enum alink_mode { ALINK_LIVE, ALINK_NO_WRITES, ALINK_FROZEN };
 void alink_set_mode(struct container *ct, enum alink_mode mode);
 /* Connect to a restored/migrated guest's port with a saved link and send RESYNC. After
