@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: cmocka unit tests, then every end-to-end test file; one closing line
 # "N passed, N failed" with the totals. An end-to-end file that failed while a guest kernel
-# crashed under TCG runs once more (below; docs/migration.md, "Post-copy under TCG").
+# crashed under TCG runs once more (below; docs/migration.md, "Under TCG").
 set -u
 BUILD=${BUILD:-build}
 pass=0 fail=0

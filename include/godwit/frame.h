@@ -65,7 +65,8 @@ enum gw_frame_type {
 	GW_FRAME_PONG = 13,
 	GW_FRAME_SHUTDOWN = 14,
 	GW_FRAME_ACK = 15,
-	GW_FRAME_TYPE_MAX = 15,
+	GW_FRAME_TLBFLUSH = 16,
+	GW_FRAME_TYPE_MAX = 16,
 };
 
 struct gw_frame_hdr {

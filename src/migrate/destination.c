@@ -296,6 +296,8 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		return r;
 	}
 	shim_set_state(ct, CT_RUNNING, "");
+	/* the source's guest had its TLB flusher on; this copy does not need it */
+	mig_tcg_flush_off(ct);
 	json_object *ok = json_object_new_object();
 	mig_send_json(ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);

@@ -54,6 +54,11 @@ void mig_await(struct container *ct, int fd, int timeout_ms);
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
+/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On: 1 if the agent
+ * confirmed it, 0 if not needed or not confirmed (logged). Off: queued, not waited for. */
+int mig_tcg_flush_on(struct container *ct);
+void mig_tcg_flush_off(struct container *ct);
+
 #define MIG_SOCK_BUF (256 * 1024)
 /* mig_qemu_stream flags: the overlay rides in the stream (block migration, incremental over
  * the shared base); resume a paused post-copy ("migrate" only) */

@@ -540,6 +540,9 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		if (ram_sent && o.postcopy)
 			ctl = &cc;
 	}
+	/* under TCG the guest empties its TLBs while QEMU syncs its dirty bitmap (tcg_flush.c) */
+	if (r == 0 && !o.offline)
+		mig_tcg_flush_on(ct);
 	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, &mirroring, actions, &q,
 				      err)) > 0) {
 		r = 0; /* postcopy-active */
@@ -607,6 +610,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
 			/* before the commit the source owns the container: it runs on */
 			alink_set_mode(ct, ALINK_LIVE);
+			mig_tcg_flush_off(ct);
 			qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, NULL);
 			shim_set_state(ct, CT_RUNNING, "");
 			(void)paused;

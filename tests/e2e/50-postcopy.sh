@@ -13,8 +13,8 @@
 #     until `migrate --recover` finishes the move; --postcopy-now switches a running move; a
 #     destination QEMU killed after the switch ends the move with a clear error (guest lost).
 # After every move: the source shows `migrated` with no shim or QEMU left, the counter runs on
-# without gap or repeat, memtest never reports CORRUPT, the guest kernel stays healthy (under
-# TCG its console is reported, not asserted: tests/lib/moves.sh, kernel_ok).
+# without gap or repeat, memtest never reports CORRUPT, the guest kernel stays healthy
+# (tests/lib/moves.sh, kernel_ok).
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
 . tests/lib/moves.sh

@@ -15,7 +15,7 @@ not_ok() {
 }
 
 # Under TCG a guest kernel sometimes breaks after a move of a busy guest, bare QEMU's own moves
-# included (docs/migration.md, "Post-copy under TCG"). At a failed assertion, name every guest
+# included (docs/migration.md, "Under TCG"). At a failed assertion, name every guest
 # (in this test's roots) whose console shows such a crash, or that runs but has gone silent,
 # once each: tests/check.sh then runs the file once more, and says so. Everything else about
 # the failure stays a failure.
@@ -69,7 +69,7 @@ new_root() {
 cleanup_roots() {
 	local r
 	for r in $(cat "$ROOTS_FILE"); do
-		for n in $(GODWIT_ROOT=$r "$GODWIT" ps -q 2>/dev/null); do
+		for n in $(GODWIT_ROOT=$r "$GODWIT" ps -aq 2>/dev/null); do
 			GODWIT_ROOT=$r "$GODWIT" rm -f "$n" >/dev/null 2>&1
 		done
 		rm -rf "$r"

@@ -1,0 +1,48 @@
+/* Under TCG a live move runs with the guest's TLB flusher on (docs/migration.md, "Lost writes
+ * under TCG"): QEMU 7.2 loses stores made through TLB entries filled before a dirty-bitmap
+ * sync, so the guest agent empties every vCPU's TLB each MIG_TCG_FLUSH_US while QEMU syncs.
+ * The source turns it on before QEMU's `migrate` (the agent answers once every vCPU has
+ * flushed) and off again when its guest runs on after a failed move; the flusher's state
+ * travels with the guest's memory, so a destination turns it off once its guest runs. KVM
+ * tracks dirty pages in the host kernel: nothing to do there. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "migrate.h"
+
+#define MIG_TCG_FLUSH_US 1000	/* bench/migrate.sh and tests/e2e: guests healthy with it */
+#define MIG_TCG_FLUSH_WAIT_MS 3000
+
+/* GODWIT_TCG_TLBFLUSH_US overrides the period (0 turns the flusher off: for measurements) */
+static long flush_period(const struct container *ct)
+{
+	if (ct->accel != HV_ACCEL_TCG)
+		return 0;
+	const char *e = getenv("GODWIT_TCG_TLBFLUSH_US");
+	if (!e || !*e)
+		return MIG_TCG_FLUSH_US;
+	char *end;
+	long us = strtol(e, &end, 10);
+	return *end || us < 100 || us > 1000000 ? 0 : us;
+}
+
+int mig_tcg_flush_on(struct container *ct)
+{
+	struct gw_err e = { 0 };
+	long us = flush_period(ct);
+	if (!us)
+		return 0;
+	if (alink_tlbflush(ct, us, MIG_TCG_FLUSH_WAIT_MS, &e) < 0) {
+		/* an agent that cannot flush still moves; its guest is exposed as bare QEMU is */
+		fprintf(stderr, "shim %s: guest TLB flusher not confirmed: %s\n", ct->cfg.name,
+			e.msg);
+		return 0;
+	}
+	return 1;
+}
+
+void mig_tcg_flush_off(struct container *ct)
+{
+	if (ct->accel == HV_ACCEL_TCG)
+		alink_tlbflush(ct, 0, 0, NULL);
+}
