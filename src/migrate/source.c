@@ -205,7 +205,7 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 {
 	struct pol_state st = *stp;
 	int r = set_cap_and_params(ct, ps, o->offline, o->postcopy != PC_NEVER, err);
-	int switched = 0;
+	int switched = 0, continued = 0;
 	if (r < 0)
 		return r;
 	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
@@ -223,6 +223,13 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 		if (!strcmp(status, "completed") || !strcmp(status, "postcopy-active")) {
 			*last_q = q;
 			return strcmp(status, "completed") ? 1 : 0;
+		}
+		if (!strcmp(status, "pre-switchover") && continued) {
+			/* QEMU has our migrate-continue but its migration thread has not moved on
+			 * yet: a second one would fail ("not in expected state: device") */
+			json_object_put(q);
+			poll(NULL, 0, 1);
+			continue;
 		}
 		if (!strcmp(status, "pre-switchover")) {
 			/* our guest has stopped for the switch (or the last copy) and QEMU waits:
@@ -249,6 +256,7 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_put(a);
 			if (r < 0)
 				return r;
+			continued = 1;
 			continue;
 		}
 		if (!strcmp(status, "device")) {

@@ -33,6 +33,9 @@ tcg_crashes() {
 			line=$(grep -aE -m 1 "$CRASH_RE" "$f") || continue
 			CRASHES_SEEN="$CRASHES_SEEN $f"
 			echo "# KNOWN TCG ISSUE: guest kernel crash: ${f#"$r"/containers/}: $line"
+			# what it was doing: the oops's RIP and call trace, for the record
+			grep -aE -A 40 -m 1 "$CRASH_RE" "$f" | grep -aE 'RIP:|^\[ *[0-9.]+\]  [a-z_0-9.]+\+0x' |
+				head -n 16 | sed 's/^/#   /'
 		done
 		# a kernel that hangs says nothing (the guest runs with nowatchdog): a running
 		# guest whose output stopped for 30 s is named too
