@@ -531,6 +531,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 			mig_trace("source: disk mirror started");
 			r = mig_mirror_wait_ready(ct, (int)(o.targets.max_total_ns / 1000000),
 						  ct->cancel_fd, err);
+			mig_trace("source: disk mirror ready");
 		}
 	}
 	if (r == 0 && o.offline) {
@@ -549,8 +550,10 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 			ctl = &cc;
 	}
 	/* under TCG the guest empties its TLBs while QEMU syncs its dirty bitmap (tcg_flush.c) */
-	if (r == 0 && !o.offline)
+	if (r == 0 && !o.offline) {
 		mig_tcg_flush_on(ct);
+		mig_trace("source: guest TLB flusher on");
+	}
 	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, &mirroring, actions, &q,
 				      err)) > 0) {
 		r = 0; /* postcopy-active */
