@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,14 +61,10 @@ void boot_mount_basics(void)
 	}
 }
 
-/* The value of the last KEY=VALUE on the kernel command line (a later one overrides, as
- * GODWIT_GUEST_CMDLINE's words come last), copied into out; false when absent. */
-static bool cmdline_value(const char *key, char *out, size_t outlen)
+bool boot_debug_requested(void)
 {
-	bool found = false;
 	char buf[4096];
 	ssize_t n;
-	size_t klen = strlen(key);
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -80,17 +75,9 @@ static bool cmdline_value(const char *key, char *out, size_t outlen)
 		return false;
 	buf[n] = 0;
 	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
-		if (strncmp(tok, key, klen) == 0 && tok[klen] == '=') {
-			snprintf(out, outlen, "%s", tok + klen + 1);
-			found = true;
-		}
-	return found;
-}
-
-bool boot_debug_requested(void)
-{
-	char v[8];
-	return cmdline_value("godwit.debug", v, sizeof(v)) && strcmp(v, "1") == 0;
+		if (strcmp(tok, "godwit.debug=1") == 0)
+			return true;
+	return false;
 }
 
 void boot_load_modules(const struct agent *a)

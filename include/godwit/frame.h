@@ -68,6 +68,9 @@ enum gw_frame_type {
 	GW_FRAME_TLBFLUSH = 16,
 	GW_FRAME_TYPE_MAX = 16,
 };
+/* TLBFLUSH's period_us: 0 (stop) or within these bounds */
+#define GW_TLBFLUSH_MIN_US 100
+#define GW_TLBFLUSH_MAX_US 1000000
 
 struct gw_frame_hdr {
 	uint16_t type;

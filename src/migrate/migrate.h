@@ -53,12 +53,13 @@ void mig_await(struct container *ct, int fd, int timeout_ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
-/* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
-/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On: 1 if the agent
- * confirmed it, 0 if not needed or not confirmed (logged). Off: queued, not waited for. */
-int mig_tcg_flush_on(struct container *ct);
+/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On: waits for the
+ * agent's confirmation (a missing one is logged, the move goes on). Off: queued, not waited
+ * for. Both do nothing under KVM. */
+void mig_tcg_flush_on(struct container *ct);
 void mig_tcg_flush_off(struct container *ct);
 
+/* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)
 /* mig_qemu_stream flags: the overlay rides in the stream (block migration, incremental over
  * the shared base); resume a paused post-copy ("migrate" only) */

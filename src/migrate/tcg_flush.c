@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "godwit/frame.h"
 #include "migrate.h"
 
 #define MIG_TCG_FLUSH_US 1000	/* bench/migrate.sh and tests/e2e: guests healthy with it */
@@ -23,22 +24,17 @@ static long flush_period(const struct container *ct)
 		return MIG_TCG_FLUSH_US;
 	char *end;
 	long us = strtol(e, &end, 10);
-	return *end || us < 100 || us > 1000000 ? 0 : us;
+	return *end || us < GW_TLBFLUSH_MIN_US || us > GW_TLBFLUSH_MAX_US ? 0 : us;
 }
 
-int mig_tcg_flush_on(struct container *ct)
+void mig_tcg_flush_on(struct container *ct)
 {
 	struct gw_err e = { 0 };
 	long us = flush_period(ct);
-	if (!us)
-		return 0;
-	if (alink_tlbflush(ct, us, MIG_TCG_FLUSH_WAIT_MS, &e) < 0) {
-		/* an agent that cannot flush still moves; its guest is exposed as bare QEMU is */
+	/* an agent that cannot flush still moves; its guest is exposed as bare QEMU's is */
+	if (us && alink_tlbflush(ct, us, MIG_TCG_FLUSH_WAIT_MS, &e) < 0)
 		fprintf(stderr, "shim %s: guest TLB flusher not confirmed: %s\n", ct->cfg.name,
 			e.msg);
-		return 0;
-	}
-	return 1;
 }
 
 void mig_tcg_flush_off(struct container *ct)
