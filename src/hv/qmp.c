@@ -461,7 +461,7 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out, struct gw_er
 		if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN && e != EINTR) ||
 		    remaining_ms(deadline) == 0)
 			return gw_err_sys(err, e, "qmp: connect %s", path);
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
 }

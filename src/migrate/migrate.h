@@ -53,11 +53,16 @@ void mig_await(struct container *ct, int fd, int timeout_ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
-/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On: waits for the
- * agent's confirmation (a missing one is logged, the move goes on). Off: queued, not waited
- * for. Both do nothing under KVM. */
+/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On and off: queued, not
+ * waited for; confirm waits for the agent's answer to on (a missing one is logged, the move
+ * goes on). All do nothing under KVM. */
 void mig_tcg_flush_on(struct container *ct);
+void mig_tcg_flush_confirm(struct container *ct);
 void mig_tcg_flush_off(struct container *ct);
+/* vcpu_prio.c: a destination's vCPU threads at a raised priority (nice -10) while its move
+ * runs, back to 0 after it; failures are logged, the move goes on. */
+void mig_vcpu_boost(struct container *ct);
+void mig_vcpu_unboost(struct container *ct);
 
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)

@@ -511,7 +511,10 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
-	/* the destination starts its QEMU now: keep the container's output flowing */
+	/* the destination starts its QEMU now: meanwhile the guest starts its TLB flusher under
+	 * TCG (tcg_flush.c), and its output keeps flowing */
+	if (r == 0 && !o.offline)
+		mig_tcg_flush_on(ct);
 	if (r == 0)
 		mig_await(ct, fd, mc.timeout_ms);
 	if (r == 0)
@@ -551,7 +554,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	}
 	/* under TCG the guest empties its TLBs while QEMU syncs its dirty bitmap (tcg_flush.c) */
 	if (r == 0 && !o.offline) {
-		mig_tcg_flush_on(ct);
+		mig_tcg_flush_confirm(ct);
 		mig_trace("source: guest TLB flusher on");
 	}
 	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, &mirroring, actions, &q,

@@ -273,15 +273,19 @@ int alink_send_stdin(struct container *ct, int chan, const void *data, size_t le
 	return r;
 }
 
-int alink_tlbflush(struct container *ct, long period_us, int wait_ms, struct gw_err *err)
+int alink_tlbflush(struct container *ct, long period_us, struct gw_err *err)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "period_us", json_object_new_int64(period_us));
 	int r = send_json(ct, GW_FRAME_TLBFLUSH, 0, o, err);
 	json_object_put(o);
-	if (r < 0 || wait_ms <= 0)
-		return r;
-	ct->agent->tlbflush_ack = -1;
+	if (r == 0)
+		ct->agent->tlbflush_ack = -1;
+	return r;
+}
+
+int alink_tlbflush_wait(struct container *ct, long period_us, int wait_ms, struct gw_err *err)
+{
 	int64_t end = gw_now_mono_ns() + (int64_t)wait_ms * 1000000;
 	for (;;) {
 		int64_t left = (end - gw_now_mono_ns()) / 1000000;

@@ -24,6 +24,8 @@ h1 run -d --name disk -m 256M busybox sh -c \
 	'(while true; do dd if=/dev/urandom of=/scratch bs=1M count=16 2>/dev/null; done) &
 	 i=0; while true; do echo "w $i" >> /data.log; echo "w $i"; i=$((i+1)); sleep 0.1; done' >/dev/null
 wait_num 1 disk "w " 5
+assert_eq "a QEMU started by run keeps transparent huge pages" "1" \
+	"$(awk '/^THP_enabled:/ { print $2 }' "/proc/$(qemu_pid_of 1 disk)/status" 2>&1)"
 sum1=$(hgwt 60 1 exec disk sh -c 'dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; sync; md5sum /blob')
 b=$(last_num disk 1 "w ")
 # a 1 ms downtime target keeps QEMU from finishing in pre-copy before the switch
@@ -38,7 +40,20 @@ if [ "$(hgw 1 info | awk '/^accelerator:/ { print $2 }')" = tcg ]; then
 		"$(cat "$(hroot 1)/containers/disk/shim.log" 2>&1)"
 fi
 moved 1 2 disk "w " "$b"
+# the destination raised its vCPU threads for the move and put them back after it
+# (docs/migration-policy.md, "The guest's CPU at the destination")
+assert_match "the destination raised its vCPU for the move" \
+	'1 vCPU thread\(s\) at nice -10 for the move' "$(cat "$(hroot 2)/containers/disk/shim.log" 2>&1)"
+q2=$(qemu_pid_of 2 disk)
+# field 19 of stat, counted after the parenthesised name (which has spaces: "CPU 0/TCG")
+vcpu_nice() { for t in /proc/$q2/task/*; do grep -q CPU "$t/comm" && sed 's/.*) //' "$t/stat" | awk '{ print $17 }'; done 2>&1; }
+for _ in $(seq 50); do [ "$(vcpu_nice)" = 0 ] && break; sleep 0.1; done
+assert_eq "after the move the destination's vCPU runs at nice 0 again" "0" "$(vcpu_nice)"
 if [ "$(hgw 2 info | awk '/^accelerator:/ { print $2 }')" = tcg ]; then
+	# an incoming QEMU under TCG runs without transparent huge pages (docs/migration-policy.md,
+	# "The destination's memory"); one started by `run` keeps them
+	assert_eq "under TCG the destination's QEMU runs without THP" "0" \
+		"$(awk '/^THP_enabled:/ { print $2 }' "/proc/$q2/status" 2>&1)"
 	# the agent started its flusher thread for the move (it came along in the guest's
 	# memory, now parked), and the destination shim turned it off
 	assert_eq "under TCG the agent (PID 1) has its TLB flusher thread" 2 \
