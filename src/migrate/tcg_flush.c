@@ -1,11 +1,11 @@
 /* Under TCG a live move runs with the guest's TLB flusher on (docs/migration.md, "Lost writes
  * under TCG"): QEMU 7.2 loses stores made through TLB entries filled before a dirty-bitmap
  * sync, so the guest agent empties every vCPU's TLB each MIG_TCG_FLUSH_US while QEMU syncs.
- * The source asks for it as soon as the destination has the CONFIG (so the agent starts it while
- * the destination starts its QEMU), waits for the agent's answer (every vCPU has flushed once)
- * before QEMU's `migrate`, and turns it off again when its guest runs on after a failed move; the flusher's state
- * travels with the guest's memory, so a destination turns it off once its guest runs. KVM
- * tracks dirty pages in the host kernel: nothing to do there. */
+ * The source asks for it as soon as the destination has the CONFIG (so the agent starts it
+ * while the destination starts its QEMU), waits for the agent's answer (every vCPU has flushed
+ * once) before QEMU's `migrate`, and turns it off again when its guest runs on after a failed
+ * move; the flusher's state travels with the guest's memory, so a destination turns it off
+ * once its guest runs. KVM tracks dirty pages in the host kernel: nothing to do there. */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -6,8 +6,9 @@
  * is not scheduled is a pause the guest sees. So the destination shim raises its vCPU threads
  * to nice MIG_VCPU_NICE when its QEMU starts and puts them back to 0 when the move has ended
  * (post-copy's last page in, or pre-copy's hand-over acknowledged). Measured on this machine
- * (2 cores, TCG, a 1 GiB guest rewriting 256 MiB flat out, `--postcopy`): heartbeat pause at
- * the switch median 84 ms raised against 158 ms not, total time unchanged.
+ * (2 cores, TCG, a 1 GiB guest rewriting 256 MiB flat out, `--postcopy`, one at a time):
+ * heartbeat pause at the switch median 84 ms raised against 158 ms not, total time unchanged
+ * (docs/benchmarks.md §2f has the bench's figures).
  * GODWIT_MIG_VCPU_NICE (-20 to 0) in the destination shim's environment changes the value (0
  * turns the boost off: for measurements). */
 #include <stdio.h>

@@ -51,12 +51,13 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 	json_object_put(ev);
 }
 
-/* An incoming QEMU under TCG runs without transparent huge pages (docs/migration.md, "The
- * destination's memory"): it then populates only the 4 KiB pages the stream writes, where with
- * THP the first store into each 2 MiB region allocates and zeroes all of it, and memory the host
- * has taken back costs ~2 s per GiB to fault in on this machine. A TCG guest gains nothing from
- * host huge pages (its softmmu TLB maps 4 KiB guest pages); a KVM guest would lose its huge EPT
- * mappings, so KVM keeps THP. GODWIT_DEST_THP=1 keeps it under TCG too (for measurements). */
+/* An incoming QEMU (a move's destination, a restore) under TCG runs without transparent huge
+ * pages (docs/migration-policy.md, "The destination's memory"): it then populates only the
+ * 4 KiB pages the stream writes, where with THP the first store into each 2 MiB region
+ * allocates and zeroes all of it, and memory the host has taken back costs ~2 s per GiB to
+ * fault in on this machine. A TCG guest gains nothing from host huge pages (its softmmu TLB
+ * maps 4 KiB guest pages); a KVM guest would lose its huge EPT mappings, so KVM keeps THP.
+ * GODWIT_DEST_THP=1 keeps it under TCG too (for measurements). */
 static int dest_thp_off(const struct container *ct, int incoming)
 {
 	const char *e = getenv("GODWIT_DEST_THP");
