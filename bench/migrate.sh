@@ -12,10 +12,10 @@
 #   qac      bare QEMU, auto-converge            (both at max-bandwidth BENCH_TUNED_BW)
 # BENCH_KINDS picks the kinds (default "godwit qemu tuned"). GODWIT_DEST_THP=1 and
 # GODWIT_MIG_VCPU_NICE=0 in the environment turn off two of godwit's destination rules (no THP
-# under TCG, vCPUs raised during the move: docs/migration-policy.md), for comparisons.
-# Every run also records whether the
-# destination guest is healthy: no kernel BUG/Oops/corruption/panic on its console, heartbeat
-# lines still arriving 5 s after the migration ended, no memtest CORRUPT line.
+# under TCG, vCPUs raised during the move: docs/migration-policy.md), for comparisons. Every
+# run also records whether the destination guest is healthy: no kernel BUG/Oops/corruption/
+# panic on its console, heartbeat lines still arriving 5 s after the migration ended, no
+# memtest CORRUPT line.
 # The guest-seen pause is the largest gap between consecutive heartbeat lines around the
 # switch, on host arrival times (godwit: `logs -t`; QEMU: serial console sockets read by
 # bench/bt.py reader). Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).

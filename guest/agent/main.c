@@ -187,7 +187,8 @@ static void handle_tlbflush(struct agent *a, const struct gw_frame *f)
 	struct gw_err err = { 0 };
 	int64_t us;
 
-	if (frame_int(f, "period_us", -1, &us) < 0 || (us != 0 && (us < GW_TLBFLUSH_MIN_US || us > GW_TLBFLUSH_MAX_US))) {
+	if (frame_int(f, "period_us", -1, &us) < 0 ||
+	    (us != 0 && (us < GW_TLBFLUSH_MIN_US || us > GW_TLBFLUSH_MAX_US))) {
 		agent_log("TLBFLUSH: bad payload");
 		return;
 	}

@@ -53,6 +53,9 @@ void mig_await(struct container *ct, int fd, int timeout_ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
+/* A tuning knob from the shim's environment (for measurements): the integer in name, unset if
+ * it is absent or empty, bad if it is not a number within [lo, hi]. */
+long mig_env_long(const char *name, long lo, long hi, long unset, long bad);
 /* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On and off: queued, not
  * waited for; confirm waits for the agent's answer to on (a missing one is logged, the move
  * goes on). All do nothing under KVM. */

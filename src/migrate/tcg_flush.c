@@ -7,7 +7,6 @@
  * move; the flusher's state travels with the guest's memory, so a destination turns it off
  * once its guest runs. KVM tracks dirty pages in the host kernel: nothing to do there. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "godwit/frame.h"
 #include "migrate.h"
@@ -20,12 +19,8 @@ static long flush_period(const struct container *ct)
 {
 	if (ct->accel != HV_ACCEL_TCG)
 		return 0;
-	const char *e = getenv("GODWIT_TCG_TLBFLUSH_US");
-	if (!e || !*e)
-		return MIG_TCG_FLUSH_US;
-	char *end;
-	long us = strtol(e, &end, 10);
-	return *end || us < GW_TLBFLUSH_MIN_US || us > GW_TLBFLUSH_MAX_US ? 0 : us;
+	return mig_env_long("GODWIT_TCG_TLBFLUSH_US", GW_TLBFLUSH_MIN_US, GW_TLBFLUSH_MAX_US,
+			    MIG_TCG_FLUSH_US, 0);
 }
 
 void mig_tcg_flush_on(struct container *ct)

@@ -12,7 +12,6 @@
  * GODWIT_MIG_VCPU_NICE (-20 to 0) in the destination shim's environment changes the value (0
  * turns the boost off: for measurements). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -22,15 +21,14 @@
 #define MIG_VCPU_NICE (-10)
 #define MIG_VCPU_MAX 64
 
-/* returns how many vCPU threads now run at nice */
-static int set_vcpu_nice(struct container *ct, int nice)
+static void set_vcpu_nice(struct container *ct, int nice)
 {
 	json_object *cpus = NULL;
 	struct gw_err e = { 0 };
 	if (!ct->qmp || qmp_execute(ct->qmp, "query-cpus-fast", NULL, &cpus, 5000, &e) < 0) {
 		fprintf(stderr, "shim %s: vCPU priority: %s\n", ct->cfg.name,
 			e.msg[0] ? e.msg : "no QMP");
-		return 0;
+		return;
 	}
 	int done = 0;
 	size_t n = json_object_is_type(cpus, json_type_array) ? json_object_array_length(cpus) : 0;
@@ -54,17 +52,11 @@ static int set_vcpu_nice(struct container *ct, int nice)
 	json_object_put(cpus);
 	fprintf(stderr, "shim %s: %d vCPU thread(s) at nice %d%s\n", ct->cfg.name, done, nice,
 		nice ? " for the move" : "");
-	return done;
 }
 
 static int boost_nice(void)
 {
-	const char *e = getenv("GODWIT_MIG_VCPU_NICE");
-	if (!e || !*e)
-		return MIG_VCPU_NICE;
-	char *end;
-	long v = strtol(e, &end, 10);
-	return *end || v < -20 || v > 0 ? MIG_VCPU_NICE : (int)v;
+	return (int)mig_env_long("GODWIT_MIG_VCPU_NICE", -20, 0, MIG_VCPU_NICE, MIG_VCPU_NICE);
 }
 
 void mig_vcpu_boost(struct container *ct)
