@@ -28,7 +28,9 @@ int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
 			printf("Usage: godwit incoming --name NAME --listen tcp:ADDR:PORT\n\n"
 			       "Wait for a container migrated from another host. The source sends the\n"
 			       "container's config; this host checks it can honour it (image by id,\n"
-			       "disk space) before any state moves.\n");
+			       "disk space) before any state moves. Until the move ends, `ps` lists\n"
+			       "it as incoming; `rm -f NAME` gives up (before the move commits, the\n"
+			       "source runs on).\n");
 			return 0;
 		default: return cli_usage_error("incoming", "invalid option");
 		}

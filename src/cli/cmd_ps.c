@@ -53,23 +53,31 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 		       "MEMORY", "ACCEL", "STATUS");
 	int64_t now = gw_now_real_ns();
 	for (size_t i = 0; names[i]; i++) {
-		struct ct_config cfg;
+		struct ct_config cfg = { 0 };
 		struct ct_status st;
-		if (ct_config_load(cli->root, names[i], &cfg, &err) < 0)
+		if (ct_status_load(cli->root, names[i], &st, &err) < 0)
 			continue;
-		if (ct_status_load(cli->root, names[i], &st, &err) < 0) {
-			ct_config_free(&cfg);
+		/* an incoming container has no config until its source sends one */
+		int have_cfg = ct_config_load(cli->root, names[i], &cfg, &err) == 0;
+		if (!have_cfg && st.state != CT_INCOMING)
 			continue;
+		if (!have_cfg) {
+			snprintf(cfg.name, sizeof(cfg.name), "%s", names[i]);
+			snprintf(cfg.image, sizeof(cfg.image), "-");
+			snprintf(cfg.accel, sizeof(cfg.accel), "-");
+			if (!st.detail[0])
+				snprintf(st.detail, sizeof(st.detail), "waiting for the source");
 		}
 		if (all || is_live(st.state)) {
 			if (quiet) {
 				printf("%s\n", cfg.name);
 			} else {
-				char up[32] = "-", mem[16], status[300];
+				char up[32] = "-", mem[16] = "-", status[300];
 				if (is_live(st.state) && st.started_ns)
 					fmt_duration(now - st.started_ns, up, sizeof(up));
-				snprintf(mem, sizeof(mem), "%lluM",
-					 (unsigned long long)(cfg.mem_bytes >> 20));
+				if (have_cfg)
+					snprintf(mem, sizeof(mem), "%lluM",
+						 (unsigned long long)(cfg.mem_bytes >> 20));
 				if (st.state == CT_STOPPED && st.exit_status >= 0)
 					snprintf(status, sizeof(status), "exited (%d)%s%s",
 						 st.exit_status, st.detail[0] ? ": " : "", st.detail);
@@ -79,7 +87,8 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 				       ct_state_name(st.state), up, mem, cfg.accel, status);
 			}
 		}
-		ct_config_free(&cfg);
+		if (have_cfg)
+			ct_config_free(&cfg);
 	}
 	ct_names_free(names);
 	return 0;

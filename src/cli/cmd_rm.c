@@ -12,14 +12,17 @@ int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_
 
 static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err)
 {
-	struct ct_config cfg;
-	int r = ct_config_load(cli->root, name, &cfg, err);
+	struct ct_status st;
+	int r = ct_status_load(cli->root, name, &st, err);
 	if (r < 0)
 		return r;
-	ct_config_free(&cfg);
-	struct ct_status st;
-	if ((r = ct_status_load(cli->root, name, &st, err)) < 0)
-		return r;
+	/* an incoming container has no config until its source sends one */
+	struct ct_config cfg;
+	if (st.state != CT_INCOMING) {
+		if ((r = ct_config_load(cli->root, name, &cfg, err)) < 0)
+			return r;
+		ct_config_free(&cfg);
+	}
 	if (st.state != CT_STOPPED && st.state != CT_MIGRATED) {
 		if (!force)
 			return gw_err_set(err, EBUSY, "container %s is %s: stop it first or use -f",

@@ -1,6 +1,9 @@
 /* godwit stop: ask a container to stop (SIGTERM, then SIGKILL after the timeout) and wait
  * until its VM is gone. */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,8 +14,28 @@
 
 /* Stop one container; used by rm -f too. */
 int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
+/* An incoming container's shim serves no requests while it waits for (or takes in) the
+ * source's stream: SIGTERM ends it (the source, if connected, sees a failed move and keeps
+ * running); SIGKILL after the timeout. */
+static int stop_incoming(const char *name, const struct ct_status *st, int timeout_s,
+			 struct gw_err *err)
+{
+	if (st->shim_pid <= 0)
+		return gw_err_set(err, ESRCH, "container %s is incoming but has no shim", name);
+	kill(st->shim_pid, SIGTERM);
+	int64_t end = gw_now_mono_ns() + (int64_t)(timeout_s + 10) * 1000000000LL;
+	while (ct_shim_alive(st->shim_pid) && gw_now_mono_ns() < end)
+		poll(NULL, 0, 20);
+	if (!ct_shim_alive(st->shim_pid))
+		return 0;
+	return gw_err_set(err, ETIMEDOUT, "container %s did not stop", name);
+}
+
 int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err)
 {
+	struct ct_status st;
+	if (ct_status_load(cli->root, name, &st, err) == 0 && st.state == CT_INCOMING)
+		return stop_incoming(name, &st, timeout_s, err);
 	int fd = cli_connect(cli, name, err);
 	if (fd < 0)
 		return fd;

@@ -74,8 +74,9 @@ for i in $(seq 1 10); do
 	[ "$rc" -eq 0 ] || fails=$((fails + 1))
 	hgw $at ps -a | grep -q "^idle .* migrated " || fails=$((fails + 1))
 	[ -z "$(qemu_pid_of $at idle)$(shim_pid_of $at idle)" ] || fails=$((fails + 1))
+	[ "$fails" -eq 0 ] || { why_down $at idle; why_down $to idle; break; }
 	hgw $at rm idle >/dev/null || fails=$((fails + 1))
-	wait_num $to idle "counter " $((b + 2)) || fails=$((fails + 1))
+	wait_num $to idle "counter " $((b + 2)) || { fails=$((fails + 1)); why_down $to idle; break; }
 	at=$to
 done
 assert_eq "10 moves back and forth: each succeeded, cleaned up its source, ran on" 0 "$fails"

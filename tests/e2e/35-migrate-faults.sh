@@ -66,6 +66,17 @@ out=$(h1 migrate src "tcp:$H2_IP:1" 2>&1); rc=$?
 assert_true "no destination: migrate fails" test "$rc" -ne 0
 assert_match "no destination: clear message" "refused|connect" "$out"
 
+# an incoming container no source ever connects to: listed, and `rm -f` ends the wait
+PORT=$((PORT + 1))
+h2 incoming --name lone --listen "tcp:$H2_IP:$PORT" >/dev/null
+assert_match "lone incoming: ps lists it" "^lone +- +incoming .*waiting for the source" "$(h2 ps | grep '^lone ')"
+out=$(h2 rm lone 2>&1); rc=$?
+assert_true "lone incoming: rm without -f refuses" test "$rc" -ne 0
+assert_match "lone incoming: rm says why" "lone is incoming: stop it first or use -f" "$out"
+assert_eq "lone incoming: rm -f removes it" "lone" "$(h2 rm -f lone 2>&1)"
+assert_eq "lone incoming: no record, shim or listener left" "" \
+	"$(h2 ps -aq)$(leftovers "$R2")$(ip netns exec "$NS2" ss -Hltn "sport = :$PORT")"
+
 # kill_in PHASE WHAT STALL [ARGS]: kill the destination's WHAT (qemu|shim) DELAY s into it
 kill_in() {
 	local what=$1 victim=$2 stall=$3 delay=$4

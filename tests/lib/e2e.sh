@@ -12,6 +12,24 @@ not_ok() {
 	FAIL=$((FAIL + 1))
 	echo "not ok - $*"
 	tcg_crashes
+	shim_reports
+}
+
+# At a failed assertion, a sanitizer's report or a shim's last words (any shim log in this
+# test's roots that names an error) go into the output once each: CI keeps only the output.
+SHIM_LOGS_SEEN=""
+shim_reports() {
+	local r f
+	for r in $(cat "$ROOTS_FILE" 2>/dev/null); do
+		for f in "$r"/containers/*/shim.log; do
+			[ -s "$f" ] && [[ " $SHIM_LOGS_SEEN " != *" $f "* ]] || continue
+			grep -aqE 'Sanitizer|runtime error|Assertion|abort' "$f" || continue
+			SHIM_LOGS_SEEN="$SHIM_LOGS_SEEN $f"
+			echo "# shim log ${f#"$r"/containers/}:"
+			grep -aE -A 30 -m 1 'Sanitizer|runtime error|Assertion|abort' "$f" | head -n 40 |
+				sed 's/^/#   /'
+		done
+	done
 }
 
 # Under TCG a guest kernel sometimes breaks after a move of a busy guest, bare QEMU's own moves

@@ -20,6 +20,16 @@ wait_num() {
 	return 1
 }
 
+# why_down HOST NAME: what HOST knows of NAME, for the record when a move loop breaks off: its
+# ps row, the shim's last words, the console's last kernel lines
+why_down() {
+	local d; d=$(hroot "$1")/containers/$2
+	echo "# h$1 $2: $(hgw "$1" ps -a | grep "^$2 ")"
+	[ -f "$d/shim.log" ] && tail -n 8 "$d/shim.log" | sed "s/^/# h$1 shim.log: /"
+	[ -f "$d/console.log" ] && tail -n 8 "$d/console.log" | tr -d '\r' | sed "s/^/# h$1 console: /"
+	return 0
+}
+
 # two_hosts: the namespaces up and both test images on both hosts (or the test ends)
 two_hosts() {
 	netns_setup || { not_ok "network namespaces (need root and iproute2)"; finish; exit 1; }
