@@ -23,10 +23,14 @@ extern char **environ;
 #define HV_TCG_CPU "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16" /* x86-64-v2 */
 /* Measured under TCG (bench/boot.sh and a 4-run comparison): the probes these switch off
  * (extra 8250 UARTs, the PS/2 controller, timer and crypto self-tests, PCI bus scans past bus
- * 0, the soft-lockup watchdog) cost ~0.4 s of a ~2.6 s boot; none is a device we give. */
+ * 0, the soft-lockup watchdog) cost ~0.4 s of a ~2.6 s boot; none is a device we give.
+ * oops=panic: a guest kernel that oopses (under TCG, after a move that lost a write:
+ * docs/migration.md) goes down and QEMU with it (panic=-1, -no-reboot), so the container is seen
+ * to stop; without it the kernel killed the task and could spin on with PID 1 gone, a VM at
+ * 100 % of a core that answers nothing. */
 #define HV_CMDLINE_BASE                                                                    \
-	"console=ttyS0 quiet panic=-1 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp "    \
-	"i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
+	"console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux "       \
+	"i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
 #define HV_CMDLINE_MAX 2048		/* x86 COMMAND_LINE_SIZE */
 #define HV_KVM_DEV "/dev/kvm"
 #define HV_PVM_MODULE "/sys/module/kvm_pvm"

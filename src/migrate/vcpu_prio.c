@@ -4,13 +4,15 @@
  * bring its pages: the source QEMU's migration thread, this QEMU's listener, both shims. A
  * vCPU that waits for a page sleeps and gives its core to them anyway; one that could run but
  * is not scheduled is a pause the guest sees. So the destination shim raises its vCPU threads
- * to nice MIG_VCPU_NICE when its QEMU starts and puts them back to 0 when the move has ended
+ * by MIG_VCPU_NICE when its QEMU starts and puts them back to the shim's own nice (the one QEMU
+ * started with; 0 unless godwit ran under `nice`) when the move has ended
  * (post-copy's last page in, or pre-copy's hand-over acknowledged). Measured on this machine
  * (2 cores, TCG, a 1 GiB guest rewriting 256 MiB flat out, `--postcopy`, one at a time):
  * heartbeat pause at the switch median 84 ms raised against 158 ms not, total time unchanged
  * (docs/benchmarks.md §2f has the bench's figures).
- * GODWIT_MIG_VCPU_NICE (-20 to 0) in the destination shim's environment changes the value (0
+ * GODWIT_MIG_VCPU_NICE (-20 to 0) in the destination shim's environment changes the step (0
  * turns the boost off: for measurements). */
+#include <errno.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -21,7 +23,7 @@
 #define MIG_VCPU_NICE (-10)
 #define MIG_VCPU_MAX 64
 
-static void set_vcpu_nice(struct container *ct, int nice)
+static void set_vcpu_nice(struct container *ct, int nice, int boosted)
 {
 	json_object *cpus = NULL;
 	struct gw_err e = { 0 };
@@ -51,7 +53,15 @@ static void set_vcpu_nice(struct container *ct, int nice)
 	}
 	json_object_put(cpus);
 	fprintf(stderr, "shim %s: %d vCPU thread(s) at nice %d%s\n", ct->cfg.name, done, nice,
-		nice ? " for the move" : "");
+		boosted ? " for the move" : "");
+}
+
+/* the shim's own nice, which its QEMU inherited */
+static int own_nice(void)
+{
+	errno = 0;
+	int n = getpriority(PRIO_PROCESS, 0);
+	return errno ? 0 : n;
 }
 
 static int boost_nice(void)
@@ -61,13 +71,15 @@ static int boost_nice(void)
 
 void mig_vcpu_boost(struct container *ct)
 {
-	int nice = boost_nice();
-	if (nice)
-		set_vcpu_nice(ct, nice);
+	int step = boost_nice();
+	if (step) {
+		int nice = own_nice() + step;
+		set_vcpu_nice(ct, nice < -20 ? -20 : nice, 1);
+	}
 }
 
 void mig_vcpu_unboost(struct container *ct)
 {
 	if (boost_nice())
-		set_vcpu_nice(ct, 0);
+		set_vcpu_nice(ct, own_nice(), 0);
 }

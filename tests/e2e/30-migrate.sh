@@ -76,12 +76,12 @@ for i in $(seq 1 10); do
 	[ -z "$(qemu_pid_of $at idle)$(shim_pid_of $at idle)" ] || fails=$((fails + 1))
 	[ "$fails" -eq 0 ] || { why_down $at idle; why_down $to idle; break; }
 	hgw $at rm idle >/dev/null || fails=$((fails + 1))
-	wait_num $to idle "counter " $((b + 2)) || { fails=$((fails + 1)); why_down $to idle; break; }
+	wait_num $to idle "counter " $((b + 2)) || { fails=$((fails + 1)); why_down $to idle; at=$to; break; }
 	at=$to
 done
 assert_eq "10 moves back and forth: each succeeded, cleaned up its source, ran on" 0 "$fails"
 assert_eq "10 moves: the counter never reset, skipped or repeated" "" "$(seq_ok $at idle "counter ")"
-out=$(hgw $at exec idle gwtest echo still-alive 2>&1)
+out=$(hgwt 60 $at exec idle gwtest echo still-alive 2>&1)
 assert_eq "10 moves: exec works at the end" "still-alive" "$out"
 assert_true "10 moves: the guest kernel stayed healthy" guest_healthy "$(hroot $at)" idle
 hgw $at rm -f idle >/dev/null

@@ -65,12 +65,21 @@ assert_eq "disk: a file written before the move is intact" "$sum1" "$(hgwt 60 2 
 bad=$(hgwt 60 2 exec disk awk 'BEGIN { n = 0 } $2 != n { print "line " NR ": " $0; exit } { n++ }' /data.log)
 assert_eq "disk: the disk log runs on without gap or repeat" "" "$bad"
 assert_true "disk: the guest kernel stayed healthy after post-copy" guest_healthy "$R2" disk
-# and back, pre-copy: the destination's disk is a normal overlay again
+# and back, pre-copy: the destination's disk is a normal overlay again. This destination runs
+# under `nice -n 3`: its vCPU goes 10 steps up for the move and back to 3 after it
 b=$(last_num disk 2 "w ")
-out=$(migrate_to 2 1 disk --no-postcopy); rc=$?
+PORT=$((PORT + 1))
+ip netns exec "$NS1" nice -n 3 "$GODWIT" --root "$R1" incoming --name disk \
+	--listen "tcp:$H1_IP:$PORT" >/dev/null
+out=$(h2 migrate --no-postcopy disk "tcp:$H1_IP:$PORT" 2>&1); rc=$?
 echo "# disk back (pre-copy): $out"
 assert_eq "disk back: pre-copy migrate exits 0" 0 "$rc"
 moved 2 1 disk "w " "$b"
+assert_match "disk back: a destination at nice 3 raised its vCPU to -7 for the move" \
+	'1 vCPU thread\(s\) at nice -7 for the move' "$(cat "$(hroot 1)/containers/disk/shim.log" 2>&1)"
+q2=$(qemu_pid_of 1 disk)
+for _ in $(seq 50); do [ "$(vcpu_nice)" = 3 ] && break; sleep 0.1; done
+assert_eq "disk back: after the move its vCPU runs at the shim's nice 3 again" "3" "$(vcpu_nice)"
 assert_eq "disk back: the file is intact" "$sum1" "$(hgwt 60 1 exec disk md5sum /blob)"
 assert_true "disk: the guest kernel stayed healthy" guest_healthy "$R1" disk
 h1 rm -f disk >/dev/null

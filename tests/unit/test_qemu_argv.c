@@ -14,8 +14,8 @@
 #include "godwit/hv.h"
 
 #define HV_CMDLINE_BASE_TEST                                                               \
-	"console=ttyS0 quiet panic=-1 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp "    \
-	"i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
+	"console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux "       \
+	"i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
 #include "godwit/util.h"
 
 static struct hv_vm_config sample(void)
