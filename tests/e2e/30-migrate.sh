@@ -76,7 +76,8 @@ for i in $(seq 1 10); do
 	[ -z "$(qemu_pid_of $at idle)$(shim_pid_of $at idle)" ] || fails=$((fails + 1))
 	[ "$fails" -eq 0 ] || { why_down $at idle; why_down $to idle; break; }
 	hgw $at rm idle >/dev/null || fails=$((fails + 1))
-	wait_num $to idle "counter " $((b + 2)) || { fails=$((fails + 1)); why_down $to idle; at=$to; break; }
+	# (40 s: a guest silent for 30 s is named by the rerun rule, tests/lib/e2e.sh)
+	wait_num $to idle "counter " $((b + 2)) 200 || { fails=$((fails + 1)); why_down $to idle; at=$to; break; }
 	at=$to
 done
 assert_eq "10 moves back and forth: each succeeded, cleaned up its source, ran on" 0 "$fails"
