@@ -160,6 +160,8 @@ static int json_int(const struct gw_frame *f, const char *key, int dflt)
 
 static void on_frame(struct container *ct, const struct gw_frame *f)
 {
+	if (f->hdr.chan)
+		ctl_exec_answered(ct, f->hdr.chan);
 	switch (f->hdr.type) {
 	case GW_FRAME_HELLO: {
 		uint32_t last, next;

@@ -1,5 +1,6 @@
 /* The shim's control API (docs/api.md): attach, exec, signal, stop, query-status. Requests
  * are untrusted: every argument is type-checked and bounded before it is acted on. */
+#include <limits.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <string.h>
@@ -160,9 +161,44 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 	if (r < 0)
 		return reply_error(cl, err.msg);
 	cl->exec_chan = chan;
+	cl->exec_deadline_ns = gw_now_mono_ns() + SHIM_EXEC_START_MS * 1000000LL;
 	json_object *ret = json_object_new_object();
 	json_object_object_add(ret, "chan", json_object_new_int(chan));
 	reply(cl, ctl_make_return(ret));
+}
+
+void ctl_exec_answered(struct container *ct, int chan)
+{
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+		if (ct->clients[i].fd >= 0 && ct->clients[i].exec_chan == chan)
+			ct->clients[i].exec_deadline_ns = 0;
+}
+
+/* An exec the agent has not answered at all (STARTED, output, EXIT or ERROR) within
+ * SHIM_EXEC_START_MS: the guest's agent is gone or stuck (a crashed guest kernel, a VM stopped
+ * from outside). The client gets an error and exit status 125, as docker gives for its own
+ * failures, instead of waiting for good; anything the agent sends later on that chan is
+ * dropped. */
+void ctl_exec_timeouts(struct container *ct)
+{
+	int64_t now = gw_now_mono_ns();
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++) {
+		struct shim_client *cl = &ct->clients[i];
+		if (cl->fd < 0 || !cl->exec_chan || !cl->exec_deadline_ns || now < cl->exec_deadline_ns)
+			continue;
+		cl->exec_deadline_ns = 0;
+		char msg[PATH_MAX + 160];
+		snprintf(msg, sizeof(msg), "the guest agent has not started the command in %d s "
+			 "(has the guest's kernel crashed? see %s)", SHIM_EXEC_START_MS / 1000,
+			 ct->console_path);
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "message", json_object_new_string(msg));
+		shim_emit(ct, cl->exec_chan, "error", d);
+		d = json_object_new_object();
+		json_object_object_add(d, "status", json_object_new_int(125)); /* docker's "own error" */
+		shim_emit(ct, cl->exec_chan, "exit", d);
+		cl->exec_chan = 0;
+	}
 }
 
 static void do_signal(struct container *ct, struct shim_client *cl, json_object *args)

@@ -298,6 +298,7 @@ static int event_loop(struct container *ct)
 			ct->quit_deadline_ns = 0;
 			force_quit(ct);
 		}
+		ctl_exec_timeouts(ct);
 		if (pr <= 0)
 			continue;
 		if (pfd[0].revents) {

@@ -14,6 +14,9 @@
 #include "godwit/hv.h"
 
 #define SHIM_MAX_CLIENTS 32
+/* An exec the agent has not answered by then fails (ctl_exec_timeouts): normally it answers
+ * in milliseconds, a second or two on a busy TCG guest or around a move. */
+#define SHIM_EXEC_START_MS 30000
 #define SHIM_MAX_EXECS 64
 
 struct qmp;
@@ -24,6 +27,7 @@ struct shim_client {
 	struct ctl_reader rd;
 	int attached;		/* receives the main process's output and exit events */
 	int exec_chan;		/* > 0: this client owns that exec session */
+	int64_t exec_deadline_ns; /* monotonic: the agent must answer the exec by then (0 = it did) */
 };
 
 struct container {
@@ -66,6 +70,10 @@ void shim_request_stop(struct container *ct, int grace_ms);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);
+/* The agent answered something on an exec chan: that exec's start deadline is off. */
+void ctl_exec_answered(struct container *ct, int chan);
+/* Fail the exec sessions whose agent has not answered in time (called every loop turn). */
+void ctl_exec_timeouts(struct container *ct);
 
 /* agent_link.c */
 int alink_open(struct container *ct, struct gw_err *err);

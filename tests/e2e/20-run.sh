@@ -64,6 +64,16 @@ out=$(gw exec -e X=1 web sh -c 'echo $X' 2>&1)
 assert_eq "exec -e" "1" "$out"
 out=$(timeout 5 "$GODWIT" --root "$ROOT" logs -f web | head -n 1)
 assert_eq "logs -f streams" "start" "$out"
+# a VM that answers nothing (stopped from outside, as good as a crashed guest kernel): exec
+# does not wait for good; it ends after 30 s with godwit's own status and says why
+q=$(pgrep -f -- "qemu-system.*$ROOT/containers/web/")
+kill -STOP $q
+out=$(timeout 90 "$GODWIT" --root "$ROOT" exec web echo hi 2>&1); rc=$?
+kill -CONT $q
+assert_eq "exec into a VM that answers nothing: exit 125" 125 "$rc"
+assert_match "exec into a VM that answers nothing: it says why" \
+	"agent has not started the command in 30 s" "$out"
+assert_eq "exec works again once the VM runs" "again" "$(timeout 60 "$GODWIT" --root "$ROOT" exec web echo again 2>&1)"
 out=$(gw rm web 2>&1); rc=$?
 assert_eq "rm of a running container without -f: exit 125" 125 "$rc"
 gw stop web >/dev/null; rc=$?
