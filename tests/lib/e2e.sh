@@ -35,8 +35,8 @@ shim_reports() {
 # Under TCG a guest kernel sometimes breaks after a move of a busy guest, bare QEMU's own moves
 # included (docs/migration.md, "Under TCG"). At a failed assertion, name every guest
 # (in this test's roots) whose console shows such a crash, or that runs but has gone silent,
-# once each: tests/check.sh then runs the file once more, and says so. Everything else about
-# the failure stays a failure.
+# once each: tests/check.sh then runs the file again (at most twice), and says so. Everything
+# else about the failure stays a failure.
 CRASH_RE='BUG:|Oops|list_add corruption|Kernel panic|general protection fault|NX-protected'
 CRASHES_SEEN=""
 tcg_crashes() {
