@@ -28,6 +28,11 @@ static inline void gw_fclosep(FILE **f) { if (*f) fclose(*f); }
 /* Read a whole file (at most max bytes, else -EFBIG) into a NUL-terminated malloc'd buffer. */
 int gw_read_file(const char *path, size_t max, char **out, size_t *len, struct gw_err *err);
 
+/* v is a JSON string equal to s: false for no value, JSON null or any other type (whose
+ * json_object_get_string would be NULL or a rendering, never to be compared as a name). */
+struct json_object;
+int gw_json_streq(struct json_object *v, const char *s);
+
 /* Write data to path atomically (tmp file + fsync + rename), mode as given. */
 int gw_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		  struct gw_err *err);

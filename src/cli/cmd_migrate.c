@@ -30,8 +30,7 @@ static int on_progress(json_object *ev, void *opaque)
 	if (json_object_object_get_ex(d, "dirty_rate", &v)) dirty = json_object_get_double(v);
 	if (json_object_object_get_ex(d, "xbzrle", &v)) xb = json_object_get_boolean(v);
 	int pct = tot ? (int)(100 * (tot - (rem < tot ? rem : tot)) / tot) : 0;
-	if (json_object_object_get_ex(d, "phase", &v) &&
-	    !strcmp(json_object_get_string(v), "postcopy")) {
+	if (json_object_object_get_ex(d, "phase", &v) && gw_json_streq(v, "postcopy")) {
 		fprintf(stderr, "\rMigration: postcopy  %llu MiB sent  %llu MiB left   ",
 			(unsigned long long)(tr >> 20), (unsigned long long)(rem >> 20));
 		return 0;
@@ -133,7 +132,7 @@ static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 	int capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
 		      json_object_get_boolean(v);
 	int already = d && json_object_object_get_ex(d, "phase", &v) &&
-		      !strcmp(json_object_get_string(v), "postcopy");
+		      gw_json_streq(v, "postcopy");
 	json_object_put(d);
 	if (!capable)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "this migration was started "

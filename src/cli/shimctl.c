@@ -196,13 +196,13 @@ int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err 
 			return 0; /* the shim closed: done */
 		if (r < 0)
 			return r;
-		if (json_object_object_get_ex(m, "event", &ev) &&
+		if (json_object_object_get_ex(m, "event", &ev) && json_object_is_type(ev, json_type_string) &&
 		    json_object_object_get_ex(m, "data", &data)) {
 			const char *name = json_object_get_string(ev);
 			json_object *v;
 			if (!strcmp(name, "output")) {
 				int isErr = json_object_object_get_ex(data, "stream", &v) &&
-					    !strcmp(json_object_get_string(v), "stderr");
+					    gw_json_streq(v, "stderr");
 				write_b64(isErr ? 2 : 1, data);
 			} else if (!strcmp(name, "exit")) {
 				*status = json_object_object_get_ex(data, "status", &v)

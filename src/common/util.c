@@ -8,7 +8,14 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include <json-c/json.h>
+
 #include "godwit/util.h"
+
+int gw_json_streq(struct json_object *v, const char *s)
+{
+	return v && json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), s);
+}
 
 int gw_read_file(const char *path, size_t max, char **out, size_t *len, struct gw_err *err)
 {

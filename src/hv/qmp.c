@@ -162,8 +162,7 @@ static int qmp_reply_matches(json_object *msg, int kind, const char *want_id)
 		return 0;
 	if (!json_object_object_get_ex(msg, "id", &id))
 		return kind == QMP_MSG_ERROR;
-	return json_object_is_type(id, json_type_string) &&
-	       strcmp(json_object_get_string(id), want_id) == 0;
+	return gw_json_streq(id, want_id);
 }
 
 /* Consume the complete lines in the buffer: queue events, hand a wanted reply to w. Stops
@@ -510,8 +509,7 @@ static json_object *qmp_take_event(struct qmp *q, const char *name)
 	for (size_t i = 0; i < q->ev_count; i++) {
 		size_t at = (q->ev_head + i) % QMP_EVENT_QUEUE_MAX;
 		json_object *ev = q->events[at], *n;
-		if (!json_object_object_get_ex(ev, "event", &n) ||
-		    strcmp(json_object_get_string(n), name) != 0)
+		if (!json_object_object_get_ex(ev, "event", &n) || !gw_json_streq(n, name))
 			continue;
 		for (size_t j = i; j + 1 < q->ev_count; j++)
 			q->events[(q->ev_head + j) % QMP_EVENT_QUEUE_MAX] =

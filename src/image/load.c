@@ -334,7 +334,7 @@ static int load_oci(struct loader *l, struct gw_err *err)
 		return r;
 	json_object *o = json_tokener_parse(lay), *v;
 	int ok = o && json_object_object_get_ex(o, "imageLayoutVersion", &v) &&
-		 !strcmp(json_object_get_string(v), "1.0.0");
+		 gw_json_streq(v, "1.0.0");
 	json_object_put(o);
 	if (!ok)
 		return gw_err_set(err, EINVAL, "oci-layout: imageLayoutVersion is not 1.0.0");

@@ -399,8 +399,7 @@ static int parse_config_obj(json_object *o, struct oci_config *c, struct gw_err 
 	if (!json_object_object_get_ex(o, "rootfs", &rootfs) ||
 	    !json_object_is_type(rootfs, json_type_object))
 		return gw_err_set(err, EINVAL, "%s: no rootfs object", what);
-	if (!json_object_object_get_ex(rootfs, "type", &v) ||
-	    strcmp(json_object_get_string(v), "layers"))
+	if (!json_object_object_get_ex(rootfs, "type", &v) || !gw_json_streq(v, "layers"))
 		return gw_err_set(err, EINVAL, "%s: rootfs.type is not \"layers\"", what);
 	if ((r = get_strv(rootfs, "diff_ids", what, &c->diff_ids, &c->n_diff_ids, err)) < 0)
 		return r;

@@ -297,7 +297,7 @@ int gw_image_list(const char *root, struct gw_image_info **out, size_t *n, struc
 		if (read_meta(root, id, &size, &loaded, &ignored) < 0)
 			continue; /* not a complete image */
 		json_object_object_foreach(repos, key, val) {
-			if (r == 0 && !strcmp(json_object_get_string(val), id) && strchr(key, ':')) {
+			if (r == 0 && gw_json_streq(val, id) && strchr(key, ':')) {
 				r = push_info(out, n, id, key, size, loaded);
 				tagged = 1;
 			}
@@ -337,7 +337,7 @@ static int check_unused(const char *root, const char *id, struct gw_err *err)
 		if (!p || gw_read_file(p, CONTAINER_CONFIG_MAX, &buf, NULL, &ignored) < 0)
 			continue;
 		if ((o = json_tokener_parse(buf)) && json_object_object_get_ex(o, "image_id", &v) &&
-		    json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), id))
+		    gw_json_streq(v, id))
 			r = gw_err_set(err, EBUSY, "image %.19s is used by container %s (remove the "
 				       "container first)", id, de->d_name);
 		json_object_put(o);
@@ -368,7 +368,7 @@ int gw_image_remove(const char *root, const char *ref, void (*print)(const char 
 		return r;
 	int others = 0;
 	json_object_object_foreach(repos, key, val)
-		others += !strcmp(json_object_get_string(val), id) && (!tag || strcmp(key, tag));
+		others += gw_json_streq(val, id) && (!tag || strcmp(key, tag));
 	if (tag && others) {
 		json_object_object_del(repos, tag);
 		if ((r = repos_write(root, repos, err)) == 0)
@@ -384,7 +384,7 @@ int gw_image_remove(const char *root, const char *ref, void (*print)(const char 
 	char *del[OCI_TAGS_MAX * 4];
 	size_t nd = 0;
 	json_object_object_foreach(repos, k2, v2)
-		if (!strcmp(json_object_get_string(v2), id) && nd < ARRAY_SIZE(del))
+		if (gw_json_streq(v2, id) && nd < ARRAY_SIZE(del))
 			del[nd++] = k2;
 	for (size_t i = 0; i < nd; i++)
 		emit(print, arg, "Untagged: ", del[i]);

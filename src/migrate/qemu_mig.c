@@ -159,8 +159,7 @@ static int disk0_node(struct container *ct, char *node, size_t len, struct gw_er
 	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
 			   i < json_object_array_length(ret); i++) {
 		json_object *b = json_object_array_get_idx(ret, i), *v, *ins, *nn;
-		if (!json_object_object_get_ex(b, "device", &v) ||
-		    strcmp(json_object_get_string(v), "disk0") ||
+		if (!json_object_object_get_ex(b, "device", &v) || !gw_json_streq(v, "disk0") ||
 		    !json_object_object_get_ex(b, "inserted", &ins) ||
 		    !json_object_object_get_ex(ins, "node-name", &nn))
 			continue;
@@ -291,8 +290,7 @@ static int mirror_state(struct container *ct, struct gw_err *err)
 	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
 			   i < json_object_array_length(ret); i++) {
 		json_object *j = json_object_array_get_idx(ret, i), *v;
-		if (!json_object_object_get_ex(j, "device", &v) ||
-		    strcmp(json_object_get_string(v), MIG_MIRROR_JOB))
+		if (!json_object_object_get_ex(j, "device", &v) || !gw_json_streq(v, MIG_MIRROR_JOB))
 			continue;
 		r = json_object_object_get_ex(j, "ready", &v) && json_object_get_boolean(v);
 	}

@@ -192,6 +192,8 @@ static void test_config(void **state)
 	const char *bad[] = {
 		"{\"config\":{}}",
 		"{\"rootfs\":{\"type\":\"zfs\",\"diff_ids\":[]}}",
+		"{\"rootfs\":{\"type\":null,\"diff_ids\":[]}}", /* found by fuzz_manifest */
+		"{\"rootfs\":{\"type\":[\"layers\"],\"diff_ids\":[]}}",
 		"{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"md5:abc\"]}}",
 		"{\"config\":{\"Env\":[\"NOEQUALS\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
 		"{\"config\":{\"Cmd\":\"sh\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
