@@ -87,8 +87,7 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 				       ct_state_name(st.state), up, mem, cfg.accel, status);
 			}
 		}
-		if (have_cfg)
-			ct_config_free(&cfg);
+		ct_config_free(&cfg); /* a zeroed config too */
 	}
 	ct_names_free(names);
 	return 0;

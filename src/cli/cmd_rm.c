@@ -17,8 +17,8 @@ static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err
 	if (r < 0)
 		return r;
 	/* an incoming container has no config until its source sends one */
-	struct ct_config cfg;
 	if (st.state != CT_INCOMING) {
+		struct ct_config cfg;
 		if ((r = ct_config_load(cli->root, name, &cfg, err)) < 0)
 			return r;
 		ct_config_free(&cfg);

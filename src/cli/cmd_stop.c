@@ -15,8 +15,9 @@
 /* Stop one container; used by rm -f too. */
 int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
 /* An incoming container's shim serves no requests while it waits for (or takes in) the
- * source's stream: SIGTERM ends it (the source, if connected, sees a failed move and keeps
- * running); SIGKILL after the timeout. */
+ * source's stream: SIGTERM ends its wait (the source, if connected, sees a failed move and
+ * keeps running). A shim still there after the timeout (it does not watch SIGTERM while it
+ * takes the stream) is an error here; `rm -f` then kills it and its QEMU. */
 static int stop_incoming(const char *name, const struct ct_status *st, int timeout_s,
 			 struct gw_err *err)
 {

@@ -196,7 +196,8 @@ int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err 
 			return 0; /* the shim closed: done */
 		if (r < 0)
 			return r;
-		if (json_object_object_get_ex(m, "event", &ev) && json_object_is_type(ev, json_type_string) &&
+		if (json_object_object_get_ex(m, "event", &ev) &&
+		    json_object_is_type(ev, json_type_string) &&
 		    json_object_object_get_ex(m, "data", &data)) {
 			const char *name = json_object_get_string(ev);
 			json_object *v;

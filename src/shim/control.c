@@ -184,7 +184,8 @@ void ctl_exec_timeouts(struct container *ct)
 	int64_t now = gw_now_mono_ns();
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++) {
 		struct shim_client *cl = &ct->clients[i];
-		if (cl->fd < 0 || !cl->exec_chan || !cl->exec_deadline_ns || now < cl->exec_deadline_ns)
+		if (cl->fd < 0 || !cl->exec_chan || !cl->exec_deadline_ns ||
+		    now < cl->exec_deadline_ns)
 			continue;
 		cl->exec_deadline_ns = 0;
 		char msg[PATH_MAX + 160];
@@ -195,7 +196,8 @@ void ctl_exec_timeouts(struct container *ct)
 		json_object_object_add(d, "message", json_object_new_string(msg));
 		shim_emit(ct, cl->exec_chan, "error", d);
 		d = json_object_new_object();
-		json_object_object_add(d, "status", json_object_new_int(125)); /* docker's "own error" */
+		/* 125: docker's status for its own errors */
+		json_object_object_add(d, "status", json_object_new_int(125));
 		shim_emit(ct, cl->exec_chan, "exit", d);
 		cl->exec_chan = 0;
 	}

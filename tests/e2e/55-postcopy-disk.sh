@@ -68,10 +68,7 @@ assert_true "disk: the guest kernel stayed healthy after post-copy" guest_health
 # and back, pre-copy: the destination's disk is a normal overlay again. This destination runs
 # under `nice -n 3`: its vCPU goes 10 steps up for the move and back to 3 after it
 b=$(last_num disk 2 "w ")
-PORT=$((PORT + 1))
-ip netns exec "$NS1" nice -n 3 "$GODWIT" --root "$R1" incoming --name disk \
-	--listen "tcp:$H1_IP:$PORT" >/dev/null
-out=$(h2 migrate --no-postcopy disk "tcp:$H1_IP:$PORT" 2>&1); rc=$?
+out=$(DEST_NICE=3 migrate_to 2 1 disk --no-postcopy); rc=$?
 echo "# disk back (pre-copy): $out"
 assert_eq "disk back: pre-copy migrate exits 0" 0 "$rc"
 moved 2 1 disk "w " "$b"

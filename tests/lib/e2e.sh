@@ -23,10 +23,10 @@ shim_reports() {
 	for r in $(cat "$ROOTS_FILE" 2>/dev/null); do
 		for f in "$r"/containers/*/shim.log; do
 			[ -s "$f" ] && [[ " $SHIM_LOGS_SEEN " != *" $f "* ]] || continue
-			grep -aqE 'Sanitizer|runtime error|Assertion|abort' "$f" || continue
+			grep -aqE 'Sanitizer|runtime error|Assertion' "$f" || continue
 			SHIM_LOGS_SEEN="$SHIM_LOGS_SEEN $f"
 			echo "# shim log ${f#"$r"/containers/}:"
-			grep -aE -A 30 -m 1 'Sanitizer|runtime error|Assertion|abort' "$f" | head -n 40 |
+			grep -aE -A 30 -m 1 'Sanitizer|runtime error|Assertion' "$f" | head -n 40 |
 				sed 's/^/#   /'
 		done
 	done
