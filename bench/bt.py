@@ -5,20 +5,21 @@
   reader OUT SOCK...               connect to unix sockets (serial consoles), write every line
                                    as "HOST_EPOCH_S SOCKIDX LINE" to OUT until killed
   qmpmig SRC DST URI BW DOWN TMO [CAPS [PC]]
-                                   drive a bare-QEMU migration over QMP as libvirt would: wait
-                                   for both, set capabilities CAPS (comma list, on both; "-" =
-                                   none), `migrate-incoming` URI on DST (started -incoming defer
-                                   -S), migrate SRC to URI (BW bytes/s and DOWN ms if > 0, else
-                                   QEMU's defaults), poll query-migrate; PC=1: migrate-start-
-                                   postcopy once dirty-sync-count reaches 2 (after the first
-                                   pass) and `cont` DST as soon as it leaves inmigrate; cancel
-                                   after TMO s, `cont` DST when done; print one JSON object
+                                   drive a bare-QEMU migration over QMP by QEMU's events, as
+                                   godwit's shim does: set capabilities CAPS (comma list, on
+                                   both; "-" = none) plus `events`, `migrate-incoming` URI on DST
+                                   (started -incoming defer, no -S: it resumes on its own the
+                                   moment it may), migrate SRC to URI (BW bytes/s and DOWN ms if
+                                   > 0, else QEMU's defaults) and wait for its MIGRATION events;
+                                   PC=1: migrate-start-postcopy at the MIGRATION_PASS of round 2
+                                   (after the first pass); cancel after TMO s; print one JSON
+                                   object
   qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
   gaps FILE T0 T1 [godwit]         largest gap (ms) between consecutive heartbeat lines with a
                                    host time in [T0-1, T1+2] s, plus the baseline p99 before T0
   median KEY FILE...               median of a numeric JSON field over JSON-lines files
 """
-import json, os, socket, statistics, subprocess, sys, time
+import json, os, select, socket, statistics, subprocess, sys, time
 from datetime import datetime
 
 
@@ -83,40 +84,62 @@ def reader(out, socks):
 
 
 class Qmp:
+    """One QMP connection; events that arrive while a command waits are kept for event()."""
+
     def __init__(self, path):
         self.s = connect_unix(path)
-        self.f = self.s.makefile("rwb")
-        self.f.readline()  # greeting
+        self.buf, self.events = b"", []
+        self._msg()  # greeting
         self.cmd("qmp_capabilities")
+
+    def _msg(self, timeout=None):
+        while b"\n" not in self.buf:
+            if timeout is not None and not select.select([self.s], [], [], timeout)[0]:
+                return None
+            data = self.s.recv(65536)
+            if not data:
+                raise OSError("QMP connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
 
     def cmd(self, name, **args):
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
-        self.f.write(json.dumps(msg).encode() + b"\n")
-        self.f.flush()
+        self.s.sendall(json.dumps(msg).encode() + b"\n")
         while True:
-            r = json.loads(self.f.readline())
+            r = self._msg()
             if "event" in r:
+                self.events.append(r)
                 continue
             if "error" in r:
                 raise RuntimeError("%s: %s" % (name, r["error"].get("desc")))
             return r.get("return")
 
-
-def dst_cont(d):
-    # the destination was started with -S, as libvirt does; resume it once it has the state
-    while d.cmd("query-status").get("status") == "inmigrate":
-        time.sleep(0.005)
-    d.cmd("cont")
+    def event(self, timeout):
+        """The next event, waiting at most timeout s (None if none came)."""
+        end = time.monotonic() + timeout
+        while not self.events:
+            left = end - time.monotonic()
+            r = self._msg(max(0.0, left))
+            if r is None:
+                return None
+            if "event" in r:
+                return r
+        return self.events.pop(0)
 
 
 def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
+    # Driven by QEMU's own events, as godwit's shim is: the `events` capability on both, the
+    # source's MIGRATION (status) and MIGRATION_PASS (a new round) wake this loop at once;
+    # query-migrate is sampled every 100 ms only for the figures. The destination was started
+    # without -S, so QEMU resumes its guest the moment it may (godwit's early resume).
     s, d = Qmp(src), Qmp(dst)
-    if caps != "-":
-        cl = [{"capability": c, "state": True} for c in caps.split(",")]
-        s.cmd("migrate-set-capabilities", capabilities=cl)
-        d.cmd("migrate-set-capabilities", capabilities=cl)
+    cl = [{"capability": c, "state": True} for c in (caps.split(",") if caps != "-" else [])]
+    cl.append({"capability": "events", "state": True})
+    s.cmd("migrate-set-capabilities", capabilities=cl)
+    d.cmd("migrate-set-capabilities", capabilities=cl)
     d.cmd("migrate-incoming", uri=uri)
     params = {}
     if int(bw) > 0:
@@ -129,37 +152,37 @@ def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
     t0 = time.time()
     s.cmd("migrate", uri=uri)
     rates, q = [], {}
-    status = "?"
-    t_pc, resumed = None, False
+    status = "active"
+    t_pc, t_q = None, 0.0
     while True:
-        q = s.cmd("query-migrate")
-        status = q.get("status", "?")
-        ram = q.get("ram", {})
-        if pc == "1" and t_pc is None and status == "active" and \
-                ram.get("dirty-sync-count", 0) >= 2:
+        ev = s.event(0.1)
+        now = time.time()
+        if ev and ev["event"] == "MIGRATION":
+            status = ev["data"]["status"]
+        elif ev and ev["event"] == "MIGRATION_PASS" and pc == "1" and t_pc is None and \
+                ev["data"]["pass"] >= 2:
+            # the first full pass is done (dirty-sync-count 2): switch
             s.cmd("migrate-start-postcopy")
-            t_pc = time.time()
-        if t_pc is not None and not resumed and status == "postcopy-active":
-            dst_cont(d)
-            resumed = True
-        if ram.get("dirty-pages-rate"):
-            rates.append(ram["dirty-pages-rate"] * ram.get("page-size", 4096) / 2**20)
+            t_pc = now
         if status in ("completed", "failed", "cancelled"):
             break
-        if time.time() - t0 > float(tmo):
+        if now - t_q >= 0.1:
+            t_q = now
+            q = s.cmd("query-migrate")
+            ram = q.get("ram", {})
+            if ram.get("dirty-pages-rate"):
+                rates.append(ram["dirty-pages-rate"] * ram.get("page-size", 4096) / 2**20)
+        if now - t0 > float(tmo):
             s.cmd("migrate_cancel")
             while s.cmd("query-migrate").get("status") not in ("cancelled", "failed",
                                                                 "completed"):
                 time.sleep(0.05)
             status = "timeout"
             break
-        time.sleep(0.02 if pc == "1" else 0.1)
     t1 = time.time()
-    if status == "completed":
-        if not resumed:
-            dst_cont(d)
-    else:
+    if status != "completed":
         s.cmd("cont") if s.cmd("query-status").get("status") != "running" else None
+    q = s.cmd("query-migrate")  # the final figures (downtime, bytes)
     ram = q.get("ram", {})
     print(json.dumps({
         "completed": status == "completed", "status": status,

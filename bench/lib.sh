@@ -12,12 +12,14 @@ OUT=${BENCH_OUT:-$PWD/$BUILD/bench}
 LOCK=/tmp/godwit-vm.lock
 mkdir -p "$OUT"
 
-# The anchor's QEMU options: the values of src/hv/qemu.c (HV_MACHINE, TCG tb-size, HV_TCG_CPU,
-# HV_CMDLINE_BASE). check_same_qemu compares them with a running godwit QEMU.
-Q_MACHINE=pc-i440fx-7.2
+# The anchor's QEMU options: the values of src/hv/qemu.c (the machine type a new container
+# gets from this QEMU's version, TCG tb-size, HV_TCG_CPU, HV_CMDLINE_BASE). check_same_qemu
+# compares them with a running godwit QEMU.
+Q_MACHINE=$(qemu-system-x86_64 --version | sed -n '1s/.*version \([0-9]*\)\.\([0-9]*\).*/pc-i440fx-\1.\2/p')
 Q_ACCEL=tcg,tb-size=256
 Q_CPU=qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16
-Q_APPEND="console=ttyS0 quiet panic=-1"
+Q_APPEND="console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux \
+i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
 q_base() { # MEM_MIB: the common part of every anchor command line
 	echo qemu-system-x86_64 -machine $Q_MACHINE -accel $Q_ACCEL -cpu $Q_CPU -m "${1}M" -smp 1 \
 		-nodefaults -no-user-config -nographic -no-reboot -kernel "$KIT/vmlinuz" \
@@ -28,7 +30,8 @@ q_base() { # MEM_MIB: the common part of every anchor command line
 check_same_qemu() {
 	local cl
 	cl=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 0
-	for o in "-machine $Q_MACHINE" "-accel $Q_ACCEL" "-cpu $Q_CPU" "-kernel $KIT/vmlinuz"; do
+	for o in "-machine $Q_MACHINE" "-accel $Q_ACCEL" "-cpu $Q_CPU" "-kernel $KIT/vmlinuz" \
+		"-append $Q_APPEND"; do
 		[[ "$cl" == *"$o"* ]] || echo "WARNING: godwit's QEMU lacks '$o': anchor differs" >&2
 	done
 }

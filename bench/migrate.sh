@@ -4,7 +4,7 @@
 # ~200 MiB/s); `gwtest memtest 256 1` (flat out). For each, BENCH_RUNS runs (default 3) of:
 #   godwit   `godwit migrate --json` with its default policy (pre-copy, switching to post-copy
 #            only when it will not converge)
-#   qemu     bare QEMU as libvirt drives it with QEMU's defaults (128 MiB/s, 300 ms), dst -S
+#   qemu     bare QEMU with its defaults (128 MiB/s, 300 ms), driven by its events (bt.py)
 #   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
 # and, for the post-copy rows (BENCH_KINDS="godwit gwpc gwnpc qpc qac"):
 #   gwpc     `godwit migrate --postcopy`          gwnpc  `godwit migrate --no-postcopy`
@@ -98,7 +98,8 @@ print(json.dumps(r))
 PY
 }
 
-# One bare-QEMU run: two QEMUs with the same command line, the destination -incoming -S
+# One bare-QEMU run: two QEMUs with the same command line, the destination -incoming defer
+# without -S (it resumes the moment its state is in, as godwit's destination does)
 qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
 	local w=$1 d=$WD/q-$1-$2-$3-${4:--}-${5:-0} mem ms spid dpid rpid res
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
@@ -111,7 +112,7 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
 	spid=$!
 	in_dst "${common[@]}" -chardev "socket,id=s0,path=$d/dst.ser,server=on,wait=off" \
 		-serial chardev:s0 -qmp "unix:$d/dst.qmp,server=on,wait=off" \
-		-incoming defer -S >"$d/dst.out" 2>&1 &
+		-incoming defer >"$d/dst.out" 2>&1 &
 	dpid=$!
 	python3 "$BT" reader "$d/serial.log" "$d/src.ser" "$d/dst.ser" &
 	rpid=$!

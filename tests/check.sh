@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite: cmocka unit tests, then every end-to-end test file; one closing line
-# "N passed, N failed" with the totals. An end-to-end file that failed while a guest kernel
-# crashed under TCG runs again, at most twice (below; docs/migration.md, "Under TCG").
+# "N passed, N failed" with the totals. Every file runs once: a failure counts as it is.
 set -u
 BUILD=${BUILD:-build}
 pass=0 fail=0
@@ -24,15 +23,6 @@ run_e2e() {
 for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
 	echo "== $t"
 	run_e2e "$t"
-	# A file that failed while a guest's kernel crashed under TCG (the known QEMU/TCG issue,
-	# docs/migration.md; tests/lib/e2e.sh names the crash) runs again, at most twice, and only
-	# its last run counts. Any other failure counts as it is.
-	for again in 1 2; do
-		[ "$rc" -ne 0 ] && grep -q '^# KNOWN TCG ISSUE: guest kernel crash' <<<"$out" || break
-		echo "== $t again ($again of at most 2): its last run failed" \
-			"$(grep -c '^not ok' <<<"$out") assertions after a guest kernel crash under TCG (above)"
-		run_e2e "$t"
-	done
 	if ! grep -qE '[0-9]+ passed, [0-9]+ failed' <<<"$out"; then
 		echo "$out" | tail -n 20
 		fail=$((fail + 1))

@@ -1,7 +1,6 @@
 /* Private interfaces of godwit-agent, the guest's PID 1 (docs/agent-protocol.md section 5):
  * boot.c prepares the guest (mounts, modules, port, disk, loopback, power off), proc.c starts
- * container processes, main.c runs the one poll() loop that relays frames, tlbflush.c keeps
- * QEMU 7.2's TCG dirty tracking honest (docs/migration.md, "Lost writes under TCG"). */
+ * container processes, main.c runs the one poll() loop that relays frames. */
 #ifndef GODWIT_AGENT_H
 #define GODWIT_AGENT_H
 
@@ -56,10 +55,5 @@ void boot_power_off(const struct agent *a);
  * the shell-style status (127 not found, 126 otherwise) and err says why. */
 int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struct gw_frame *f,
 	       bool is_main, int *status, struct gw_err *err);
-
-/* tlbflush.c: one thread per online CPU, pinned, that empties that CPU's TLB (under TCG:
- * QEMU's whole softmmu TLB for that vCPU) every period_us, or parks (0). A start returns once
- * every thread has flushed once (at most 2 s): the number that did; a stop, the threads. */
-int tlbflush_set(const struct agent *a, long period_us);
 
 #endif

@@ -182,25 +182,6 @@ static int frame_int(const struct gw_frame *f, const char *key, int64_t def, int
 	return 0;
 }
 
-static void handle_tlbflush(struct agent *a, const struct gw_frame *f)
-{
-	struct gw_err err = { 0 };
-	int64_t us;
-
-	if (frame_int(f, "period_us", -1, &us) < 0 ||
-	    (us != 0 && (us < GW_TLBFLUSH_MIN_US || us > GW_TLBFLUSH_MAX_US))) {
-		agent_log("TLBFLUSH: bad payload");
-		return;
-	}
-	int threads = tlbflush_set(a, (long)us);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "period_us", json_object_new_int64(us));
-	json_object_object_add(o, "threads", json_object_new_int(threads));
-	if (gw_link_send_json(&a->link, GW_FRAME_TLBFLUSH, 0, o, &err) < 0)
-		agent_log("TLBFLUSH: %s", err.msg);
-	json_object_put(o);
-}
-
 static void handle_frame(struct agent *a, const struct gw_frame *f)
 {
 	struct gw_err err = { 0 };
@@ -234,9 +215,6 @@ static void handle_frame(struct agent *a, const struct gw_frame *f)
 		if (gw_link_send(&a->link, GW_FRAME_PONG, f->hdr.chan, f->payload, f->hdr.len,
 				 &err) < 0)
 			agent_log("PONG: %s", err.msg);
-		break;
-	case GW_FRAME_TLBFLUSH:
-		handle_tlbflush(a, f);
 		break;
 	case GW_FRAME_SHUTDOWN:
 		frame_int(f, "grace_ms", DEFAULT_GRACE_MS, &v);

@@ -42,6 +42,8 @@ struct ct_config {
 	int cpus;
 	int auto_remove;	/* --rm */
 	char accel[8];		/* "tcg" | "kvm": chosen at creation, kept across restarts */
+	char machine[32];	/* QEMU machine type chosen at creation ("" = before it was kept:
+				 * HV_MACHINE_LEGACY); kept across restarts and moves */
 	char *kernel;
 	char *initrd;
 	char nic_mac[18];	/* "" = no NIC */

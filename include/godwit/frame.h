@@ -65,12 +65,9 @@ enum gw_frame_type {
 	GW_FRAME_PONG = 13,
 	GW_FRAME_SHUTDOWN = 14,
 	GW_FRAME_ACK = 15,
-	GW_FRAME_TLBFLUSH = 16,
-	GW_FRAME_TYPE_MAX = 16,
+	/* 16 was TLBFLUSH (a guest TLB flusher for QEMU < 9.0 under TCG): not to be reused */
+	GW_FRAME_TYPE_MAX = 15,
 };
-/* TLBFLUSH's period_us: 0 (stop) or within these bounds */
-#define GW_TLBFLUSH_MIN_US 100
-#define GW_TLBFLUSH_MAX_US 1000000
 
 struct gw_frame_hdr {
 	uint16_t type;

@@ -16,6 +16,7 @@ enum hv_accel { HV_ACCEL_TCG = 0, HV_ACCEL_KVM = 1 };
  * it from the same container config, so QEMU sees the same devices on both sides. */
 struct hv_vm_config {
 	const char *name;
+	const char *machine;		/* "pc-i440fx-X.Y" (hv_valid_machine); NULL = HV_MACHINE_LEGACY */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline_extra;	/* appended to the kernel command line, may be NULL */
@@ -50,5 +51,22 @@ void hv_argv_free(char **argv);
  * first line of `qemu --version`); hv_qemu_version returns 0 or a negative errno. */
 const char *hv_qemu_binary(void);
 int hv_qemu_version(char *buf, size_t len);
+
+/* The oldest QEMU godwit live-migrates under TCG: before 9.0 QEMU loses guest writes in a TCG
+ * migration (upstream commit 03bfc2188f, docs/qemu.md). */
+#define HV_TCG_MIGRATE_MIN_MAJOR 9
+
+/* Machine types. A container keeps the versioned machine type it was created with, so that
+ * it can move to a host with a newer QEMU (QEMU keeps old machine types' device layout).
+ * Containers created before godwit recorded it ran on HV_MACHINE_LEGACY. */
+#define HV_MACHINE_LEGACY "pc-i440fx-7.2"
+#define HV_MACHINE_MAX 32
+/* 1 if m is "pc-i440fx-MAJOR.MINOR" (what godwit asks QEMU for), else 0 */
+int hv_valid_machine(const char *m);
+/* The newest i440FX machine type of the QEMU version v ("10.0.2" -> "pc-i440fx-10.0"):
+ * 0, or -EINVAL for a version it cannot read */
+int hv_machine_for_version(const char *v, char *buf, size_t len);
+/* "MAJOR.MINOR..." -> major, minor: 0, or -EINVAL */
+int hv_version_parse(const char *v, int *major, int *minor);
 
 #endif

@@ -11,7 +11,7 @@
 #include "godwit/err.h"
 
 #define MIG_MAGIC 0x47574D31u		/* "GWM1" */
-#define MIG_VERSION 1
+#define MIG_VERSION 2		/* 2: every move mirrors its disk over NBD (PREPARE carries the port) */
 #define MIG_HDR_SIZE 20
 #define MIG_MAX_JSON (1u << 20)		/* control messages */
 #define MIG_MAX_CHUNK (16u << 20)	/* DISK_DATA / STATE_DATA */

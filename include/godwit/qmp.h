@@ -58,6 +58,8 @@ unsigned long qmp_events_dropped(const struct qmp *q);
 
 /* The greeting QEMU sent ({"QMP": {"version": ..., "capabilities": ...}}), borrowed. */
 json_object *qmp_greeting(const struct qmp *q);
+/* The running QEMU's version from its greeting: 0, or -EPROTO when the greeting lacks it. */
+int qmp_qemu_version(const struct qmp *q, int *major, int *minor);
 
 /* Close the socket and drop queued events; q may be NULL. */
 void qmp_close(struct qmp *q);

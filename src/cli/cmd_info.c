@@ -39,9 +39,17 @@ int cmd_info(struct gw_cli *cli, int argc, char **argv)
 	}
 	printf("godwit:       %s\n", GODWIT_VERSION);
 	printf("qemu:         %s (%s)\n", qv, hv_qemu_binary());
+	char machine[HV_MACHINE_MAX];
+	int major, minor;
+	if (hv_machine_for_version(qv, machine, sizeof(machine)) == 0)
+		printf("  machine:    %s (for new containers)\n", machine);
 	printf("accelerator:  %s (--accel %s)\n", ar == 0 ? hv_accel_name(accel) : "none",
 	       cli->accel);
 	printf("  why:        %s\n", ar == 0 ? reason : err.msg);
+	if (ar == 0 && accel == HV_ACCEL_TCG && hv_version_parse(qv, &major, &minor) == 0)
+		printf("  live moves: %s\n", major >= HV_TCG_MIGRATE_MIN_MAJOR
+		       ? "yes" : "refused: QEMU before 9.0 loses guest writes in TCG migration "
+				 "(--offline works)");
 	printf("root:         %s\n", cli->root);
 	printf("kernel:       %s\n", kernel ? kernel : kerr.msg);
 	printf("initrd:       %s\n", initrd ? initrd : "-");

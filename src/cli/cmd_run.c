@@ -33,6 +33,9 @@ static void usage(FILE *f)
 		   "  -u, --user USER       user[:group] or uid[:gid]\n"
 		   "      --hostname NAME   the container's host name (default: its name)\n"
 		   "      --entrypoint CMD  override the image's entrypoint\n"
+		   "      --machine TYPE    QEMU machine type pc-i440fx-X.Y (default: this QEMU's\n"
+		   "                        newest); a container keeps it, so it can move to any\n"
+		   "                        host whose QEMU still has that type\n"
 		   "  -h, --help            this help\n");
 }
 
@@ -115,10 +118,12 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		{ "workdir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "entrypoint", required_argument, NULL, 'E' },
+		{ "machine", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int detach = 0, autorm = 0, cpus = 1, c;
 	const char *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL, *ep = NULL;
+	const char *umachine = NULL;
 	uint64_t mem = 512ULL << 20;
 	char *uenv[MAX_ENV];
 	size_t nuenv = 0;
@@ -157,6 +162,12 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		case 'u': user = optarg; break;
 		case 'H': hostname = optarg; break;
 		case 'E': ep = optarg; break;
+		case 'M':
+			if (!hv_valid_machine(optarg))
+				return cli_usage_error("run", "invalid machine type '%s' (want "
+						       "pc-i440fx-MAJOR.MINOR)", optarg);
+			umachine = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: return cli_usage_error("run", "invalid option");
 		}
@@ -178,6 +189,16 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 	char reason[256];
 	if (hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), &err) < 0)
 		return cli_fail("run", &err);
+	/* the machine type of this QEMU, kept by the container for good (moves to newer QEMUs) */
+	char qv[64], machine[HV_MACHINE_MAX];
+	int vr = umachine ? 0 : hv_qemu_version(qv, sizeof(qv));
+	if (umachine)
+		snprintf(machine, sizeof(machine), "%s", umachine);
+	else if (vr < 0 || hv_machine_for_version(qv, machine, sizeof(machine)) < 0) {
+		gw_err_set(&err, vr < 0 ? -vr : EINVAL, "cannot tell the version of %s (%s)",
+			   hv_qemu_binary(), vr < 0 ? strerror(-vr) : qv);
+		return cli_fail("run", &err);
+	}
 	struct gw_image img = { 0 };
 	if (gw_image_resolve(cli->root, ref, &img, &err) < 0)
 		return cli_fail("run", &err);
@@ -201,6 +222,7 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 	cfg.cpus = cpus;
 	cfg.auto_remove = autorm;
 	snprintf(cfg.accel, sizeof(cfg.accel), "%s", hv_accel_name(accel));
+	snprintf(cfg.machine, sizeof(cfg.machine), "%s", machine);
 	cfg.kernel = steal_ptr(kernel);
 	cfg.initrd = steal_ptr(initrd);
 	cfg.created_ns = gw_now_real_ns();

@@ -23,7 +23,7 @@ static const char *const type_names[GW_FRAME_TYPE_MAX + 1] = {
 	[GW_FRAME_SIGNAL] = "SIGNAL",	[GW_FRAME_EXIT] = "EXIT",
 	[GW_FRAME_ERROR] = "ERROR",	[GW_FRAME_PING] = "PING",
 	[GW_FRAME_PONG] = "PONG",	[GW_FRAME_SHUTDOWN] = "SHUTDOWN",
-	[GW_FRAME_ACK] = "ACK",		[GW_FRAME_TLBFLUSH] = "TLBFLUSH",
+	[GW_FRAME_ACK] = "ACK",
 };
 
 const char *gw_frame_type_name(unsigned int type)

@@ -18,7 +18,6 @@
 
 extern char **environ;
 
-#define HV_MACHINE "pc-i440fx-7.2"	/* versioned: the alias "pc" moves with QEMU upgrades */
 #define HV_TCG_TB_MIB 256		/* TCG translation cache; 7.2 defaults to 1 GiB */
 #define HV_TCG_CPU "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16" /* x86-64-v2 */
 /* Measured under TCG (bench/boot.sh and a 4-run comparison): the probes these switch off
@@ -137,6 +136,9 @@ static int check_config(const struct hv_vm_config *c, struct gw_err *err)
 	if (c->cpus < 1 || c->cpus > 64)
 		return gw_err_set(err, EINVAL, "vm %s: cpus must be 1..64, not %d", c->name,
 				  c->cpus);
+	if (c->machine && !hv_valid_machine(c->machine))
+		return gw_err_set(err, EINVAL, "vm %s: invalid machine type \"%.40s\" (want "
+				  "pc-i440fx-MAJOR.MINOR)", c->name, c->machine);
 	if (c->accel != HV_ACCEL_TCG && c->accel != HV_ACCEL_KVM)
 		return gw_err_set(err, EINVAL, "vm %s: unknown accelerator %d", c->name, c->accel);
 	if (c->nic_mac && !valid_mac(c->nic_mac))
@@ -171,8 +173,9 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 	argv_add(&a, "%s", hv_qemu_binary());
 	argv_add(&a, "-name");
 	argv_add(&a, "guest=%s,debug-threads=on", cfg->name);
+	/* versioned, from the container's config: the alias "pc" moves with QEMU upgrades */
 	argv_add(&a, "-machine");
-	argv_add(&a, "%s", HV_MACHINE);
+	argv_add(&a, "%s", cfg->machine ? cfg->machine : HV_MACHINE_LEGACY);
 	argv_add(&a, "-accel");
 	if (cfg->accel == HV_ACCEL_KVM) {
 		argv_add(&a, "kvm");
@@ -226,9 +229,8 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 			 cfg->nic_mac, HV_SLOT_NET);
 	}
 	if (cfg->disk_path) {
-		/* -drive, not -blockdev: QEMU's block migration (blk/inc, which moves the overlay
-		 * in the migration stream) finds disks by their BlockBackend name, and only -drive
-		 * gives one ("disk0") */
+		/* -drive, not -blockdev: the migration's disk mirror (blockdev-mirror) and its
+		 * NBD export find the disk by its BlockBackend name "disk0" */
 		argv_add(&a, "-drive");
 		argv_add(&a, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", disk);
 		argv_add(&a, "-device");
@@ -393,4 +395,44 @@ int hv_qemu_version(char *buf, size_t len)
 	memcpy(buf, v, vl);
 	buf[vl] = '\0';
 	return 0;
+}
+
+int hv_version_parse(const char *v, int *major, int *minor)
+{
+	char *end;
+	if (!v || !isdigit((unsigned char)v[0]))
+		return -EINVAL;
+	errno = 0;
+	long ma = strtol(v, &end, 10);
+	if (errno || *end != '.' || !isdigit((unsigned char)end[1]) || ma > 999)
+		return -EINVAL;
+	long mi = strtol(end + 1, &end, 10);
+	if (errno || mi > 999 || (*end && *end != '.' && *end != ' ' && *end != '-' && *end != '+'))
+		return -EINVAL;
+	*major = (int)ma;
+	*minor = (int)mi;
+	return 0;
+}
+
+int hv_valid_machine(const char *m)
+{
+	static const char prefix[] = "pc-i440fx-";
+	int ma, mi;
+	if (!m || strncmp(m, prefix, sizeof(prefix) - 1) || strlen(m) >= HV_MACHINE_MAX)
+		return 0;
+	m += sizeof(prefix) - 1;
+	/* exactly MAJOR.MINOR, nothing after it */
+	if (hv_version_parse(m, &ma, &mi) < 0 || strspn(m, "0123456789.") != strlen(m) ||
+	    strchr(strchr(m, '.') + 1, '.'))
+		return 0;
+	return 1;
+}
+
+int hv_machine_for_version(const char *v, char *buf, size_t len)
+{
+	int ma, mi;
+	if (hv_version_parse(v, &ma, &mi) < 0)
+		return -EINVAL;
+	int n = snprintf(buf, len, "pc-i440fx-%d.%d", ma, mi);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }

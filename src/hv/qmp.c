@@ -561,6 +561,22 @@ json_object *qmp_greeting(const struct qmp *q)
 	return q->greeting;
 }
 
+int qmp_qemu_version(const struct qmp *q, int *major, int *minor)
+{
+	json_object *o = q ? q->greeting : NULL, *v;
+	const char *path[] = { "QMP", "version", "qemu" };
+	for (size_t i = 0; i < ARRAY_SIZE(path); i++)
+		if (!o || !json_object_object_get_ex(o, path[i], &o))
+			return -EPROTO;
+	if (!json_object_object_get_ex(o, "major", &v) || !json_object_is_type(v, json_type_int))
+		return -EPROTO;
+	*major = json_object_get_int(v);
+	if (!json_object_object_get_ex(o, "minor", &v) || !json_object_is_type(v, json_type_int))
+		return -EPROTO;
+	*minor = json_object_get_int(v);
+	return 0;
+}
+
 void qmp_close(struct qmp *q)
 {
 	if (!q)

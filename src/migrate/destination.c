@@ -119,8 +119,9 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 	return r;
 }
 
-/* Post-copy's PREPARE: ok, plus where the disk export listens and the control token. */
-static int send_prepare_postcopy(struct mig_conn *mc, uint16_t nbd_port, char token[33],
+/* PREPARE: ok, plus where the disk export listens and the token of a post-copy move's control
+ * connection (docs/migration-protocol.md, "PREPARE"). */
+static int send_prepare_nbd(struct mig_conn *mc, uint16_t nbd_port, char token[33],
 				 struct gw_err *err)
 {
 	uint8_t rnd[16];
@@ -148,8 +149,7 @@ static int guest_running(struct container *ct)
 	return running;
 }
 
-static int receive_commit(struct container *ct, struct mig_conn *mc, int postcopy, int early,
-			  struct gw_err *err)
+static int receive_commit(struct container *ct, struct mig_conn *mc, int early, struct gw_err *err)
 {
 	/* the rest of the source's output log (the first part came before RAM_BEGIN) */
 	int r = mig_recv_stream(mc, MIG_DISK_DATA, MIG_DISK_END, ct->log_fd, 1ULL << 32, err);
@@ -171,8 +171,9 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int postcop
 	}
 	json_object_put(o);
 	ct->started = 1; /* the container process is already running in the guest */
-	/* post-copy: the source's mirror ended before the switch; the export goes too */
-	r = postcopy ? mig_nbd_stop(ct, err) : 0;
+	/* the source's mirror ended before the switch (pre-switchover); the export goes too,
+	 * before our guest may run on: nobody else may write its disk from now on */
+	r = mig_nbd_stop(ct, err);
 	/* early resume: the guest already runs and its output waits in the hold; a paused
 	 * guest (NIC): the link first, so RESYNC waits in the port for the guest, then cont */
 	if (r == 0)
@@ -232,8 +233,8 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 			snprintf(reason, sizeof(reason), "unsupported");
 		json_object_put(caps);
-		/* post-copy carries the disk over NBD, not in QEMU's stream */
-		if (r == 0 && postcopy && (r = mig_nbd_export(ct, fd, &nbd_port, err)) < 0)
+		/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
+		if (r == 0 && (r = mig_nbd_export(ct, fd, &nbd_port, err)) < 0)
 			snprintf(reason, sizeof(reason), "disk-export");
 		test_stall("prepare");
 		if (r < 0) {
@@ -242,14 +243,12 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 			close(fd);
 			return r;
 		}
-		r = postcopy ? send_prepare_postcopy(&mc, nbd_port, token, err)
-			     : mig_send_prepare(&mc, NULL, NULL, err);
+		r = send_prepare_nbd(&mc, nbd_port, token, err);
 	}
 	if (r == 0 && postcopy)
 		r = mig_accept_control(ct, listen_fd, token, 30000, &cc, err);
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
-	if (postcopy)
-		mc.timeout_ms = 600000;
+	mc.timeout_ms = 600000;
 	/* the output log so far, while the guest still runs on the source */
 	if (r == 0)
 		r = mig_recv_file(&mc, ct->log_path, 1ULL << 32, err);
@@ -288,7 +287,7 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		test_stall("done");
 	}
 	if (r == 0)
-		r = receive_commit(ct, ctl, postcopy, early, err);
+		r = receive_commit(ct, ctl, early, err);
 	if (r < 0) {
 		kill_qemu(ct);
 		alink_close(ct);
@@ -299,8 +298,6 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		return r;
 	}
 	shim_set_state(ct, CT_RUNNING, "");
-	/* the source's guest had its TLB flusher on; this copy does not need it */
-	mig_tcg_flush_off(ct);
 	json_object *ok = json_object_new_object();
 	mig_send_json(ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);

@@ -56,12 +56,6 @@ void mig_trace(const char *what);
 /* A tuning knob from the shim's environment (for measurements): the integer in name, unset if
  * it is absent or empty, bad if it is not a number within [lo, hi]. */
 long mig_env_long(const char *name, long lo, long hi, long unset, long bad);
-/* tcg_flush.c: the guest's TLB flusher around a live move under TCG. On and off: queued, not
- * waited for; confirm waits for the agent's answer to on (a missing one is logged, the move
- * goes on). All do nothing under KVM. */
-void mig_tcg_flush_on(struct container *ct);
-void mig_tcg_flush_confirm(struct container *ct);
-void mig_tcg_flush_off(struct container *ct);
 /* vcpu_prio.c: a destination's vCPU threads at a raised priority (nice -10) while its move
  * runs, back to 0 after it; failures are logged, the move goes on. */
 void mig_vcpu_boost(struct container *ct);
@@ -69,9 +63,7 @@ void mig_vcpu_unboost(struct container *ct);
 
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)
-/* mig_qemu_stream flags: the overlay rides in the stream (block migration, incremental over
- * the shared base); resume a paused post-copy ("migrate" only) */
-#define MIG_STREAM_BLK 1
+/* mig_qemu_stream flag: resume a paused post-copy ("migrate" only) */
 #define MIG_STREAM_RESUME 2
 /* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate",
  * "migrate-incoming" or "migrate-recover") with uri fd:mig. */

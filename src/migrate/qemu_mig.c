@@ -25,10 +25,6 @@ int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
 		return r;
 	args = json_object_new_object();
 	json_object_object_add(args, "uri", json_object_new_string("fd:mig"));
-	if (flags & MIG_STREAM_BLK) {
-		json_object_object_add(args, "blk", json_object_new_boolean(1));
-		json_object_object_add(args, "inc", json_object_new_boolean(1));
-	}
 	if (flags & MIG_STREAM_RESUME)
 		json_object_object_add(args, "resume", json_object_new_boolean(1));
 	r = qmp_execute(ct->qmp, cmd, args, NULL, 5000, err);
@@ -258,25 +254,50 @@ int mig_nbd_stop(struct container *ct, struct gw_err *err)
 	return gw_err_set(err, ETIMEDOUT, "NBD export still open after 5 s");
 }
 
+/* The source's block node that is the destination's export, over NBD. */
+#define MIG_MIRROR_TARGET "mig-target0"
+
+static void mirror_target_del(struct container *ct)
+{
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "node-name", json_object_new_string(MIG_MIRROR_TARGET));
+	qmp_execute(ct->qmp, "blockdev-del", a, NULL, 5000, NULL);
+	json_object_put(a);
+}
+
 int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
 {
-	char target[320];
-	snprintf(target, sizeof(target), strchr(host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s",
-		 host, port, MIG_NBD_EXPORT);
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	json_object *server = json_object_new_object();
+	json_object_object_add(server, "type", json_object_new_string("inet"));
+	json_object_object_add(server, "host", json_object_new_string(host));
+	json_object_object_add(server, "port", json_object_new_string(portstr));
 	json_object *a = json_object_new_object();
+	json_object_object_add(a, "driver", json_object_new_string("nbd"));
+	json_object_object_add(a, "node-name", json_object_new_string(MIG_MIRROR_TARGET));
+	json_object_object_add(a, "server", server);
+	json_object_object_add(a, "export", json_object_new_string(MIG_NBD_EXPORT));
+	int r = qmp_execute(ct->qmp, "blockdev-add", a, NULL, 5000, err);
+	json_object_put(a);
+	if (r < 0)
+		return gw_err_prefix(err, "NBD connection to %s port %u", host, port);
+	a = json_object_new_object();
 	json_object_object_add(a, "job-id", json_object_new_string(MIG_MIRROR_JOB));
 	json_object_object_add(a, "device", json_object_new_string("disk0"));
-	json_object_object_add(a, "target", json_object_new_string(target));
-	json_object_object_add(a, "format", json_object_new_string("raw"));
+	json_object_object_add(a, "target", json_object_new_string(MIG_MIRROR_TARGET));
 	/* only the overlay's own blocks: the base is the image, already on the destination */
 	json_object_object_add(a, "sync", json_object_new_string("top"));
-	json_object_object_add(a, "mode", json_object_new_string("existing"));
 	/* active mirroring: once in sync, each guest write reaches both disks before it
 	 * completes, so ending the mirror inside the hand-over's pause has nothing left to copy */
 	json_object_object_add(a, "copy-mode", json_object_new_string("write-blocking"));
-	int r = qmp_execute(ct->qmp, "drive-mirror", a, NULL, 5000, err);
+	r = qmp_execute(ct->qmp, "blockdev-mirror", a, NULL, 5000, err);
 	json_object_put(a);
-	return r < 0 ? gw_err_prefix(err, "drive-mirror to %s", target) : 0;
+	if (r < 0) {
+		mirror_target_del(ct);
+		return gw_err_prefix(err, "blockdev-mirror to %s port %u", host, port);
+	}
+	return 0;
 }
 
 /* The mirror job's entry in query-block-jobs: 1 ready, 0 not yet, -ENOENT gone. */
@@ -331,15 +352,19 @@ int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 	json_object_object_add(a, "force", json_object_new_boolean(force));
 	int r = qmp_execute(ct->qmp, "block-job-cancel", a, NULL, 5000, err);
 	json_object_put(a);
-	if (r < 0 && mirror_state(ct, NULL) == -ENOENT)
-		return 0; /* already gone */
+	if (r < 0 && mirror_state(ct, NULL) == -ENOENT) {
+		mirror_target_del(ct); /* the job is already gone */
+		return 0;
+	}
 	if (r < 0)
 		return gw_err_prefix(err, "block-job-cancel");
 	/* a ready mirror cancelled without force first copies what is left, then ends; this
-	 * runs inside the hand-over's pause, so ask often */
+	 * runs inside the hand-over's pause, so ask often. Its NBD connection goes with it. */
 	for (int i = 0; i < 30000; i++) {
-		if ((r = mirror_state(ct, err)) == -ENOENT)
+		if ((r = mirror_state(ct, err)) == -ENOENT) {
+			mirror_target_del(ct);
 			return 0;
+		}
 		if (r < 0)
 			return r;
 		poll(NULL, 0, 2);

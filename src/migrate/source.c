@@ -20,9 +20,9 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-/* How a live move may use post-copy: never (--no-postcopy, --offline: pre-copy with block
- * migration), switch after the first full pass (--postcopy), or when the policy says (the
- * default). */
+/* How a live move may use post-copy: never (--no-postcopy, --offline), switch after the first
+ * full pass (--postcopy), or when the policy says (the default). Every move carries the disk
+ * the same way: mirrored into the destination's NBD export (QEMU 9.1 removed block migration). */
 enum src_postcopy { PC_NEVER = 0, PC_AFTER_FIRST_PASS, PC_POLICY };
 
 struct src_opts {
@@ -66,8 +66,8 @@ static int parse_opts(struct container *ct, json_object *args, struct src_opts *
 		o->postcopy = PC_NEVER;
 	if (o->postcopy && o->offline)
 		return gw_err_set(err, EINVAL, "post-copy is for live moves, not --offline");
-	/* post-copy needs the disk mirrored over NBD (QEMU refuses it with block migration),
-	 * so the policy may only switch when the user asked for that route */
+	/* post-copy needs postcopy-ram on both ends from the start (and the control connection
+	 * it brings), so the policy may only switch in a move set up for it */
 	o->targets.allow_postcopy = o->postcopy != PC_NEVER;
 	return 0;
 }
@@ -81,10 +81,9 @@ static json_object *caps_json(const struct pol_setup *ps, int offline, int postc
 			       json_object_new_boolean(ps->cap_auto_converge && !offline));
 	json_object_object_add(c, "events", json_object_new_boolean(1));
 	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(postcopy && !offline));
-	/* a post-copy move's disk rides a mirror that must end while the guest is stopped and
-	 * before the destination's guest runs: QEMU waits for us in pre-switchover */
-	json_object_object_add(c, "pause-before-switchover",
-			       json_object_new_boolean(postcopy && !offline));
+	/* every move's disk rides a mirror that must end while the guest is stopped and before
+	 * the destination's guest runs: QEMU waits for us in pre-switchover */
+	json_object_object_add(c, "pause-before-switchover", json_object_new_boolean(1));
 	return c;
 }
 
@@ -208,10 +207,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 	int switched = 0, continued = 0;
 	if (r < 0)
 		return r;
-	/* the disk: the overlay's own blocks ride in the same stream; the base is the image,
-	 * already on the destination. A post-copy move mirrors it over NBD instead. */
-	if ((r = mig_qemu_stream(ct, "migrate", fd, o->postcopy == PC_NEVER ? MIG_STREAM_BLK : 0,
-				 err)) < 0)
+	/* the disk is already in sync on the destination (the mirror, source_run) */
+	if ((r = mig_qemu_stream(ct, "migrate", fd, 0, err)) < 0)
 		return r;
 	int64_t t0 = gw_now_mono_ns();
 	for (;;) {
@@ -317,8 +314,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				cancel = 1;
 		}
 		if (ct->postcopy_now && !switched) {
-			/* `godwit migrate --postcopy-now`: only a move set up for post-copy (its
-			 * disk on the NBD mirror, postcopy-ram on both ends) can switch */
+			/* `godwit migrate --postcopy-now`: only a move set up for post-copy
+			 * (postcopy-ram on both ends, the control connection) can switch */
 			ct->postcopy_now = 0;
 			int can = o->postcopy != PC_NEVER;
 			json_object *rec = json_object_new_object();
@@ -442,9 +439,9 @@ static int send_commit(struct container *ct, struct mig_conn *mc, off_t log_sent
 	return r;
 }
 
-/* Post-copy's PREPARE also carries the NBD port of the destination's disk export and the
- * token that admits our control connection (docs/migration-protocol.md, "Post-copy"). */
-static int recv_prepare_postcopy(struct mig_conn *mc, uint16_t *port, char token[33],
+/* PREPARE also carries the NBD port of the destination's disk export and the token that
+ * admits a post-copy move's control connection (docs/migration-protocol.md, "PREPARE"). */
+static int recv_prepare_nbd(struct mig_conn *mc, uint16_t *port, char token[33],
 				 struct gw_err *err)
 {
 	json_object *o;
@@ -477,6 +474,14 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	if (ct->st.state != CT_RUNNING)
 		return gw_err_set(err, EINVAL, "container is %s, not running",
 				  ct_state_name(ct->st.state));
+	int major = 0, minor = 0;
+	if (!o.offline && ct->accel == HV_ACCEL_TCG &&
+	    qmp_qemu_version(ct->qmp, &major, &minor) == 0 && major < HV_TCG_MIGRATE_MIN_MAJOR)
+		return gw_err_set(err, ENOTSUP, "live migration under TCG needs QEMU %d.0 or newer: "
+				  "this container runs on QEMU %d.%d, which loses guest writes while "
+				  "it migrates a TCG guest (fixed upstream in 9.0); install a newer "
+				  "QEMU (scripts/deps.sh) or move it stopped with --offline",
+				  HV_TCG_MIGRATE_MIN_MAJOR, major, minor);
 	int64_t t0 = gw_now_mono_ns();
 	mig_trace("source: connecting");
 	int fd = net_connect_tcp(o.uri, 10000, err);
@@ -511,22 +516,21 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		r = mig_send_json(&mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
-	/* the destination starts its QEMU now: meanwhile the guest starts its TLB flusher under
-	 * TCG (tcg_flush.c), and its output keeps flowing */
-	if (r == 0 && !o.offline)
-		mig_tcg_flush_on(ct);
+	/* the destination starts its QEMU now: meanwhile the guest's output keeps flowing */
 	if (r == 0)
 		mig_await(ct, fd, mc.timeout_ms);
 	if (r == 0)
-		r = o.postcopy ? recv_prepare_postcopy(&mc, &nbd_port, token, err)
-			       : mig_recv_prepare(&mc, err);
-	if (r == 0 && o.postcopy) {
+		r = recv_prepare_nbd(&mc, &nbd_port, token, err);
+	if (r == 0) {
 		/* the disk first: mirror the overlay into the destination's NBD export until the
-		 * two are in sync; the mirror then keeps them in sync while RAM moves */
+		 * two are in sync; the mirror then keeps them in sync while RAM moves, and ends in
+		 * pre-switchover (run_stream) */
 		char host[256], port[16];
 		mig_trace("source: PREPARE received");
-		r = mig_open_control(o.uri, token, &cc, err);
-		mig_trace("source: control connection open");
+		if (o.postcopy) {
+			r = mig_open_control(o.uri, token, &cc, err);
+			mig_trace("source: control connection open");
+		}
 		if (r == 0)
 			r = net_parse_tcp(o.uri, host, port, err);
 		if (r == 0 && (r = mig_mirror_start(ct, host, nbd_port, err)) == 0) {
@@ -551,11 +555,6 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		ram_sent = r == 0;
 		if (ram_sent && o.postcopy)
 			ctl = &cc;
-	}
-	/* under TCG the guest empties its TLBs while QEMU syncs its dirty bitmap (tcg_flush.c) */
-	if (r == 0 && !o.offline) {
-		mig_tcg_flush_confirm(ct);
-		mig_trace("source: guest TLB flusher on");
 	}
 	if (r == 0 && (r = run_stream(ct, cl, &o, &ps, &pst, fd, &mirroring, actions, &q,
 				      err)) > 0) {
@@ -624,7 +623,6 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
 			/* before the commit the source owns the container: it runs on */
 			alink_set_mode(ct, ALINK_LIVE);
-			mig_tcg_flush_off(ct);
 			qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, NULL);
 			shim_set_state(ct, CT_RUNNING, "");
 			(void)paused;

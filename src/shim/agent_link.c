@@ -19,7 +19,6 @@ struct alink {
 	struct alink_hold *hold; /* a migrated guest's output held until the link state arrives */
 	int64_t rx_ns;	/* arrival time of the held bytes being replayed (0: now) */
 	enum alink_mode mode;
-	int64_t tlbflush_ack;	/* period_us of the agent's last TLBFLUSH answer (-1: none yet) */
 };
 
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
@@ -209,13 +208,6 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		json_object_put(o);
 		break;
 	}
-	case GW_FRAME_TLBFLUSH: {
-		int64_t us = json_int(f, "period_us", -1);
-		ct->agent->tlbflush_ack = us;
-		fprintf(stderr, "shim %s: guest TLB flusher: every %lld us, %d thread(s) flushed\n",
-			ct->cfg.name, (long long)us, json_int(f, "threads", -1));
-		break;
-	}
 	default:
 		break; /* STARTED, PONG, ACK: nothing to do */
 	}
@@ -275,34 +267,6 @@ int alink_send_stdin(struct container *ct, int chan, const void *data, size_t le
 	return r;
 }
 
-int alink_tlbflush(struct container *ct, long period_us, struct gw_err *err)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "period_us", json_object_new_int64(period_us));
-	int r = send_json(ct, GW_FRAME_TLBFLUSH, 0, o, err);
-	json_object_put(o);
-	if (r == 0)
-		ct->agent->tlbflush_ack = -1;
-	return r;
-}
-
-int alink_tlbflush_wait(struct container *ct, long period_us, int wait_ms, struct gw_err *err)
-{
-	int64_t end = gw_now_mono_ns() + (int64_t)wait_ms * 1000000;
-	for (;;) {
-		int64_t left = (end - gw_now_mono_ns()) / 1000000;
-		if (!ct->agent || ct->agent->fd < 0)
-			return gw_err_set(err, ENOTCONN, "the agent link closed");
-		if (ct->agent->tlbflush_ack == period_us)
-			return 0;
-		if (left <= 0)
-			return gw_err_set(err, ETIMEDOUT, "the agent did not answer TLBFLUSH "
-					  "within %d ms", wait_ms);
-		struct pollfd pfd = { .fd = ct->agent->fd, .events = POLLIN };
-		if (poll(&pfd, 1, (int)left) > 0 && alink_on_readable(ct) == -EPIPE)
-			return gw_err_set(err, EPIPE, "the agent link closed");
-	}
-}
 
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err)
 {

@@ -97,6 +97,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 	json_object_object_add(o, "cpus", json_object_new_int(c->cpus));
 	json_object_object_add(o, "auto_remove", json_object_new_boolean(c->auto_remove));
 	add_str(o, "accel", c->accel);
+	if (c->machine[0])
+		add_str(o, "machine", c->machine);
 	add_str(o, "kernel", c->kernel);
 	add_str(o, "initrd", c->initrd);
 	add_str(o, "nic_mac", c->nic_mac);
@@ -146,6 +148,8 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 	if ((r = get_str(j, "image_id", 1, &s, err)) < 0 || (r = copy_fixed(c->image_id, sizeof(c->image_id), s, "image_id", err)) < 0)
 		return r;
 	if ((r = get_str(j, "accel", 0, &s, err)) < 0 || (r = copy_fixed(c->accel, sizeof(c->accel), s, "accel", err)) < 0)
+		return r;
+	if ((r = get_str(j, "machine", 0, &s, err)) < 0 || (r = copy_fixed(c->machine, sizeof(c->machine), s, "machine", err)) < 0)
 		return r;
 	if ((r = get_str(j, "nic_mac", 0, &s, err)) < 0 || (r = copy_fixed(c->nic_mac, sizeof(c->nic_mac), s, "nic_mac", err)) < 0)
 		return r;

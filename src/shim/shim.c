@@ -107,6 +107,7 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 {
 	memset(hc, 0, sizeof(*hc));
 	hc->name = ct->cfg.name;
+	hc->machine = ct->cfg.machine[0] ? ct->cfg.machine : NULL;
 	hc->kernel = ct->cfg.kernel;
 	hc->initrd = ct->cfg.initrd;
 	hc->mem_bytes = ct->cfg.mem_bytes;

@@ -88,12 +88,6 @@ int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *er
 int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,
 		     struct gw_err *err);
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
-/* Ask the agent to empty the guest's TLBs every period_us (0: stop; docs/agent-protocol.md,
- * TLBFLUSH); alink_tlbflush_wait then waits up to wait_ms for its answer to that request,
- * handling other frames as usual (answers read meanwhile, e.g. by mig_await, count). A source
- * turns it on for a live move under TCG (docs/migration.md, "Lost writes under TCG"). */
-int alink_tlbflush(struct container *ct, long period_us, struct gw_err *err);
-int alink_tlbflush_wait(struct container *ct, long period_us, int wait_ms, struct gw_err *err);
 void alink_close(struct container *ct);
 /* Serialise the link (after draining what QEMU delivered) for a snapshot or migration. */
 int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err);

@@ -52,6 +52,15 @@ sleep 5
 out=$(gw ps)
 assert_match "ps shows web running with memory and accelerator" "web +busybox +running +[0-9]+s +256M +tcg" "$out"
 assert_match "ps shows the second container" "other +busybox +running" "$out"
+# the machine type of this QEMU's version, kept in the container's config
+want=$(gw info | awk '/^qemu:/ { split($2, v, "."); print "pc-i440fx-" v[1] "." v[2] }')
+assert_match "a new container runs this QEMU's versioned machine type ($want)" \
+	"-machine $want " "$(tr '\0' ' ' <"/proc/$(pgrep -f -- "qemu-system.*$ROOT/containers/web/")/cmdline" 2>&1)"
+assert_match "the container's config keeps its machine type" "\"machine\": *\"$want\"" \
+	"$(cat "$ROOT/containers/web/config.json")"
+out=$(gw run --machine 'pc-i440fx-9.0,accel=kvm' busybox true 2>&1); rc=$?
+assert_eq "run --machine with a malformed type: exit 125" 125 "$rc"
+assert_match "run --machine with a malformed type: clear message" "invalid machine type" "$out"
 out=$(gw logs -t web | head -n 2)
 assert_match "logs -t prefixes RFC 3339 nanosecond times" "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z start" "$out"
 out=$(gw logs web | head -n 3 | tr '\n' ' ')

@@ -12,8 +12,9 @@ two_hosts
 
 
 
-# 1. idle guest, live
-h1 run -d --name idle -m 192M gwtest counter 100 >/dev/null
+# 1. idle guest, live. Its machine type is 9.0's, as if created on a host with QEMU 9.0: a
+# container keeps its machine type wherever it moves (docs/qemu.md, "Machine type")
+h1 run -d --name idle -m 192M --machine pc-i440fx-9.0 gwtest counter 100 >/dev/null
 wait_num 1 idle "counter " 5
 b=$(last_num idle 1 "counter ")
 out=$(migrate_to 1 2 idle); rc=$?
@@ -23,6 +24,8 @@ assert_match "idle: migrate reports the figures" "^migrated idle in [0-9.]+ s" "
 moved 1 2 idle "counter " "$b"
 out=$(hgw 2 exec idle gwtest echo alive 2>&1)
 assert_eq "idle: exec works on the destination" "alive" "$out"
+assert_match "idle: the destination's QEMU keeps the container's machine type" \
+	"-machine pc-i440fx-9.0 " "$(tr '\0' ' ' <"/proc/$(qemu_pid_of 2 idle)/cmdline" 2>&1)"
 
 # 2. a guest dirtying 256 MiB per iteration, live
 h1 run -d --name mem -m 512M gwtest memtest 256 1000 >/dev/null
@@ -76,7 +79,7 @@ for i in $(seq 1 10); do
 	[ -z "$(qemu_pid_of $at idle)$(shim_pid_of $at idle)" ] || fails=$((fails + 1))
 	[ "$fails" -eq 0 ] || { why_down $at idle; why_down $to idle; break; }
 	hgw $at rm idle >/dev/null || fails=$((fails + 1))
-	# (40 s: a guest silent for 30 s is named by the rerun rule, tests/lib/e2e.sh)
+	# (40 s: a guest silent for 30 s is named at the failure, tests/lib/e2e.sh)
 	wait_num $to idle "counter " $((b + 2)) 200 || { fails=$((fails + 1)); why_down $to idle; at=$to; break; }
 	at=$to
 done

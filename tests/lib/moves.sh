@@ -64,8 +64,7 @@ moved() {
 }
 
 # kernel_ok HOST NAME WHAT: the guest kernel's console is clean after a fast-dirtying guest
-# moved. Asserted everywhere: under TCG these guests broke now and then until the agent's TLB
-# flusher (QEMU 7.2 loses TCG writes in migration: docs/migration.md, "Under TCG").
+# moved.
 kernel_ok() {
 	assert_true "$3: the guest kernel stayed healthy" guest_healthy "$(hroot "$1")" "$2"
 }

@@ -1,5 +1,5 @@
 /* Tests for mig_env_long (src/migrate/qemu_mig.c): the measurement knobs' parser
- * (GODWIT_TCG_TLBFLUSH_US, GODWIT_MIG_VCPU_NICE). Unset or empty gives the default; a value
+ * (GODWIT_MIG_VCPU_NICE). Unset or empty gives the default; a value
  * that is not a whole number in range gives the "bad" value, never a partial parse. */
 #include <stdarg.h>
 #include <stddef.h>

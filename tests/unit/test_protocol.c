@@ -60,12 +60,12 @@ static void test_header(void **state)
 	b[0] = 'X';
 	assert_int_equal(mig_hdr_decode(b, &d, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "bad message magic"));
-	h.version = 2;
+	h.version = 1; /* before every disk moved over NBD */
 	mig_hdr_encode(&h, b);
 	assert_int_equal(mig_hdr_decode(b, &d, &err), -EPROTO);
 	assert_string_equal(err.msg,
-			    "unsupported migration protocol version 2 (this godwit speaks 1)");
-	h.version = 1;
+			    "unsupported migration protocol version 1 (this godwit speaks 2)");
+	h.version = MIG_VERSION;
 	h.type = 99;
 	mig_hdr_encode(&h, b);
 	assert_int_equal(mig_hdr_decode(b, &d, &err), -EPROTO);
@@ -175,18 +175,18 @@ static void test_hello(void **state)
 	uint64_t common = 0;
 	char sw[64];
 	/* the peer's HELLO is already queued: a symmetric exchange from one process */
-	const char *peer = "{\"proto\":1,\"features\":10,\"software\":\"9.9.9\"}";
+	const char *peer = "{\"proto\":2,\"features\":10,\"software\":\"9.9.9\"}";
 	assert_int_equal(mig_send(&cb, MIG_HELLO, peer, (uint32_t)strlen(peer), &err), 0);
 	assert_int_equal(mig_hello(&ca, MIG_FEAT_ALL & ~MIG_FEAT_XBZRLE, &common, sw, &err), 0);
 	assert_int_equal(common, MIG_FEAT_LIVE);
 	assert_string_equal(sw, "9.9.9");
 
-	const char *newer = "{\"proto\":2,\"features\":15,\"software\":\"2.0\"}";
+	const char *newer = "{\"proto\":3,\"features\":15,\"software\":\"2.0\"}";
 	assert_int_equal(mig_send(&cb, MIG_HELLO, newer, (uint32_t)strlen(newer), &err), 0);
 	assert_int_equal(mig_hello(&ca, MIG_FEAT_ALL, &common, sw, &err), -EPROTONOSUPPORT);
-	assert_string_equal(err.msg, "peer (godwit 2.0) speaks migration protocol 2, this godwit "
-			    "speaks 1");
-	const char *bad = "{\"proto\":1,\"software\":\"2.0\"}";
+	assert_string_equal(err.msg, "peer (godwit 2.0) speaks migration protocol 3, this godwit "
+			    "speaks 2");
+	const char *bad = "{\"proto\":2,\"software\":\"2.0\"}";
 	assert_int_equal(mig_send(&cb, MIG_HELLO, bad, (uint32_t)strlen(bad), &err), 0);
 	assert_int_equal(mig_hello(&ca, MIG_FEAT_ALL, &common, sw, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "\"features\" missing"));

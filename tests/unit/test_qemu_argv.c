@@ -76,7 +76,8 @@ static void test_basic_tcg(void **state)
 	char **argv = build(&c);
 	assert_string_equal(argv[0], "qemu-system-x86_64");
 	assert_string_equal(opt(argv, "-name"), "guest=web,debug-threads=on");
-	assert_string_equal(opt(argv, "-machine"), "pc-i440fx-7.2");
+	/* no machine in the config: a container from before godwit kept one */
+	assert_string_equal(opt(argv, "-machine"), HV_MACHINE_LEGACY);
 	assert_string_equal(opt(argv, "-accel"), "tcg,tb-size=256");
 	assert_non_null(strstr(opt(argv, "-cpu"), "qemu64"));
 	assert_string_equal(opt(argv, "-m"), "256M");
@@ -178,10 +179,51 @@ static void expect_invalid(struct hv_vm_config *c, const char *needle)
 		fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
 }
 
+static void test_machine_types(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	c.machine = "pc-i440fx-10.0";
+	char **argv = build(&c);
+	assert_string_equal(opt(argv, "-machine"), "pc-i440fx-10.0");
+	hv_argv_free(argv);
+	const char *good[] = { "pc-i440fx-7.2", "pc-i440fx-9.0", "pc-i440fx-10.0", "pc-i440fx-10.12" };
+	const char *bad[] = { "pc", "q35", "pc-i440fx-", "pc-i440fx-10", "pc-i440fx-10.0.2",
+			      "pc-i440fx-10.0,accel=kvm", "pc-i440fx-.0", "pc-i440fx-a.b",
+			      "pc-i440fx-10.0 ", "pc-q35-10.0", "pc-i440fx-1000.0",
+			      "pc-i440fx-99999999999999999999.0" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(hv_valid_machine(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (hv_valid_machine(bad[i]))
+			fail_msg("accepted machine \"%s\"", bad[i]);
+	}
+	char m[HV_MACHINE_MAX];
+	assert_int_equal(hv_machine_for_version("10.0.2", m, sizeof(m)), 0);
+	assert_string_equal(m, "pc-i440fx-10.0");
+	assert_int_equal(hv_machine_for_version("7.2.22", m, sizeof(m)), 0);
+	assert_string_equal(m, "pc-i440fx-7.2");
+	assert_int_equal(hv_machine_for_version("9.1", m, sizeof(m)), 0);
+	assert_string_equal(m, "pc-i440fx-9.1");
+	assert_int_equal(hv_machine_for_version("ten", m, sizeof(m)), -EINVAL);
+	assert_int_equal(hv_machine_for_version("10", m, sizeof(m)), -EINVAL);
+	assert_int_equal(hv_machine_for_version("", m, sizeof(m)), -EINVAL);
+	int ma, mi;
+	assert_int_equal(hv_version_parse("10.0.2", &ma, &mi), 0);
+	assert_int_equal(ma, 10);
+	assert_int_equal(mi, 0);
+	assert_int_equal(hv_version_parse("8.2.0+ds-1", &ma, &mi), 0);
+	assert_int_equal(ma * 100 + mi, 802);
+	assert_int_equal(hv_version_parse("10.x", &ma, &mi), -EINVAL);
+}
+
 static void test_invalid_configs(void **state)
 {
 	(void)state;
 	struct hv_vm_config c = sample();
+	c.machine = "pc-i440fx-10.0,x-evil=on";
+	expect_invalid(&c, "machine type");
+	c = sample();
 	c.name = "../evil";
 	expect_invalid(&c, "invalid name");
 	c = sample();
@@ -301,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_incoming_paused_kvm_extra),
 		cmocka_unit_test(test_nic_variants),
 		cmocka_unit_test(test_optional_devices_and_escaping),
+		cmocka_unit_test(test_machine_types),
 		cmocka_unit_test(test_invalid_configs),
 		cmocka_unit_test(test_choose_accel),
 		cmocka_unit_test(test_qemu_version),
