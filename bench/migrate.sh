@@ -212,7 +212,7 @@ def med(key, pool):
 def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
-who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (libvirt-style)",
+who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (events, dst without -S)",
        "tuned": "QEMU, max-bandwidth " + bw,
        "gwpc": "godwit --postcopy", "gwnpc": "godwit --no-postcopy (pre-copy only)",
        "qpc": "QEMU post-copy after pass 1, " + bw,
