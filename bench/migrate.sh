@@ -10,6 +10,9 @@
 #   gwpc     `godwit migrate --postcopy`          gwnpc  `godwit migrate --no-postcopy`
 #   qpc      bare QEMU, postcopy-ram on both, migrate-start-postcopy when dirty-sync-count = 2
 #   qac      bare QEMU, auto-converge            (both at max-bandwidth BENCH_TUNED_BW)
+# and, to see whether QEMU's extra channels pay on this machine (BENCH_KINDS="tuned qmfd qpc qpcp"):
+#   qmfd     bare QEMU, multifd (QEMU's default 2 channels)
+#   qpcp     as qpc, with postcopy-preempt (page requests on a channel of their own)
 # BENCH_KINDS picks the kinds (default "godwit qemu tuned"). GODWIT_DEST_THP=1 and
 # GODWIT_MIG_VCPU_NICE=0 in the environment turn off two of godwit's destination rules (no THP
 # under TCG, vCPUs raised during the move: docs/migration-policy.md), for comparisons. Every
@@ -180,6 +183,8 @@ run_cmd() { # KIND WORKLOAD N
 	tuned) echo "qemu_run $2 $3 $TUNED_BW" ;;
 	qpc) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram 1" ;;
 	qac) echo "qemu_run $2 $3 $TUNED_BW auto-converge 0" ;;
+	qmfd) echo "qemu_run $2 $3 $TUNED_BW multifd 0" ;;
+	qpcp) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram,postcopy-preempt 1" ;;
 	esac
 }
 for w in "${WORKLOADS[@]}"; do
@@ -216,7 +221,9 @@ who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (events, dst 
        "tuned": "QEMU, max-bandwidth " + bw,
        "gwpc": "godwit --postcopy", "gwnpc": "godwit --no-postcopy (pre-copy only)",
        "qpc": "QEMU post-copy after pass 1, " + bw,
-       "qac": "QEMU auto-converge, " + bw}[sys.argv[3]]
+       "qac": "QEMU auto-converge, " + bw,
+       "qmfd": "QEMU multifd (2 channels), " + bw,
+       "qpcp": "QEMU post-copy + postcopy-preempt after pass 1, " + bw}[sys.argv[3]]
 if not rs:
     sys.exit(0)
 b = med("bytes", ok)
