@@ -54,11 +54,12 @@ vm_job() {
 anchor_build() {
 	local d="$OUT/anchor-root"
 	[ "$OUT/anchor.img" -nt bench/anchor-init.c ] && [ "$OUT/anchor.img" -nt tests/lib/gwtest.c ] &&
+		[ "$OUT/anchor.img" -nt tests/lib/gwsoak.c ] &&
 		return 0
 	rm -rf "$d"
 	mkdir -p "$d/dev" "$d/proc"
 	gcc -static -O2 -std=gnu11 -Wall -Wextra -Werror -o "$d/init" bench/anchor-init.c
-	gcc -static -O2 -Wall -Wextra -o "$d/gwtest" tests/lib/gwtest.c
+	gcc -static -O2 -Wall -Wextra -o "$d/gwtest" tests/lib/gwtest.c tests/lib/gwsoak.c
 	(cd "$d" && find . -print0 | cpio -o -0 -H newc --owner=0:0 --quiet) |
 		lz4 -l -9 -q -c >"$OUT/anchor.img"
 }

@@ -1,6 +1,7 @@
 /* gwtest: a small static program for end-to-end tests, put into the test images by
  * tests/lib/mkimages.sh. Each subcommand prints something a test can assert on; the periodic
- * ones (counter, heartbeat, memtest) prove liveness and memory integrity across migration. */
+ * ones (counter, heartbeat, memtest) prove liveness and memory integrity across migration;
+ * soak and soakcheck (tests/lib/gwsoak.c) hold and check every resource a move must carry. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -11,6 +12,10 @@
 #include <unistd.h>
 
 extern char **environ;
+
+/* tests/lib/gwsoak.c */
+int soak_main(long mib, long mem_ms);
+int soakcheck_main(void);
 
 static uint64_t now_ns(void)
 {
@@ -62,7 +67,8 @@ static int memtest(long mib, long interval_ms, long iters)
 static void usage(void)
 {
 	fprintf(stderr, "usage: gwtest env|whoami|cwd|crash|exit N|sleep MS|echo ARGS|cat|\n"
-			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]\n");
+			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]|\n"
+			"              soak [MIB [MS]]|soakcheck\n");
 }
 
 int main(int argc, char **argv)
@@ -109,6 +115,10 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "memtest")) {
 		return memtest(a2 > 0 ? a2 : 16, a3 > 0 ? a3 : 100, a4);
+	} else if (!strcmp(cmd, "soak")) {
+		return soak_main(a2 > 0 ? a2 : 64, a3 > 0 ? a3 : 1000);
+	} else if (!strcmp(cmd, "soakcheck")) {
+		return soakcheck_main();
 	} else {
 		usage();
 		return 2;

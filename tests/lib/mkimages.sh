@@ -10,7 +10,7 @@ out=${1:?usage: mkimages.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 busybox=${BUSYBOX:-/bin/busybox}
 mkdir -p "$out"
-gcc -static -O2 -Wall -Wextra -o "$out/gwtest" "$here/gwtest.c"
+gcc -static -O2 -Wall -Wextra -o "$out/gwtest" "$here/gwtest.c" "$here/gwsoak.c"
 "$busybox" --list >"$out/busybox.list"
 python3 - "$out" "$busybox" <<'PY'
 import gzip, hashlib, io, json, os, shutil, sys, tarfile
