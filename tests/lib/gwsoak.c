@@ -41,6 +41,9 @@
 
 int soak_main(long mib, long mem_ms);
 int soakcheck_main(void);
+/* tests/lib/gwtest.c: a sleep that outlasts signals; the word of page p after pass it */
+void sleep_ms(long ms);
+uint64_t pattern(uint64_t p, uint64_t it);
 
 static const char *const resources[] = {
 	"beat", "mem", "sock", "pty", "shm", "ptrace", "user1000", "user1001",
@@ -52,21 +55,6 @@ static uint64_t ms_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void nap(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0)
-		;
-}
-
-static uint64_t mix(uint64_t a, uint64_t b)
-{
-	uint64_t x = (a + 1) * 0x9e3779b97f4a7c15ull ^ (b + 1) * 0xbf58476d1ce4e5b9ull;
-
-	return x ^ (x >> 31);
 }
 
 /* One checker's verdict: "ok N PID AUX" or "FAIL N PID AUX why", N its rounds so far, AUX a
@@ -201,7 +189,7 @@ static void run_mem(long mib, long ms)
 		st_fail(&s, "cannot allocate %ld MiB", mib);
 	for (uint64_t it = 0;; it++) {
 		for (size_t p = 0; p < pages; p++) {
-			uint64_t *w = buf + p * words, want = mix(p, it - 1);
+			uint64_t *w = buf + p * words, want = pattern(p, it - 1);
 
 			if (it > 0 && (w[0] != want || w[words / 2] != ~want || w[words - 1] != want))
 				st_fail(&s, "CORRUPT pass=%llu page=%zu: %016llx %016llx %016llx, "
@@ -209,11 +197,11 @@ static void run_mem(long mib, long ms)
 					(unsigned long long)it, p, (unsigned long long)w[0],
 					(unsigned long long)w[words / 2],
 					(unsigned long long)w[words - 1], (unsigned long long)want);
-			w[0] = w[words - 1] = mix(p, it);
+			w[0] = w[words - 1] = pattern(p, it);
 			w[words / 2] = ~w[0];
 		}
 		st_ok(&s);
-		nap(ms);
+		sleep_ms(ms);
 	}
 }
 
@@ -305,7 +293,7 @@ static void run_sock(void)
 		if (ended(pid, why, sizeof(why)))
 			st_fail(&s, "echo child %s", why);
 		st_ok(&s);
-		nap(ROUND_MS);
+		sleep_ms(ROUND_MS);
 	}
 }
 
@@ -375,13 +363,13 @@ static void run_pty(void)
 		if (ended(pid, why, sizeof(why)))
 			st_fail(&s, "session %s", why);
 		st_ok(&s);
-		nap(ROUND_MS);
+		sleep_ms(ROUND_MS);
 	}
 }
 
 struct shmseg {
 	uint64_t seq;	/* odd while the writer rewrites w[] */
-	uint64_t count;	/* passes written; w[i] = mix(i, count - 1) */
+	uint64_t count;	/* passes written; w[i] = pattern(i, count - 1) */
 	uint64_t w[SHM_WORDS];
 };
 
@@ -392,17 +380,17 @@ static void shm_writer(struct shmseg *g)
 		uint64_t c = __atomic_load_n(&g->count, __ATOMIC_SEQ_CST);
 
 		for (size_t i = 0; c > 0 && i < SHM_WORDS; i++)
-			if (g->w[i] != mix(i, c - 1)) {
+			if (g->w[i] != pattern(i, c - 1)) {
 				printf("FAIL shm: CORRUPT writer pass=%llu word=%zu\n",
 				       (unsigned long long)c, i);
 				_exit(3);
 			}
 		__atomic_store_n(&g->seq, g->seq + 1, __ATOMIC_SEQ_CST);
 		for (size_t i = 0; i < SHM_WORDS; i++)
-			__atomic_store_n(&g->w[i], mix(i, c), __ATOMIC_RELAXED);
+			__atomic_store_n(&g->w[i], pattern(i, c), __ATOMIC_RELAXED);
 		__atomic_store_n(&g->count, c + 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&g->seq, g->seq + 1, __ATOMIC_SEQ_CST);
-		nap(5);
+		sleep_ms(5);
 	}
 }
 
@@ -436,12 +424,12 @@ static void run_shm(void)
 			uint64_t s1 = __atomic_load_n(&g->seq, __ATOMIC_SEQ_CST), bad = SHM_WORDS;
 
 			if (s1 & 1) {
-				nap(1);
+				sleep_ms(1);
 				continue;
 			}
 			c = __atomic_load_n(&g->count, __ATOMIC_SEQ_CST);
 			for (size_t i = 0; c > 0 && i < SHM_WORDS && bad == SHM_WORDS; i++)
-				if (__atomic_load_n(&g->w[i], __ATOMIC_RELAXED) != mix(i, c - 1))
+				if (__atomic_load_n(&g->w[i], __ATOMIC_RELAXED) != pattern(i, c - 1))
 					bad = i;
 			if (__atomic_load_n(&g->seq, __ATOMIC_SEQ_CST) != s1)
 				continue;	/* the writer came by: read again */
@@ -465,7 +453,7 @@ static void run_shm(void)
 		if (ended(pid, why, sizeof(why)))
 			st_fail(&s, "writer %s", why);
 		st_ok(&s);
-		nap(ROUND_MS);
+		sleep_ms(ROUND_MS);
 	}
 }
 
@@ -507,7 +495,7 @@ static void run_ptrace(void)
 		for (;;) {
 			tr_count = tr_count + 1;
 			tr_ack = tr_mail;
-			nap(1);
+			sleep_ms(1);
 		}
 	}
 	s.aux = pid;
@@ -537,11 +525,11 @@ static void run_ptrace(void)
 			last = c, moved_at = ms_now();
 		else if (ms_now() - moved_at > STALL_MS)
 			st_fail(&s, "the tracee made no progress in %d s", STALL_MS / 1000);
-		nap(30);
+		sleep_ms(30);
 		if (ptrace(PTRACE_CONT, pid, 0, 0) < 0)
 			st_fail(&s, "cont: %s", strerror(errno));
 		st_ok(&s);
-		nap(ROUND_MS);
+		sleep_ms(ROUND_MS);
 	}
 }
 
@@ -567,7 +555,7 @@ static void run_user(uid_t uid, pid_t other)
 			st_fail(&s, "kill(%d, 0) as uid %u: %s (want EPERM)", (int)other,
 				(unsigned)uid, r == 0 ? "allowed" : strerror(errno));
 		st_ok(&s);
-		nap(ROUND_MS);
+		sleep_ms(ROUND_MS);
 	}
 }
 
@@ -616,7 +604,7 @@ int soak_main(long mib, long mem_ms)
 				st_put(&dead);
 				kids[i].pid = 0;
 			}
-		nap(BEAT_MS);
+		sleep_ms(BEAT_MS);
 	}
 }
 
@@ -755,7 +743,7 @@ int soakcheck_main(void)
 	/* every checker must finish rounds after this command started: still at work */
 	do {
 		done = 1;
-		nap(20);
+		sleep_ms(20);
 		for (int i = 0; i < N; i++) {
 			if (strcmp(state[i], "ok"))
 				continue;

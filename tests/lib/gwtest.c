@@ -16,6 +16,9 @@ extern char **environ;
 /* tests/lib/gwsoak.c */
 int soak_main(long mib, long mem_ms);
 int soakcheck_main(void);
+/* shared with gwsoak.c */
+void sleep_ms(long ms);
+uint64_t pattern(uint64_t p, uint64_t it);
 
 static uint64_t now_ns(void)
 {
@@ -24,7 +27,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0)
@@ -32,7 +35,7 @@ static void sleep_ms(long ms)
 }
 
 /* The word stored at page p after iteration it: any lost or stale page shows. */
-static uint64_t pattern(uint64_t p, uint64_t it)
+uint64_t pattern(uint64_t p, uint64_t it)
 {
 	uint64_t x = (p + 1) * 0x9e3779b97f4a7c15ull ^ (it + 1) * 0xbf58476d1ce4e5b9ull;
 	return x ^ (x >> 31);
