@@ -104,7 +104,9 @@ PY
 # One bare-QEMU run: two QEMUs with the same command line, the destination -incoming defer
 # without -S (it resumes the moment its state is in, as godwit's destination does)
 qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
-	local w=$1 d=$WD/q-$1-$2-$3-${4:--}-${5:-0} mem ms spid dpid rpid res
+	# (no comma in the directory: QEMU's option syntax would split the socket paths there)
+	local caps=${4:--}
+	local w=$1 d=$WD/q-$1-$2-$3-${caps//,/+}-${5:-0} mem ms spid dpid rpid res
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
 	mkdir -p "$d"
 	local common
