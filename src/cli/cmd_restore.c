@@ -1,7 +1,8 @@
-/* godwit restore: start a new container from a snapshot file (docs/snapshot.md). Everything in
- * the file is checked first (snap_open verifies every checksum; the config, link and log are
+/* godwit restore: start a new container from a snapshot file (docs/snapshot.md). The file is
+ * checked first (its structure and every digest but STATE's; the config, link and log are
  * validated; the image must be on this root); only then is the name claimed, the record
- * written and a shim started in restore mode. A failure at any step leaves nothing behind. */
+ * written and a shim started in restore mode, which checks STATE while its QEMU starts and
+ * lets QEMU read it in place only then. A failure at any step leaves nothing behind. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
@@ -121,10 +122,31 @@ static int check_overlay(const char *path, struct gw_err *err)
 	return 0;
 }
 
+/* restore.state for the shim: the snapshot's absolute path and the digest its STATE must
+ * have (the one in the header whose other sections were verified here). */
+static int write_state_desc(const char *snap, struct snap_reader *sr, const char *state,
+			    struct gw_err *err)
+{
+	const struct snap_section *st = snap_find(sr, SNAP_SEC_STATE);
+	cleanup_free char *abs = realpath(snap, NULL);
+	if (!abs)
+		return gw_err_sys(err, errno, "%s", snap);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", st->sha256[i]);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "snapshot", json_object_new_string(abs));
+	json_object_object_add(o, "sha256", json_object_new_string(hex));
+	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	int r = gw_write_file(state, txt, strlen(txt), 0600, err);
+	json_object_put(o);
+	return r;
+}
+
 /* The record: disk (rebased onto this root's base), config, log, state and link files. */
-static int write_record(struct gw_cli *cli, struct snap_reader *sr, struct saved *s,
-			const struct gw_image *img, const char *state, const char *linkf,
-			struct gw_err *err)
+static int write_record(struct gw_cli *cli, const char *snap, struct snap_reader *sr,
+			struct saved *s, const struct gw_image *img, const char *state,
+			const char *linkf, struct gw_err *err)
 {
 	const char *name = s->cfg.name;
 	cleanup_free char *disk = ct_path(cli->root, name, "disk.qcow2");
@@ -145,7 +167,7 @@ static int write_record(struct gw_cli *cli, struct snap_reader *sr, struct saved
 	if (r == 0)
 		r = gw_write_file(log, s->log ? (const char *)s->log : "", s->log_len, 0600, err);
 	if (r == 0)
-		r = snap_extract_file(sr, SNAP_SEC_STATE, state, err);
+		r = write_state_desc(snap, sr, state, err);
 	if (r == 0)
 		r = gw_write_file(linkf, s->link, s->link_len, 0600, err);
 	return r;
@@ -184,7 +206,8 @@ int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 	struct snap_reader *sr = NULL;
 	struct saved s = { 0 };
 	struct gw_image img = { 0 };
-	int r = snap_open(argv[optind], &sr, &err);
+	/* STATE, the bulk, is checked by the shim while its QEMU starts */
+	int r = snap_open_ex(argv[optind], 1u << SNAP_SEC_STATE, &sr, &err);
 	if (r == 0)
 		r = read_saved(sr, &s, &err);
 	if (r == 0 && !snap_find(sr, SNAP_SEC_DISK))
@@ -219,7 +242,7 @@ int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 						 "by a container", s.cfg.name)
 				    : gw_err_sys(&err, errno, "mkdir %s", dir);
 	} else if (r == 0) {
-		r = write_record(cli, sr, &s, &img, state, linkf, &err);
+		r = write_record(cli, argv[optind], sr, &s, &img, state, linkf, &err);
 		if (r == 0) {
 			cli->accel = s.cfg.accel;
 			char *extra[] = { "--restore", state, "--link", linkf, NULL };

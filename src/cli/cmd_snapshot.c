@@ -96,9 +96,12 @@ int cmd_snapshot(struct gw_cli *cli, int argc, char **argv)
 		int64_t ms = json_object_object_get_ex(res, "ms", &v) ? json_object_get_int64(v) : 0;
 		int64_t paused = json_object_object_get_ex(res, "paused_ms", &v)
 					 ? json_object_get_int64(v) : 0;
-		printf("snapshot of %s written to %s: %.1f MiB in %.2f s (paused %lld ms)%s\n", name,
-		       path, (double)bytes / 1048576, (double)ms / 1000, (long long)paused,
-		       stop ? ", container stopped" : "");
+		/* the guest's zero pages are holes in the file */
+		int64_t alloc = json_object_object_get_ex(res, "allocated", &v)
+					? json_object_get_int64(v) : bytes;
+		printf("snapshot of %s written to %s: %.1f MiB in %.2f s (paused %lld ms, %.1f MiB "
+		       "allocated)%s\n", name, path, (double)bytes / 1048576, (double)ms / 1000,
+		       (long long)paused, (double)alloc / 1048576, stop ? ", container stopped" : "");
 	}
 	json_object_put(res);
 	return 0;

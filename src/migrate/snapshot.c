@@ -1,11 +1,15 @@
-/* Snapshot and restore of a container VM (docs/snapshot.md): QEMU's migration stream to and
- * from a file, wrapped with the container's config, agent link, output log and overlay disk in
- * one snapshot file (include/godwit/snapfile.h). Runs inside the shim that owns the container.
- * mig_snapshot() is the `snapshot` control command; mig_restore_vm() is the shim's --restore. */
+/* Snapshot and restore of a container VM (docs/snapshot.md): QEMU writes its state with
+ * mapped-ram and multifd straight into the snapshot file (file: URI at the STATE section's
+ * offset), next to the container's config, agent link, output log and overlay disk
+ * (include/godwit/snapfile.h), and reads it back from there. Runs inside the shim that owns the
+ * container. mig_snapshot() is the `snapshot` control command; mig_restore_vm() is the shim's
+ * --restore. */
 #include <fcntl.h>
-#include <libgen.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,59 +24,119 @@
 /* CONFIG is capped at SNAP_MAX_CONFIG; what the rest leaves (less a margin) is for the log */
 #define SNAP_CONFIG_MARGIN 4096
 
-/* A file next to path for QEMU's stream, gone from the directory from the start (O_TMPFILE,
- * or created and unlinked at once), so nothing is left behind if the shim dies. */
-static int open_state_tmp(const char *path, struct gw_err *err)
+#define SNAP_MULTIFD_CHANNELS 2
+#define SNAP_DESC_MAX 8192
+
+/* Does this QEMU have the capabilities a format-2 snapshot needs (mapped-ram: 9.0)? */
+static int qemu_check_caps(struct container *ct, struct gw_err *err)
 {
-	cleanup_free char *copy = strdup(path);
-	if (!copy)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	const char *dir = dirname(copy);
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	cleanup_free char *tmpl = gw_strdup_printf("%s.state.XXXXXX", path);
-	if (!tmpl)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "create a temporary file in %s", dir);
-	unlink(tmpl);
-	return fd;
+	json_object *ret = NULL;
+	int r = qmp_execute(ct->qmp, "query-migrate-capabilities", NULL, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	int mapped = 0, multifd = 0;
+	size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *c = json_object_array_get_idx(ret, i), *name;
+		if (!json_object_object_get_ex(c, "capability", &name))
+			continue;
+		mapped |= gw_json_streq(name, "mapped-ram");
+		multifd |= gw_json_streq(name, "multifd");
+	}
+	json_object_put(ret);
+	if (!mapped || !multifd)
+		return gw_err_set(err, ENOTSUP, "this QEMU has no %s migration capability (QEMU 9.0 "
+				  "or later writes and reads snapshots)",
+				  mapped ? "multifd" : "mapped-ram");
+	return 0;
 }
 
-/* A paused guest's state goes out as fast as the disk takes it: no bandwidth cap, none of a
- * live migration's levers (a failed live migration may have left them on). */
-static int qemu_setup_for_file(struct container *ct, struct gw_err *err)
+static void add_cap(json_object *caps, const char *name, int on)
+{
+	json_object *c = json_object_new_object();
+	json_object_object_add(c, "capability", json_object_new_string(name));
+	json_object_object_add(c, "state", json_object_new_boolean(on));
+	json_object_array_add(caps, c);
+}
+
+/* QEMU's migration set up for a snapshot file (on) or back as it was (off: a live move after
+ * a snapshot must not inherit mapped-ram, which needs a seekable channel). A paused guest's
+ * state goes out as fast as the disk takes it: no bandwidth cap, none of a live migration's
+ * levers (a failed live migration may have left them on); the pages in two multifd threads
+ * (mapped-ram gives each page its place in the file). plain: format 1's plain stream. */
+static int qemu_setup_for_file(struct container *ct, int on, int plain, struct gw_err *err)
 {
 	json_object *caps = json_object_new_array();
-	const char *names[] = { "xbzrle", "auto-converge", "postcopy-ram" };
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "capability", json_object_new_string(names[i]));
-		json_object_object_add(c, "state", json_object_new_boolean(0));
-		json_object_array_add(caps, c);
+	if (on) {
+		add_cap(caps, "xbzrle", 0);
+		add_cap(caps, "auto-converge", 0);
+		add_cap(caps, "postcopy-ram", 0);
 	}
+	add_cap(caps, "mapped-ram", on && !plain);
+	add_cap(caps, "multifd", on && !plain);
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "capabilities", caps);
 	int r = qmp_execute(ct->qmp, "migrate-set-capabilities", a, NULL, 5000, err);
 	json_object_put(a);
-	if (r < 0)
+	if (r < 0 || !on)
 		return r;
 	a = json_object_new_object();
 	json_object_object_add(a, "max-bandwidth", json_object_new_int64(INT64_MAX / 2));
+	if (!plain)
+		json_object_object_add(a, "multifd-channels",
+				       json_object_new_int(SNAP_MULTIFD_CHANNELS));
 	r = qmp_execute(ct->qmp, "migrate-set-parameters", a, NULL, 5000, err);
 	json_object_put(a);
 	return r;
 }
 
-/* QEMU's state of the (paused) guest into fd; on return fd's offset is undefined. */
-static int save_state(struct container *ct, int fd, struct gw_err *err)
+/* Run QEMU's cmd ("migrate", "migrate-incoming") on the file fd from byte off: fd goes into a
+ * QEMU fd set (add-fd), so QEMU opens exactly this file (and again for each multifd channel,
+ * with fd's access mode) but never a path. *fdset gets the set's id for remove_fdset. */
+static int qemu_file_stream(struct container *ct, const char *cmd, int fd, uint64_t off,
+			    int64_t *fdset, struct gw_err *err)
+{
+	json_object *ret = NULL, *id;
+	int r = qmp_execute_with_fd(ct->qmp, "add-fd", NULL, fd, &ret, 5000, err);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(ret, "fdset-id", &id) ||
+	    !json_object_is_type(id, json_type_int)) {
+		json_object_put(ret);
+		return gw_err_set(err, EPROTO, "add-fd: no fdset-id in QEMU's reply");
+	}
+	*fdset = json_object_get_int64(id);
+	json_object_put(ret);
+	char uri[96];
+	snprintf(uri, sizeof(uri), "file:/dev/fdset/%" PRId64 ",offset=%" PRIu64, *fdset, off);
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "uri", json_object_new_string(uri));
+	r = qmp_execute(ct->qmp, cmd, a, NULL, 5000, err);
+	json_object_put(a);
+	mig_trace(!strcmp(cmd, "migrate") ? "snapshot: QEMU's migrate started"
+					  : "restore: QEMU's migrate-incoming started");
+	return r;
+}
+
+static void remove_fdset(struct container *ct, int64_t fdset)
+{
+	if (fdset < 0)
+		return;
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "fdset-id", json_object_new_int64(fdset));
+	qmp_execute(ct->qmp, "remove-fd", a, NULL, 5000, NULL);
+	json_object_put(a);
+}
+
+/* QEMU's state of the (paused) guest into fd from byte off (mapped-ram: pages at fixed
+ * places, holes where they are zero). */
+static int save_state(struct container *ct, int fd, uint64_t off, struct gw_err *err)
 {
 	char status[32];
-	int r = qemu_setup_for_file(ct, err);
+	int64_t fdset = -1;
+	int r = qemu_setup_for_file(ct, 1, 0, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, "migrate", fd, 0, err);
+		r = qemu_file_stream(ct, "migrate", fd, off, &fdset, err);
 	if (r == 0)
 		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
 	if (r == 0 && strcmp(status, "completed"))
@@ -80,9 +144,10 @@ static int save_state(struct container *ct, int fd, struct gw_err *err)
 	if (r < 0) {
 		qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
 		mig_wait_qemu(ct, 10000, status, sizeof(status), NULL);
-		return gw_err_prefix(err, "save the VM's state");
 	}
-	return 0;
+	remove_fdset(ct, fdset);
+	qemu_setup_for_file(ct, 0, 0, NULL);
+	return r < 0 ? gw_err_prefix(err, "save the VM's state") : 0;
 }
 
 static char *b64_encode(const void *buf, size_t len)
@@ -174,11 +239,15 @@ static int make_config(struct container *ct, const uint8_t *link, size_t link_le
 	return *out ? 0 : gw_err_set(err, ENOMEM, "out of memory");
 }
 
-/* With the guest paused: QEMU's state, the link, the log and the disk into the writer. */
+/* With the guest paused: QEMU's state (into the placed STATE section at state_off), the link,
+ * the log and the disk into the writer. */
 static int write_sections(struct container *ct, struct snap_writer *w, int state_fd,
-			  struct gw_err *err)
+			  uint64_t state_off, struct gw_err *err)
 {
-	int r = save_state(ct, state_fd, err);
+	int r = save_state(ct, state_fd, state_off, err);
+	/* hashed and flushed in the background while the rest is written */
+	if (r == 0)
+		r = snap_section_adopt(w, err);
 	if (r < 0)
 		return r;
 	/* the link after QEMU's stream: nothing moves in a paused guest, and draining the port
@@ -193,15 +262,7 @@ static int write_sections(struct container *ct, struct snap_writer *w, int state
 	if ((r = snap_add_buffer(w, SNAP_SEC_CONFIG, cfg, strlen(cfg), err)) < 0)
 		return r;
 	/* QEMU flushed and released the disk when its migration completed */
-	if ((r = snap_add_file(w, SNAP_SEC_DISK, ct->disk_path, err)) < 0)
-		return r;
-	if (lseek(state_fd, 0, SEEK_SET) < 0)
-		return gw_err_sys(err, errno, "rewind the state file");
-	if ((r = snap_section_begin(w, SNAP_SEC_STATE, err)) < 0 ||
-	    (r = snap_section_copy_fd(w, state_fd, err)) < 0 ||
-	    (r = snap_section_end(w, err)) < 0)
-		return r;
-	return 0;
+	return snap_add_file(w, SNAP_SEC_DISK, ct->disk_path, err);
 }
 
 /* Wait (without reaping: the event loop's SIGCHLD handler does) until QEMU has exited. */
@@ -225,14 +286,24 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 	if (path[0] != '/' || strlen(path) > 4000)
 		return gw_err_set(err, EINVAL, "snapshot path must be absolute");
 	int64_t t0 = gw_now_mono_ns();
-	struct snap_writer *w = NULL;
-	int r = snap_create(path, &w, err);
+	int r = qemu_check_caps(ct, err);
 	if (r < 0)
+		return gw_err_prefix(err, "snapshot %s", ct->cfg.name);
+	struct snap_writer *w = NULL;
+	if ((r = snap_create(path, &w, err)) < 0)
 		return r;
-	cleanup_close int state_fd = open_state_tmp(path, err);
-	if (state_fd < 0) {
+	/* QEMU writes STATE in place; it gets the file write-only, as its fd sets want */
+	uint64_t state_off = 0;
+	char self[64];
+	cleanup_close int state_fd = -1;
+	if ((r = snap_section_place(w, SNAP_SEC_STATE, &state_off, err)) == 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", snap_writer_fd(w));
+		if ((state_fd = open(self, O_WRONLY | O_CLOEXEC)) < 0)
+			r = gw_err_sys(err, errno, "reopen %s.tmp", path);
+	}
+	if (r < 0) {
 		snap_discard(w);
-		return state_fd;
+		return r;
 	}
 	if ((r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err)) < 0) {
 		snap_discard(w);
@@ -240,7 +311,7 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 	}
 	int64_t t_paused = gw_now_mono_ns();
 	shim_set_state(ct, CT_PAUSED, "snapshot");
-	r = write_sections(ct, w, state_fd, err);
+	r = write_sections(ct, w, state_fd, state_off, err);
 	if (r == 0)
 		r = snap_commit(w, err); /* frees w */
 	else
@@ -271,8 +342,11 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 	struct stat st;
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "path", json_object_new_string(path));
-	json_object_object_add(res, "bytes", json_object_new_int64(stat(path, &st) == 0
-								   ? (int64_t)st.st_size : 0));
+	int have = stat(path, &st) == 0;
+	json_object_object_add(res, "bytes", json_object_new_int64(have ? (int64_t)st.st_size : 0));
+	/* the file is sparse: the guest's zero pages are holes */
+	json_object_object_add(res, "allocated",
+			       json_object_new_int64(have ? (int64_t)st.st_blocks * 512 : 0));
 	json_object_object_add(res, "ms", json_object_new_int64((t1 - t0) / 1000000));
 	json_object_object_add(res, "paused_ms", json_object_new_int64((t1 - t_paused) / 1000000));
 	json_object_object_add(res, "stopped", json_object_new_boolean(stop_after));
@@ -280,27 +354,104 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 	return 0;
 }
 
-int mig_restore_vm(struct container *ct, const char *state_path, const char *link_path,
-		   struct gw_err *err)
+/* restore.state, written by `godwit restore`: {"snapshot": absolute path, "sha256": STATE's
+ * digest as the CLI verified the file's other sections against}. */
+static int read_desc(const char *path, char **snap, uint8_t dig[32], struct gw_err *err)
 {
-	cleanup_free char *link = NULL;
-	size_t link_len = 0;
-	char status[32];
-	int r = gw_read_file(link_path, SNAP_LINK_MAX, &link, &link_len, err);
-	cleanup_close int fd = r < 0 ? -1 : open(state_path, O_RDONLY | O_CLOEXEC);
-	if (r == 0 && fd < 0)
-		r = gw_err_sys(err, errno, "open %s", state_path);
+	cleanup_free char *txt = NULL;
+	int r = gw_read_file(path, SNAP_DESC_MAX, &txt, NULL, err);
+	if (r < 0)
+		return r;
+	json_object *o = json_tokener_parse(txt), *f, *h;
+	const char *hex = NULL;
+	if (json_object_object_get_ex(o, "snapshot", &f) && json_object_is_type(f, json_type_string) &&
+	    json_object_object_get_ex(o, "sha256", &h) && json_object_is_type(h, json_type_string))
+		hex = json_object_get_string(h);
+	if (hex && (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64))
+		hex = NULL;
+	for (int i = 0; hex && i < 32; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &dig[i]) != 1)
+			hex = NULL;
+	if (hex && json_object_get_string(f)[0] == '/')
+		*snap = strdup(json_object_get_string(f));
+	json_object_put(o);
+	if (!*snap)
+		return gw_err_set(err, EINVAL, "%s: not a restore description", path);
+	return 0;
+}
+
+struct verify_job {
+	struct snap_reader *sr;
+	int ret;
+	struct gw_err err;
+};
+
+static void *verify_state(void *arg)
+{
+	struct verify_job *j = arg;
+	j->ret = snap_verify_section(j->sr, SNAP_SEC_STATE, &j->err);
+	return NULL;
+}
+
+/* Load the VM's state from the snapshot that desc names: its STATE is verified (in threads)
+ * while QEMU starts, and QEMU reads it, in place, only once it is. */
+static int load_state(struct container *ct, const char *desc, struct gw_err *err)
+{
+	cleanup_free char *snap = NULL;
+	uint8_t want[32];
+	struct snap_reader *sr = NULL;
+	int r = read_desc(desc, &snap, want, err);
+	if (r == 0)
+		r = snap_open_ex(snap, ~0u, &sr, err);	/* the CLI checked the rest */
+	const struct snap_section *st = r == 0 ? snap_find(sr, SNAP_SEC_STATE) : NULL;
+	if (r == 0 && memcmp(st->sha256, want, 32))
+		r = gw_err_set(err, EBADMSG, "%s changed since it was verified", snap);
+	if (r < 0) {
+		snap_close(sr);
+		return r;
+	}
+	int plain = snap_info(sr)->format_version < 2;
+	struct verify_job vj = { .sr = sr };
+	pthread_t t;
+	int threaded = pthread_create(&t, NULL, verify_state, &vj) == 0;
+	if (!threaded)
+		verify_state(&vj);
 	/* paused (-S) until the state is in and the agent link is back */
+	r = shim_vm_start(ct, 1, 1, err);
+	if (r == 0 && !plain)
+		r = qemu_check_caps(ct, err);
 	if (r == 0)
-		r = shim_vm_start(ct, 1, 1, err);
+		r = qemu_setup_for_file(ct, 1, plain, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (r == 0 && vj.ret < 0) {
+		*err = vj.err;
+		r = vj.ret;
+	}
+	char status[32];
+	int64_t fdset = -1;
 	if (r == 0)
-		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
+		r = qemu_file_stream(ct, "migrate-incoming", snap_reader_fd(sr), st->offset, &fdset,
+				     err);
 	if (r == 0)
 		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
 	if (r == 0 && strcmp(status, "completed"))
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
 							status);
-	if (r < 0)
+	remove_fdset(ct, fdset);
+	if (r == 0)
+		r = qemu_setup_for_file(ct, 0, 0, err);
+	snap_close(sr);
+	return r;
+}
+
+int mig_restore_vm(struct container *ct, const char *state_path, const char *link_path,
+		   struct gw_err *err)
+{
+	cleanup_free char *link = NULL;
+	size_t link_len = 0;
+	int r = gw_read_file(link_path, SNAP_LINK_MAX, &link, &link_len, err);
+	if (r == 0 && (r = load_state(ct, state_path, err)) < 0)
 		gw_err_prefix(err, "load the VM's state");
 	if (r == 0 && (r = alink_restore(ct, link, link_len, err)) < 0)
 		gw_err_prefix(err, "reconnect the agent link");

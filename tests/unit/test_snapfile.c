@@ -1,5 +1,6 @@
 /* Tests for the snapshot file format (src/migrate/snapfile.c): round trip, streaming from a
- * pipe, and every kind of damage refused with its own message. */
+ * pipe, a placed section written in place with holes (the sparse digest), format 1 still read,
+ * and every kind of damage refused with its own message. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -80,7 +81,7 @@ static void test_roundtrip(void **state)
 
 	assert_int_equal(snap_open(snap, &r, &err), 0);
 	const struct snap_info *in = snap_info(r);
-	assert_int_equal(in->format_version, 1);
+	assert_int_equal(in->format_version, SNAP_FORMAT_VERSION);
 	assert_int_equal(in->n_sections, 4);
 	assert_string_equal(in->godwit_version, "0.1.0");
 	assert_true(in->created_ns > 0);
@@ -165,7 +166,7 @@ static void test_damage(void **state)
 
 	write_snapshot(5000);
 	damage(15, "\x09", 1);
-	expect_open_error(ENOTSUP, "unsupported snapshot format version 9 (this godwit reads 1)");
+	expect_open_error(ENOTSUP, "unsupported snapshot format version 9 (this godwit reads 1 to 2)");
 
 	write_snapshot(5000);
 	damage(3, "X", 1);
@@ -228,12 +229,201 @@ static void test_failure_keeps_old(void **state)
 	snap_discard(w);
 }
 
+/* ---- a placed section (QEMU's mapped-ram stream) ------------------------------------------ */
+
+#define BLK SNAP_SPARSE_BLOCK
+/* STATE as QEMU might leave it: blocks of data here and there, holes between, one block
+ * written but all zero, across three 16 MiB chunks, ending in a short block */
+static const uint64_t state_blocks[] = { 0, 1, 2, 300, 4095, 4096, 4097, 9000, 9001 };
+#define STATE_LEN (9002ull * BLK + 100)
+#define ZERO_BLOCK 5000ull
+
+static void fill_block(uint8_t *b, uint64_t idx)
+{
+	for (size_t i = 0; i < BLK; i++)
+		b[i] = (uint8_t)(idx * 31 + i * 7 + 1);
+}
+
+/* Write STATE at off of fd, holes left as holes, or every byte written when dense. */
+static void write_state(int fd, uint64_t off, int dense)
+{
+	static uint8_t b[BLK];
+	if (dense) {
+		memset(b, 0, sizeof(b));
+		for (uint64_t i = 0; i * BLK < STATE_LEN; i++) {
+			size_t n = STATE_LEN - i * BLK < BLK ? STATE_LEN - i * BLK : BLK;
+			assert_int_equal(pwrite(fd, b, n, (off_t)(off + i * BLK)), (ssize_t)n);
+		}
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(state_blocks); k++) {
+		fill_block(b, state_blocks[k]);
+		assert_int_equal(pwrite(fd, b, BLK, (off_t)(off + state_blocks[k] * BLK)), BLK);
+	}
+	memset(b, 0, sizeof(b));
+	assert_int_equal(pwrite(fd, b, BLK, (off_t)(off + ZERO_BLOCK * BLK)), BLK);
+	fill_block(b, 9002);
+	assert_int_equal(pwrite(fd, b, 100, (off_t)(off + 9002 * BLK)), 100);
+}
+
+/* A snapshot whose STATE is placed and written "by QEMU" through its own descriptor. */
+static void write_placed(const char *path, int dense, uint8_t state_dig[32])
+{
+	struct gw_err err = { 0 };
+	struct snap_writer *w;
+	uint64_t off;
+	assert_int_equal(snap_create(path, &w, &err), 0);
+	assert_int_equal(snap_section_place(w, SNAP_SEC_STATE, &off, &err), 0);
+	assert_int_equal(off % SNAP_PLACE_ALIGN, 0);
+	/* nothing else until it is adopted */
+	assert_int_equal(snap_add_buffer(w, SNAP_SEC_CONFIG, "{}", 2, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "section STATE still open"));
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", snap_writer_fd(w));
+	int q = open(self, O_WRONLY | O_CLOEXEC);
+	assert_true(q >= 0);
+	assert_int_equal(ftruncate(q, (off_t)off), 0);	/* what QEMU's file: URI does */
+	write_state(q, off, dense);
+	close(q);
+	assert_int_equal(snap_section_adopt(w, &err), 0);
+	assert_int_equal(snap_add_buffer(w, SNAP_SEC_CONFIG, config, strlen(config), &err), 0);
+	assert_int_equal(snap_add_file(w, SNAP_SEC_DISK, disk, &err), 0);
+	assert_int_equal(snap_commit(w, &err), 0);
+
+	struct snap_reader *r;
+	assert_int_equal(snap_open(path, &r, &err), 0);
+	const struct snap_section *st = snap_find(r, SNAP_SEC_STATE);
+	assert_int_equal(st->offset, off);
+	assert_int_equal(st->length, STATE_LEN);
+	assert_int_equal(st->flags, SNAP_FLAG_SPARSE);
+	assert_int_equal(snap_find(r, SNAP_SEC_PAD)->offset + snap_find(r, SNAP_SEC_PAD)->length +
+			 SNAP_SEC_HDR_SIZE, off);
+	memcpy(state_dig, st->sha256, 32);
+	snap_close(r);
+}
+
+static void test_placed(void **state)
+{
+	(void)state;
+	struct gw_err err = { 0 };
+	struct snap_reader *r;
+	uint8_t sparse_dig[32], dense_dig[32];
+	write_placed(snap, 0, sparse_dig);
+	struct stat st;
+	assert_int_equal(stat(snap, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 < STATE_LEN / 4);	/* the holes stayed holes */
+
+	/* the digest does not depend on where the holes are: zeros written read the same */
+	char dense[140];
+	snprintf(dense, sizeof(dense), "%s/dense.snap", dir);
+	write_placed(dense, 1, dense_dig);
+	assert_memory_equal(sparse_dig, dense_dig, 32);
+
+	/* streaming reads every byte (holes as zeros) and checks the digest the other way */
+	assert_int_equal(snap_open(snap, &r, &err), 0);
+	const struct snap_section *ss = snap_find(r, SNAP_SEC_STATE);
+	uint64_t off = ss->offset;
+	char out[140];
+	snprintf(out, sizeof(out), "%s/state.out", dir);
+	assert_int_equal(snap_extract_file(r, SNAP_SEC_STATE, out, &err), 0);
+	assert_int_equal(snap_verify_section(r, SNAP_SEC_STATE, &err), 0);
+	assert_int_equal(snap_reader_fd(r) >= 0, 1);
+	snap_close(r);
+	int fd = open(out, O_RDONLY | O_CLOEXEC);
+	static uint8_t got[BLK], want[BLK];
+	fill_block(want, 4096);
+	assert_int_equal(pread(fd, got, BLK, 4096 * BLK), BLK);
+	assert_memory_equal(got, want, BLK);
+	memset(want, 0, BLK);
+	assert_int_equal(pread(fd, got, BLK, 4100 * BLK), BLK);
+	assert_memory_equal(got, want, BLK);
+	close(fd);
+
+	/* a zero written into a hole changes nothing; anything else is damage, found whether it
+	 * lands in a hole, in data or in the zero block */
+	damage((off_t)(off + 7000 * BLK + 5), "\0", 1);
+	assert_int_equal(snap_open(snap, &r, &err), 0);
+	snap_close(r);
+	damage((off_t)(off + 7000 * BLK + 5), "\1", 1);
+	expect_open_error(EBADMSG, "checksum mismatch in section STATE");
+	write_placed(snap, 0, sparse_dig);
+	damage((off_t)(off + ZERO_BLOCK * BLK + BLK - 1), "\1", 1);
+	expect_open_error(EBADMSG, "checksum mismatch in section STATE");
+	write_placed(snap, 0, sparse_dig);
+	damage((off_t)(off + 9001 * BLK), "\0", 1);
+	expect_open_error(EBADMSG, "checksum mismatch in section STATE");
+
+	/* deferred: the file opens, the section is checked on demand */
+	assert_int_equal(snap_open_ex(snap, 1u << SNAP_SEC_STATE, &r, &err), 0);
+	assert_int_equal(snap_verify_section(r, SNAP_SEC_STATE, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "checksum mismatch in section STATE"));
+	snap_close(r);
+	damage((off_t)(off + 9001 * BLK), "\xf8", 1);	/* fill_block(9001)[0] */
+	assert_int_equal(snap_open_ex(snap, 1u << SNAP_SEC_STATE, &r, &err), 0);
+	assert_int_equal(snap_verify_section(r, SNAP_SEC_STATE, &err), 0);
+	snap_close(r);
+}
+
+static void test_placed_misuse(void **state)
+{
+	(void)state;
+	struct gw_err err = { 0 };
+	struct snap_writer *w;
+	uint64_t off;
+	/* commit before adopt, adopt twice, a second placed section */
+	assert_int_equal(snap_create(snap, &w, &err), 0);
+	assert_int_equal(snap_section_adopt(w, &err), -EINVAL);
+	assert_int_equal(snap_section_place(w, SNAP_SEC_STATE, &off, &err), 0);
+	assert_int_equal(snap_commit(w, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "section STATE still open"));
+	char tmp[140];
+	struct stat st;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", snap);
+	assert_int_equal(stat(tmp, &st), -1);
+
+	/* given up while the background work runs: it is waited for, nothing is left */
+	assert_int_equal(snap_create(snap, &w, &err), 0);
+	assert_int_equal(snap_section_place(w, SNAP_SEC_STATE, &off, &err), 0);
+	write_state(snap_writer_fd(w), off, 0);
+	assert_int_equal(snap_section_adopt(w, &err), 0);
+	assert_int_equal(snap_section_adopt(w, &err), -EINVAL);
+	assert_int_equal(snap_section_place(w, SNAP_SEC_DISK, &off, &err), -EINVAL);
+	snap_discard(w);
+	assert_int_equal(stat(tmp, &st), -1);
+	assert_int_equal(stat(snap, &st), -1);
+}
+
+/* Format 1 files (plain digests, no PAD, STATE a plain stream) are still read. */
+static void test_format1(void **state)
+{
+	(void)state;
+	struct gw_err err = { 0 };
+	struct snap_reader *r;
+	write_snapshot(5000);
+	damage(15, "\x01", 1);
+	assert_int_equal(snap_open(snap, &r, &err), 0);
+	assert_int_equal(snap_info(r)->format_version, 1);
+	assert_int_equal(snap_verify_section(r, SNAP_SEC_STATE, &err), 0);
+	snap_close(r);
+
+	/* a sparse digest is format 2's, and only STATE's */
+	uint8_t dig[32];
+	write_placed(snap, 0, dig);
+	damage(15, "\x01", 1);
+	expect_open_error(EINVAL, "section STATE at byte 4048 has unknown flags 0x2");
+	write_snapshot(5000);
+	damage(SNAP_HDR_SIZE + 7, "\x02", 1);
+	expect_open_error(EINVAL, "section CONFIG at byte 56 has unknown flags 0x2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placed_misuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
