@@ -51,6 +51,9 @@ assert_eq "snapshot exits 0" 0 "$rc"
 assert_match "snapshot reports size and time" "written to $SNAPS/s1.snap: [0-9.]+ MiB in [0-9.]+ s" "$out"
 echo "# $out"
 assert_true "the snapshot file exists" test -s "$SNAPS/s1.snap"
+alloc=$(($(stat -c %b "$SNAPS/s1.snap") * $(stat -c %B "$SNAPS/s1.snap")))
+assert_true "it is sparse: the guest's zero pages are holes ($alloc bytes allocated)" \
+	test "$alloc" -lt "$(stat -c %s "$SNAPS/s1.snap")"
 assert_eq "no temporary file is left" "" "$(ls "$SNAPS" | grep -v '^s1.snap$')"
 at=$(last_iter "$A" mt)
 assert_eq "the source runs on after a snapshot" running "$(state_of "$A" mt)"
