@@ -57,11 +57,12 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
  * allocates and zeroes all of it, and memory the host has taken back costs ~2 s per GiB to
  * fault in on this machine. A TCG guest gains nothing from host huge pages (its softmmu TLB
  * maps 4 KiB guest pages); a KVM guest would lose its huge EPT mappings, so KVM keeps THP.
- * GODWIT_DEST_THP=1 keeps it under TCG too (for measurements). */
+ * A restore keeps THP (ct->keep_thp: its mapped-ram load writes whole runs of pages, see
+ * snapshot.c). GODWIT_DEST_THP=1 keeps it under TCG too (for measurements). */
 static int dest_thp_off(const struct container *ct, int incoming)
 {
 	const char *e = getenv("GODWIT_DEST_THP");
-	return incoming && ct->accel == HV_ACCEL_TCG && !(e && !strcmp(e, "1"));
+	return incoming && !ct->keep_thp && ct->accel == HV_ACCEL_TCG && !(e && !strcmp(e, "1"));
 }
 
 static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, int thp_off,
