@@ -13,10 +13,7 @@
 # and, to see whether QEMU's extra channels pay on this machine (BENCH_KINDS="tuned qmfd qpc qpcp"):
 #   qmfd     bare QEMU, multifd (QEMU's default 2 channels)
 #   qpcp     as qpc, with postcopy-preempt (page requests on a channel of their own)
-# BENCH_KINDS picks the kinds (default "godwit qemu tuned"). GODWIT_DEST_THP=1 and
-# GODWIT_MIG_VCPU_NICE=0 in the environment turn off two of godwit's destination rules (no THP
-# under TCG, vCPUs raised during the move: docs/migration-policy.md), for comparisons. Every
-# run also records whether the destination guest is healthy: no kernel BUG/Oops/corruption/
+# BENCH_KINDS picks the kinds (default "godwit qemu tuned"). Every run also records whether the destination guest is healthy: no kernel BUG/Oops/corruption/
 # panic on its console, heartbeat lines still arriving 5 s after the migration ended, no
 # memtest CORRUPT line.
 # The guest-seen pause is the largest gap between consecutive heartbeat lines around the

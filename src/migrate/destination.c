@@ -224,9 +224,6 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		early = !ct->cfg.nic_mac[0];
 		if (r == 0)
 			r = shim_vm_start(ct, 1, !early, err);
-		/* the guest may run before the move ends: its vCPUs first (vcpu_prio.c) */
-		if (r == 0)
-			mig_vcpu_boost(ct);
 		mig_trace("destination: QEMU started");
 		mig_qmp_serve_agent(ct, 1);
 		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
@@ -318,7 +315,6 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
 			json_object_put(msg);
 	}
-	mig_vcpu_unboost(ct);
 	close(fd);
 	if (cc.fd >= 0)
 		close(cc.fd);

@@ -53,13 +53,6 @@ void mig_await(struct container *ct, int fd, int timeout_ms);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
-/* A tuning knob from the shim's environment (for measurements): the integer in name, unset if
- * it is absent or empty, bad if it is not a number within [lo, hi]. */
-long mig_env_long(const char *name, long lo, long hi, long unset, long bad);
-/* vcpu_prio.c: a destination's vCPU threads at a raised priority (nice -10) while its move
- * runs, back to 0 after it; failures are logged, the move goes on. */
-void mig_vcpu_boost(struct container *ct);
-void mig_vcpu_unboost(struct container *ct);
 
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)

@@ -412,17 +412,6 @@ void mig_pump_agent(struct container *ct, int ms)
 	mig_await(ct, -1, ms);
 }
 
-long mig_env_long(const char *name, long lo, long hi, long unset, long bad)
-{
-	const char *e = getenv(name);
-	if (!e || !*e)
-		return unset;
-	char *end;
-	errno = 0;
-	long v = strtol(e, &end, 10);
-	return *end || errno || v < lo || v > hi ? bad : v;
-}
-
 void mig_trace(const char *what)
 {
 	static int on = -1;

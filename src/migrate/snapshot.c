@@ -420,12 +420,9 @@ static int load_state(struct container *ct, const char *desc, struct gw_err *err
 		return r;
 	}
 	int plain = snap_info(sr)->format_version < 2;
-	/* QEMU's mapped-ram load reads runs of pages straight into guest RAM: with huge pages
-	 * (which a move's incoming QEMU goes without under TCG, shim.c's dest_thp_off) it faults
-	 * 2 MiB at a time. Measured here (docs/snapshot.md): 600 MiB
-	 * loaded and running in 0.5-0.8 s instead of 2.2 s, an idle 1 GiB guest in 0.3-0.4 s
-	 * instead of 0.8-1.1 s. */
-	ct->keep_thp = 1;
+	/* QEMU's mapped-ram load reads runs of pages straight into guest RAM, with transparent
+	 * huge pages 2 MiB at a time (docs/snapshot.md: 600 MiB loaded and running in 0.5-0.8 s
+	 * instead of 2.2 s without THP) */
 	mig_trace("restore: checking STATE");
 	struct verify_job vj = { .sr = sr };
 	pthread_t t;

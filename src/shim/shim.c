@@ -51,22 +51,7 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 	json_object_put(ev);
 }
 
-/* An incoming QEMU (a move's destination, a restore) under TCG runs without transparent huge
- * pages (docs/migration-policy.md, "The destination's memory"): it then populates only the
- * 4 KiB pages the stream writes, where with THP the first store into each 2 MiB region
- * allocates and zeroes all of it, and memory the host has taken back costs ~2 s per GiB to
- * fault in on this machine. A TCG guest gains nothing from host huge pages (its softmmu TLB
- * maps 4 KiB guest pages); a KVM guest would lose its huge EPT mappings, so KVM keeps THP.
- * A restore keeps THP (ct->keep_thp: its mapped-ram load writes whole runs of pages, see
- * snapshot.c). GODWIT_DEST_THP=1 keeps it under TCG too (for measurements). */
-static int dest_thp_off(const struct container *ct, int incoming)
-{
-	const char *e = getenv("GODWIT_DEST_THP");
-	return incoming && !ct->keep_thp && ct->accel == HV_ACCEL_TCG && !(e && !strcmp(e, "1"));
-}
-
-static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, int thp_off,
-		      struct gw_err *err)
+static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struct gw_err *err)
 {
 	char **argv;
 	int r = hv_build_argv(hc, &argv, err);
@@ -81,9 +66,6 @@ static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, int t
 	if (pid == 0) {
 		/* QEMU never outlives its shim: nobody would own it */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		/* inherited across execve: QEMU's own MADV_HUGEPAGE on guest RAM is then ignored */
-		if (thp_off)
-			prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 		if (getppid() == 1)
 			_exit(127);
 		int devnull = open("/dev/null", O_RDWR);
@@ -131,7 +113,7 @@ int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err 
 	hc.paused = paused;
 	unlink(ct->qmp_path);
 	unlink(ct->agent_path);
-	int r = spawn_qemu(ct, &hc, dest_thp_off(ct, incoming), err);
+	int r = spawn_qemu(ct, &hc, err);
 	if (r < 0)
 		return r;
 	/* wait for the monitor socket, but not for a QEMU that already died (checked every 2 ms:

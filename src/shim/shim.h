@@ -48,7 +48,6 @@ struct container {
 	int cancel_fd;		/* signalfd read by a running migration: SIGUSR1 `migrate --cancel`,
 				 * SIGUSR2 `migrate --postcopy-now` */
 	int postcopy_now;	/* --postcopy-now arrived before the RAM stream started */
-	int keep_thp;		/* an incoming QEMU keeps THP (a restore: shim.c, dest_thp_off) */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */

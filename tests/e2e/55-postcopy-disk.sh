@@ -24,8 +24,6 @@ h1 run -d --name disk -m 256M busybox sh -c \
 	'(while true; do dd if=/dev/urandom of=/scratch bs=1M count=16 2>/dev/null; done) &
 	 i=0; while true; do echo "w $i" >> /data.log; echo "w $i"; i=$((i+1)); sleep 0.1; done' >/dev/null
 wait_num 1 disk "w " 5
-assert_eq "a QEMU started by run keeps transparent huge pages" "1" \
-	"$(awk '/^THP_enabled:/ { print $2 }' "/proc/$(qemu_pid_of 1 disk)/status" 2>&1)"
 sum1=$(hgwt 60 1 exec disk sh -c 'dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; sync; md5sum /blob')
 b=$(last_num disk 1 "w ")
 # a 1 ms downtime target keeps QEMU from finishing in pre-copy before the switch
@@ -34,37 +32,16 @@ echo "# disk: $out"
 assert_eq "disk: migrate --postcopy exits 0" 0 "$rc"
 switched "$out" disk
 moved 1 2 disk "w " "$b"
-# the destination raised its vCPU threads for the move and put them back after it
-# (docs/migration-policy.md, "The guest's CPU at the destination")
-assert_match "the destination raised its vCPU for the move" \
-	'1 vCPU thread\(s\) at nice -10 for the move' "$(cat "$(hroot 2)/containers/disk/shim.log" 2>&1)"
-q2=$(qemu_pid_of 2 disk)
-# field 19 of stat, counted after the parenthesised name (which has spaces: "CPU 0/TCG")
-vcpu_nice() { for t in /proc/$q2/task/*; do grep -q CPU "$t/comm" && sed 's/.*) //' "$t/stat" | awk '{ print $17 }'; done 2>&1; }
-for _ in $(seq 50); do [ "$(vcpu_nice)" = 0 ] && break; sleep 0.1; done
-assert_eq "after the move the destination's vCPU runs at nice 0 again" "0" "$(vcpu_nice)"
-if [ "$(hgw 2 info | awk '/^accelerator:/ { print $2 }')" = tcg ]; then
-	# an incoming QEMU under TCG runs without transparent huge pages (docs/migration-policy.md,
-	# "The destination's memory"); one started by `run` keeps them
-	assert_eq "under TCG the destination's QEMU runs without THP" "0" \
-		"$(awk '/^THP_enabled:/ { print $2 }' "/proc/$q2/status" 2>&1)"
-fi
 assert_eq "disk: a file written before the move is intact" "$sum1" "$(hgwt 60 2 exec disk md5sum /blob 2>&1)"
 bad=$(hgwt 60 2 exec disk awk 'BEGIN { n = 0 } $2 != n { print "line " NR ": " $0; exit } { n++ }' /data.log)
 assert_eq "disk: the disk log runs on without gap or repeat" "" "$bad"
 assert_true "disk: the guest kernel stayed healthy after post-copy" guest_healthy "$R2" disk
-# and back, pre-copy: the destination's disk is a normal overlay again. This destination runs
-# under `nice -n 3`: its vCPU goes 10 steps up for the move and back to 3 after it
+# and back, pre-copy: the destination's disk is a normal overlay again
 b=$(last_num disk 2 "w ")
-out=$(DEST_NICE=3 migrate_to 2 1 disk --no-postcopy); rc=$?
+out=$(migrate_to 2 1 disk --no-postcopy); rc=$?
 echo "# disk back (pre-copy): $out"
 assert_eq "disk back: pre-copy migrate exits 0" 0 "$rc"
 moved 2 1 disk "w " "$b"
-assert_match "disk back: a destination at nice 3 raised its vCPU to -7 for the move" \
-	'1 vCPU thread\(s\) at nice -7 for the move' "$(cat "$(hroot 1)/containers/disk/shim.log" 2>&1)"
-q2=$(qemu_pid_of 1 disk)
-for _ in $(seq 50); do [ "$(vcpu_nice)" = 3 ] && break; sleep 0.1; done
-assert_eq "disk back: after the move its vCPU runs at the shim's nice 3 again" "3" "$(vcpu_nice)"
 assert_eq "disk back: the file is intact" "$sum1" "$(hgwt 60 1 exec disk md5sum /blob)"
 assert_true "disk: the guest kernel stayed healthy" guest_healthy "$R1" disk
 h1 rm -f disk >/dev/null

@@ -59,14 +59,14 @@ ns_inode() { ip netns exec "$1" readlink /proc/self/ns/net; }
 shim_pid_of() { pgrep -f -- "--root $(hroot "$1") .*__shim .* $2\$" || true; }
 qemu_pid_of() { pgrep -f -- "qemu-system.*$(hroot "$1")/containers/$2/" || true; }
 
-# migrate_to FROM TO NAME [ARGS...]: start `incoming` on TO (under `nice -n $DEST_NICE` if
-# set), then migrate from FROM; prints the migrate output; returns migrate's status.
+# migrate_to FROM TO NAME [ARGS...]: start `incoming` on TO, then migrate from FROM; prints
+# the migrate output; returns migrate's status.
 PORT=7070
 migrate_to() {
 	local from=$1 to=$2 name=$3
 	shift 3
 	PORT=$((PORT + 1))
-	ip netns exec "$(hns "$to")" nice -n "${DEST_NICE:-0}" "$GODWIT" --root "$(hroot "$to")" \
+	ip netns exec "$(hns "$to")" "$GODWIT" --root "$(hroot "$to")" \
 		incoming --name "$name" --listen "tcp:$(hip "$to"):$PORT" >/dev/null || return 1
 	hgw "$from" migrate "$@" "$name" "tcp:$(hip "$to"):$PORT" 2>&1
 }
