@@ -101,7 +101,8 @@ int cmd_snapshot(struct gw_cli *cli, int argc, char **argv)
 					? json_object_get_int64(v) : bytes;
 		printf("snapshot of %s written to %s: %.1f MiB in %.2f s (paused %lld ms, %.1f MiB "
 		       "allocated)%s\n", name, path, (double)bytes / 1048576, (double)ms / 1000,
-		       (long long)paused, (double)alloc / 1048576, stop ? ", container stopped" : "");
+		       (long long)paused, (double)alloc / 1048576,
+		       stop ? ", container stopped" : "");
 	}
 	json_object_put(res);
 	return 0;

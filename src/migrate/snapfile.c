@@ -672,8 +672,8 @@ static int verify(struct snap_reader *r, uint64_t size, uint32_t defer, struct g
 		if (s->type == SNAP_SEC_STATE && in->format_version >= 2)
 			flags_ok |= SNAP_FLAG_SPARSE;
 		if (s->flags & ~flags_ok)
-			return gw_err_set(err, EINVAL, "%s: section %s at byte %llu has unknown flags "
-					  "0x%x", r->name, known ? nm : "(unknown)",
+			return gw_err_set(err, EINVAL, "%s: section %s at byte %llu has unknown "
+					  "flags 0x%x", r->name, known ? nm : "(unknown)",
 					  (unsigned long long)off, s->flags & ~flags_ok);
 		if (s->length > size - s->offset)
 			return gw_err_set(err, EINVAL, "truncated snapshot %s: section %s ends at byte "

@@ -372,7 +372,8 @@ static int read_desc(const char *path, char **snap, uint8_t dig[32], struct gw_e
 		return r;
 	json_object *o = json_tokener_parse(txt), *f, *h;
 	const char *hex = NULL;
-	if (json_object_object_get_ex(o, "snapshot", &f) && json_object_is_type(f, json_type_string) &&
+	if (json_object_object_get_ex(o, "snapshot", &f) &&
+	    json_object_is_type(f, json_type_string) &&
 	    json_object_object_get_ex(o, "sha256", &h) && json_object_is_type(h, json_type_string))
 		hex = json_object_get_string(h);
 	if (hex && (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64))

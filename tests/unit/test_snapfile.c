@@ -166,7 +166,8 @@ static void test_damage(void **state)
 
 	write_snapshot(5000);
 	damage(15, "\x09", 1);
-	expect_open_error(ENOTSUP, "unsupported snapshot format version 9 (this godwit reads 1 to 2)");
+	expect_open_error(ENOTSUP,
+			  "unsupported snapshot format version 9 (this godwit reads 1 to 2)");
 
 	write_snapshot(5000);
 	damage(3, "X", 1);
