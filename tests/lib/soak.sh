@@ -48,6 +48,14 @@ soak_start() {
 	h1 run -d --name "$SOAK" -m 256M gwtest soak "$SOAK_MIB" "$SOAK_MEM_MS" >/dev/null ||
 		{ soak_why "run failed"; return 1; }
 	wait_num 1 "$SOAK" "beat " 20 300 || soak_why "no heartbeat after start"
+	# every checker writes its first status once its resource is set up (the memory checker
+	# only after filling its MiB, slow under TCG): wait for all of them, at most 60 s, before
+	# the first check; any other answer is checked as it is
+	local i
+	for ((i = 0; i < 60; i++)); do
+		hgwt 60 1 exec "$SOAK" gwtest soakcheck 2>&1 | grep -q 'no status' || break
+		sleep 1
+	done
 	[ -z "$SOAK_WHY" ] && soak_held 1
 	[ -z "$SOAK_WHY" ] || { why_down 1 "$SOAK"; return 1; }
 }
