@@ -51,9 +51,9 @@ soak_start() {
 	# every checker writes its first status once its resource is set up (the memory checker
 	# only after filling its MiB, slow under TCG): wait for all of them, at most 60 s, before
 	# the first check; any other answer is checked as it is
-	local i
-	for ((i = 0; i < 60; i++)); do
-		hgwt 60 1 exec "$SOAK" gwtest soakcheck 2>&1 | grep -q 'no status' || break
+	local until=$((SECONDS + 60))
+	while hgwt 60 1 exec "$SOAK" gwtest soakcheck 2>&1 | grep -q 'no status' &&
+		[ "$SECONDS" -lt "$until" ]; do
 		sleep 1
 	done
 	[ -z "$SOAK_WHY" ] && soak_held 1
