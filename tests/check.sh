@@ -3,21 +3,22 @@
 # "N passed, N failed" with the totals. Every file runs once: a failure counts as it is.
 set -u
 BUILD=${BUILD:-build}
-pass=0 fail=0
-count() { # reads "...: N passed, M failed" lines
-	local line p f
+pass=0 fail=0 skip=0
+count() { # reads "...: N passed, M failed[, K skipped]" lines
+	local line p f k
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' <<<"$1" | tail -n 1)
 	p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
 	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-	pass=$((pass + ${p:-0})); fail=$((fail + ${f:-1}))
+	k=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+	pass=$((pass + ${p:-0})); fail=$((fail + ${f:-1})); skip=$((skip + ${k:-0}))
 }
-out=$(tests/run-unit.sh "$BUILD"/tests/test_* 2>&1); echo "$out" | tail -n 5; count "$out"
+out=$(tests/run-unit.sh "$BUILD"/tests/test_* 2>&1); echo "$out"; count "$out"
 tests/lib/mkimages.sh "$BUILD/test-images" >/dev/null || { echo "building test images failed"; fail=$((fail + 1)); }
 run_e2e() {
 	start=$(date +%s)
 	out=$(BUILD=$BUILD timeout 900 bash "$1" 2>&1)
 	rc=$?
-	echo "$out" | grep -E '^(not ok|ok|# )|passed' | sed 's/^/  /'
+	echo "$out" | grep -E '^(not ok|ok|skip|# )|passed' | sed 's/^/  /'
 	echo "  ($(( $(date +%s) - start )) s, exit $rc)"
 }
 for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
@@ -30,5 +31,7 @@ for t in ${E2E:-tests/e2e/[0-9]*.sh}; do
 		count "$out"
 	fi
 done
+# skips are not passes: counted, and named above ("skipped: ..." / "skip - ...")
+echo "$skip skipped"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
