@@ -68,3 +68,15 @@ moved() {
 kernel_ok() {
 	assert_true "$3: the guest kernel stayed healthy" guest_healthy "$(hroot "$1")" "$2"
 }
+
+# disk_log HOST NAME: "ok N" when the N lines of NAME's /data.log (written "w 0", "w 1", ...)
+# run on without gap or repeat; else the first bad line, or exec's own error
+disk_log() {
+	hgwt 60 "$1" exec "$2" awk 'BEGIN { n = 0 } $2 != n { print "line " NR ": " $0; bad = 1; exit }
+		{ n++ } END { if (!bad) print "ok " n }' /data.log 2>&1
+}
+# blob_sum HOST NAME: write 16 MiB of random data to NAME's /blob, sync, print its md5sum
+# line ("<32 hex>  /blob"); the caller checks the line's form, so a failed exec cannot pass
+blob_sum() {
+	hgwt 60 "$1" exec "$2" sh -c 'dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; sync; md5sum /blob' 2>&1
+}
