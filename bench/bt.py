@@ -15,8 +15,12 @@
                                    (after the first pass); cancel after TMO s; print one JSON
                                    object
   qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
-  gaps FILE T0 T1 [godwit]         largest gap (ms) between consecutive heartbeat lines with a
-                                   host time in [T0-1, T1+2] s, plus the baseline p99 before T0
+  gaps FILE T0 T1 [FROM RELEASED]  largest gap (ms) between consecutive heartbeat lines with a
+                                   host time in [T0-1, T1+2] s (arrival times), plus the
+                                   baseline p99 before T0; with FROM and RELEASED (RFC 3339:
+                                   godwit's held output) also the largest gap on the times the
+                                   world saw the lines (world_pause_ms): a line that arrived in
+                                   [FROM, RELEASED) was seen at RELEASED
   median KEY FILE...               median of a numeric JSON field over JSON-lines files
 """
 import json, os, select, socket, statistics, subprocess, sys, time
@@ -214,8 +218,12 @@ def parse_time(tok):
     return float(tok)
 
 
-def gaps(path, t0, t1):
+def gaps(path, t0, t1, held_from=None, released=None):
     t0, t1 = float(t0), float(t1)
+    # held output (godwit's destination before COMMIT): lines that arrived from HELD_FROM on
+    # reached the world only at RELEASED; every other line when it arrived
+    held_from = parse_time(held_from) if held_from else None
+    released = parse_time(released) if released else None
     pts = []  # (host time, guest µs since heartbeat start)
     with open(path, errors="replace") as f:
         for ln in f:
@@ -229,6 +237,9 @@ def gaps(path, t0, t1):
             except (ValueError, IndexError):
                 continue
     pts.sort()
+    seen = sorted(released if held_from is not None and held_from <= h < released else h
+                  for h, _ in pts)
+    world = [b - a for a, b in zip(seen, seen[1:]) if b >= t0 - 1 and a <= t1 + 2]
     pairs = list(zip(pts, pts[1:]))
     inwin = [(b[0] - a[0], (b[1] - a[1]) / 1e6) for a, b in pairs
              if b[0] >= t0 - 1 and a[0] <= t1 + 2]
@@ -253,6 +264,10 @@ def gaps(path, t0, t1):
     # the guest's clock stops while the VM is stopped: a host gap with a small guest gap is a
     # frozen guest; a guest gap as large as the host gap is output held back while it ran
     print(json.dumps({"pause_ms": round(worst[0] * 1000, 1) if worst else None,
+                      # the same on the times the world saw the lines (held output released)
+                      "world_pause_ms": round(max(world) * 1000, 1) if world else None,
+                      "held_ms": round((released - held_from) * 1000, 1)
+                      if held_from is not None else None,
                       "pause_guest_ms": round(worst[1] * 1000, 1) if worst else None,
                       "frozen_ms": frozen,
                       # liveness after the switch: heartbeat lines that arrived later than
@@ -292,7 +307,7 @@ def main():
     if a[0] == "qmpcmd":
         return qmpcmd(a[1], a[2])
     if a[0] == "gaps":
-        return gaps(a[1], a[2], a[3])
+        return gaps(*a[1:6])
     if a[0] == "median":
         return median(a[1], a[2:])
     print(__doc__)

@@ -44,12 +44,15 @@ static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
 
 /* Fault injection for the end-to-end tests: GODWIT_TEST_MIG_STALL=PHASE holds the
  * destination for 3 s at PHASE ("prepare": QEMU started, PREPARE not yet sent; "done": DONE
- * sent, the log and COMMIT not yet read), so a test can kill it there. */
+ * sent, the log and COMMIT not yet read), so a test can kill it there. The line it writes
+ * to the shim's log first tells the test when the hold has begun. */
 static void test_stall(const char *phase)
 {
 	const char *s = getenv("GODWIT_TEST_MIG_STALL");
-	if (s && !strcmp(s, phase))
+	if (s && !strcmp(s, phase)) {
+		fprintf(stderr, "shim: test stall at %s\n", phase);
 		poll(NULL, 0, 3000);
+	}
 }
 
 /* Our QEMU goes before we tell the source we failed: once it reads ABORT it may resume its
@@ -149,7 +152,8 @@ static int guest_running(struct container *ct)
 	return running;
 }
 
-static int receive_commit(struct container *ct, struct mig_conn *mc, int early, struct gw_err *err)
+static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
+			  struct alink_release *rel, struct gw_err *err)
 {
 	/* the rest of the source's output log (the first part came before RAM_BEGIN) */
 	int r = mig_recv_stream(mc, MIG_DISK_DATA, MIG_DISK_END, ct->log_fd, 1ULL << 32, err);
@@ -177,7 +181,7 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early, 
 	/* early resume: the guest already runs and its output waits in the hold; a paused
 	 * guest (NIC): the link first, so RESYNC waits in the port for the guest, then cont */
 	if (r == 0)
-		r = alink_restore(ct, buf, (size_t)len, err);
+		r = alink_restore(ct, buf, (size_t)len, rel, err);
 	/* an early-resumed guest runs already, unless the source had stopped it (offline):
 	 * QEMU then keeps it paused, and the commit is what resumes it */
 	if (r == 0 && (!early || !guest_running(ct)))
@@ -202,6 +206,7 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	json_object *msg = NULL, *caps = NULL, *v;
 	int postcopy = 0, ram_begun = 0, early = 0;
 	uint16_t nbd_port = 0;
+	struct alink_release rel = { 0 };
 	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE | MIG_FEAT_POSTCOPY,
 			  &common, peer, err);
 	if (r == 0)
@@ -284,7 +289,7 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		test_stall("done");
 	}
 	if (r == 0)
-		r = receive_commit(ct, ctl, early, err);
+		r = receive_commit(ct, ctl, early, &rel, err);
 	if (r < 0) {
 		kill_qemu(ct);
 		alink_close(ct);
@@ -295,7 +300,12 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		return r;
 	}
 	shim_set_state(ct, CT_RUNNING, "");
+	/* with when the guest's held output reached the world (the pause a client sees) */
 	json_object *ok = json_object_new_object();
+	json_object_object_add(ok, "held_reads", json_object_new_int64(rel.reads));
+	if (rel.reads)
+		json_object_object_add(ok, "held_first_rx_ns", json_object_new_int64(rel.first_rx_ns));
+	json_object_object_add(ok, "released_ns", json_object_new_int64(rel.released_ns));
 	mig_send_json(ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);
 	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing). In

@@ -482,7 +482,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 				  "it migrates a TCG guest (fixed upstream in 9.0); install a newer "
 				  "QEMU (scripts/deps.sh) or move it stopped with --offline",
 				  HV_TCG_MIGRATE_MIN_MAJOR, major, minor);
-	int64_t t0 = gw_now_mono_ns();
+	int64_t t0 = gw_now_mono_ns(), held_first_ns = 0, released_ns = 0, held_reads = 0;
 	mig_trace("source: connecting");
 	int fd = net_connect_tcp(o.uri, 10000, err);
 	if (fd < 0)
@@ -585,8 +585,20 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		json_object *running;
 		r = mig_recv_json(ctl, MIG_RUNNING, &running, err);
 		mig_trace("source: RUNNING received");
-		if (r == 0)
+		if (r == 0) {
+			/* when the destination released the guest's held output (its clock;
+			 * optional: a peer that does not say is no error) */
+			uint64_t a = 0, b = 0, n = 0;
+			if (mig_json_u64(running, "released_ns", &b, NULL) == 0 && b &&
+			    mig_json_u64(running, "held_reads", &n, NULL) == 0 &&
+			    (!n || (mig_json_u64(running, "held_first_rx_ns", &a, NULL) == 0 &&
+				    a && a <= b))) {
+				held_reads = (int64_t)n;
+				held_first_ns = (int64_t)a;
+				released_ns = (int64_t)b;
+			}
 			json_object_put(running);
+		}
 		else if (r == -ECONNABORTED)
 			/* the destination says it could not resume and has killed its copy, so
 			 * the one copy left is ours: take the container back */
@@ -659,6 +671,18 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 								   : went_postcopy ? "postcopy"
 										   : "live"));
 	json_object_object_add(res, "actions", actions);
+	if (released_ns) {
+		/* the guest ran again (its first held output arrived) and the world saw it
+		 * (the held output logged and sent on), on the destination's clock */
+		char ts[36];
+		json_object_object_add(res, "held_reads", json_object_new_int64(held_reads));
+		if (held_first_ns) {
+			gw_fmt_rfc3339(held_first_ns, ts);
+			json_object_object_add(res, "held_output_first_rx", json_object_new_string(ts));
+		}
+		gw_fmt_rfc3339(released_ns, ts);
+		json_object_object_add(res, "held_output_released", json_object_new_string(ts));
+	}
 	json_object_put(q);
 	*result = res;
 	publish_end(ct, "completed", o.uri, res, NULL);

@@ -334,9 +334,12 @@ static void replay_held(struct container *ct, struct alink_held *list)
 	}
 }
 
-int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err)
+int alink_restore(struct container *ct, const void *buf, size_t len, struct alink_release *rel,
+		  struct gw_err *err)
 {
 	struct alink_held *held = NULL;
+	if (rel)
+		*rel = (struct alink_release){ 0 };
 	int r = 0;
 	if (ct->agent && ct->agent->hold) {
 		held = alink_hold_stop(ct->agent->hold);
@@ -360,6 +363,12 @@ int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_e
 		mig_trace(msg);
 	}
 	replay_held(ct, held);
+	if (rel) {
+		for (struct alink_held *c = held; c; c = c->next)
+			rel->reads++;
+		rel->first_rx_ns = held ? held->rx_ns : 0;
+		rel->released_ns = gw_now_real_ns();
+	}
 	alink_held_free(held);
 	if (!ct->agent)
 		return gw_err_set(err, EPIPE, "the agent link closed");

@@ -102,9 +102,20 @@ int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *
  * alink_save then saves without reading. */
 enum alink_mode { ALINK_LIVE, ALINK_NO_WRITES, ALINK_FROZEN };
 void alink_set_mode(struct container *ct, enum alink_mode mode);
+/* What alink_restore() released of a migrated guest's held output: how many reads, when the
+ * first arrived (0: none held) and when the link was restored with all of them logged and
+ * sent to attached clients (CLOCK_REALTIME ns). The gap between the two is how late the
+ * world saw the guest's first output after the move. */
+struct alink_release {
+	unsigned reads;
+	int64_t first_rx_ns;
+	int64_t released_ns;
+};
 /* Connect to a restored/migrated guest's port with a saved link and send RESYNC. After
- * alink_hold(), first replays what was held, each frame stamped with its arrival time. */
-int alink_restore(struct container *ct, const void *buf, size_t len, struct gw_err *err);
+ * alink_hold(), first replays what was held, each frame stamped with its arrival time, and
+ * says so in *rel (may be NULL). */
+int alink_restore(struct container *ct, const void *buf, size_t len, struct alink_release *rel,
+		  struct gw_err *err);
 /* Migration destination, before its guest may run: connect to the port and hold (read, stamp,
  * keep; never parse, acknowledge or log) what the agent sends until alink_restore(). */
 int alink_hold(struct container *ct, struct gw_err *err);

@@ -32,6 +32,7 @@ out=$(migrate_to 1 2 disk --postcopy --max-downtime 1ms --json); rc=$?
 echo "# disk: $out"
 assert_eq "disk: migrate --postcopy exits 0" 0 "$rc"
 switched "$out" disk
+released_ok "$out" disk
 moved 1 2 disk "w " "$b"
 assert_eq "disk: a file written before the move is intact" "$sum1" "$(hgwt 60 2 exec disk md5sum /blob 2>&1)"
 assert_match "disk: the disk log runs on without gap or repeat" "^ok [1-9][0-9]*$" "$(disk_log 2 disk)"

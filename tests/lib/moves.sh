@@ -80,3 +80,21 @@ disk_log() {
 blob_sum() {
 	hgwt 60 "$1" exec "$2" sh -c 'dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; sync; md5sum /blob' 2>&1
 }
+# released_ok JSON WHAT: migrate --json's result says when the destination released the
+# guest's held output (held_reads, held_output_released; with held reads, the first one's
+# arrival held_output_first_rx, no later than the release)
+released_ok() {
+	local rel first n
+	rel=$(sed -n 's/.*"held_output_released": *"\([^"]*\)".*/\1/p' <<<"$1")
+	n=$(sed -n 's/.*"held_reads": *\([0-9][0-9]*\).*/\1/p' <<<"$1")
+	first=$(sed -n 's/.*"held_output_first_rx": *"\([^"]*\)".*/\1/p' <<<"$1")
+	assert_match "$2: the result says when the held output was released" \
+		"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z$" "$rel"
+	echo "# $2: ${n:-?} held reads, the first at ${first:--}, released at ${rel:--}"
+	if [ "${n:-0}" -gt 0 ]; then
+		assert_true "$2: the first held output arrived before its release" \
+			test -n "$first" -a ! "$first" \> "$rel"
+	else
+		assert_eq "$2: no held reads, no first arrival" "" "$first"
+	fi
+}
