@@ -4,7 +4,7 @@
                                    containing MATCH, then wait for it (killed at TIMEOUT s)
   reader OUT SOCK...               connect to unix sockets (serial consoles), write every line
                                    as "HOST_EPOCH_S SOCKIDX LINE" to OUT until killed
-  qmpmig SRC DST URI BW DOWN TMO [CAPS [PC]]
+  qmpmig SRC DST URI BW DOWN TMO [CAPS [PC [MODE]]]
                                    drive a bare-QEMU migration over QMP by QEMU's events, as
                                    godwit's shim does: set capabilities CAPS (comma list, on
                                    both; "-" = none) plus `events`, `migrate-incoming` URI on DST
@@ -13,7 +13,9 @@
                                    > 0, else QEMU's defaults) and wait for its MIGRATION events;
                                    PC=1: migrate-start-postcopy at the MIGRATION_PASS of round 2
                                    (after the first pass); cancel after TMO s; print one JSON
-                                   object
+                                   object. MODE (a destination started with -S): "libvirt"
+                                   resumes it at the `completed` event; "poll" polls
+                                   query-migrate every 100 ms, no events (the old harness)
   qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
   gaps FILE T0 T1 [FROM RELEASED]  largest gap (ms) between consecutive heartbeat lines with a
                                    host time in [T0-1, T1+2] s (arrival times), plus the
@@ -134,14 +136,20 @@ class Qmp:
         return self.events.pop(0)
 
 
-def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
+def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0", mode="events"):
     # Driven by QEMU's own events, as godwit's shim is: the `events` capability on both, the
     # source's MIGRATION (status) and MIGRATION_PASS (a new round) wake this loop at once;
     # query-migrate is sampled every 100 ms only for the figures. The destination was started
     # without -S, so QEMU resumes its guest the moment it may (godwit's early resume).
+    # Two labelled variants, their destination started with -S: MODE "libvirt" resumes it
+    # (`cont`) at the source's `completed` event, as libvirt does; MODE "poll" is the harness
+    # this bench had before issue 17: no events, `query-migrate` polled every 100 ms, the
+    # destination resumed once a poll saw `completed`.
     s, d = Qmp(src), Qmp(dst)
+    poll = mode == "poll"
     cl = [{"capability": c, "state": True} for c in (caps.split(",") if caps != "-" else [])]
-    cl.append({"capability": "events", "state": True})
+    if not poll:
+        cl.append({"capability": "events", "state": True})
     s.cmd("migrate-set-capabilities", capabilities=cl)
     d.cmd("migrate-set-capabilities", capabilities=cl)
     d.cmd("migrate-incoming", uri=uri)
@@ -159,7 +167,12 @@ def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
     status = "active"
     t_pc, t_q = None, 0.0
     while True:
-        ev = s.event(0.1)
+        if poll:
+            time.sleep(0.1)
+            ev = None
+            status = s.cmd("query-migrate").get("status", status)
+        else:
+            ev = s.event(0.1)
         now = time.time()
         if ev and ev["event"] == "MIGRATION":
             status = ev["data"]["status"]
@@ -169,6 +182,8 @@ def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
             s.cmd("migrate-start-postcopy")
             t_pc = now
         if status in ("completed", "failed", "cancelled"):
+            if status == "completed" and mode != "events":
+                d.cmd("cont")
             break
         if now - t_q >= 0.1:
             t_q = now
@@ -196,7 +211,7 @@ def qmpmig(src, dst, uri, bw, down, tmo, caps="-", pc="0"):
         "dirty_mibs": round(statistics.median(rates), 1) if rates else 0,
         "dirty_mibs_max": round(max(rates), 1) if rates else 0,
         "max_bandwidth": eff.get("max-bandwidth"), "downtime_limit": eff.get("downtime-limit"),
-        "caps": caps, "postcopy": t_pc is not None,
+        "caps": caps, "postcopy": t_pc is not None, "mode": mode,
         "postcopy_at_ms": round((t_pc - t0) * 1000) if t_pc else None,
         "throttle_pct": q.get("cpu-throttle-percentage"),
     }))
@@ -303,7 +318,7 @@ def main():
     if a[0] == "reader":
         return reader(a[1], a[2:])
     if a[0] == "qmpmig":
-        return qmpmig(*a[1:9])
+        return qmpmig(*a[1:10])
     if a[0] == "qmpcmd":
         return qmpcmd(a[1], a[2])
     if a[0] == "gaps":

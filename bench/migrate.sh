@@ -13,6 +13,12 @@
 # and, to see whether QEMU's extra channels pay on this machine (BENCH_KINDS="tuned qmfd qpc qpcp"):
 #   qmfd     bare QEMU, multifd (QEMU's default 2 channels)
 #   qpcp     as qpc, with postcopy-preempt (page requests on a channel of their own)
+# and, to see how the anchor's harness moves its figures (BENCH_KINDS="godwit qemu qlv qpoll
+# tuned tpoll"), the destination started with -S:
+#   qlv      QEMU defaults, the destination resumed at the `completed` event (as libvirt does)
+#   qpoll    QEMU defaults, the harness this bench had before issue 17 (query-migrate polled
+#            every 100 ms, no events, the destination resumed after a poll saw `completed`)
+#   tpoll    as qpoll at max-bandwidth BENCH_TUNED_BW
 # BENCH_KINDS picks the kinds (default "godwit qemu tuned"). Every run also records whether the destination guest is healthy: no kernel BUG/Oops/corruption/
 # panic on its console, heartbeat lines still arriving 5 s after the migration ended, no
 # memtest CORRUPT line.
@@ -106,10 +112,12 @@ PY
 
 # One bare-QEMU run: two QEMUs with the same command line, the destination -incoming defer
 # without -S (it resumes the moment its state is in, as godwit's destination does)
-qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
+qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC [MODE]]]
 	# (no comma in the directory: QEMU's option syntax would split the socket paths there)
 	local caps=${4:--}
-	local w=$1 d=$WD/q-$1-$2-$3-${caps//,/+}-${5:-0} mem ms spid dpid rpid res
+	local w=$1 d=$WD/q-$1-$2-$3-${caps//,/+}-${5:-0}-${6:-events} mem ms spid dpid rpid res
+	local hold=() # MODE libvirt or poll: the destination waits for `cont` (-S)
+	[ "${6:-events}" = events ] || hold=(-S)
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
 	mkdir -p "$d"
 	local common
@@ -120,14 +128,14 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC]]
 	spid=$!
 	in_dst "${common[@]}" -chardev "socket,id=s0,path=$d/dst.ser,server=on,wait=off" \
 		-serial chardev:s0 -qmp "unix:$d/dst.qmp,server=on,wait=off" \
-		-incoming defer >"$d/dst.out" 2>&1 &
+		-incoming defer "${hold[@]}" >"$d/dst.out" 2>&1 &
 	dpid=$!
 	python3 "$BT" reader "$d/serial.log" "$d/src.ser" "$d/dst.ser" &
 	rpid=$!
 	for _ in $(seq 300); do grep -q ' hb ' "$d/serial.log" 2>/dev/null && break; sleep 0.1; done
 	sleep "$SETTLE"
 	res=$(python3 "$BT" qmpmig "$d/src.qmp" "$d/dst.qmp" "tcp:$DST_IP:$PORT" "$3" 0 "$TMO" \
-		"${4:--}" "${5:-0}") ||
+		"${4:--}" "${5:-0}" "${6:-events}") ||
 		res='{"completed": false, "status": "error"}'
 	sleep 6
 	python3 "$BT" qmpcmd "$d/src.qmp" quit
@@ -190,6 +198,9 @@ run_cmd() { # KIND WORKLOAD N
 	qac) echo "qemu_run $2 $3 $TUNED_BW auto-converge 0" ;;
 	qmfd) echo "qemu_run $2 $3 $TUNED_BW multifd 0" ;;
 	qpcp) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram,postcopy-preempt 1" ;;
+	qlv) echo "qemu_run $2 $3 0 - 0 libvirt" ;;
+	qpoll) echo "qemu_run $2 $3 0 - 0 poll" ;;
+	tpoll) echo "qemu_run $2 $3 $TUNED_BW - 0 poll" ;;
 	esac
 }
 for w in "${WORKLOADS[@]}"; do
@@ -228,11 +239,15 @@ who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (events, dst 
        "qpc": "QEMU post-copy after pass 1, " + bw,
        "qac": "QEMU auto-converge, " + bw,
        "qmfd": "QEMU multifd (2 channels), " + bw,
-       "qpcp": "QEMU post-copy + postcopy-preempt after pass 1, " + bw}[sys.argv[3]]
+       "qpcp": "QEMU post-copy + postcopy-preempt after pass 1, " + bw,
+       "qlv": "QEMU defaults, destination resumed as libvirt does (-S, cont at completed)",
+       "qpoll": "QEMU defaults, the old harness (-S, polled every 100 ms)",
+       "tpoll": "QEMU, max-bandwidth " + bw + ", the old harness (-S, polled every 100 ms)",
+       }[sys.argv[3]]
 if not rs:
     sys.exit(0)
 b = med("bytes", ok)
-dirty = med("dirty_mibs", rs) if sys.argv[3] in ("qemu", "tuned", "qpc", "qac") else None
+dirty = med("dirty_mibs", rs) if sys.argv[3] in ("qemu", "tuned", "qpc", "qac", "qlv", "qpoll", "tpoll") else None
 healthy = sum(1 for r in rs if r.get("after5_lines", 0) > 0 and r.get("kernel_bad", 1) == 0
               and r.get("corrupt_lines", 1) == 0)
 # godwit's total runs from its request (connection, destination QEMU started, disk mirror);
