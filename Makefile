@@ -10,10 +10,14 @@ GW_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
 LDLIBS    += -larchive -ljson-c -lcrypto
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HOST_SRCS  := $(sort $(wildcard src/common/*.c src/image/*.c src/hv/*.c src/shim/*.c \
-                src/migrate/*.c src/cli/*.c))
-LIB_SRCS   := $(filter-out src/cli/main.c src/shim/main.c,$(HOST_SRCS))
-LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# One archive per layer (docs/architecture.md), linked from the top down, so a call from a
+# lower layer into a higher one fails to link; scripts/check-layers.sh fails the build on an
+# include that points up a layer.
+LAYERS     := cli shim migproto image hv common
+layer_srcs  = $(sort $(filter-out src/cli/main.c src/shim/main.c,$(wildcard src/$(1)/*.c)))
+LIB_SRCS   := $(foreach l,$(LAYERS),$(call layer_srcs,$(l)))
+LIBS       := $(LAYERS:%=$(BUILD)/lib%.a)
+SHIM_LIBS  := $(filter-out $(BUILD)/libcli.a,$(LIBS))
 AGENT_SRCS := $(sort $(wildcard guest/agent/*.c)) src/common/err.c src/common/frame.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/agent/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
@@ -29,14 +33,23 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(GW_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libgodwit.a: $(LIB_OBJS)
-	rm -f $@ && ar rcs $@ $^
+define layer_rule
+$(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(call layer_srcs,$(1))) | $(BUILD)/layers.ok
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
 
-$(BUILD)/godwit: $(BUILD)/src/cli/main.o $(BUILD)/libgodwit.a
+# every include points down a layer (or stays in its own): checked before anything links
+$(BUILD)/layers.ok: scripts/check-layers.sh $(wildcard src/*/*.c src/*/*.h include/godwit/*.h guest/agent/*.c guest/agent/*.h)
+	@mkdir -p $(BUILD)
+	scripts/check-layers.sh
+	@touch $@
+
+$(BUILD)/godwit: $(BUILD)/src/cli/main.o $(LIBS)
 	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# The shim links only the objects it needs, and only the libraries those use.
-$(BUILD)/godwit-shim: $(BUILD)/src/shim/main.o $(BUILD)/libgodwit.a
+# The shim links no CLI, and only the libraries its objects use.
+$(BUILD)/godwit-shim: $(BUILD)/src/shim/main.o $(SHIM_LIBS)
 	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
 
 # The guest agent is PID 1 in the guest: static, no host libraries but json-c.
@@ -47,7 +60,7 @@ $(BUILD)/agent/%.o: %.c
 $(BUILD)/godwit-agent: $(AGENT_OBJS)
 	$(CC) -static -o $@ $^ -ljson-c
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgodwit.a
+$(BUILD)/tests/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(GW_CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 

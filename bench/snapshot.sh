@@ -3,8 +3,8 @@
 # is snapshotted to a file and restored as a new VM. Measured: the snapshot command's time and
 # the guest's pause, the file's size, and restore from command start to (a) the container
 # running and (b) the guest's next output line. Beside it, bare QEMU with the same kernel,
-# machine, CPU, TCG options and memory, driven over QMP the way godwit drives it (src/migrate/
-# snapshot.c): stop, capabilities mapped-ram + multifd (2 channels), no bandwidth cap, the file
+# machine, CPU, TCG options and memory, driven over QMP the way godwit drives it (src/shim/
+# mig_snapshot.c): stop, capabilities mapped-ram + multifd (2 channels), no bandwidth cap, the file
 # handed over with add-fd, migrate to "file:/dev/fdset/N,offset=4096", fsync, cont; then a new
 # QEMU with -incoming defer, the same capabilities, migrate-incoming from the same URI, cont.
 # What godwit adds is its own: the container's config, disk and log, the integrity check.

@@ -25,7 +25,7 @@ const char *ct_state_name(enum ct_state s);
 int ct_state_parse(const char *s, enum ct_state *out);
 
 /* 0 if from -> to is a legal lifecycle transition, else -EINVAL with the reason in err. The
- * table (src/shim/lifecycle.c) is the only place that says which changes are allowed. */
+ * table (src/common/lifecycle.c) is the only place that says which changes are allowed. */
 int ct_check_transition(enum ct_state from, enum ct_state to, struct gw_err *err);
 
 /* Everything needed to (re)create the container VM: the same on source and destination. */

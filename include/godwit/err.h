@@ -8,6 +8,9 @@
 
 #define GW_ERR_MSG_MAX 1024
 
+/* Exit status for godwit's own errors (bad flags, a failed request), as docker uses. */
+#define GW_EXIT_ERROR 125
+
 struct gw_err {
 	int code;		/* positive errno, 0 = no error */
 	char msg[GW_ERR_MSG_MAX];

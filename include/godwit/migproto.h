@@ -1,6 +1,6 @@
 /* The migration protocol between the source and destination shims (docs/migration-protocol.md):
  * framing with a checked 20-byte header, JSON control messages, and the DISK/STATE byte streams
- * with a trailing SHA-256. Used by src/migrate/source.c and destination.c. */
+ * with a trailing SHA-256. Used by src/shim/mig_source.c and mig_destination.c. */
 #ifndef GODWIT_MIGPROTO_H
 #define GODWIT_MIGPROTO_H
 

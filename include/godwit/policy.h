@@ -1,6 +1,6 @@
 /* The live-migration policy (docs/migration-policy.md): a pure function of samples taken from
- * QEMU's query-migrate and the user's targets. No I/O, no clock: the caller (src/migrate/
- * source.c) feeds it samples and applies the actions it returns through hv.h.
+ * QEMU's query-migrate and the user's targets. No I/O, no clock: the caller (src/shim/
+ * mig_source.c) feeds it samples and applies the actions it returns through hv.h.
  *
  * Use: pol_targets_default(); pol_initial() before `migrate` gives the capabilities (which QEMU
  * only accepts while no migration is active: xbzrle, auto-converge, postcopy-ram — the last

@@ -6,9 +6,6 @@
 
 #include "godwit/err.h"
 
-/* Exit status for godwit's own errors, as docker uses. */
-#define GW_EXIT_ERROR 125
-
 struct gw_cli {
 	const char *root;	/* --root / GODWIT_ROOT, default /var/lib/godwit */
 	const char *accel;	/* --accel auto|kvm|tcg */
@@ -40,7 +37,7 @@ struct gw_cli {
 GW_COMMANDS(X)
 #undef X
 
-/* The hidden command the CLI re-executes itself as: one shim per container. */
+/* The hidden command the CLI re-executes itself as: one shim per container (shim_main). */
 int cmd_shim(struct gw_cli *cli, int argc, char **argv);
 
 /* Print "godwit <cmd>: <err->msg>" to stderr and return GW_EXIT_ERROR. */

@@ -6,7 +6,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "godwit/shim_main.h"
 #include "godwit/version.h"
+
+int cmd_shim(struct gw_cli *cli, int argc, char **argv)
+{
+	struct shim_opts o = { .root = cli->root, .accel = cli->accel, .kernel = cli->kernel,
+			       .initrd = cli->initrd };
+	return shim_main(&o, argc, argv);
+}
 
 static const struct {
 	const char *name;

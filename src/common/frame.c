@@ -1,6 +1,6 @@
 /* The agent link framing and reliability layer (docs/agent-protocol.md sections 1, 3, 4):
  * header codec, incremental reader, sequence/ack bookkeeping, bounded unacked queue with
- * retransmission, and save/load of the link state. Built into libgodwit (shim) and into the
+ * retransmission, and save/load of the link state. Built into libcommon (host side) and into the
  * static guest agent (-DGW_AGENT), so it uses only libc, json-c and err.c. */
 #include <errno.h>
 #include <stdlib.h>

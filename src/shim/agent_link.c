@@ -11,7 +11,7 @@
 #include "godwit/logfile.h"
 #include "godwit/util.h"
 #include "shim.h"
-#include "../migrate/migrate.h"
+#include "migrate.h"
 
 struct alink {
 	int fd;

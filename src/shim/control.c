@@ -9,7 +9,7 @@
 #include "godwit/logfile.h"
 #include "godwit/util.h"
 #include "shim.h"
-#include "../migrate/migrate.h"
+#include "migrate.h"
 
 #define MAX_ARGS 4096
 

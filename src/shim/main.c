@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cli/cli.h"
+#include "godwit/err.h"
+#include "godwit/shim_main.h"
 
 int main(int argc, char **argv)
 {
-	struct gw_cli cli = { .root = "/var/lib/godwit", .accel = "auto", .argv0 = argv[0] };
+	struct shim_opts cli = { .root = "/var/lib/godwit", .accel = "auto" };
 	int i = 1;
 	for (; i + 1 < argc && strcmp(argv[i], "__shim"); i += 2) {
 		if (!strcmp(argv[i], "--root"))
@@ -26,5 +27,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "godwit-shim: started by godwit only (want ... __shim NAME)\n");
 		return GW_EXIT_ERROR;
 	}
-	return cmd_shim(&cli, argc - i, argv + i);
+	return shim_main(&cli, argc - i, argv + i);
 }

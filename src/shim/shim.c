@@ -11,11 +11,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include "../cli/cli.h"
+#include "godwit/shim_main.h"
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 #include "shim.h"
-#include "../migrate/migrate.h"
+#include "migrate.h"
 #include "godwit/net.h"
 
 int shim_set_state(struct container *ct, enum ct_state to, const char *detail)
@@ -365,7 +365,7 @@ static void free_container(struct container *ct)
 	ct_config_free(&ct->cfg);
 }
 
-int cmd_shim(struct gw_cli *cli, int argc, char **argv)
+int shim_main(const struct shim_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
@@ -393,7 +393,7 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
-	struct container ct = { .root = cli->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
+	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
 				.cancel_fd = -1,
 				.next_chan = 1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
@@ -405,12 +405,12 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv)
 	if (incoming) {
 		/* the config arrives with the migration; until then only what this host decides */
 		snprintf(ct.cfg.name, sizeof(ct.cfg.name), "%s", argv[optind]);
-		snprintf(ct.cfg.accel, sizeof(ct.cfg.accel), "%s", cli->accel);
-		ct.cfg.kernel = cli->kernel ? strdup(cli->kernel) : NULL;
-		ct.cfg.initrd = cli->initrd ? strdup(cli->initrd) : NULL;
+		snprintf(ct.cfg.accel, sizeof(ct.cfg.accel), "%s", o->accel);
+		ct.cfg.kernel = o->kernel ? strdup(o->kernel) : NULL;
+		ct.cfg.initrd = o->initrd ? strdup(o->initrd) : NULL;
 		ct.st.state = CT_INCOMING;
 	} else {
-		r = ct_config_load(cli->root, argv[optind], &ct.cfg, &err);
+		r = ct_config_load(o->root, argv[optind], &ct.cfg, &err);
 	}
 	if (r == 0)
 		r = setup_paths(&ct, &err);

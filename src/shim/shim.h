@@ -1,7 +1,7 @@
 /* The shim's private interface: the one struct container that holds all mutable state of a
  * container (STYLE rule 4), shared by the shim's files: shim.c (setup, event loop, lifecycle),
  * control.c (the control API), agent_link.c (the link to godwit-agent), and the migration
- * ends in src/migrate/. */
+ * engine in mig_*.c (migrate.h). */
 #ifndef GODWIT_SHIM_H
 #define GODWIT_SHIM_H
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: the control API's line reader (src/common/ctl.c) and the output log's record
- * parser (src/shim/logfile.c): both read bytes from outside the shim. */
+ * parser (src/common/logfile.c): both read bytes from outside the shim. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

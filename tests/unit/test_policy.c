@@ -1,4 +1,4 @@
-/* Tests for the migration policy (src/migrate/policy.c), driven by synthetic query-migrate
+/* Tests for the migration policy (src/migproto/policy.c), driven by synthetic query-migrate
  * samples shaped like the ones measured on TCG (docs/migration-policy.md). */
 #include <stdarg.h>
 #include <stddef.h>

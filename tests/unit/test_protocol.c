@@ -1,4 +1,4 @@
-/* Tests for the migration protocol wire layer and messages (src/migrate/protocol*.c). */
+/* Tests for the migration protocol wire layer and messages (src/migproto/protocol*.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

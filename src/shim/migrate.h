@@ -1,11 +1,13 @@
-/* The two ends of a migration and the snapshot path, as the shim runs them (src/migrate/).
+/* The migration engine: the two ends of a migration and the snapshot path, as the shim runs
+ * them (src/shim/mig_*.c; the wire format, policy and snapshot file format they use are the
+ * pure layer below, src/migproto/).
  * Each runs inside the shim that owns the container, blocking its event loop for the move. */
 #ifndef GODWIT_MIGRATE_H
 #define GODWIT_MIGRATE_H
 
 #include <json-c/json.h>
 
-#include "../shim/shim.h"
+#include "shim.h"
 #include "godwit/migproto.h"
 
 /* Source: move ct to args.uri (live pre-copy, or offline when args.offline). Progress events
@@ -84,7 +86,7 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
 void mig_sock_tune(int fd);
 
-/* Post-copy's disk path (qemu_mig.c). The destination's QEMU exports its overlay (the node
+/* Post-copy's disk path (mig_qemu.c). The destination's QEMU exports its overlay (the node
  * of disk0, writable) as MIG_NBD_EXPORT on a fresh port of the address conn_fd was reached
  * at (*port); mig_nbd_stop removes the export and server and waits until it is closed (before
  * the guest runs). The source mirrors disk0's overlay blocks into it (job MIG_MIRROR_JOB),
