@@ -7,11 +7,14 @@
 #   - every `godwit CMD` named in docs/cli.md or README.md is a command, every usage line in
 #     their code blocks uses only that command's flags, and every --flag in docs/cli.md's
 #     command sections is a flag of some command;
-#   - each command's --help lists exactly the options its option table in src/cli/ accepts.
+#   - each command's --help lists exactly the options its option table in src/cli/ accepts;
+#   - every environment variable the code reads (getenv in src/ and bench/, ${VAR:-default} in
+#     the scripts) is in docs/troubleshooting.md.
 # Runs nothing but --help: no VM, no state directory.
 . tests/lib/e2e.sh
 DOC=docs/cli.md
 README=README.md
+TROUBLE=docs/troubleshooting.md
 
 # help_flags: the flags on the option lines of a help text (stdin), one a line. An option line
 # starts with spaces and a dash; its flags are the words before the first run of two spaces.
@@ -159,7 +162,7 @@ for f in $(section "Global options" | table_flags); do
 done
 
 # "godwit CMD" in code spans and code blocks names a command (after any global options)
-for file in "$DOC" "$README"; do
+for file in "$DOC" "$README" "$TROUBLE"; do
 	named=$({ spans "$file"; code_lines "$file"; } |
 		grep -oE 'godwit( --(root|accel|kernel|initrd) [^ ]+)* [a-z][a-z_-]*' |
 		awk '{ print $NF }' | sort -u)
@@ -201,9 +204,21 @@ usage_line() {
 	[ -z "$bad" ] || echo "#   not a flag of godwit${c:+ $c}:$bad"
 	[ -z "$bad" ]
 }
-for file in "$DOC" "$README"; do
+for file in "$DOC" "$README" "$TROUBLE"; do
 	while IFS= read -r line; do
 		assert_true "$file: usage '$line'" usage_line "$line"
 	done < <(usage_lines "$file")
+done
+
+# every environment knob is documented
+ENVS=$({
+	grep -rhoE 'getenv\("[A-Za-z_][A-Za-z0-9_]*"\)' src bench | cut -d'"' -f2
+	grep -rhoE --exclude="$(basename "$0")" '\$\{[A-Z][A-Z0-9_]*:-' scripts tests/lib tests/e2e \
+		tests/check.sh bench guest/kit |
+		sed -E 's/^\$\{//; s/:-$//'
+} | sort -u)
+assert_true "the code reads environment variables" test -n "$ENVS"
+for v in $ENVS; do
+	assert_true "$TROUBLE documents \$$v" grep -qF "\`$v\`" "$TROUBLE"
 done
 finish
