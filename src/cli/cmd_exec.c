@@ -33,7 +33,8 @@ int cmd_exec(struct gw_cli *cli, int argc, char **argv)
 			       "Run a command in a running container.\n\n"
 			       "  -e, --env K=V      set an environment variable (repeatable)\n"
 			       "  -w, --workdir DIR  working directory\n"
-			       "  -u, --user USER    user[:group] or uid[:gid]\n");
+			       "  -u, --user USER    user[:group] or uid[:gid]\n"
+			       "  -h, --help         this help\n");
 			json_object_put(env);
 			return 0;
 		default: json_object_put(env); return cli_usage_error("exec", "invalid option");

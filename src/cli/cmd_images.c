@@ -34,8 +34,9 @@ int cmd_images(struct gw_cli *cli, int argc, char **argv)
 		case 'n': notrunc = 1; break;
 		case 'h':
 			printf("Usage: godwit images [-q] [--no-trunc]\n\nList images.\n\n"
-			       "  -q, --quiet     only image ids\n"
-			       "  --no-trunc      full image ids\n");
+			       "  -q, --quiet     only image ids, one line per image\n"
+			       "      --no-trunc  full image ids (sha256:<64 hex>)\n"
+			       "  -h, --help      this help\n");
 			return 0;
 		default: return cli_usage_error("images", "bad option");
 		}

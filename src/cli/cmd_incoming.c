@@ -30,7 +30,10 @@ int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
 			       "container's config; this host checks it can honour it (image by id,\n"
 			       "disk space) before any state moves. Until the move ends, `ps` lists\n"
 			       "it as incoming; `rm -f NAME` gives up (before the move commits, the\n"
-			       "source runs on).\n");
+			       "source runs on).\n\n"
+			       "  -n, --name NAME             the container's name on this host\n"
+			       "  -l, --listen tcp:ADDR:PORT  where to wait for the source\n"
+			       "  -h, --help                  this help\n");
 			return 0;
 		default: return cli_usage_error("incoming", "invalid option");
 		}

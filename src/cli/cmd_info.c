@@ -13,7 +13,7 @@ int cmd_info(struct gw_cli *cli, int argc, char **argv)
 {
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		printf("Usage: godwit info\n\nShow versions, the accelerator chosen and why, "
-		       "and paths.\n");
+		       "and paths.\n\n  -h, --help  this help\n");
 		return 0;
 	}
 	if (argc > 1)

@@ -8,12 +8,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: godwit load -i PATH\n\n"
+	fprintf(f, "Usage: godwit load [-q] -i PATH\n"
+		   "       godwit load [-q] PATH\n\n"
 		   "Load images from a docker-archive tar (docker save) or an OCI image layout\n"
-		   "(directory or tar; plain, gzip, zstd or xz). Every blob is checked against its\n"
-		   "digest and every layer entry against path escapes.\n\n"
+		   "(directory or tar; plain, gzip, zstd, xz or bzip2). Every blob is checked against\n"
+		   "its digest and every layer entry against path escapes.\n\n"
 		   "  -i, --input PATH   the archive or layout directory\n"
-		   "  -q, --quiet        print nothing on success\n");
+		   "  -q, --quiet        print nothing on success\n"
+		   "  -h, --help         this help\n");
 }
 
 int cmd_load(struct gw_cli *cli, int argc, char **argv)

@@ -43,7 +43,8 @@ int cmd_logs(struct gw_cli *cli, int argc, char **argv)
 			printf("Usage: godwit logs [-f] [-t] CONTAINER\n\nShow a container's output.\n\n"
 			       "  -f, --follow      keep printing new output until the container stops\n"
 			       "  -t, --timestamps  prefix each line with the host's RFC 3339 time of "
-			       "arrival\n");
+			       "arrival\n"
+			       "  -h, --help        this help\n");
 			return 0;
 		default: return cli_usage_error("logs", "invalid option");
 		}

@@ -199,6 +199,43 @@ static int migrate_recover(struct gw_cli *cli, const char *name, const char *uri
 						     "request within 60 s" });
 }
 
+static void usage(void)
+{
+	printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n"
+	       "       godwit migrate --status [--json] CONTAINER\n"
+	       "       godwit migrate --cancel CONTAINER\n"
+	       "       godwit migrate --postcopy-now CONTAINER\n"
+	       "       godwit migrate --recover CONTAINER tcp:HOST:PORT\n\n"
+	       "Move a running container to a destination started with `godwit incoming`.\n"
+	       "Every move first mirrors the container's disk over NBD, then moves its memory:\n"
+	       "by default pre-copy, switching to post-copy only when it will not converge.\n\n"
+	       "Options for a move:\n"
+	       "      --offline           static migration: the guest stops for the memory copy\n"
+	       "      --max-downtime DUR  target pause (default 50ms; e.g. 20ms; a bare number\n"
+	       "                          is ms)\n"
+	       "      --bandwidth SIZE    cap in bytes/s, before and after a post-copy switch\n"
+	       "                          (default uncapped; e.g. 1G; a bare number is MiB/s)\n"
+	       "      --timeout DUR       pre-copy time limit (default 60s, at least 1s): then\n"
+	       "                          switch to post-copy, or with --no-postcopy give up\n"
+	       "                          (the source runs on); it also bounds the disk mirror\n"
+	       "      --postcopy          switch to post-copy after the first full pass (no\n"
+	       "                          cancel after the switch)\n"
+	       "      --no-postcopy       pre-copy only: the policy throttles the guest instead\n"
+	       "                          of switching\n"
+	       "      --allow-postcopy    the default, said explicitly\n"
+	       "      --json              print the final figures as one JSON object (with\n"
+	       "                          --status: the raw migration.json)\n\n"
+	       "Acting on a running move:\n"
+	       "      --status            print the figures of its latest migration\n"
+	       "      --cancel            cancel it (before the commit the source runs on)\n"
+	       "      --postcopy-now      switch it to post-copy now (not a move started with\n"
+	       "                          --no-postcopy or --offline)\n"
+	       "      --recover           resume a paused post-copy move whose link broke, over\n"
+	       "                          a new connection to the destination's `incoming`\n"
+	       "                          address\n"
+	       "  -h, --help              this help\n");
+}
+
 static volatile pid_t cancel_pid;
 
 /* Ctrl-C on a running `godwit migrate` cancels it (the shim answers with the outcome). */
@@ -255,40 +292,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'N': now = 1; break;
 		case 'R': recover = 1; break;
 		case 'h':
-			printf("Usage: godwit migrate [OPTIONS] CONTAINER tcp:HOST:PORT\n\n"
-			       "Move a running container to a destination started with `godwit "
-			       "incoming`.\n\n"
-			       "  --offline            static migration: stop, send disk + state, start "
-			       "there\n"
-			       "  --max-downtime DUR   target pause (default 50ms; e.g. 20ms)\n"
-			       "  --bandwidth SIZE     cap in bytes/s, before and after a post-copy switch\n"
-			       "                       (default uncapped; e.g. 1G)\n"
-			       "  --timeout DUR        give up after this long (default 60s)\n"
-			       "  --postcopy           switch to post-copy after the first full pass "
-			       "(no cancel\n"
-			       "                       after the switch)\n"
-			       "  --no-postcopy        pre-copy only: the policy throttles the guest "
-			       "instead of\n"
-			       "                       switching, and the disk rides in QEMU's stream\n"
-			       "  (default)            pre-copy, switching to post-copy only when it will "
-			       "not\n"
-			       "                       converge (--allow-postcopy says the same); the "
-			       "disk is\n"
-			       "                       mirrored over NBD\n"
-			       "  --json               print the final figures as one JSON object\n"
-			       "\n       godwit migrate --status CONTAINER   the latest figures of its "
-			       "migration\n"
-			       "       godwit migrate --cancel CONTAINER   cancel it (before the commit "
-			       "the source runs on)\n"
-			       "       godwit migrate --postcopy-now CONTAINER   switch a running "
-			       "migration\n"
-			       "                       (not one started with --no-postcopy) to "
-			       "post-copy now\n"
-			       "       godwit migrate --recover CONTAINER tcp:HOST:PORT   resume a "
-			       "post-copy move\n"
-			       "                       whose link broke, over a new connection to the "
-			       "destination's\n"
-			       "                       `incoming` address\n");
+			usage();
 			return 0;
 		default: return cli_usage_error("migrate", "invalid option");
 		}

@@ -36,8 +36,10 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'h':
 			printf("Usage: godwit ps [-a] [-q]\n\nList containers.\n\n"
-			       "  -a, --all    show stopped and migrated containers too\n"
-			       "  -q, --quiet  print names only\n");
+			       "  -a, --all    also containers that are not live (created, stopped,\n"
+			       "               migrated)\n"
+			       "  -q, --quiet  print names only\n"
+			       "  -h, --help   this help\n");
 			return 0;
 		default: return cli_usage_error("ps", "invalid option");
 		}

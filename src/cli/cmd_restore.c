@@ -189,7 +189,8 @@ int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 			       "continues where the snapshot was taken (memory, processes, disk, log).\n"
 			       "The image must be loaded on this host. The file is verified first; a\n"
 			       "damaged file changes nothing.\n\n"
-			       "  --name NAME   name of the new container (default: the saved name)\n");
+			       "  -n, --name NAME  name of the new container (default: the saved name)\n"
+			       "  -h, --help       this help\n");
 			return 0;
 		default: return cli_usage_error("restore", "invalid option");
 		}

@@ -49,7 +49,9 @@ int cmd_rm(struct gw_cli *cli, int argc, char **argv)
 		case 'f': force = 1; break;
 		case 'h':
 			printf("Usage: godwit rm [-f] CONTAINER...\n\nRemove containers and their "
-			       "logs and disks.\n\n  -f, --force  stop running containers first\n");
+			       "logs and disks.\n\n"
+			       "  -f, --force  stop live containers first (at once, no grace period)\n"
+			       "  -h, --help   this help\n");
 			return 0;
 		default: return cli_usage_error("rm", "invalid option");
 		}

@@ -23,7 +23,8 @@ int cmd_rmi(struct gw_cli *cli, int argc, char **argv)
 			printf("Usage: godwit rmi IMAGE [IMAGE...]\n\n"
 			       "Remove images by name[:tag], id or unambiguous id prefix. A name:tag\n"
 			       "only untags when the image has other tags; an image that a container\n"
-			       "uses is not removed.\n");
+			       "uses is not removed.\n\n"
+			       "  -h, --help  this help\n");
 			return 0;
 		}
 		return cli_usage_error("rmi", "bad option");

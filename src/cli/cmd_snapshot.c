@@ -62,8 +62,9 @@ int cmd_snapshot(struct gw_cli *cli, int argc, char **argv)
 			       "output log) to FILE. The container pauses while it is written and runs\n"
 			       "on afterwards. FILE is replaced only once the new snapshot is complete.\n"
 			       "`godwit restore FILE` continues it, here or on another host.\n\n"
-			       "  --stop   stop the container after writing instead of resuming it\n"
-			       "  --json   print the figures as one JSON object\n");
+			       "      --stop  stop the container after writing instead of resuming it\n"
+			       "      --json  print the figures as one JSON object\n"
+			       "  -h, --help  this help\n");
 			return 0;
 		default: return cli_usage_error("snapshot", "invalid option");
 		}

@@ -70,7 +70,10 @@ int cmd_stop(struct gw_cli *cli, int argc, char **argv)
 		}
 		case 'h':
 			printf("Usage: godwit stop [-t SECONDS] CONTAINER...\n\nStop running "
-			       "containers: SIGTERM, then SIGKILL after -t seconds (default 10).\n");
+			       "containers: SIGTERM, then SIGKILL after the timeout.\n\n"
+			       "  -t, --time SECONDS  seconds between SIGTERM and SIGKILL (0 to 3600;\n"
+			       "                      default 10)\n"
+			       "  -h, --help          this help\n");
 			return 0;
 		default: return cli_usage_error("stop", "invalid option");
 		}

@@ -32,11 +32,13 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: godwit [GLOBAL OPTIONS] COMMAND [ARGS...]\n\n"
 		   "Run containers in their own QEMU virtual machines and live-migrate them.\n\n"
 		   "Global options:\n"
-		   "  --root DIR        state directory (env GODWIT_ROOT; default /var/lib/godwit)\n"
-		   "  --accel MODE      auto|kvm|tcg (default auto: KVM only where it can run the guest)\n"
-		   "  --kernel FILE     guest kernel (default: the guest kit's)\n"
-		   "  --initrd FILE     guest initramfs with godwit-agent (default: the guest kit's)\n"
-		   "  -h, --help        this help\n\nCommands:\n");
+		   "      --root DIR      state directory (env GODWIT_ROOT; default /var/lib/godwit)\n"
+		   "      --accel MODE    auto|kvm|tcg (default auto: KVM only where it can run the\n"
+		   "                      guest)\n"
+		   "      --kernel FILE   guest kernel (default: the guest kit's)\n"
+		   "      --initrd FILE   guest initramfs with godwit-agent (default: the guest kit's)\n"
+		   "  -h, --help          this help\n"
+		   "      --version       print godwit's version\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (commands[i].help)
 			fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
