@@ -37,10 +37,26 @@ int gw_json_streq(struct json_object *v, const char *s);
 int gw_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		  struct gw_err *err);
 
+/* Write path atomically from fill(fd, arg, err): into PATH.tmp.PID (created exclusively,
+ * never through a symlink), fsync, rename over path; on any failure the temporary goes and
+ * path is untouched. Returns fill's error or the file's. */
+int gw_write_file_with(const char *path, mode_t mode,
+		       int (*fill)(int fd, void *arg, struct gw_err *err), void *arg,
+		       struct gw_err *err);
+
 /* write()/read() the whole buffer, retrying on EINTR and short counts. read_full returns
  * -EPIPE when the peer closes before len bytes. */
 int gw_write_full(int fd, const void *buf, size_t len);
 int gw_read_full(int fd, void *buf, size_t len);
+/* The same at offset off (pwrite/pread): the file position does not move. */
+int gw_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int gw_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* Call fn(dfd, entry, arg) for each entry of the directory name under at (not following a
+ * symlink; "." and ".." skipped; dfd is the directory's fd), until fn returns non-zero, which
+ * is returned. An error opening the directory is set in err. */
+int gw_dir_each(int at, const char *name, int (*fn)(int dfd, const char *entry, void *arg),
+		void *arg, struct gw_err *err);
 
 /* mkdir -p with mode for created dirs. */
 int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err);

@@ -40,6 +40,15 @@ GW_COMMANDS(X)
 /* The hidden command the CLI re-executes itself as: one shim per container (shim_main). */
 int cmd_shim(struct gw_cli *cli, int argc, char **argv);
 
+/* For each of the n names: fn(cli, name, arg, err); print the name when it succeeded, the
+ * error ("godwit CMD: ...") when it failed, and go on. Returns 0, or GW_EXIT_ERROR when any
+ * failed (rm, stop). */
+int cli_for_each(struct gw_cli *cli, const char *cmd, int n, char **names, int arg,
+		 int (*fn)(struct gw_cli *cli, const char *name, int arg, struct gw_err *err));
+
+/* Stop one container: SIGTERM, then SIGKILL after timeout_s (cmd_stop.c; rm -f uses it). */
+int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
+
 /* Print "godwit <cmd>: <err->msg>" to stderr and return GW_EXIT_ERROR. */
 int cli_fail(const char *cmd, const struct gw_err *err);
 

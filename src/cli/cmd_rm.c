@@ -8,8 +8,6 @@
 #include "godwit/container.h"
 #include "godwit/util.h"
 
-int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
-
 static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err)
 {
 	struct ct_status st;
@@ -58,13 +56,5 @@ int cmd_rm(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("rm", "want at least one CONTAINER");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		struct gw_err err = { 0 };
-		if (rm_one(cli, argv[i], force, &err) < 0)
-			rc = cli_fail("rm", &err);
-		else
-			printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cli_for_each(cli, "rm", argc - optind, argv + optind, force, rm_one);
 }

@@ -12,8 +12,6 @@
 #include "godwit/container.h"
 #include "godwit/util.h"
 
-/* Stop one container; used by rm -f too. */
-int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
 /* An incoming container's shim serves no requests while it waits for (or takes in) the
  * source's stream: SIGTERM ends its wait (the source, if connected, sees a failed move and
  * keeps running). A shim still there after the timeout (it does not watch SIGTERM while it
@@ -80,13 +78,5 @@ int cmd_stop(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("stop", "want at least one CONTAINER");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		struct gw_err err = { 0 };
-		if (cli_stop_one(cli, argv[i], timeout, &err) < 0)
-			rc = cli_fail("stop", &err);
-		else
-			printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cli_for_each(cli, "stop", argc - optind, argv + optind, timeout, cli_stop_one);
 }

@@ -51,6 +51,20 @@ int cli_fail(const char *cmd, const struct gw_err *err)
 	return GW_EXIT_ERROR;
 }
 
+int cli_for_each(struct gw_cli *cli, const char *cmd, int n, char **names, int arg,
+		 int (*fn)(struct gw_cli *cli, const char *name, int arg, struct gw_err *err))
+{
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		struct gw_err err = { 0 };
+		if (fn(cli, names[i], arg, &err) < 0)
+			rc = cli_fail(cmd, &err);
+		else
+			printf("%s\n", names[i]);
+	}
+	return rc;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

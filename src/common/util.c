@@ -59,59 +59,90 @@ int gw_read_file(const char *path, size_t max, char **out, size_t *len, struct g
 	return 0;
 }
 
-int gw_write_full(int fd, const void *buf, size_t len)
+/* The one loop behind gw_{p,}{read,write}_full: off < 0 reads/writes at the file position. */
+static int io_full(int fd, void *buf, size_t len, int64_t off, int writing)
 {
-	const char *p = buf;
+	char *p = buf;
 	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
+		ssize_t n = writing ? (off < 0 ? write(fd, p, len) : pwrite(fd, p, len, (off_t)off))
+				    : (off < 0 ? read(fd, p, len) : pread(fd, p, len, (off_t)off));
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
+		if (n < 0)
 			return -errno;
-		p += w;
-		len -= (size_t)w;
+		if (n == 0 && !writing)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
 }
 
+int gw_write_full(int fd, const void *buf, size_t len)
+{
+	return io_full(fd, (void *)buf, len, -1, 1);
+}
+
 int gw_read_full(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-	while (len) {
-		ssize_t r = read(fd, p, len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EPIPE;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return io_full(fd, buf, len, -1, 0);
+}
+
+int gw_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return off > INT64_MAX ? -EOVERFLOW : io_full(fd, (void *)buf, len, (int64_t)off, 1);
+}
+
+int gw_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	return off > INT64_MAX ? -EOVERFLOW : io_full(fd, buf, len, (int64_t)off, 0);
+}
+
+int gw_write_file_with(const char *path, mode_t mode,
+		       int (*fill)(int fd, void *arg, struct gw_err *err), void *arg,
+		       struct gw_err *err)
+{
+	cleanup_free char *tmp = gw_strdup_printf("%s.tmp.%d", path, (int)getpid());
+	if (!tmp)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	/* ours by its name (our pid): a stale one from a dead process of that pid goes; never
+	 * through a link someone put there */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "create %s", tmp);
+	int r = fill(fd, arg, err);
+	if (r == 0 && fsync(fd) < 0)
+		r = gw_err_sys(err, errno, "fsync %s", tmp);
+	if (close(fd) < 0 && r == 0)
+		r = gw_err_sys(err, errno, "close %s", tmp);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = gw_err_sys(err, errno, "rename %s to %s", tmp, path);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+struct buf_arg {
+	const void *data;
+	size_t len;
+};
+
+static int fill_buf(int fd, void *arg, struct gw_err *err)
+{
+	struct buf_arg *b = arg;
+	int r = gw_write_full(fd, b->data, b->len);
+	return r < 0 ? gw_err_sys(err, -r, "write") : 0;
 }
 
 int gw_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		  struct gw_err *err)
 {
-	cleanup_free char *tmp = gw_strdup_printf("%s.tmp.%d", path, (int)getpid());
-	if (!tmp)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "create %s", tmp);
-	int r = gw_write_full(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return gw_err_sys(err, -r, "write %s", path);
-	}
-	return 0;
+	struct buf_arg b = { data, len };
+	int r = gw_write_file_with(path, mode, fill_buf, &b, err);
+	return r < 0 ? gw_err_prefix(err, "write %s", path) : 0;
 }
 
 int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err)
@@ -133,38 +164,49 @@ int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err)
 	return 0;
 }
 
-static int rm_at(int dirfd, const char *name, dev_t dev, struct gw_err *err)
+int gw_dir_each(int at, const char *name, int (*fn)(int dfd, const char *entry, void *arg),
+		void *arg, struct gw_err *err)
 {
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "open %s", name);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return gw_err_sys(err, errno, "opendir %s", name);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			r = fn(fd, de->d_name, arg);
+	closedir(d);
+	return r;
+}
+
+struct rm_ctx {
+	dev_t dev;
+	struct gw_err *err;
+};
+
+static int rm_at(int at, const char *name, void *arg)
+{
+	struct rm_ctx *c = arg;
 	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : gw_err_sys(err, errno, "stat %s", name);
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : gw_err_sys(c->err, errno, "stat %s", name);
 	if (S_ISDIR(st.st_mode)) {
-		if (st.st_dev != dev)
-			return gw_err_set(err, EXDEV, "%s: on another file system", name);
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return gw_err_sys(err, errno, "open %s", name);
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return gw_err_sys(err, errno, "opendir %s", name);
-		}
-		struct dirent *de;
-		int r = 0;
-		while (r == 0 && (de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			r = rm_at(fd, de->d_name, dev, err);
-		}
-		closedir(d);
+		if (st.st_dev != c->dev)
+			return gw_err_set(c->err, EXDEV, "%s: on another file system", name);
+		int r = gw_dir_each(at, name, rm_at, c, c->err);
 		if (r < 0)
 			return r;
-		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return gw_err_sys(err, errno, "rmdir %s", name);
+		if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			return gw_err_sys(c->err, errno, "rmdir %s", name);
 		return 0;
 	}
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-		return gw_err_sys(err, errno, "unlink %s", name);
+	if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
+		return gw_err_sys(c->err, errno, "unlink %s", name);
 	return 0;
 }
 
@@ -173,7 +215,8 @@ int gw_rm_rf(const char *path, struct gw_err *err)
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : gw_err_sys(err, errno, "stat %s", path);
-	return rm_at(AT_FDCWD, path, st.st_dev, err);
+	struct rm_ctx c = { st.st_dev, err };
+	return rm_at(AT_FDCWD, path, &c);
 }
 
 int gw_copy_file(const char *src, const char *dst, struct gw_err *err)
@@ -226,14 +269,21 @@ void gw_fmt_rfc3339(int64_t real_ns, char buf[36])
 	snprintf(buf + n, 36 - n, ".%09lldZ", (long long)(real_ns % 1000000000LL));
 }
 
-int gw_parse_size(const char *s, uint64_t default_unit, uint64_t *out)
+/* A non-negative number at the start of s (*end: what follows it). */
+static int parse_number(const char *s, double *v, char **end)
 {
 	if (!s || !*s)
 		return -EINVAL;
-	char *end;
 	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	*v = strtod(s, end);
+	return errno || *end == s || *v < 0 ? -EINVAL : 0;
+}
+
+int gw_parse_size(const char *s, uint64_t default_unit, uint64_t *out)
+{
+	char *end;
+	double v;
+	if (parse_number(s, &v, &end) < 0)
 		return -EINVAL;
 	uint64_t unit = default_unit;
 	if (*end) {
@@ -265,12 +315,9 @@ int gw_parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 
 int gw_parse_duration(const char *s, int64_t *out_ns)
 {
-	if (!s || !*s)
-		return -EINVAL;
 	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	double v;
+	if (parse_number(s, &v, &end) < 0)
 		return -EINVAL;
 	double mult;
 	if (!*end || !strcmp(end, "ms"))

@@ -1,7 +1,6 @@
 /* Base disks: one read-only ext4 image per image id, made from the unpacked root filesystem
  * with `mkfs.ext4 -d` (no loop devices, no root needed). Containers get a qcow2 overlay on it,
  * so the file system keeps a journal and generous free space: the guest writes into it. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,40 +15,32 @@
 struct tree_count {
 	uint64_t bytes;
 	uint64_t inodes;
+	int depth;
+	struct gw_err *err;
 };
 
-static int walk(int dirfd, const char *name, int depth, struct tree_count *tc, struct gw_err *err)
+static int walk(int at, const char *name, void *arg)
 {
+	struct tree_count *tc = arg;
 	struct stat st;
-	if (depth > TREE_DEPTH_MAX)
-		return gw_err_set(err, ELOOP, "directory tree deeper than %d", TREE_DEPTH_MAX);
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return gw_err_sys(err, errno, "stat %s", name);
+	if (tc->depth > TREE_DEPTH_MAX)
+		return gw_err_set(tc->err, ELOOP, "directory tree deeper than %d", TREE_DEPTH_MAX);
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return gw_err_sys(tc->err, errno, "stat %s", name);
 	tc->bytes += (uint64_t)st.st_blocks * 512 + 4096;
 	tc->inodes++;
 	if (!S_ISDIR(st.st_mode))
 		return 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "open %s", name);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return gw_err_sys(err, errno, "opendir %s", name);
-	}
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			r = walk(fd, de->d_name, depth + 1, tc, err);
-	closedir(d);
+	tc->depth++;
+	int r = gw_dir_each(at, name, walk, tc, tc->err);
+	tc->depth--;
 	return r;
 }
 
 static int tree_count(const char *dir, struct tree_count *tc, struct gw_err *err)
 {
-	memset(tc, 0, sizeof(*tc));
-	return walk(AT_FDCWD, dir, 0, tc, err);
+	*tc = (struct tree_count){ .err = err };
+	return walk(AT_FDCWD, dir, tc);
 }
 
 int basedisk_tree_size(const char *dir, uint64_t *out, struct gw_err *err)

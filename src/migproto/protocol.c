@@ -475,24 +475,20 @@ int mig_send_file(struct mig_conn *c, const char *path, struct gw_err *err)
 	return r < 0 ? gw_err_prefix(err, "send %s", path) : 0;
 }
 
+struct recv_arg {
+	struct mig_conn *c;
+	uint64_t max_bytes;
+};
+
+static int recv_into(int fd, void *arg, struct gw_err *err)
+{
+	struct recv_arg *a = arg;
+	return mig_recv_stream(a->c, MIG_DISK_DATA, MIG_DISK_END, fd, a->max_bytes, err);
+}
+
 int mig_recv_file(struct mig_conn *c, const char *path, uint64_t max_bytes, struct gw_err *err)
 {
-	cleanup_free char *tmp = gw_strdup_printf("%s.tmp", path);
-	if (!tmp)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "create %s", tmp);
-	int r = mig_recv_stream(c, MIG_DISK_DATA, MIG_DISK_END, fd, max_bytes, err);
-	if (r == 0 && fsync(fd) < 0)
-		r = gw_err_sys(err, errno, "fsync %s", tmp);
-	if (close(fd) < 0 && r == 0)
-		r = gw_err_sys(err, errno, "close %s", tmp);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = gw_err_sys(err, errno, "rename %s to %s", tmp, path);
-	if (r < 0) {
-		unlink(tmp);
-		return gw_err_prefix(err, "receive %s", path);
-	}
-	return 0;
+	struct recv_arg a = { c, max_bytes };
+	int r = gw_write_file_with(path, 0600, recv_into, &a, err);
+	return r < 0 ? gw_err_prefix(err, "receive %s", path) : 0;
 }

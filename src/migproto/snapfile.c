@@ -70,41 +70,6 @@ static uint64_t get_be(const uint8_t *p, int n)
 	return v;
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes at off; -EPIPE if the file ends first. */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EPIPE;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* ---- the sparse digest (snapfile.h) ------------------------------------------------------ */
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -161,7 +126,7 @@ static int sparse_chunk(int fd, uint64_t off, uint64_t len, uint64_t k, uint8_t 
 			e = end;
 		while (b < e) {
 			size_t n = e - b < COPY_BUF ? (size_t)(e - b) : COPY_BUF;
-			int r = pread_full(fd, buf, n, off + b);
+			int r = gw_pread_full(fd, buf, n, off + b);
 			if (r < 0)
 				return r;
 			hash_blocks(md, buf, n, b);
@@ -270,7 +235,7 @@ int snap_create(const char *path, struct snap_writer **out, struct gw_err *err)
 	put_be(h + 12, SNAP_FORMAT_VERSION, 4);
 	put_be(h + 16, (uint64_t)gw_now_real_ns(), 8);
 	strncpy((char *)h + 24, GODWIT_VERSION, 32);
-	int r = pwrite_full(w->fd, h, sizeof(h), 0);
+	int r = gw_pwrite_full(w->fd, h, sizeof(h), 0);
 	if (r < 0) {
 		snap_discard(w);
 		return gw_err_sys(err, -r, "write snapshot %s.tmp", path);
@@ -301,7 +266,7 @@ int snap_section_begin(struct snap_writer *w, uint32_t type, struct gw_err *err)
 	if (!EVP_DigestInit_ex(w->md, EVP_sha256(), NULL))
 		return gw_err_set(err, ENOMEM, "snapshot: sha256 init failed");
 	uint8_t h[SNAP_SEC_HDR_SIZE] = { 0 };	/* placeholder, patched by section_end */
-	r = pwrite_full(w->fd, h, sizeof(h), w->pos);
+	r = gw_pwrite_full(w->fd, h, sizeof(h), w->pos);
 	if (r < 0)
 		return gw_err_sys(err, -r, "write %s", w->tmp);
 	w->in_section = 1;
@@ -319,7 +284,7 @@ int snap_section_write(struct snap_writer *w, const void *buf, size_t len, struc
 	if (w->type == SNAP_SEC_CONFIG && w->sec_len + len > SNAP_MAX_CONFIG)
 		return gw_err_set(err, EFBIG, "snapshot: CONFIG larger than %u bytes",
 				  SNAP_MAX_CONFIG);
-	int r = pwrite_full(w->fd, buf, len, w->pos);
+	int r = gw_pwrite_full(w->fd, buf, len, w->pos);
 	if (r < 0)
 		return gw_err_sys(err, -r, "write %s section of %s", snap_section_name(w->type),
 				  w->tmp);
@@ -356,7 +321,7 @@ static int write_sec_hdr(struct snap_writer *w, uint32_t type, uint32_t flags, u
 	put_be(h + 4, flags, 4);
 	put_be(h + 8, len, 8);
 	memcpy(h + 16, dig, 32);
-	int r = pwrite_full(w->fd, h, sizeof(h), w->sec_hdr);
+	int r = gw_pwrite_full(w->fd, h, sizeof(h), w->sec_hdr);
 	return r < 0 ? gw_err_sys(err, -r, "write %s", w->tmp) : 0;
 }
 
@@ -412,7 +377,7 @@ int snap_section_place(struct snap_writer *w, uint32_t type, uint64_t *data_off,
 				 err)) < 0)
 		return r;
 	uint8_t h[SNAP_SEC_HDR_SIZE] = { 0 };	/* placeholder, patched by snap_commit */
-	if ((r = pwrite_full(w->fd, h, sizeof(h), hdr)) < 0)
+	if ((r = gw_pwrite_full(w->fd, h, sizeof(h), hdr)) < 0)
 		return gw_err_sys(err, -r, "write %s", w->tmp);
 	w->placed = 1;
 	w->pl_type = type;
@@ -576,7 +541,7 @@ static int hash_range(struct snap_reader *r, uint64_t off, uint64_t len, int spa
 	/* pieces never straddle a chunk: COPY_BUF divides SNAP_SPARSE_CHUNK */
 	for (uint64_t rel = 0; rel < len;) {
 		size_t n = len - rel < COPY_BUF ? (size_t)(len - rel) : COPY_BUF;
-		if ((ret = pread_full(r->fd, buf, n, off + rel)) < 0) {
+		if ((ret = gw_pread_full(r->fd, buf, n, off + rel)) < 0) {
 			ret = gw_err_sys(err, -ret, "read %s at byte %llu", r->name,
 					 (unsigned long long)(off + rel));
 			goto out;
@@ -620,7 +585,7 @@ static int verify(struct snap_reader *r, uint64_t size, uint32_t defer, struct g
 {
 	struct snap_info *in = &r->info;
 	uint8_t h[SNAP_HDR_SIZE];
-	if (size < SNAP_HDR_SIZE || pread_full(r->fd, h, sizeof(h), 0) < 0)
+	if (size < SNAP_HDR_SIZE || gw_pread_full(r->fd, h, sizeof(h), 0) < 0)
 		return gw_err_set(err, EINVAL, "%s: not a godwit snapshot (%llu bytes, too short)",
 				  r->name, (unsigned long long)size);
 	if (memcmp(h, SNAP_MAGIC, SNAP_MAGIC_LEN) || h[11] != 0)
@@ -650,7 +615,7 @@ static int verify(struct snap_reader *r, uint64_t size, uint32_t defer, struct g
 					  r->name, (unsigned long long)off,
 					  (unsigned long long)off + SNAP_SEC_HDR_SIZE,
 					  (unsigned long long)size);
-		int e = pread_full(r->fd, sh, sizeof(sh), off);
+		int e = gw_pread_full(r->fd, sh, sizeof(sh), off);
 		if (e < 0)
 			return gw_err_sys(err, -e, "read %s", r->name);
 		struct snap_section *s = &in->sections[in->n_sections];
@@ -797,7 +762,7 @@ int snap_read_config(struct snap_reader *r, char **json, size_t *len, struct gw_
 	cleanup_free char *buf = malloc((size_t)s->length + 1);
 	if (!buf)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	if ((ret = pread_full(r->fd, buf, (size_t)s->length, s->offset)) < 0)
+	if ((ret = gw_pread_full(r->fd, buf, (size_t)s->length, s->offset)) < 0)
 		return gw_err_sys(err, -ret, "read CONFIG of %s", r->name);
 	uint8_t dig[32];
 	EVP_Digest(buf, (size_t)s->length, dig, NULL, EVP_sha256(), NULL);
@@ -841,23 +806,20 @@ int snap_stream_fd(struct snap_reader *r, uint32_t type, int fd, struct gw_err *
 	return 0;
 }
 
+struct extract_arg {
+	struct snap_reader *r;
+	uint32_t type;
+};
+
+static int extract_into(int fd, void *arg, struct gw_err *err)
+{
+	struct extract_arg *a = arg;
+	return snap_stream_fd(a->r, a->type, fd, err);
+}
+
 int snap_extract_file(struct snap_reader *r, uint32_t type, const char *path,
 		      struct gw_err *err)
 {
-	cleanup_free char *tmp = gw_strdup_printf("%s.tmp", path);
-	if (!tmp)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "create %s", tmp);
-	int ret = snap_stream_fd(r, type, fd, err);
-	if (ret == 0 && fsync(fd) < 0)
-		ret = gw_err_sys(err, errno, "fsync %s", tmp);
-	if (close(fd) < 0 && ret == 0)
-		ret = gw_err_sys(err, errno, "close %s", tmp);
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = gw_err_sys(err, errno, "rename %s to %s", tmp, path);
-	if (ret < 0)
-		unlink(tmp);
-	return ret;
+	struct extract_arg a = { r, type };
+	return gw_write_file_with(path, 0600, extract_into, &a, err);
 }
