@@ -1,4 +1,4 @@
-/* Tests for the snapshot file format (src/migproto/snapfile.c): round trip, streaming from a
+/* Tests for the snapshot file format (src/migproto/snapfile_*.c): round trip, streaming from a
  * pipe, a placed section written in place with holes (the sparse digest), format 1 still read,
  * and every kind of damage refused with its own message. */
 #include <stdarg.h>
