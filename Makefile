@@ -18,7 +18,8 @@ layer_srcs  = $(sort $(filter-out src/cli/main.c src/shim/main.c,$(wildcard src/
 LIB_SRCS   := $(foreach l,$(LAYERS),$(call layer_srcs,$(l)))
 LIBS       := $(LAYERS:%=$(BUILD)/lib%.a)
 SHIM_LIBS  := $(filter-out $(BUILD)/libcli.a,$(LIBS))
-AGENT_SRCS := $(sort $(wildcard guest/agent/*.c)) src/common/err.c src/common/frame.c
+AGENT_SRCS := $(sort $(wildcard guest/agent/*.c)) src/common/err.c src/common/frame.c \
+              src/common/link.c
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/agent/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

@@ -24,7 +24,7 @@
 #define ACK_WAIT_NS (5LL * 1000000000)
 #define DEFAULT_GRACE_MS 10000
 
-/* The agent links only err.c and frame.c of the host code, not util.c. */
+/* The agent links only err.c, frame.c and link.c of the host code, not util.c. */
 static int64_t now_ns(void)
 {
 	struct timespec ts;

@@ -48,49 +48,73 @@ start_move() {
 OUT=$(mktemp)
 echo "$OUT" >>"$ROOTS_FILE" # removed at exit with the roots
 
-h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
+GODWIT_MIG_TRACE=1 h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
 for ((i = 0; i < 100; i++)); do [ "$(last_num)" ] && break; sleep 0.2; done
 
 # refusal: the image is not on h2
 b=$(last_num)
 start_move ""
 wait "$MIG"; rc=$?
-assert_true "refused: migrate fails" test "$rc" -ne 0
-assert_match "refused: the message names the missing image" "image-missing.*image sha256:[0-9a-f]{64} is not on this host" "$(cat "$OUT")"
+failed_as "refused" "image-missing.*image sha256:[0-9a-f]{64} is not on this host"
 src_ok "refused" "$b"
 dest_clean "refused"
 h2 load -i "$IMAGES/gwtest-oci" >/dev/null
 
 # nothing listening
 out=$(h1 migrate src "tcp:$H2_IP:1" 2>&1); rc=$?
-assert_true "no destination: migrate fails" test "$rc" -ne 0
-assert_match "no destination: clear message" "refused|connect" "$out"
+assert_eq "no destination: migrate fails with exit 125" 125 "$rc"
+assert_match "no destination: clear message" "^godwit migrate: .*(refused|connect)" "$out"
 
 # an incoming container no source ever connects to: listed, and `rm -f` ends the wait
 PORT=$((PORT + 1))
 h2 incoming --name lone --listen "tcp:$H2_IP:$PORT" >/dev/null
 assert_match "lone incoming: ps lists it" "^lone +- +incoming .*waiting for the source" "$(h2 ps | grep '^lone ')"
 out=$(h2 rm lone 2>&1); rc=$?
-assert_true "lone incoming: rm without -f refuses" test "$rc" -ne 0
+assert_eq "lone incoming: rm without -f refuses (exit 125)" 125 "$rc"
 assert_match "lone incoming: rm says why" "lone is incoming: stop it first or use -f" "$out"
 assert_eq "lone incoming: rm -f removes it" "lone" "$(h2 rm -f lone 2>&1)"
 assert_eq "lone incoming: no record, shim or listener left" "" \
 	"$(h2 ps -aq)$(leftovers "$R2")$(ip netns exec "$NS2" ss -Hltn "sport = :$PORT")"
 
-# kill_in PHASE WHAT STALL [ARGS]: kill the destination's WHAT (qemu|shim) DELAY s into it
+# moves_at WHEN: wait (at most 30 s) for a point of the move on h2 or h1. "stall:PHASE": the
+# destination shim's log says its test stall at PHASE began (it holds there 3 s);
+# "stream": the source's `migrate --status` says QEMU's migration is active with at least
+# 2 MiB sent (the RAM stream runs; --bandwidth 20M keeps it going for seconds)
+moves_at() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		case $1 in
+		stall:*) grep -q "test stall at ${1#stall:}" "$R2/containers/src/shim.log" 2>/dev/null && return 0 ;;
+		stream) h1 migrate --status src 2>/dev/null |
+			grep -qE "migrating; migration active, round [0-9]+, ([2-9]|[1-9][0-9]+) MiB sent" && return 0 ;;
+		esac
+		sleep 0.2
+	done
+	return 1
+}
+# failed_as WHAT RE: the move failed as godwit's own error (exit 125; a crash or a sanitizer
+# abort exits otherwise) with a message matching RE
+failed_as() {
+	assert_eq "$1: migrate fails with exit 125" 125 "$rc"
+	assert_match "$1: migrate says why" "^godwit migrate: .*($2)" "$(tr '\r' '\n' <"$OUT" | grep -a '^godwit migrate: ' | tail -n 1)"
+}
+
+# kill_in WHAT VICTIM WHEN RE [ARGS]: kill the destination's VICTIM (qemu|shim) at WHEN
+# (moves_at); migrate must fail with RE
 kill_in() {
-	local what=$1 victim=$2 stall=$3 delay=$4
+	local what=$1 victim=$2 when=$3 re=$4 stall=""
 	shift 4
+	[[ $when == stall:* ]] && stall=${when#stall:}
 	b=$(last_num)
 	start_move "$stall" "$@"
-	sleep "$delay"
+	assert_true "$what: the move reached the point of the kill ($when)" moves_at "$when"
 	local pid
 	if [ "$victim" = qemu ]; then pid=$(qemu_pid_of 2 src); else pid=$(shim_pid_of 2 src); fi
 	assert_true "$what: the destination's $victim was there to kill" test -n "$pid"
 	[ -n "$pid" ] && kill -9 $pid
 	wait "$MIG"; rc=$?
-	assert_true "$what: migrate fails" test "$rc" -ne 0
 	echo "# $what: $(tr '\r' '\n' <"$OUT" | tail -n 1)"
+	failed_as "$what" "$re"
 	if [ "$victim" = shim ]; then # a killed shim cannot clean up: `rm -f` does
 		local orphan; orphan=$(qemu_pid_of 2 src)
 		assert_eq "$what: the killed shim's QEMU went with it" "" "$orphan"
@@ -102,21 +126,21 @@ kill_in() {
 	src_ok "$what" "$b"
 	dest_clean "$what"
 }
-kill_in "QEMU killed before PREPARE" qemu prepare 1.5
-kill_in "shim killed before PREPARE" shim prepare 1.5
-kill_in "QEMU killed during the RAM stream" qemu "" 2.5 --bandwidth 20M
-kill_in "shim killed during the RAM stream" shim "" 2.5 --bandwidth 20M
-kill_in "QEMU killed after DONE" qemu done 3
+kill_in "QEMU killed before PREPARE" qemu stall:prepare "RE_QEMU_PREPARE"
+kill_in "shim killed before PREPARE" shim stall:prepare "RE_SHIM_PREPARE"
+kill_in "QEMU killed during the RAM stream" qemu stream "RE_QEMU_STREAM" --bandwidth 20M
+kill_in "shim killed during the RAM stream" shim stream "RE_SHIM_STREAM" --bandwidth 20M
+kill_in "QEMU killed after DONE" qemu stall:done "RE_QEMU_DONE"
 
 # the link goes down mid-transfer: keepalive/user timeout turn it into an error on both ends
 b=$(last_num)
 start_move "" --bandwidth 20M
-sleep 2
+assert_true "link down: the move reached the RAM stream" moves_at stream
 ip -n "$NS2" link set "$VETH2" down
 t0=$(date +%s)
 wait "$MIG"; rc=$?
 echo "# link down: $(tr '\r' '\n' <"$OUT" | tail -n 1) after $(( $(date +%s) - t0 )) s"
-assert_true "link down: migrate fails" test "$rc" -ne 0
+failed_as "link down" "RE_LINK"
 ip -n "$NS2" link set "$VETH2" up
 src_ok "link down" "$b"
 dest_clean "link down"
@@ -125,21 +149,19 @@ dest_clean "link down"
 # runs on
 b=$(last_num)
 start_move "" --bandwidth 20M
-sleep 2
+assert_true "cancel (Ctrl-C): the move reached the RAM stream" moves_at stream
 pkill -INT -f -- "--root $R1 migrate --bandwidth" # the godwit process, not the subshell
 wait "$MIG"; rc=$?
-assert_true "cancel (Ctrl-C): migrate fails" test "$rc" -ne 0
-assert_match "cancel (Ctrl-C): says it was cancelled" "cancelled" "$(cat "$OUT")"
+failed_as "cancel (Ctrl-C)" "cancelled"
 src_ok "cancel (Ctrl-C)" "$b"
 dest_clean "cancel (Ctrl-C)"
 # the same through `godwit migrate --cancel`, and --status while it runs
 b=$(last_num)
 start_move "" --bandwidth 20M
-sleep 2
-assert_match "migrate --status while it runs" "src: migrating; migration (active|setup)" "$(h1 migrate --status src)"
+assert_true "migrate --status while it runs: QEMU's stream is active" moves_at stream
 h1 migrate --cancel src >/dev/null
 wait "$MIG"; rc=$?
-assert_true "migrate --cancel: migrate fails" test "$rc" -ne 0
+failed_as "migrate --cancel" "cancelled"
 src_ok "migrate --cancel" "$b"
 dest_clean "migrate --cancel"
 assert_match "migrate --status after it" "migration failed: .*cancelled" "$(h1 migrate --status src)"
@@ -151,7 +173,7 @@ assert_eq "postcopy-now without a migration: exit 125" 125 "$rc"
 assert_match "postcopy-now without a migration: says so" "no migration .* is running" "$out"
 b=$(last_num)
 start_move "" --no-postcopy --bandwidth 20M
-sleep 2
+assert_true "postcopy-now on a pre-copy move: the move reached the RAM stream" moves_at stream
 out=$(h1 migrate --postcopy-now src 2>&1); rc=$?
 assert_eq "postcopy-now on a pre-copy move: exit 125" 125 "$rc"
 assert_match "postcopy-now on a pre-copy move: says why" "started with --no-postcopy" "$out"
@@ -164,13 +186,19 @@ dest_clean "postcopy-now refused"
 
 # after COMMIT the source cannot take the guest back: the destination shim dies once the
 # source sent COMMIT, so the source stays paused with its QEMU (operator decides)
+commits=$(grep -c "source: log tail and COMMIT sent" "$R1/containers/src/shim.log")
 start_move done
-sleep 3
+assert_true "shim killed after COMMIT: the destination holds after DONE" moves_at stall:done
+for ((i = 0; i < 50; i++)); do
+	[ "$(grep -c "source: log tail and COMMIT sent" "$R1/containers/src/shim.log")" -gt "$commits" ] && break
+	sleep 0.05
+done
+assert_true "shim killed after COMMIT: the source's trace says COMMIT was sent" \
+	test "$(grep -c "source: log tail and COMMIT sent" "$R1/containers/src/shim.log")" -gt "$commits"
 pid=$(shim_pid_of 2 src)
 kill -9 $pid
 wait "$MIG"; rc=$?
-assert_true "shim killed after COMMIT: migrate fails" test "$rc" -ne 0
-assert_match "shim killed after COMMIT: the source says why it stays paused" "source stays paused" "$(cat "$OUT")"
+failed_as "shim killed after COMMIT" "source stays paused"
 assert_match "shim killed after COMMIT: source paused, not running" "^src +gwtest +paused " "$(h1 ps -a | grep '^src ')"
 assert_true "shim killed after COMMIT: the source's QEMU keeps the state" test -n "$(qemu_pid_of 1 src)"
 orphan=$(qemu_pid_of 2 src)
@@ -179,12 +207,13 @@ h2 rm -f src >/dev/null 2>&1
 h1 rm -f src >/dev/null
 
 # the source dies mid-transfer: its QEMU goes with its shim, and the destination removes all
-h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
+GODWIT_MIG_TRACE=1 h1 run -d --name src -m 256M gwtest counter 100 >/dev/null
 for ((i = 0; i < 100; i++)); do [ "$(last_num)" ] && break; sleep 0.2; done
 start_move "" --bandwidth 20M
-sleep 2
+assert_true "source killed: the move reached the RAM stream" moves_at stream
 kill -9 "$(shim_pid_of 1 src)"
-wait "$MIG"
+wait "$MIG"; rc=$?
+failed_as "source killed" "RE_SRC_KILLED"
 for ((i = 0; i < 50; i++)); do [ -z "$(qemu_pid_of 1 src)" ] && break; sleep 0.2; done
 assert_eq "source killed: its QEMU went with its shim" "" "$(qemu_pid_of 1 src)"
 assert_match "source killed: its record says it stopped" "^src +gwtest +stopped " "$(h1 ps -a | grep '^src ')"

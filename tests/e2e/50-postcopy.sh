@@ -88,7 +88,7 @@ status_is() {
 b=$(flatout big)
 out=$(migrate_to 1 2 big --no-postcopy --bandwidth 100M --timeout 8s --json); rc=$?
 echo "# pre-copy alone: $out"
-assert_true "pre-copy alone: migrate fails" test "$rc" -ne 0
+assert_eq "pre-copy alone: migrate fails with exit 125" 125 "$rc"
 assert_match "pre-copy alone: the policy says it did not converge" \
 	"did not converge in [0-9]+ s: dirty [0-9]+ MiB/s vs link [0-9]+ MiB/s, [0-9]+ MiB left" "$out"
 left=$(sed -n 's/.*, \([0-9][0-9]*\) MiB left.*/\1/p' <<<"$out" | head -n 1)
@@ -154,8 +154,8 @@ out=$(h1 migrate --cancel can 2>&1); rc=$?
 assert_eq "cancel: migrate --cancel exits 0" 0 "$rc"
 wait "$MIG"; rc=$?
 echo "# cancel: $(tail -n 1 "$MOUT")"
-assert_true "cancel: the move fails" test "$rc" -ne 0
-assert_match "cancel: it says cancelled" "cancelled" "$(cat "$MOUT")"
+assert_eq "cancel: the move fails with exit 125" 125 "$rc"
+assert_match "cancel: it says cancelled" "^godwit migrate: .*cancelled" "$(grep -a '^godwit migrate: ' "$MOUT")"
 src_runs can "$b" "cancel"
 dest_empty "cancel"
 
@@ -168,7 +168,8 @@ assert_true "destination killed: its shim and QEMU were there" test -n "${pids//
 kill -9 $pids 2>/dev/null
 wait "$MIG"; rc=$?
 echo "# destination killed: $(tail -n 1 "$MOUT")"
-assert_true "destination killed: the move fails" test "$rc" -ne 0
+assert_eq "destination killed: the move fails with exit 125" 125 "$rc"
+assert_match "destination killed: it says why" "^godwit migrate: .*(RE_DEST_KILLED)" "$(grep -a '^godwit migrate: ' "$MOUT")"
 src_runs can "$b" "destination killed"
 h2 rm -f can >/dev/null 2>&1 # a killed shim cannot clean up its record: rm -f does
 dest_empty "destination killed"

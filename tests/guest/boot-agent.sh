@@ -21,7 +21,7 @@ for f in "$BUILD/guest/$KERNEL" "$BUILD/guest/initrd.img"; do
 done
 
 gcc -std=gnu11 -Wall -Wextra -Werror -O1 -Iinclude -D_GNU_SOURCE -o "$dir/agentctl" \
-	tests/guest/agentctl.c src/common/frame.c src/common/err.c -ljson-c
+	tests/guest/agentctl.c src/common/frame.c src/common/link.c src/common/err.c -ljson-c
 
 # The container disk: busybox-static with its applets as symlinks, plus passwd/group.
 mkdir -p "$dir/root"/{bin,etc,proc,sys,dev,tmp}

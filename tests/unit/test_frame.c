@@ -1,4 +1,4 @@
-/* Unit tests for src/common/frame.c: header codec and validation, the incremental reader with
+/* Unit tests for src/common/frame.c and link.c: header codec and validation, the incremental reader with
  * the stream split at every offset, duplicate dropping, acks, retransmission after a resync,
  * back-pressure bounds, and save/load of the link state. */
 #include <stdarg.h>
