@@ -349,6 +349,10 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	close(fd);
 	if (tty)
 		fprintf(stderr, "\n");
+	if (r == -EPIPE)
+		/* the shim ended the connection without an answer: it has died */
+		gw_err_prefix(&err, "the shim of %s exited during the move (its record says what "
+			      "is left: godwit ps -a)", name);
 	if (r < 0)
 		return cli_fail("migrate", &err);
 	/* the source's shim goes once its QEMU has exited: when we return, both are gone */
