@@ -15,7 +15,7 @@ cd "${1:-$(dirname "$0")/..}" || exit 2
 header_layer() {
 	case $1 in
 	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h) echo common ;;
-	hv.h | qmp.h) echo hv ;;
+	hv.h | hv_vm.h | qmp.h) echo hv ;;
 	image.h) echo image ;;
 	migproto.h | policy.h | snapfile.h) echo migproto ;;
 	shim_main.h) echo shim ;;
