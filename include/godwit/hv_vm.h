@@ -171,8 +171,9 @@ int hv_mig_continue(struct qmp *q, enum hv_mig_status state, int timeout_ms,
  * began; a negative, fractional or non-number counter reads as 0, a rate as 0.0. */
 struct hv_mig_stats {
 	enum hv_mig_status status;
-	char status_name[HV_MIG_STATUS_NAME_MAX]; /* "status" as QEMU sent it (cut to fit), "none"
-						     when absent or not a string */
+	char status_name[HV_MIG_STATUS_NAME_MAX]; /* "status" as QEMU sent it, "none" when absent
+						     or not a string; one cut to fit (or at a NUL
+						     inside it) is HV_MIG_OTHER */
 	char error_desc[HV_MIG_ERROR_MAX];	/* "error-desc" (why it failed; cut), "" if none */
 	uint64_t total_time_ms;			/* "total-time" */
 	uint64_t downtime_ms;			/* "downtime" (once completed) */

@@ -86,11 +86,11 @@ int hv_mig_stats_parse(json_object *ret, struct hv_mig_stats *s, struct gw_err *
 	if (!json_object_is_type(ret, json_type_object))
 		return gw_err_set(err, EPROTO, "query-migrate: QEMU's reply is not an object");
 	get_str(ret, "status", s->status_name, sizeof(s->status_name), "none");
-	/* a name cut to fit is no name we know */
+	/* a name cut to fit, or at a NUL inside it, is no name we know */
 	json_object *v = NULL;
 	json_object_object_get_ex(ret, "status", &v);
 	s->status = json_object_is_type(v, json_type_string) &&
-			    (size_t)json_object_get_string_len(v) >= sizeof(s->status_name)
+			    (size_t)json_object_get_string_len(v) != strlen(s->status_name)
 		? HV_MIG_OTHER : hv_mig_status_from_name(s->status_name);
 	get_str(ret, "error-desc", s->error_desc, sizeof(s->error_desc), "");
 	s->total_time_ms = get_u64(ret, "total-time");

@@ -430,6 +430,10 @@ static void test_query_migrate_hostile(void **state)
 	assert_int_equal(s.status, HV_MIG_OTHER);
 	assert_int_equal(strlen(s.status_name), HV_MIG_STATUS_NAME_MAX - 1);
 	assert_int_equal(strlen(s.error_desc), HV_MIG_ERROR_MAX - 1);
+	/* a known name with more after a NUL is not that name */
+	assert_int_equal(parse("{\"status\": \"completed\\u0000junk\"}", &s), 0);
+	assert_int_equal(s.status, HV_MIG_OTHER);
+	assert_string_equal(s.status_name, "completed");
 	/* exactly a known name: that status */
 	assert_int_equal(parse("{\"status\": \"postcopy-recover-setup\"}", &s), 0);
 	assert_int_equal(s.status, HV_MIG_POSTCOPY_RECOVER_SETUP);
