@@ -33,7 +33,8 @@ static const struct {
 int hv_mig_set_params(struct qmp *q, const struct hv_mig_params *p, int timeout_ms,
 		      struct gw_err *err)
 {
-	if (!(p->set & ((PARAMS[ARRAY_SIZE(PARAMS) - 1].bit << 1) - 1)))
+	unsigned known = PARAMS[ARRAY_SIZE(PARAMS) - 1].bit * 2 - 1; /* every HV_MIG_P_* bit */
+	if (!(p->set & known))
 		return gw_err_set(err, EINVAL, "migrate-set-parameters: no parameter set");
 	json_object *a = json_object_new_object();
 	for (size_t i = 0; i < ARRAY_SIZE(PARAMS); i++) {
