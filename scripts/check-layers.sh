@@ -7,7 +7,9 @@
 #   cli                    the godwit command
 # A file may include its own layer's headers and those of the layers below it, nothing else;
 # the guest agent (guest/agent) only common's. Prints every include that points elsewhere and
-# fails; `make` runs it before it links anything. Usage: scripts/check-layers.sh [DIR]
+# fails; `make` runs it before it links anything. Nor may anything outside src/hv send QMP
+# commands or wait for QMP events itself (qmp_execute, qmp_execute_with_fd, qmp_wait_event):
+# that is what hv_vm.h's typed calls are for. Usage: scripts/check-layers.sh [DIR]
 set -u
 cd "${1:-$(dirname "$0")/..}" || exit 2
 
@@ -15,7 +17,7 @@ cd "${1:-$(dirname "$0")/..}" || exit 2
 header_layer() {
 	case $1 in
 	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h) echo common ;;
-	hv.h | qmp.h) echo hv ;;
+	hv.h | hv_vm.h | qmp.h) echo hv ;;
 	image.h) echo image ;;
 	migproto.h | policy.h | snapfile.h) echo migproto ;;
 	shim_main.h) echo shim ;;
@@ -65,5 +67,15 @@ for d in src/*/; do
 	for f in "$d"*.c "$d"*.h; do [ -f "$f" ] && check "$f" "$l"; done
 done
 for f in guest/agent/*.c guest/agent/*.h; do [ -f "$f" ] && check "$f" agent; done
-[ "$bad" -eq 0 ] && echo "layers: every include points down"
+
+# QMP commands and events are named only in src/hv: above it QEMU is driven through the typed
+# calls of include/godwit/hv_vm.h, so the raw calls that take a command or event name may be
+# called nowhere else
+while IFS= read -r hit; do
+	call=${hit##*:} # FILE:LINE:NAME(
+	echo "${hit%:*}: calls ${call%%[[:space:](]*} outside src/hv: use (or add) a typed call in include/godwit/hv_vm.h"
+	bad=1
+done < <(grep -rnoE '\bqmp_(execute|execute_with_fd|wait_event)[[:space:]]*\(' \
+	--include='*.c' --include='*.h' src guest | grep -v '^src/hv/')
+[ "$bad" -eq 0 ] && echo "layers: every include points down, no raw QMP call outside src/hv"
 exit "$bad"

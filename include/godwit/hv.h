@@ -1,6 +1,8 @@
-/* The hypervisor driver interface. Everything QEMU-specific sits behind it (implemented by
- * src/hv/qemu.c), as runV did, so another hypervisor could be added. The shim owns one
- * struct hv_vm per container; migration code reaches QEMU only through these calls. */
+/* The hypervisor driver interface: choosing the accelerator and building QEMU's command line
+ * (src/hv/qemu.c), as runV did, so that what is QEMU-specific stays in src/hv. There is no VM
+ * object: the shim keeps, per container, QEMU's pid and its monitor connection (a struct qmp,
+ * qmp.h), and drives the running QEMU only through the typed QMP calls of hv_vm.h, which take
+ * that struct qmp *. */
 #ifndef GODWIT_HV_H
 #define GODWIT_HV_H
 

@@ -1,7 +1,10 @@
 /* QMP client: one connection to one QEMU's monitor socket. Commands are synchronous (send,
  * wait for the matching return or error, with a timeout); asynchronous events that arrive
  * meanwhile are queued and handed out by qmp_next_event(). Everything QEMU sends is untrusted:
- * lines are bounded, replies are validated. Used only by src/hv/ and (through hv.h) above it. */
+ * lines are bounded, replies are validated. Above src/hv the shim only owns the connection
+ * (connect, close, pump and drain events, the wait hook, the greeting's version): commands and
+ * event waits go through hv_vm.h's typed calls, and scripts/check-layers.sh fails the build on
+ * a qmp_execute, qmp_execute_with_fd or qmp_wait_event call outside src/hv. */
 #ifndef GODWIT_QMP_H
 #define GODWIT_QMP_H
 

@@ -20,7 +20,7 @@
 #include "godwit/image.h"
 #include "godwit/migproto.h"
 #include "godwit/proc.h"
-#include "godwit/qmp.h"
+#include "godwit/hv_vm.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -144,12 +144,8 @@ static int send_prepare_nbd(struct mig_conn *mc, uint16_t nbd_port, char token[3
 
 static int guest_running(struct container *ct)
 {
-	json_object *ret, *v;
-	if (qmp_execute(ct->qmp, "query-status", NULL, &ret, 5000, NULL) < 0)
-		return 0;
-	int running = json_object_object_get_ex(ret, "running", &v) && json_object_get_boolean(v);
-	json_object_put(ret);
-	return running;
+	struct hv_vm_status st;
+	return hv_vm_query_status(ct->qmp, &st, 5000, NULL) == 0 && st.running;
 }
 
 static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
@@ -185,7 +181,7 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 	/* an early-resumed guest runs already, unless the source had stopped it (offline):
 	 * QEMU then keeps it paused, and the commit is what resumes it */
 	if (r == 0 && (!early || !guest_running(ct)))
-		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+		r = hv_vm_cont(ct->qmp, 5000, err);
 	mig_trace("destination: COMMIT applied, held output logged");
 	free(buf);
 	return r;
@@ -202,7 +198,8 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	/* after RAM_BEGIN: the migration connection, or in post-copy the control connection */
 	struct mig_conn *ctl = &mc;
 	uint64_t common;
-	char peer[64], reason[64] = "failed", status[32], token[33] = "";
+	char peer[64], reason[64] = "failed", token[33] = "";
+	enum hv_mig_status status = HV_MIG_NONE;
 	json_object *msg = NULL, *caps = NULL, *v;
 	int postcopy = 0, ram_begun = 0, early = 0;
 	uint16_t nbd_port = 0;
@@ -220,7 +217,8 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 			caps = json_object_get(v);
 		json_object_put(msg);
 		json_object *pc;
-		postcopy = caps && json_object_object_get_ex(caps, "postcopy-ram", &pc) &&
+		postcopy = caps && json_object_object_get_ex(caps,
+				hv_mig_cap_name(HV_MIG_CAP_POSTCOPY_RAM), &pc) &&
 			   json_object_get_boolean(pc);
 		/* the guest resumes the moment QEMU has the state (early resume, its output
 		 * held until COMMIT; in post-copy the source ended its disk mirror before the
@@ -271,16 +269,16 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 	if (r == 0 && early)
 		r = alink_hold(ct, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, "migrate-incoming", fd, 0, err);
+		r = mig_qemu_stream(ct, HV_MIG_IN, fd, 0, err);
 	/* QEMU reads the socket now; we must not, until its stream is complete */
 	/* post-copy: until our QEMU holds the device state (postcopy-active; or completed, if
 	 * the source finished before switching) */
 	if (r == 0)
-		r = mig_wait_qemu_for(ct, 3600 * 1000, postcopy ? "postcopy-active" : NULL, status,
-				      sizeof(status), err);
-	if (r == 0 && strcmp(status, "completed") && strcmp(status, "postcopy-active"))
+		r = mig_wait_qemu_for(ct, 3600 * 1000, postcopy ? HV_MIG_POSTCOPY_ACTIVE : HV_MIG_NONE,
+				      &status, err);
+	if (r == 0 && status != HV_MIG_COMPLETED && status != HV_MIG_POSTCOPY_ACTIVE)
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
-							status);
+							hv_mig_status_name(status));
 	if (r == 0) {
 		json_object *d = json_object_new_object();
 		mig_trace("destination: QEMU completed");

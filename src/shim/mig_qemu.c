@@ -10,65 +10,41 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
-int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
+int mig_qemu_stream(struct container *ct, enum hv_mig_dir dir, int fd, int flags,
 		    struct gw_err *err)
 {
-	json_object *args = json_object_new_object();
-	json_object_object_add(args, "fdname", json_object_new_string("mig"));
-	int r = qmp_execute_with_fd(ct->qmp, "getfd", args, fd, NULL, 5000, err);
-	json_object_put(args);
+	int r = hv_vm_getfd(ct->qmp, "mig", fd, 5000, err);
 	if (r < 0)
 		return r;
-	args = json_object_new_object();
-	json_object_object_add(args, "uri", json_object_new_string("fd:mig"));
-	if (flags & MIG_STREAM_RESUME)
-		json_object_object_add(args, "resume", json_object_new_boolean(1));
-	r = qmp_execute(ct->qmp, cmd, args, NULL, 5000, err);
-	json_object_put(args);
-	mig_trace(!strcmp(cmd, "migrate") ? "source: QEMU's migrate started"
-					  : "destination: QEMU's migrate-incoming started");
+	r = hv_mig_start(ct->qmp, dir, "fd:mig", flags & MIG_STREAM_RESUME, 5000, err);
+	mig_trace(dir == HV_MIG_OUT ? "source: QEMU's migrate started"
+				    : "destination: QEMU's migrate-incoming started");
 	return r;
 }
 
-int mig_query_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
-		     json_object **ram, struct gw_err *err)
-{
-	json_object *ret, *v;
-	int r = qmp_execute(ct->qmp, "query-migrate", NULL, &ret, 5000, err);
-	if (r < 0)
-		return r;
-	snprintf(status, len, "%s", json_object_object_get_ex(ret, "status", &v)
-					    ? json_object_get_string(v) : "none");
-	if (why)
-		snprintf(why, wlen, "%s", json_object_object_get_ex(ret, "error-desc", &v)
-					       ? json_object_get_string(v) : "");
-	if (ram)
-		*ram = json_object_object_get_ex(ret, "ram", &v) ? json_object_get(v) : NULL;
-	json_object_put(ret);
-	return 0;
-}
-
-int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, char *status,
-		      size_t len, struct gw_err *err)
+int mig_wait_qemu_for(struct container *ct, int timeout_ms, enum hv_mig_status also,
+		      enum hv_mig_status *status, struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
-	char why[256];
 	for (;;) {
-		int r = mig_query_status(ct, status, len, why, sizeof(why), NULL, err);
+		struct hv_mig_stats s;
+		int r = hv_mig_query(ct->qmp, &s, 5000, err);
 		if (r < 0)
 			return r;
-		if (!strcmp(status, "failed") && why[0])
-			gw_err_set(err, EIO, "QEMU: %s", why);
-		if (!strcmp(status, "completed") || !strcmp(status, "failed") ||
-		    !strcmp(status, "cancelled") || (also && !strcmp(status, also)))
+		*status = s.status;
+		if (s.status == HV_MIG_FAILED && s.error_desc[0])
+			gw_err_set(err, EIO, "QEMU: %s", s.error_desc);
+		if (s.status == HV_MIG_COMPLETED || s.status == HV_MIG_FAILED ||
+		    s.status == HV_MIG_CANCELLED || (also != HV_MIG_NONE && s.status == also))
 			return 0;
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "QEMU's migration still %s after %d s",
-					  status, timeout_ms / 1000);
+					  s.status_name, timeout_ms / 1000);
 		/* its end starts the hand-over: QEMU's MIGRATION event wakes us at once */
 		mig_await_qemu(ct, 50);
 	}
@@ -77,43 +53,47 @@ int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, ch
 void mig_await_qemu(struct container *ct, int ms)
 {
 	mig_await(ct, qmp_fd(ct->qmp), ms);
-	while (qmp_wait_event(ct->qmp, "MIGRATION", 0, NULL, NULL) == 0 ||
-	       qmp_wait_event(ct->qmp, "MIGRATION_PASS", 0, NULL, NULL) == 0)
+	while (hv_mig_wait_event(ct->qmp, 0, NULL, NULL) == 0)
 		;
 }
 
-int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
+int mig_wait_qemu(struct container *ct, int timeout_ms, enum hv_mig_status *status,
 		  struct gw_err *err)
 {
-	return mig_wait_qemu_for(ct, timeout_ms, NULL, status, len, err);
+	return mig_wait_qemu_for(ct, timeout_ms, HV_MIG_NONE, status, err);
 }
 
-/* The names a CONFIG's "caps" may carry; anything else is refused. */
-static const char *const MIG_CAP_NAMES[] = { "xbzrle", "auto-converge", "events", "postcopy-ram",
-					      "pause-before-switchover" };
+/* The capabilities a CONFIG's "caps" may carry; anything else is refused. */
+static const enum hv_mig_cap MIG_CAPS[] = { HV_MIG_CAP_XBZRLE, HV_MIG_CAP_AUTO_CONVERGE,
+					    HV_MIG_CAP_EVENTS, HV_MIG_CAP_POSTCOPY_RAM,
+					    HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER };
+
+json_object *mig_caps_to_json(const struct hv_mig_cap_state *caps, size_t n)
+{
+	json_object *o = json_object_new_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, hv_mig_cap_name(caps[i].cap),
+				       json_object_new_boolean(caps[i].on));
+	return o;
+}
 
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err)
 {
-	json_object *arr = json_object_new_array();
+	struct hv_mig_cap_state list[ARRAY_SIZE(MIG_CAPS)];
+	size_t n = 0;
 	json_object_object_foreach(caps, k, v) {
-		size_t i;
-		for (i = 0; i < ARRAY_SIZE(MIG_CAP_NAMES); i++)
-			if (!strcmp(k, MIG_CAP_NAMES[i]))
-				break;
-		if (i == ARRAY_SIZE(MIG_CAP_NAMES) || !json_object_is_type(v, json_type_boolean)) {
-			json_object_put(arr);
+		enum hv_mig_cap c;
+		size_t i = ARRAY_SIZE(MIG_CAPS);
+		if (hv_mig_cap_from_name(k, &c) == 0)
+			for (i = 0; i < ARRAY_SIZE(MIG_CAPS) && MIG_CAPS[i] != c; i++)
+				;
+		/* a JSON object has each name once, so n stays within the list */
+		if (i == ARRAY_SIZE(MIG_CAPS) || !json_object_is_type(v, json_type_boolean) ||
+		    n == ARRAY_SIZE(list))
 			return gw_err_set(err, EPROTO, "unknown or malformed capability \"%.64s\"", k);
-		}
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "capability", json_object_new_string(k));
-		json_object_object_add(c, "state", json_object_new_boolean(json_object_get_boolean(v)));
-		json_object_array_add(arr, c);
+		list[n++] = (struct hv_mig_cap_state){ c, json_object_get_boolean(v) };
 	}
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "capabilities", arr);
-	int r = qmp_execute(ct->qmp, "migrate-set-capabilities", a, NULL, 5000, err);
-	json_object_put(a);
-	return r;
+	return hv_mig_set_caps(ct->qmp, list, n, 5000, err);
 }
 
 void mig_sock_tune(int fd)
@@ -144,33 +124,11 @@ void mig_sock_tune(int fd)
  * its overlay over NBD, the source mirrors its overlay's own blocks into it. */
 #define MIG_NBD_EXPORT_ID "mig-disk0"
 
-/* The node behind device disk0 (`-drive if=none,id=disk0` gives it a generated name). */
-static int disk0_node(struct container *ct, char *node, size_t len, struct gw_err *err)
-{
-	json_object *ret;
-	int r = qmp_execute(ct->qmp, "query-block", NULL, &ret, 5000, err);
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
-			   i < json_object_array_length(ret); i++) {
-		json_object *b = json_object_array_get_idx(ret, i), *v, *ins, *nn;
-		if (!json_object_object_get_ex(b, "device", &v) || !gw_json_streq(v, "disk0") ||
-		    !json_object_object_get_ex(b, "inserted", &ins) ||
-		    !json_object_object_get_ex(ins, "node-name", &nn))
-			continue;
-		snprintf(node, len, "%s", json_object_get_string(nn));
-		r = 0;
-		break;
-	}
-	json_object_put(ret);
-	return r < 0 ? gw_err_set(err, ENOENT, "QEMU has no inserted disk0") : 0;
-}
-
 int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err)
 {
+	/* the node behind device disk0 (`-drive if=none,id=disk0` gives it a generated name) */
 	char node[128];
-	int r = disk0_node(ct, node, sizeof(node), err);
+	int r = hv_block_node_of(ct->qmp, "disk0", node, sizeof(node), 5000, err);
 	if (r < 0)
 		return r;
 	/* listen where the source reached us, on a port the kernel picks; QEMU gets the socket */
@@ -197,56 +155,29 @@ int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_
 		return gw_err_sys(err, errno, "NBD listen socket");
 	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "fdname", json_object_new_string("nbd"));
-	r = qmp_execute_with_fd(ct->qmp, "getfd", a, lfd, NULL, 5000, err);
-	json_object_put(a);
-	if (r < 0)
+	if ((r = hv_vm_getfd(ct->qmp, "nbd", lfd, 5000, err)) < 0)
 		return r;
-	json_object *data = json_object_new_object(), *addr = json_object_new_object();
-	json_object_object_add(data, "str", json_object_new_string("nbd"));
-	json_object_object_add(addr, "type", json_object_new_string("fd"));
-	json_object_object_add(addr, "data", data);
-	a = json_object_new_object();
-	json_object_object_add(a, "addr", addr);
-	json_object_object_add(a, "max-connections", json_object_new_int(1));
-	r = qmp_execute(ct->qmp, "nbd-server-start", a, NULL, 5000, err);
-	json_object_put(a);
-	if (r < 0)
-		return gw_err_prefix(err, "nbd-server-start");
-	a = json_object_new_object();
-	json_object_object_add(a, "type", json_object_new_string("nbd"));
-	json_object_object_add(a, "id", json_object_new_string(MIG_NBD_EXPORT_ID));
-	json_object_object_add(a, "node-name", json_object_new_string(node));
-	json_object_object_add(a, "name", json_object_new_string(MIG_NBD_EXPORT));
-	json_object_object_add(a, "writable", json_object_new_boolean(1));
-	r = qmp_execute(ct->qmp, "block-export-add", a, NULL, 5000, err);
-	json_object_put(a);
+	if ((r = hv_nbd_server_start_fd(ct->qmp, "nbd", 1, 5000, err)) < 0)
+		return gw_err_prefix(err, "start the NBD server");
+	r = hv_block_export_add_nbd(ct->qmp, MIG_NBD_EXPORT_ID, node, MIG_NBD_EXPORT, 1, 5000, err);
 	if (r < 0) {
-		qmp_execute(ct->qmp, "nbd-server-stop", NULL, NULL, 5000, NULL);
-		return gw_err_prefix(err, "block-export-add");
+		hv_nbd_server_stop(ct->qmp, 5000, NULL);
+		return gw_err_prefix(err, "export the disk over NBD");
 	}
 	return 0;
 }
 
 int mig_nbd_stop(struct container *ct, struct gw_err *err)
 {
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "id", json_object_new_string(MIG_NBD_EXPORT_ID));
-	json_object_object_add(a, "mode", json_object_new_string("hard"));
-	qmp_execute(ct->qmp, "block-export-del", a, NULL, 5000, NULL);
-	json_object_put(a);
-	int r = qmp_execute(ct->qmp, "nbd-server-stop", NULL, NULL, 5000, err);
+	hv_block_export_del(ct->qmp, MIG_NBD_EXPORT_ID, 1, 5000, NULL);
+	int r = hv_nbd_server_stop(ct->qmp, 5000, err);
 	if (r < 0)
-		return gw_err_prefix(err, "nbd-server-stop");
+		return gw_err_prefix(err, "stop the NBD server");
 	/* the export closes asynchronously: the guest must not run while a client may write */
 	for (int i = 0; i < 500; i++) {
-		json_object *ret;
-		if ((r = qmp_execute(ct->qmp, "query-block-exports", NULL, &ret, 5000, err)) < 0)
+		size_t n;
+		if ((r = hv_block_export_count(ct->qmp, &n, 5000, err)) < 0)
 			return r;
-		size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret)
-								      : 0;
-		json_object_put(ret);
 		if (n == 0)
 			return 0;
 		poll(NULL, 0, 10);
@@ -259,64 +190,37 @@ int mig_nbd_stop(struct container *ct, struct gw_err *err)
 
 static void mirror_target_del(struct container *ct)
 {
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "node-name", json_object_new_string(MIG_MIRROR_TARGET));
-	qmp_execute(ct->qmp, "blockdev-del", a, NULL, 5000, NULL);
-	json_object_put(a);
+	hv_blockdev_del(ct->qmp, MIG_MIRROR_TARGET, 5000, NULL);
 }
 
 int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
 {
-	char portstr[8];
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	json_object *server = json_object_new_object();
-	json_object_object_add(server, "type", json_object_new_string("inet"));
-	json_object_object_add(server, "host", json_object_new_string(host));
-	json_object_object_add(server, "port", json_object_new_string(portstr));
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "driver", json_object_new_string("nbd"));
-	json_object_object_add(a, "node-name", json_object_new_string(MIG_MIRROR_TARGET));
-	json_object_object_add(a, "server", server);
-	json_object_object_add(a, "export", json_object_new_string(MIG_NBD_EXPORT));
-	int r = qmp_execute(ct->qmp, "blockdev-add", a, NULL, 5000, err);
-	json_object_put(a);
+	int r = hv_blockdev_add_nbd(ct->qmp, MIG_MIRROR_TARGET, host, port, MIG_NBD_EXPORT, 5000,
+				    err);
 	if (r < 0)
 		return gw_err_prefix(err, "NBD connection to %s port %u", host, port);
-	a = json_object_new_object();
-	json_object_object_add(a, "job-id", json_object_new_string(MIG_MIRROR_JOB));
-	json_object_object_add(a, "device", json_object_new_string("disk0"));
-	json_object_object_add(a, "target", json_object_new_string(MIG_MIRROR_TARGET));
-	/* only the overlay's own blocks: the base is the image, already on the destination */
-	json_object_object_add(a, "sync", json_object_new_string("top"));
-	/* active mirroring: once in sync, each guest write reaches both disks before it
-	 * completes, so ending the mirror inside the hand-over's pause has nothing left to copy */
-	json_object_object_add(a, "copy-mode", json_object_new_string("write-blocking"));
-	r = qmp_execute(ct->qmp, "blockdev-mirror", a, NULL, 5000, err);
-	json_object_put(a);
-	if (r < 0) {
+	struct hv_mirror m = {
+		.job_id = MIG_MIRROR_JOB,
+		.device = "disk0",
+		.target = MIG_MIRROR_TARGET,
+		/* only the overlay's own blocks: the base is the image, already on the destination */
+		.sync = HV_MIRROR_SYNC_TOP,
+		/* active mirroring: once in sync, each guest write reaches both disks before it
+		 * completes, so ending the mirror inside the hand-over's pause has nothing left to
+		 * copy */
+		.copy_mode = HV_MIRROR_WRITE_BLOCKING,
+	};
+	if ((r = hv_blockdev_mirror(ct->qmp, &m, 5000, err)) < 0) {
 		mirror_target_del(ct);
-		return gw_err_prefix(err, "blockdev-mirror to %s port %u", host, port);
+		return gw_err_prefix(err, "disk mirror to %s port %u", host, port);
 	}
 	return 0;
 }
 
-/* The mirror job's entry in query-block-jobs: 1 ready, 0 not yet, -ENOENT gone. */
+/* The mirror job's state: 1 ready, 0 not yet, -ENOENT gone. */
 static int mirror_state(struct container *ct, struct gw_err *err)
 {
-	json_object *ret;
-	int r = qmp_execute(ct->qmp, "query-block-jobs", NULL, &ret, 5000, err);
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
-			   i < json_object_array_length(ret); i++) {
-		json_object *j = json_object_array_get_idx(ret, i), *v;
-		if (!json_object_object_get_ex(j, "device", &v) || !gw_json_streq(v, MIG_MIRROR_JOB))
-			continue;
-		r = json_object_object_get_ex(j, "ready", &v) && json_object_get_boolean(v);
-	}
-	json_object_put(ret);
-	return r;
+	return hv_block_job_ready(ct->qmp, MIG_MIRROR_JOB, 5000, err);
 }
 
 int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
@@ -347,17 +251,13 @@ int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
 
 int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 {
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "device", json_object_new_string(MIG_MIRROR_JOB));
-	json_object_object_add(a, "force", json_object_new_boolean(force));
-	int r = qmp_execute(ct->qmp, "block-job-cancel", a, NULL, 5000, err);
-	json_object_put(a);
+	int r = hv_block_job_cancel(ct->qmp, MIG_MIRROR_JOB, force, 5000, err);
 	if (r < 0 && mirror_state(ct, NULL) == -ENOENT) {
 		mirror_target_del(ct); /* the job is already gone */
 		return 0;
 	}
 	if (r < 0)
-		return gw_err_prefix(err, "block-job-cancel");
+		return gw_err_prefix(err, "cancel the disk mirror");
 	/* a ready mirror cancelled without force first copies what is left, then ends; this
 	 * runs inside the hand-over's pause, so ask often. Its NBD connection goes with it. */
 	for (int i = 0; i < 30000; i++) {

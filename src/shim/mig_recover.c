@@ -14,7 +14,7 @@
 
 #include "godwit/migproto.h"
 #include "godwit/net.h"
-#include "godwit/qmp.h"
+#include "godwit/hv_vm.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -78,17 +78,17 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 
 /* migration.json in post-copy: the phase, QEMU's status, pages still to come */
 static void publish(struct container *ct, const char *status, const char *error,
-		    json_object *ram)
+		    const struct hv_mig_stats *q)
 {
-	json_object *d = json_object_new_object(), *v;
+	json_object *d = json_object_new_object();
 	json_object_object_add(d, "status", json_object_new_string(status));
 	json_object_object_add(d, "phase", json_object_new_string("postcopy"));
-	if (ram && json_object_object_get_ex(ram, "transferred", &v))
-		json_object_object_add(d, "transferred", json_object_get(v));
-	if (ram && json_object_object_get_ex(ram, "remaining", &v))
-		json_object_object_add(d, "remaining", json_object_get(v));
-	if (ram && json_object_object_get_ex(ram, "postcopy-requests", &v))
-		json_object_object_add(d, "postcopy_requests", json_object_get(v));
+	if (q && q->has_ram) {
+		json_object_object_add(d, "transferred", json_object_new_int64((int64_t)q->transferred));
+		json_object_object_add(d, "remaining", json_object_new_int64((int64_t)q->remaining));
+		json_object_object_add(d, "postcopy_requests",
+				       json_object_new_int64((int64_t)q->postcopy_requests));
+	}
 	if (error && *error)
 		json_object_object_add(d, "error", json_object_new_string(error));
 	mig_publish_status(ct, d);
@@ -129,7 +129,7 @@ static int recover_source(struct container *ct, const char *uri, const char *tok
 	if (r == 0)
 		r = mig_recv_prepare(&cc, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, "migrate", cc.fd, MIG_STREAM_RESUME, err);
+		r = mig_qemu_stream(ct, HV_MIG_OUT, cc.fd, MIG_STREAM_RESUME, err);
 	if (cc.fd >= 0)
 		close(cc.fd); /* QEMU has its own copy */
 	return r;
@@ -168,26 +168,26 @@ static int destination_gone(struct mig_conn *ctl, struct gw_err *err)
 int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const char *token,
 			    struct gw_err *err)
 {
-	char status[32], why[256], uri[300];
+	char uri[300];
 	int paused = 0;
 	int64_t published = 0;
 	for (;;) {
-		json_object *ram = NULL;
-		int r = mig_query_status(ct, status, sizeof(status), why, sizeof(why), &ram, err);
+		struct hv_mig_stats q;
+		int r = hv_mig_query(ct->qmp, &q, 5000, err);
 		if (r < 0)
 			return r;
-		if (!strcmp(status, "postcopy-active") &&
+		const char *why = q.error_desc;
+		if (q.status == HV_MIG_POSTCOPY_ACTIVE &&
 		    gw_now_mono_ns() - published > 1000000000LL) {
-			publish(ct, status, NULL, ram);
+			publish(ct, q.status_name, NULL, &q);
 			published = gw_now_mono_ns();
 		}
-		json_object_put(ram);
-		if (!strcmp(status, "completed"))
+		if (q.status == HV_MIG_COMPLETED)
 			return 0;
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
-			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
+		if (q.status == HV_MIG_FAILED || q.status == HV_MIG_CANCELLED)
+			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", q.status_name,
 					  why[0] ? ": " : "", why);
-		if (!strcmp(status, "postcopy-paused")) {
+		if (q.status == HV_MIG_POSTCOPY_PAUSED) {
 			if (destination_gone(ctl, err) < 0)
 				return gw_err_prefix(err, "the destination failed during post-copy");
 			if (!paused) {
@@ -220,22 +220,23 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
 			    struct gw_err *err)
 {
-	char status[32], why[256];
 	int paused = 0;
 	for (;;) {
-		int r = mig_query_status(ct, status, sizeof(status), why, sizeof(why), NULL, err);
+		struct hv_mig_stats q;
+		int r = hv_mig_query(ct->qmp, &q, 5000, err);
 		if (r < 0)
 			return r;
-		if (!strcmp(status, "completed")) {
+		const char *why = q.error_desc;
+		if (q.status == HV_MIG_COMPLETED) {
 			mig_trace("destination: post-copy completed");
 			if (paused)
 				shim_set_state(ct, CT_RUNNING, "");
 			return 0;
 		}
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
-			return gw_err_set(err, EIO, "post-copy %s%s%s: the guest is lost", status,
-					  why[0] ? ": " : "", why);
-		if (strcmp(status, "postcopy-paused")) {
+		if (q.status == HV_MIG_FAILED || q.status == HV_MIG_CANCELLED)
+			return gw_err_set(err, EIO, "post-copy %s%s%s: the guest is lost",
+					  q.status_name, why[0] ? ": " : "", why);
+		if (q.status != HV_MIG_POSTCOPY_PAUSED) {
 			/* the guest runs here: keep its output flowing until QEMU says more */
 			mig_await_qemu(ct, 50);
 			continue;
@@ -254,7 +255,7 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 			return gw_err_set(err, EINTR, "%s", e.msg);
 		if (r < 0)
 			continue;
-		r = mig_qemu_stream(ct, "migrate-recover", cc.fd, 0, &e);
+		r = mig_qemu_stream(ct, HV_MIG_RECOVER, cc.fd, 0, &e);
 		if (r == 0)
 			r = mig_send_prepare(&cc, NULL, NULL, &e);
 		else

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "godwit/qmp.h"
+#include "godwit/hv_vm.h"
 #include "godwit/snapfile.h"
 #include "godwit/util.h"
 #include "migrate.h"
@@ -30,33 +30,17 @@
 /* Does this QEMU have the capabilities a format-2 snapshot needs (mapped-ram: 9.0)? */
 static int qemu_check_caps(struct container *ct, struct gw_err *err)
 {
-	json_object *ret = NULL;
-	int r = qmp_execute(ct->qmp, "query-migrate-capabilities", NULL, &ret, 5000, err);
+	unsigned have = 0;
+	int r = hv_mig_query_caps(ct->qmp, &have, NULL, 5000, err);
 	if (r < 0)
 		return r;
-	int mapped = 0, multifd = 0;
-	size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *c = json_object_array_get_idx(ret, i), *name;
-		if (!json_object_object_get_ex(c, "capability", &name))
-			continue;
-		mapped |= gw_json_streq(name, "mapped-ram");
-		multifd |= gw_json_streq(name, "multifd");
-	}
-	json_object_put(ret);
+	int mapped = !!(have & HV_MIG_CAP_BIT(HV_MIG_CAP_MAPPED_RAM));
+	int multifd = !!(have & HV_MIG_CAP_BIT(HV_MIG_CAP_MULTIFD));
 	if (!mapped || !multifd)
 		return gw_err_set(err, ENOTSUP, "this QEMU has no %s migration capability (QEMU 9.0 "
 				  "or later writes and reads snapshots)",
 				  mapped ? "multifd" : "mapped-ram");
 	return 0;
-}
-
-static void add_cap(json_object *caps, const char *name, int on)
-{
-	json_object *c = json_object_new_object();
-	json_object_object_add(c, "capability", json_object_new_string(name));
-	json_object_object_add(c, "state", json_object_new_boolean(on));
-	json_object_array_add(caps, c);
 }
 
 /* QEMU's migration set up for a snapshot file (on) or back as it was (off: a live move after
@@ -67,86 +51,69 @@ static void add_cap(json_object *caps, const char *name, int on)
  * stay on (a live move turns them on too). */
 static int qemu_setup_for_file(struct container *ct, int on, int plain, struct gw_err *err)
 {
-	json_object *caps = json_object_new_array();
+	struct hv_mig_cap_state caps[6];
+	size_t n = 0;
 	if (on) {
-		add_cap(caps, "xbzrle", 0);
-		add_cap(caps, "auto-converge", 0);
-		add_cap(caps, "postcopy-ram", 0);
+		caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_XBZRLE, 0 };
+		caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_AUTO_CONVERGE, 0 };
+		caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_POSTCOPY_RAM, 0 };
 		/* MIGRATION events: mig_wait_qemu wakes at the end instead of at its next poll */
-		add_cap(caps, "events", 1);
+		caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_EVENTS, 1 };
 	}
-	add_cap(caps, "mapped-ram", on && !plain);
-	add_cap(caps, "multifd", on && !plain);
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "capabilities", caps);
-	int r = qmp_execute(ct->qmp, "migrate-set-capabilities", a, NULL, 5000, err);
-	json_object_put(a);
+	caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_MAPPED_RAM, on && !plain };
+	caps[n++] = (struct hv_mig_cap_state){ HV_MIG_CAP_MULTIFD, on && !plain };
+	int r = hv_mig_set_caps(ct->qmp, caps, n, 5000, err);
 	if (r < 0 || !on)
 		return r;
-	a = json_object_new_object();
-	json_object_object_add(a, "max-bandwidth", json_object_new_int64(INT64_MAX / 2));
-	if (!plain)
-		json_object_object_add(a, "multifd-channels",
-				       json_object_new_int(SNAP_MULTIFD_CHANNELS));
-	r = qmp_execute(ct->qmp, "migrate-set-parameters", a, NULL, 5000, err);
-	json_object_put(a);
-	return r;
+	struct hv_mig_params p = { .set = HV_MIG_P_MAX_BANDWIDTH, .max_bandwidth = INT64_MAX / 2 };
+	if (!plain) {
+		p.set |= HV_MIG_P_MULTIFD_CHANNELS;
+		p.multifd_channels = SNAP_MULTIFD_CHANNELS;
+	}
+	return hv_mig_set_params(ct->qmp, &p, 5000, err);
 }
 
-/* Run QEMU's cmd ("migrate", "migrate-incoming") on the file fd from byte off: fd goes into a
- * QEMU fd set (add-fd), so QEMU opens exactly this file (and again for each multifd channel,
- * with fd's access mode) but never a path. *fdset gets the set's id for remove_fdset. */
-static int qemu_file_stream(struct container *ct, const char *cmd, int fd, uint64_t off,
+/* Start QEMU's side dir (HV_MIG_OUT: migrate, HV_MIG_IN: migrate-incoming) on the file fd from
+ * byte off: fd goes into a QEMU fd set (add-fd), so QEMU opens exactly this file (and again
+ * for each multifd channel, with fd's access mode) but never a path. *fdset gets the set's id
+ * for remove_fdset. */
+static int qemu_file_stream(struct container *ct, enum hv_mig_dir dir, int fd, uint64_t off,
 			    int64_t *fdset, struct gw_err *err)
 {
-	json_object *ret = NULL, *id;
-	int r = qmp_execute_with_fd(ct->qmp, "add-fd", NULL, fd, &ret, 5000, err);
+	int r = hv_vm_add_fd(ct->qmp, fd, fdset, 5000, err);
 	if (r < 0)
 		return r;
-	if (!json_object_object_get_ex(ret, "fdset-id", &id) ||
-	    !json_object_is_type(id, json_type_int)) {
-		json_object_put(ret);
-		return gw_err_set(err, EPROTO, "add-fd: no fdset-id in QEMU's reply");
-	}
-	*fdset = json_object_get_int64(id);
-	json_object_put(ret);
 	char uri[96];
 	snprintf(uri, sizeof(uri), "file:/dev/fdset/%" PRId64 ",offset=%" PRIu64, *fdset, off);
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "uri", json_object_new_string(uri));
-	r = qmp_execute(ct->qmp, cmd, a, NULL, 5000, err);
-	json_object_put(a);
-	mig_trace(!strcmp(cmd, "migrate") ? "snapshot: QEMU's migrate started"
-					  : "restore: QEMU's migrate-incoming started");
+	r = hv_mig_start(ct->qmp, dir, uri, 0, 5000, err);
+	mig_trace(dir == HV_MIG_OUT ? "snapshot: QEMU's migrate started"
+				    : "restore: QEMU's migrate-incoming started");
 	return r;
 }
 
 static void remove_fdset(struct container *ct, int64_t fdset)
 {
-	if (fdset < 0)
-		return;
-	json_object *a = json_object_new_object();
-	json_object_object_add(a, "fdset-id", json_object_new_int64(fdset));
-	qmp_execute(ct->qmp, "remove-fd", a, NULL, 5000, NULL);
-	json_object_put(a);
+	if (fdset >= 0)
+		hv_vm_remove_fd(ct->qmp, fdset, 5000, NULL);
 }
 
 /* QEMU's state of the (paused) guest into fd from byte off (mapped-ram: pages at fixed
  * places, holes where they are zero). */
 static int save_state(struct container *ct, int fd, uint64_t off, struct gw_err *err)
 {
-	char status[32];
+	enum hv_mig_status status = HV_MIG_NONE;
 	int64_t fdset = -1;
 	int r = qemu_setup_for_file(ct, 1, 0, err);
 	if (r == 0)
-		r = qemu_file_stream(ct, "migrate", fd, off, &fdset, err);
+		r = qemu_file_stream(ct, HV_MIG_OUT, fd, off, &fdset, err);
 	if (r == 0)
-		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
-	if (r == 0 && strcmp(status, "completed"))
-		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's migration %s", status);
+		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, &status, err);
+	if (r == 0 && status != HV_MIG_COMPLETED)
+		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's migration %s",
+							hv_mig_status_name(status));
 	if (r < 0) {
-		qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
-		mig_wait_qemu(ct, 10000, status, sizeof(status), NULL);
+		hv_mig_cancel(ct->qmp, 5000, NULL);
+		mig_wait_qemu(ct, 10000, &status, NULL);
 	}
 	remove_fdset(ct, fdset);
 	qemu_setup_for_file(ct, 0, 0, NULL);
@@ -309,7 +276,7 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 		snap_discard(w);
 		return r;
 	}
-	if ((r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err)) < 0) {
+	if ((r = hv_vm_stop(ct->qmp, 5000, err)) < 0) {
 		snap_discard(w);
 		return gw_err_prefix(err, "pause the VM");
 	}
@@ -329,12 +296,12 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 		/* the container lives on in the file: no exit status to report for it */
 		ct->main_exited = 1;
 		shim_set_state(ct, CT_STOPPED, "stopped after a snapshot");
-		qmp_execute(ct->qmp, "quit", NULL, NULL, 5000, NULL);
+		hv_vm_quit(ct->qmp, 5000, NULL);
 		wait_qemu_gone(ct, 10000);
 	} else {
 		/* a failed snapshot leaves the container running as before */
 		struct gw_err e2 = { 0 };
-		if (qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, &e2) < 0) {
+		if (hv_vm_cont(ct->qmp, 5000, &e2) < 0) {
 			if (r == 0)
 				r = gw_err_set(err, e2.code ? e2.code : EIO, "snapshot written to %s, "
 					       "but the VM did not resume: %s", path, e2.msg);
@@ -444,16 +411,15 @@ static int load_state(struct container *ct, const char *desc, struct gw_err *err
 		*err = vj.err;
 		r = vj.ret;
 	}
-	char status[32];
+	enum hv_mig_status status = HV_MIG_NONE;
 	int64_t fdset = -1;
 	if (r == 0)
-		r = qemu_file_stream(ct, "migrate-incoming", snap_reader_fd(sr), st->offset, &fdset,
-				     err);
+		r = qemu_file_stream(ct, HV_MIG_IN, snap_reader_fd(sr), st->offset, &fdset, err);
 	if (r == 0)
-		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, status, sizeof(status), err);
-	if (r == 0 && strcmp(status, "completed"))
+		r = mig_wait_qemu(ct, SNAP_QEMU_TIMEOUT_MS, &status, err);
+	if (r == 0 && status != HV_MIG_COMPLETED)
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
-							status);
+							hv_mig_status_name(status));
 	mig_trace("restore: state loaded");
 	remove_fdset(ct, fdset);
 	if (r == 0)
@@ -475,7 +441,7 @@ int mig_restore_vm(struct container *ct, const char *state_path, const char *lin
 	/* the container's process is already running in the guest: never START it again */
 	ct->started = 1;
 	if (r == 0)
-		r = qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, err);
+		r = hv_vm_cont(ct->qmp, 5000, err);
 	mig_trace("restore: running");
 	unlink(state_path);
 	unlink(link_path);

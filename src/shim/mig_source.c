@@ -16,6 +16,7 @@
 #include "godwit/migproto.h"
 #include "godwit/net.h"
 #include "godwit/policy.h"
+#include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 #include "migrate.h"
@@ -72,103 +73,88 @@ static int parse_opts(struct container *ct, json_object *args, struct src_opts *
 	return 0;
 }
 
-/* The capabilities the source sets; CONFIG carries them so the destination sets the same. */
-static json_object *caps_json(const struct pol_setup *ps, int offline, int postcopy)
+/* The capabilities the source sets (*caps, MIG_SRC_CAPS of them); CONFIG carries them so the
+ * destination sets the same. */
+#define MIG_SRC_CAPS 5
+static void caps_list(const struct pol_setup *ps, int offline, int postcopy,
+		      struct hv_mig_cap_state caps[MIG_SRC_CAPS])
 {
-	json_object *c = json_object_new_object();
-	json_object_object_add(c, "xbzrle", json_object_new_boolean(ps->cap_xbzrle && !offline));
-	json_object_object_add(c, "auto-converge",
-			       json_object_new_boolean(ps->cap_auto_converge && !offline));
-	json_object_object_add(c, "events", json_object_new_boolean(1));
-	json_object_object_add(c, "postcopy-ram", json_object_new_boolean(postcopy && !offline));
+	caps[0] = (struct hv_mig_cap_state){ HV_MIG_CAP_XBZRLE, ps->cap_xbzrle && !offline };
+	caps[1] = (struct hv_mig_cap_state){ HV_MIG_CAP_AUTO_CONVERGE,
+					     ps->cap_auto_converge && !offline };
+	caps[2] = (struct hv_mig_cap_state){ HV_MIG_CAP_EVENTS, 1 };
+	caps[3] = (struct hv_mig_cap_state){ HV_MIG_CAP_POSTCOPY_RAM, postcopy && !offline };
 	/* every move's disk rides a mirror that must end while the guest is stopped and before
 	 * the destination's guest runs: QEMU waits for us in pre-switchover */
-	json_object_object_add(c, "pause-before-switchover", json_object_new_boolean(1));
-	return c;
+	caps[4] = (struct hv_mig_cap_state){ HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER, 1 };
 }
 
 static int set_cap_and_params(struct container *ct, const struct pol_setup *ps, int offline,
 			      int postcopy, struct gw_err *err)
 {
-	json_object *caps = caps_json(ps, offline, postcopy);
-	int r = mig_set_caps(ct, caps, err);
-	json_object_put(caps);
+	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
+	caps_list(ps, offline, postcopy, caps);
+	int r = hv_mig_set_caps(ct->qmp, caps, MIG_SRC_CAPS, 5000, err);
 	if (r < 0)
 		return r;
-	json_object *a = json_object_new_object();
 	/* 0 would mean QEMU's default cap; "uncapped" is the largest value it takes */
 	uint64_t bw = ps->max_bandwidth ? ps->max_bandwidth : (uint64_t)INT64_MAX / 2;
-	json_object_object_add(a, "max-bandwidth", json_object_new_int64((int64_t)bw));
+	struct hv_mig_params p = {
+		.set = HV_MIG_P_MAX_BANDWIDTH | HV_MIG_P_DOWNTIME_LIMIT,
+		.max_bandwidth = (int64_t)bw,
+		.downtime_limit_ms = (int64_t)ps->downtime_limit_ms,
+	};
 	/* the user's cap holds after the switch too (QEMU's own default there is none) */
-	if (postcopy)
-		json_object_object_add(a, "max-postcopy-bandwidth", json_object_new_int64((int64_t)bw));
-	json_object_object_add(a, "downtime-limit",
-			       json_object_new_int64((int64_t)ps->downtime_limit_ms));
-	if (ps->cap_xbzrle && ps->xbzrle_cache_size)
-		json_object_object_add(a, "xbzrle-cache-size",
-				       json_object_new_int64((int64_t)ps->xbzrle_cache_size));
-	r = qmp_execute(ct->qmp, "migrate-set-parameters", a, NULL, 5000, err);
-	json_object_put(a);
-	return r;
+	if (postcopy) {
+		p.set |= HV_MIG_P_MAX_POSTCOPY_BANDWIDTH;
+		p.max_postcopy_bandwidth = (int64_t)bw;
+	}
+	if (ps->cap_xbzrle && ps->xbzrle_cache_size) {
+		p.set |= HV_MIG_P_XBZRLE_CACHE_SIZE;
+		p.xbzrle_cache_size = (int64_t)ps->xbzrle_cache_size;
+	}
+	return hv_mig_set_params(ct->qmp, &p, 5000, err);
 }
 
-static uint64_t jget_u64(json_object *o, const char *k)
+static void sample_from(const struct hv_mig_stats *q, int64_t elapsed, struct pol_sample *s)
 {
-	json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
-}
-
-static double jget_d(json_object *o, const char *k)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
-}
-
-static void sample_from(json_object *q, int64_t elapsed, struct pol_sample *s)
-{
-	json_object *ram = NULL, *xb = NULL;
-	json_object_object_get_ex(q, "ram", &ram);
-	json_object_object_get_ex(q, "xbzrle-cache", &xb);
 	memset(s, 0, sizeof(*s));
 	s->elapsed_ns = elapsed;
-	s->remaining = jget_u64(ram, "remaining");
-	s->transferred = jget_u64(ram, "transferred");
-	s->total = jget_u64(ram, "total");
-	s->rate = jget_d(ram, "mbps") * 1e6 / 8;
-	uint64_t page = jget_u64(ram, "page-size");
-	s->dirty_rate = (double)jget_u64(ram, "dirty-pages-rate") * (double)(page ? page : 4096);
-	s->dirty_sync_count = jget_u64(ram, "dirty-sync-count");
-	s->xbzrle_encoding_rate = jget_d(xb, "encoding-rate");
-	s->xbzrle_miss_rate = jget_d(xb, "cache-miss-rate");
+	s->remaining = q->remaining;
+	s->transferred = q->transferred;
+	s->total = q->total;
+	s->rate = q->mbps * 1e6 / 8;
+	s->dirty_rate = q->dirty_rate;
+	s->dirty_sync_count = q->dirty_sync_count;
+	s->xbzrle_encoding_rate = q->xbzrle_encoding_rate;
+	s->xbzrle_miss_rate = q->xbzrle_cache_miss_rate;
 }
 
 static int apply_action(struct container *ct, const struct pol_action *a, struct gw_err *err)
 {
-	json_object *p = json_object_new_object();
-	int r = 0;
+	struct hv_mig_params p = { 0 };
 	switch (a->kind) {
 	case POL_SET_XBZRLE_CACHE:
-		json_object_object_add(p, "xbzrle-cache-size", json_object_new_int64((int64_t)a->value));
-		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		p.set = HV_MIG_P_XBZRLE_CACHE_SIZE;
+		p.xbzrle_cache_size = (int64_t)a->value;
 		break;
 	case POL_THROTTLE:
-		json_object_object_add(p, "throttle-trigger-threshold", json_object_new_int(1));
-		json_object_object_add(p, "cpu-throttle-initial", json_object_new_int((int)a->value));
-		json_object_object_add(p, "cpu-throttle-increment", json_object_new_int((int)a->value2));
-		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		p.set = HV_MIG_P_THROTTLE_TRIGGER_THRESHOLD | HV_MIG_P_CPU_THROTTLE_INITIAL |
+			HV_MIG_P_CPU_THROTTLE_INCREMENT;
+		p.throttle_trigger_threshold = 1;
+		p.cpu_throttle_initial = (int)a->value;
+		p.cpu_throttle_increment = (int)a->value2;
 		break;
 	case POL_START_POSTCOPY:
-		r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL, 5000, err);
-		break;
+		return hv_mig_start_postcopy(ct->qmp, 5000, err);
 	case POL_SET_DOWNTIME:
-		json_object_object_add(p, "downtime-limit", json_object_new_int64((int64_t)a->value));
-		r = qmp_execute(ct->qmp, "migrate-set-parameters", p, NULL, 5000, err);
+		p.set = HV_MIG_P_DOWNTIME_LIMIT;
+		p.downtime_limit_ms = (int64_t)a->value;
 		break;
 	default:
-		break;
+		return 0;
 	}
-	json_object_put(p);
-	return r;
+	return hv_mig_set_params(ct->qmp, &p, 5000, err);
 }
 
 /* What `godwit migrate --status` reads: the latest figures of a migration, replaced
@@ -200,7 +186,7 @@ static void publish_end(struct container *ct, const char *status, const char *ur
  * from now on), or the policy or a failure ends it (<0, QEMU's migration cancelled). */
 static int run_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
 		      const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
-		      json_object *actions, json_object **last_q, struct gw_err *err)
+		      json_object *actions, struct hv_mig_stats *last_q, struct gw_err *err)
 {
 	struct pol_state st = *stp;
 	int r = set_cap_and_params(ct, ps, o->offline, o->postcopy != PC_NEVER, err);
@@ -208,32 +194,28 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 	if (r < 0)
 		return r;
 	/* the disk is already in sync on the destination (the mirror, source_run) */
-	if ((r = mig_qemu_stream(ct, "migrate", fd, 0, err)) < 0)
+	if ((r = mig_qemu_stream(ct, HV_MIG_OUT, fd, 0, err)) < 0)
 		return r;
 	int64_t t0 = gw_now_mono_ns();
 	for (;;) {
-		json_object *q, *v;
-		if ((r = qmp_execute(ct->qmp, "query-migrate", NULL, &q, 5000, err)) < 0)
+		struct hv_mig_stats q;
+		if ((r = hv_mig_query(ct->qmp, &q, 5000, err)) < 0)
 			return r;
-		const char *status = json_object_object_get_ex(q, "status", &v)
-					     ? json_object_get_string(v) : "none";
-		if (!strcmp(status, "completed") || !strcmp(status, "postcopy-active")) {
+		if (q.status == HV_MIG_COMPLETED || q.status == HV_MIG_POSTCOPY_ACTIVE) {
 			*last_q = q;
-			return strcmp(status, "completed") ? 1 : 0;
+			return q.status != HV_MIG_COMPLETED ? 1 : 0;
 		}
-		if (!strcmp(status, "pre-switchover") && continued) {
+		if (q.status == HV_MIG_PRE_SWITCHOVER && continued) {
 			/* QEMU has our migrate-continue but its migration thread has not moved on
 			 * yet: a second one would fail ("not in expected state: device") */
-			json_object_put(q);
 			poll(NULL, 0, 1);
 			continue;
 		}
-		if (!strcmp(status, "pre-switchover")) {
+		if (q.status == HV_MIG_PRE_SWITCHOVER) {
 			/* our guest has stopped for the switch (or the last copy) and QEMU waits:
 			 * the disk mirror copies its last blocks and ends now, so that once the
 			 * destination's guest runs (at once, on its own) nobody else writes its
 			 * disk (docs/migration-protocol.md §2) */
-			json_object_put(q);
 			/* and, at a switch to post-copy, from here nothing of ours may reach the
 			 * stopped guest (alink_set_mode): its last output is read, nothing is
 			 * written, then the link freezes. A pre-copy completion needs none of it:
@@ -247,31 +229,21 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			if (switched)
 				alink_set_mode(ct, ALINK_FROZEN);
 			mig_trace("source: pre-switchover, disk mirror ended");
-			json_object *a = json_object_new_object();
-			json_object_object_add(a, "state", json_object_new_string("pre-switchover"));
-			r = qmp_execute(ct->qmp, "migrate-continue", a, NULL, 5000, err);
-			json_object_put(a);
-			if (r < 0)
+			if ((r = hv_mig_continue(ct->qmp, HV_MIG_PRE_SWITCHOVER, 5000, err)) < 0)
 				return r;
 			continued = 1;
 			continue;
 		}
-		if (!strcmp(status, "device")) {
+		if (q.status == HV_MIG_DEVICE) {
 			/* QEMU sends the device state: the switch is a moment away */
-			json_object_put(q);
 			poll(NULL, 0, 1);
 			continue;
 		}
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
-			r = gw_err_set(err, EIO, "QEMU's migration %s%s%s", status,
-				       json_object_object_get_ex(q, "error-desc", &v) ? ": " : "",
-				       json_object_object_get_ex(q, "error-desc", &v)
-					       ? json_object_get_string(v) : "");
-			json_object_put(q);
-			return r;
-		}
+		if (q.status == HV_MIG_FAILED || q.status == HV_MIG_CANCELLED)
+			return gw_err_set(err, EIO, "QEMU's migration %s%s%s", q.status_name,
+					  q.error_desc[0] ? ": " : "", q.error_desc);
 		struct pol_sample s;
-		sample_from(q, gw_now_mono_ns() - t0, &s);
+		sample_from(&q, gw_now_mono_ns() - t0, &s);
 		struct pol_action act;
 		if (o->postcopy == PC_AFTER_FIRST_PASS && !switched && s.dirty_sync_count >= 2) {
 			/* --postcopy: every page has been sent once; the rest goes on demand */
@@ -280,11 +252,8 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_object_add(rec, "action", json_object_new_string("postcopy"));
 			json_object_object_add(rec, "reason", json_object_new_string("first pass done (--postcopy)"));
 			json_object_array_add(actions, rec);
-			if ((r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL, 5000,
-					     err)) < 0) {
-				json_object_put(q);
+			if ((r = hv_mig_start_postcopy(ct->qmp, 5000, err)) < 0)
 				return r;
-			}
 			switched = 1;
 		} else if (!o->offline && !switched && pol_decide(&st, &s, &o->targets, &act) > 0) {
 			json_object *rec = json_object_new_object();
@@ -293,16 +262,13 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 			json_object_object_add(rec, "reason", json_object_new_string(act.reason));
 			json_object_array_add(actions, rec);
 			if (act.kind == POL_CANCEL) {
-				qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
-				json_object_put(q);
-				char st2[32];
-				mig_wait_qemu(ct, 10000, st2, sizeof(st2), NULL);
+				hv_mig_cancel(ct->qmp, 5000, NULL);
+				enum hv_mig_status st2;
+				mig_wait_qemu(ct, 10000, &st2, NULL);
 				return gw_err_set(err, ETIMEDOUT, "%s", act.reason);
 			}
-			if ((r = apply_action(ct, &act, err)) < 0) {
-				json_object_put(q);
+			if ((r = apply_action(ct, &act, err)) < 0)
 				return r;
-			}
 			switched = act.kind == POL_START_POSTCOPY;
 		}
 		struct signalfd_siginfo si;
@@ -328,26 +294,22 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				      "--no-postcopy"));
 			json_object_array_add(actions, rec);
 			if (can) {
-				if ((r = qmp_execute(ct->qmp, "migrate-start-postcopy", NULL, NULL,
-						     5000, err)) < 0) {
-					json_object_put(q);
+				if ((r = hv_mig_start_postcopy(ct->qmp, 5000, err)) < 0)
 					return r;
-				}
 				switched = 1;
 			}
 		}
 		/* once post-copy has started, a cancel would lose the guest: it is not offered */
 		if (!switched && cancel) {
 			/* `godwit migrate --cancel`: before the commit the source just goes on */
-			json_object_put(q);
-			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
-			char st2[32];
-			mig_wait_qemu(ct, 10000, st2, sizeof(st2), NULL);
+			hv_mig_cancel(ct->qmp, 5000, NULL);
+			enum hv_mig_status st2;
+			mig_wait_qemu(ct, 10000, &st2, NULL);
 			return gw_err_set(err, ECANCELED, "cancelled by the user");
 		}
 		{
 			json_object *d = json_object_new_object();
-			json_object_object_add(d, "status", json_object_new_string(status));
+			json_object_object_add(d, "status", json_object_new_string(q.status_name));
 			json_object_object_add(d, "round", json_object_new_int64((int64_t)s.dirty_sync_count));
 			json_object_object_add(d, "transferred", json_object_new_int64((int64_t)s.transferred));
 			json_object_object_add(d, "remaining", json_object_new_int64((int64_t)s.remaining));
@@ -367,7 +329,6 @@ static int run_stream(struct container *ct, struct shim_client *cl, const struct
 				ctl_send(cl->fd, ev, NULL);
 			json_object_put(ev);
 		}
-		json_object_put(q);
 		/* keep taking the container's output while QEMU copies: the log stays live and
 		 * the guest's link queue never fills up behind a busy migration. QEMU's
 		 * events wake us at once: a new status (pre-switchover, the switch, the end:
@@ -391,7 +352,9 @@ static json_object *make_config_msg(struct container *ct, const struct src_opts 
 	json_object *c;
 	ct_config_to_json(&ct->cfg, &c);
 	json_object_object_add(j, "container", c);
-	json_object_object_add(j, "caps", caps_json(ps, o->offline, o->postcopy != PC_NEVER));
+	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
+	caps_list(ps, o->offline, o->postcopy != PC_NEVER, caps);
+	json_object_object_add(j, "caps", mig_caps_to_json(caps, MIG_SRC_CAPS));
 	return j;
 }
 
@@ -505,7 +468,9 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	uint64_t common;
 	char peer[64], token[33] = "";
 	uint16_t nbd_port = 0;
-	json_object *actions = json_object_new_array(), *q = NULL;
+	json_object *actions = json_object_new_array();
+	struct hv_mig_stats q;
+	hv_mig_stats_parse(NULL, &q, NULL); /* none yet */
 	int committed = 0, paused = 0, mirroring = 0, ram_sent = 0, went_postcopy = 0;
 	r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE |
 			   (o.postcopy ? MIG_FEAT_POSTCOPY : 0), &common, peer, err);
@@ -542,7 +507,7 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		}
 	}
 	if (r == 0 && o.offline) {
-		r = qmp_execute(ct->qmp, "stop", NULL, NULL, 5000, err);
+		r = hv_vm_stop(ct->qmp, 5000, err);
 		paused = r == 0;
 	}
 	off_t log_sent = 0;
@@ -619,23 +584,21 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	if (r == 0) {
 		/* the final figures: QEMU says "completed" a moment before it has filled in its
 		 * total time and downtime, and a post-copy move ends long after the last sample */
-		json_object *fin;
-		if (qmp_execute(ct->qmp, "query-migrate", NULL, &fin, 5000, NULL) == 0) {
-			json_object_put(q);
+		struct hv_mig_stats fin;
+		if (hv_mig_query(ct->qmp, &fin, 5000, NULL) == 0)
 			q = fin;
-		}
 	}
 	if (r < 0) {
 		if (mirroring)
 			mig_mirror_cancel(ct, 1, NULL);
 		if (!committed) {
 			mig_send_abort(ram_sent ? ctl : &mc, "source-failed", err->msg, NULL);
-			char s[32];
-			qmp_execute(ct->qmp, "migrate_cancel", NULL, NULL, 5000, NULL);
-			mig_wait_qemu(ct, 10000, s, sizeof(s), NULL);
+			enum hv_mig_status s;
+			hv_mig_cancel(ct->qmp, 5000, NULL);
+			mig_wait_qemu(ct, 10000, &s, NULL);
 			/* before the commit the source owns the container: it runs on */
 			alink_set_mode(ct, ALINK_LIVE);
-			qmp_execute(ct->qmp, "cont", NULL, NULL, 5000, NULL);
+			hv_vm_cont(ct->qmp, 5000, NULL);
 			shim_set_state(ct, CT_RUNNING, "");
 			(void)paused;
 		} else {
@@ -647,7 +610,6 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		if (cc.fd >= 0)
 			close(cc.fd);
 		json_object_put(actions);
-		json_object_put(q);
 		gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, o.uri);
 		publish_end(ct, committed ? "unknown" : "failed", o.uri, NULL, err->msg);
 		return -err->code;
@@ -659,13 +621,12 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	if (cc.fd >= 0)
 		close(cc.fd);
 
-	json_object *res = json_object_new_object(), *ram = NULL;
-	json_object_object_get_ex(q, "ram", &ram);
+	json_object *res = json_object_new_object();
 	json_object_object_add(res, "total_ms", json_object_new_int64((gw_now_mono_ns() - t0) / 1000000));
-	json_object_object_add(res, "qemu_total_ms", json_object_new_int64((int64_t)jget_u64(q, "total-time")));
-	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)jget_u64(q, "downtime")));
-	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)jget_u64(ram, "transferred")));
-	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)jget_u64(ram, "dirty-sync-count")));
+	json_object_object_add(res, "qemu_total_ms", json_object_new_int64((int64_t)q.total_time_ms));
+	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)q.downtime_ms));
+	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)q.transferred));
+	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)q.dirty_sync_count));
 	/* what happened: a move allowed to switch that finished in pre-copy is "live" */
 	json_object_object_add(res, "kind", json_object_new_string(o.offline	      ? "offline"
 								   : went_postcopy ? "postcopy"
@@ -683,12 +644,11 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 		gw_fmt_rfc3339(released_ns, ts);
 		json_object_object_add(res, "held_output_released", json_object_new_string(ts));
 	}
-	json_object_put(q);
 	*result = res;
 	publish_end(ct, "completed", o.uri, res, NULL);
 	/* committed and confirmed: the destination runs the container; ours goes */
 	shim_set_state(ct, CT_MIGRATED, o.uri);
-	qmp_execute(ct->qmp, "quit", NULL, NULL, 5000, NULL);
+	hv_vm_quit(ct->qmp, 5000, NULL);
 	return 0;
 }
 

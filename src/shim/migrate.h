@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "shim.h"
+#include "godwit/hv_vm.h"
 #include "godwit/migproto.h"
 
 /* Source: move ct to args.uri (live pre-copy, or offline when args.offline). Progress events
@@ -29,16 +30,15 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 int mig_restore_vm(struct container *ct, const char *state_path, const char *link_path,
 		   struct gw_err *err);
 
-/* QEMU's query-migrate: its status ("active", "completed", "postcopy-paused"...), its error
- * text (why, if not NULL) and its "ram" object (*ram, if not NULL; caller puts). */
-int mig_query_status(struct container *ct, char *status, size_t len, char *why, size_t wlen,
-		     json_object **ram, struct gw_err *err);
-/* Shared by the ends: wait for QEMU's migration status to leave the active states. */
-int mig_wait_qemu(struct container *ct, int timeout_ms, char *status, size_t len,
+/* Shared by the ends: wait for QEMU's migration status (*status) to leave the active states:
+ * completed, failed (err says why, when QEMU does) or cancelled. Polls query-migrate, woken
+ * early by QEMU's MIGRATION events. */
+int mig_wait_qemu(struct container *ct, int timeout_ms, enum hv_mig_status *status,
 		  struct gw_err *err);
-/* The same, also settling on the status `also` (e.g. "postcopy-active"). */
-int mig_wait_qemu_for(struct container *ct, int timeout_ms, const char *also, char *status,
-		      size_t len, struct gw_err *err);
+/* The same, also settling on the status `also` (e.g. HV_MIG_POSTCOPY_ACTIVE; HV_MIG_NONE:
+ * none). */
+int mig_wait_qemu_for(struct container *ct, int timeout_ms, enum hv_mig_status also,
+		      enum hv_mig_status *status, struct gw_err *err);
 /* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
  * source does between samples of a running migration. */
 void mig_pump_agent(struct container *ct, int ms);
@@ -58,14 +58,18 @@ void mig_trace(const char *what);
 
 /* SO_SNDBUF/SO_RCVBUF of a migration connection (the kernel doubles it) */
 #define MIG_SOCK_BUF (256 * 1024)
-/* mig_qemu_stream flag: resume a paused post-copy ("migrate" only) */
+/* mig_qemu_stream flag: resume a paused post-copy (HV_MIG_OUT only) */
 #define MIG_STREAM_RESUME 2
-/* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and run cmd ("migrate",
- * "migrate-incoming" or "migrate-recover") with uri fd:mig. */
-int mig_qemu_stream(struct container *ct, const char *cmd, int fd, int flags,
+/* Hand fd to QEMU as "mig" (getfd; QEMU gets its own copy) and start its side of the
+ * migration in direction dir (hv_mig_start: migrate, migrate-incoming or migrate-recover)
+ * with uri fd:mig. */
+int mig_qemu_stream(struct container *ct, enum hv_mig_dir dir, int fd, int flags,
 		    struct gw_err *err);
-/* Set QEMU's migration capabilities from a {"name": bool} object (CONFIG's "caps"); the
- * source sends what it sets, the destination sets the same before migrate-incoming. */
+/* A move's QEMU migration capabilities travel in CONFIG's "caps", {"name": bool} with QEMU's
+ * names (hv_mig_cap_name): the source sends the list it sets (mig_caps_to_json), the
+ * destination sets the same before migrate-incoming (mig_set_caps: anything but a boolean
+ * for one of the capabilities a move may use is refused, nothing set). */
+json_object *mig_caps_to_json(const struct hv_mig_cap_state *caps, size_t n);
 int mig_set_caps(struct container *ct, json_object *caps, struct gw_err *err);
 /* Replace ROOT/containers/NAME/migration.json (what `migrate --status` reads) with d. */
 void mig_publish_status(struct container *ct, json_object *d);

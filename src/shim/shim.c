@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "godwit/shim_main.h"
+#include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 #include "shim.h"
@@ -157,7 +158,7 @@ static void force_quit(struct container *ct)
 {
 	if (ct->qemu_pid <= 0)
 		return;
-	if (ct->qmp && qmp_execute(ct->qmp, "quit", NULL, NULL, 2000, NULL) == 0)
+	if (ct->qmp && hv_vm_quit(ct->qmp, 2000, NULL) == 0)
 		ct->quit_deadline_ns = gw_now_mono_ns() + 3000000000LL;
 	else
 		kill(ct->qemu_pid, SIGKILL), ct->quit_deadline_ns = 0;

@@ -1,11 +1,28 @@
 /* libFuzzer target for qmp_parse_line() (src/hv/qmp.c): every line QEMU sends goes through it
  * before anything trusts it. The input is fed whole and then split at newlines, as the client
- * does; a classified message must carry the key its class promises. */
+ * does; a classified message must carry the key its class promises. A return value also goes
+ * through the query-migrate parser (hv_mig_stats_parse, src/hv/vm_mig_stats.c), whose strings
+ * must stay terminated within their buffers and whose figures must stay in range. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
+
+static void check_mig_stats(json_object *ret)
+{
+	struct hv_mig_stats s;
+	int r = hv_mig_stats_parse(ret, &s, NULL);
+	if ((r < 0) != !json_object_is_type(ret, json_type_object) ||
+	    !memchr(s.status_name, 0, sizeof(s.status_name)) ||
+	    !memchr(s.error_desc, 0, sizeof(s.error_desc)) || s.status > HV_MIG_OTHER ||
+	    (uint64_t)INT64_MAX < s.transferred || !isfinite(s.mbps) || s.mbps < 0 ||
+	    !isfinite(s.dirty_rate) || s.dirty_rate < 0 ||
+	    (s.status != HV_MIG_OTHER && hv_mig_status_from_name(s.status_name) != s.status))
+		__builtin_trap();
+}
 
 static void check(const char *line, size_t len)
 {
@@ -27,6 +44,8 @@ static void check(const char *line, size_t len)
 		    !json_object_get_string(desc))
 			__builtin_trap();
 	}
+	if (kind == QMP_MSG_RETURN)
+		check_mig_stats(v);
 	json_object_put(msg);
 }
 
