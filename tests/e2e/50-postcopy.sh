@@ -92,7 +92,9 @@ assert_eq "pre-copy alone: migrate fails with exit 125" 125 "$rc"
 assert_match "pre-copy alone: the policy says it did not converge" \
 	"did not converge in [0-9]+ s: dirty [0-9]+ MiB/s vs link [0-9]+ MiB/s, [0-9]+ MiB left" "$out"
 left=$(sed -n 's/.*, \([0-9][0-9]*\) MiB left.*/\1/p' <<<"$out" | head -n 1)
-assert_true "pre-copy alone: still ${left:-?} MiB to send at the limit" test "${left:-0}" -ge 128
+# (how much is left depends on where the limit falls: late in the first pass, only the pass's
+# tail; after it, the working set the guest rewrote meanwhile, hundreds of MiB)
+assert_true "pre-copy alone: still ${left:-?} MiB to send at the limit" test "${left:-0}" -gt 0
 src_runs big "$b" "pre-copy alone"
 dest_empty "pre-copy alone"
 
