@@ -9,14 +9,15 @@
 # the guest agent (guest/agent) only common's. Prints every include that points elsewhere and
 # fails; `make` runs it before it links anything. Nor may anything outside src/hv send QMP
 # commands or wait for QMP events itself (qmp_execute, qmp_execute_with_fd, qmp_wait_event):
-# that is what hv_vm.h's typed calls are for. Usage: scripts/check-layers.sh [DIR]
+# that is what hv_vm.h's typed calls are for; nor read the environment below the CLI but in
+# src/common/knobs.c. Usage: scripts/check-layers.sh [DIR]
 set -u
 cd "${1:-$(dirname "$0")/..}" || exit 2
 
 # the layer of a header under include/godwit/
 header_layer() {
 	case $1 in
-	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h) echo common ;;
+	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h | knobs.h) echo common ;;
 	hv.h | hv_vm.h | qmp.h) echo hv ;;
 	image.h) echo image ;;
 	migproto.h | policy.h | snapfile.h) echo migproto ;;
@@ -77,5 +78,12 @@ while IFS= read -r hit; do
 	bad=1
 done < <(grep -rnoE '\bqmp_(execute|execute_with_fd|wait_event)[[:space:]]*\(' \
 	--include='*.c' --include='*.h' src guest | grep -v '^src/hv/')
-[ "$bad" -eq 0 ] && echo "layers: every include points down, no raw QMP call outside src/hv"
+# the environment is read in one place below the CLI: src/common/knobs.c (include/godwit/knobs.h)
+while IFS= read -r hit; do
+	echo "${hit%:*}: reads the environment: add a knob to include/godwit/knobs.h instead"
+	bad=1
+done < <(grep -rnoE '\b(secure_)?getenv[[:space:]]*\(' --include='*.c' --include='*.h' src |
+	grep -vE '^src/(cli/|common/knobs\.c:)')
+[ "$bad" -eq 0 ] &&
+	echo "layers: every include points down, no raw QMP call outside src/hv, getenv only in knobs.c and the CLI"
 exit "$bad"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "godwit/knobs.h"
 #include "godwit/shim_main.h"
 #include "godwit/version.h"
 
@@ -78,6 +79,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
+	gw_knobs_load();
 	struct gw_cli cli = {
 		.root = getenv("GODWIT_ROOT") && *getenv("GODWIT_ROOT") ? getenv("GODWIT_ROOT")
 									  : "/var/lib/godwit",

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "godwit/hv.h"
+#include "godwit/knobs.h"
 #include "godwit/util.h"
 
 extern char **environ;
@@ -335,8 +336,8 @@ int hv_choose_accel(const char *mode, enum hv_accel *out, char *reason, size_t r
 
 const char *hv_qemu_binary(void)
 {
-	const char *b = getenv("GODWIT_QEMU");
-	return b && *b ? b : "qemu-system-x86_64";
+	const char *b = gw_knobs()->qemu;
+	return b ? b : "qemu-system-x86_64";
 }
 
 int hv_qemu_version(char *buf, size_t len)

@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "godwit/err.h"
+#include "godwit/knobs.h"
 #include "godwit/shim_main.h"
 
 int main(int argc, char **argv)
 {
+	gw_knobs_load();
 	struct shim_opts cli = { .root = "/var/lib/godwit", .accel = "auto" };
 	int i = 1;
 	for (; i + 1 < argc && strcmp(argv[i], "__shim"); i += 2) {

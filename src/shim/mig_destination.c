@@ -21,6 +21,7 @@
 #include "godwit/migproto.h"
 #include "godwit/proc.h"
 #include "godwit/hv_vm.h"
+#include "godwit/knobs.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -48,7 +49,7 @@ static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
  * to the shim's log first tells the test when the hold has begun. */
 static void test_stall(const char *phase)
 {
-	const char *s = getenv("GODWIT_TEST_MIG_STALL");
+	const char *s = gw_knobs()->test_mig_stall;
 	if (s && !strcmp(s, phase)) {
 		fprintf(stderr, "shim: test stall at %s\n", phase);
 		poll(NULL, 0, 3000);

@@ -12,6 +12,7 @@
 
 #include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
+#include "godwit/knobs.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -314,10 +315,7 @@ void mig_pump_agent(struct container *ct, int ms)
 
 void mig_trace(const char *what)
 {
-	static int on = -1;
-	if (on < 0)
-		on = getenv("GODWIT_MIG_TRACE") != NULL;
-	if (on) {
+	if (gw_knobs()->mig_trace) {
 		char ts[36];
 		gw_fmt_rfc3339(gw_now_real_ns(), ts);
 		fprintf(stderr, "%s migration: %s\n", ts, what);

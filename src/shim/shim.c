@@ -14,6 +14,7 @@
 #include "godwit/shim_main.h"
 #include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
+#include "godwit/knobs.h"
 #include "godwit/util.h"
 #include "shim.h"
 #include "migrate.h"
@@ -103,7 +104,7 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->console_path = ct->console_path;
 	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
 	/* for debugging the guest: e.g. GODWIT_GUEST_CMDLINE=godwit.debug=1 */
-	hc->cmdline_extra = getenv("GODWIT_GUEST_CMDLINE");
+	hc->cmdline_extra = gw_knobs()->guest_cmdline;
 }
 
 int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
@@ -477,7 +478,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 			char *dir = strdup(ct.dir);
 			free_container(&ct);
 			if (dir)
-				{ if (!getenv("GODWIT_DEBUG_KEEP")) gw_rm_rf(dir, NULL); }
+				{ if (!gw_knobs()->debug_keep) gw_rm_rf(dir, NULL); }
 			free(dir);
 			return GW_EXIT_ERROR;
 		}

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "godwit/hv.h"
+#include "godwit/knobs.h"
 
 #define HV_CMDLINE_BASE_TEST                                                               \
 	"console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux "       \
@@ -72,6 +73,7 @@ static void test_basic_tcg(void **state)
 {
 	(void)state;
 	unsetenv("GODWIT_QEMU");
+	gw_knobs_load();
 	struct hv_vm_config c = sample();
 	char **argv = build(&c);
 	assert_string_equal(argv[0], "qemu-system-x86_64");
@@ -114,6 +116,7 @@ static void test_incoming_paused_kvm_extra(void **state)
 {
 	(void)state;
 	setenv("GODWIT_QEMU", "/opt/qemu/bin/qemu-system-x86_64", 1);
+	gw_knobs_load();
 	struct hv_vm_config c = sample();
 	c.incoming = 1;
 	c.paused = 1;
@@ -122,6 +125,7 @@ static void test_incoming_paused_kvm_extra(void **state)
 	c.mem_bytes = 1ULL << 30;
 	char **argv = build(&c);
 	unsetenv("GODWIT_QEMU");
+	gw_knobs_load();
 	assert_string_equal(argv[0], "/opt/qemu/bin/qemu-system-x86_64");
 	assert_string_equal(opt(argv, "-incoming"), "defer");
 	assert_true(find(argv, "-S") > 0);
@@ -326,8 +330,10 @@ static void test_qemu_version(void **state)
 	(void)state;
 	char v[64];
 	setenv("GODWIT_QEMU", "/nonexistent/qemu", 1);
+	gw_knobs_load();
 	assert_true(hv_qemu_version(v, sizeof(v)) < 0);
 	unsetenv("GODWIT_QEMU");
+	gw_knobs_load();
 	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
 		skip();
 	assert_int_equal(hv_qemu_version(v, sizeof(v)), 0);

@@ -1,0 +1,33 @@
+/* The environment knobs (include/godwit/knobs.h): the only getenv() below the CLI. */
+#include <stdlib.h>
+
+#include "godwit/knobs.h"
+
+static struct gw_knobs knobs;
+static int loaded;
+
+/* An empty value counts as unset. */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+void gw_knobs_load(void)
+{
+	knobs = (struct gw_knobs){
+		.qemu = env("GODWIT_QEMU"),
+		.guest_cmdline = env("GODWIT_GUEST_CMDLINE"),
+		.debug_keep = getenv("GODWIT_DEBUG_KEEP") != NULL,
+		.mig_trace = getenv("GODWIT_MIG_TRACE") != NULL,
+		.test_mig_stall = env("GODWIT_TEST_MIG_STALL"),
+	};
+	loaded = 1;
+}
+
+const struct gw_knobs *gw_knobs(void)
+{
+	if (!loaded)
+		gw_knobs_load();
+	return &knobs;
+}
