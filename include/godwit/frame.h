@@ -15,7 +15,7 @@
  *	if (pfd.revents & POLLIN) {
  *		r = gw_link_read(&link, port_fd, &err);	// 0 = EOF, <0 error (-EAGAIN is fine)
  *		struct gw_frame f;
- *		while ((r = gw_link_next(&link, &f, &err)) > 0) {
+ *		while (gw_link_next(&link, &f) > 0) {
  *			handle(&f);				// acks/duplicates already handled
  *			gw_frame_free(&f);
  *		}
@@ -25,7 +25,9 @@
  *		gw_link_flush(&link, port_fd, &err);	// writes what it can, adds an ACK if due
  *
  * After reconnecting (new shim, restored guest): gw_link_reset_io(), then the RESYNC/HELLO
- * exchange with gw_link_peer_reset() (docs/agent-protocol.md section 4). */
+ * exchange: gw_link_send_sync() on one side, gw_link_parse_sync() and gw_link_peer_reset() on
+ * the other (docs/agent-protocol.md section 4). The codec and reader are src/common/frame.c,
+ * the link state src/common/link.c. */
 #ifndef GODWIT_FRAME_H
 #define GODWIT_FRAME_H
 

@@ -1,10 +1,11 @@
 /* The live-migration policy (docs/migration-policy.md): a pure function of samples taken from
  * QEMU's query-migrate and the user's targets. No I/O, no clock: the caller (src/shim/
- * mig_source.c) feeds it samples and applies the actions it returns through hv.h.
+ * mig_source.c) feeds it samples and applies the actions it returns through hv_vm.h.
  *
  * Use: pol_targets_default(); pol_initial() before `migrate` gives the capabilities (which QEMU
  * only accepts while no migration is active: xbzrle, auto-converge, postcopy-ram — the last
- * also on the destination) and the starting parameters. Then, for every sample (~every 250 ms):
+ * also on the destination) and the starting parameters. Then, for every sample (taken when
+ * QEMU reports a new status or round, and at least every 20 ms):
  *     while (pol_decide(&st, &sample, &targets, &act) > 0) apply(&act);
  * pol_decide remembers what it already did, so it never returns the same step twice. */
 #ifndef GODWIT_POLICY_H
