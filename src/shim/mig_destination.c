@@ -188,71 +188,92 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 	return r;
 }
 
-static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+/* One move into this host. */
+struct dst_move {
+	struct container *ct;
+	int listen_fd;
+	int fd;			/* the migration connection (QEMU's stream too) */
+	struct mig_conn mc, cc;	/* ... and a post-copy move's control connection */
+	struct mig_conn *ctl;	/* where the messages after RAM_BEGIN go */
+	char reason[64];	/* a refusal's reason code (PREPARE) */
+	char token[33];		/* admits the control connection */
+	uint16_t nbd_port;
+	int postcopy;		/* the source set postcopy-ram */
+	int early;		/* the guest runs before COMMIT, its output held */
+	int refused;		/* PREPARE said no: nothing more to tell the source */
+	int ram_begun;
+	struct alink_release rel;
+};
+
+/* CONFIG's capabilities (a new reference, or NULL), and whether they ask for post-copy. */
+static json_object *config_caps(json_object *msg, int *postcopy)
 {
-	int fd = accept_one(ct, listen_fd, err);
-	if (fd < 0)
-		return fd;
-	mig_sock_tune(fd);
-	struct mig_conn mc, cc = { .fd = -1 };
-	mig_conn_init(&mc, fd, 30000);
-	/* after RAM_BEGIN: the migration connection, or in post-copy the control connection */
-	struct mig_conn *ctl = &mc;
+	json_object *v, *pc, *caps = NULL;
+	if (json_object_object_get_ex(msg, "caps", &v) && json_object_is_type(v, json_type_object))
+		caps = json_object_get(v);
+	*postcopy = caps && json_object_object_get_ex(caps, hv_mig_cap_name(HV_MIG_CAP_POSTCOPY_RAM),
+						    &pc) && json_object_get_boolean(pc);
+	return caps;
+}
+
+/* HELLO and CONFIG; can this host honour it (prepare)? Then QEMU in incoming mode with the
+ * source's capabilities and the disk's NBD export, and PREPARE's answer either way. */
+static int dst_prepare(struct dst_move *m, struct gw_err *err)
+{
+	struct container *ct = m->ct;
 	uint64_t common;
-	char peer[64], reason[64] = "failed", token[33] = "";
-	enum hv_mig_status status = HV_MIG_NONE;
-	json_object *msg = NULL, *caps = NULL, *v;
-	int postcopy = 0, ram_begun = 0, early = 0;
-	uint16_t nbd_port = 0;
-	struct alink_release rel = { 0 };
-	int r = mig_hello(&mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE | MIG_FEAT_POSTCOPY,
-			  &common, peer, err);
+	char peer[64];
+	json_object *msg = NULL;
+	int r = mig_hello(&m->mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE |
+				  MIG_FEAT_POSTCOPY, &common, peer, err);
 	if (r == 0)
-		r = mig_recv_json(&mc, MIG_CONFIG, &msg, err);
-	if (r == 0) {
-		mig_trace("destination: CONFIG received");
-		r = prepare(ct, msg, reason, sizeof(reason), err);
-		mig_trace("destination: overlay created");
-		if (json_object_object_get_ex(msg, "caps", &v) &&
-		    json_object_is_type(v, json_type_object))
-			caps = json_object_get(v);
-		json_object_put(msg);
-		json_object *pc;
-		postcopy = caps && json_object_object_get_ex(caps,
-				hv_mig_cap_name(HV_MIG_CAP_POSTCOPY_RAM), &pc) &&
-			   json_object_get_boolean(pc);
-		/* the guest resumes the moment QEMU has the state (early resume, its output
-		 * held until COMMIT; in post-copy the source ended its disk mirror before the
-		 * switch); a guest with a NIC that the world could hear from stays paused until
-		 * COMMIT (docs/migration-protocol.md §2) */
-		early = !ct->cfg.nic_mac[0];
-		if (r == 0)
-			r = shim_vm_start(ct, 1, !early, err);
-		mig_trace("destination: QEMU started");
-		mig_qmp_serve_agent(ct, 1);
-		/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
-		if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
-			snprintf(reason, sizeof(reason), "unsupported");
-		json_object_put(caps);
-		/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
-		if (r == 0 && (r = mig_nbd_export(ct, fd, &nbd_port, err)) < 0)
-			snprintf(reason, sizeof(reason), "disk-export");
-		test_stall("prepare");
-		if (r < 0) {
-			kill_qemu(ct);
-			mig_send_prepare(&mc, reason, err->msg, NULL);
-			close(fd);
-			return r;
-		}
-		r = send_prepare_nbd(&mc, nbd_port, token, err);
+		r = mig_recv_json(&m->mc, MIG_CONFIG, &msg, err);
+	if (r < 0)
+		return r;
+	mig_trace("destination: CONFIG received");
+	r = prepare(ct, msg, m->reason, sizeof(m->reason), err);
+	mig_trace("destination: overlay created");
+	json_object *caps = config_caps(msg, &m->postcopy);
+	json_object_put(msg);
+	/* the guest resumes the moment QEMU has the state (early resume, its output held until
+	 * COMMIT; in post-copy the source ended its disk mirror before the switch); a guest with
+	 * a NIC that the world could hear from stays paused until COMMIT
+	 * (docs/migration-protocol.md §2) */
+	m->early = !ct->cfg.nic_mac[0];
+	if (r == 0)
+		r = shim_vm_start(ct, 1, !m->early, err);
+	mig_trace("destination: QEMU started");
+	mig_qmp_serve_agent(ct, 1);
+	/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
+	if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
+		snprintf(m->reason, sizeof(m->reason), "unsupported");
+	json_object_put(caps);
+	/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
+	if (r == 0 && (r = mig_nbd_export(ct, m->fd, &m->nbd_port, err)) < 0)
+		snprintf(m->reason, sizeof(m->reason), "disk-export");
+	test_stall("prepare");
+	if (r < 0) {
+		kill_qemu(ct);
+		mig_send_prepare(&m->mc, m->reason, err->msg, NULL);
+		m->refused = 1;
+		return r;
 	}
-	if (r == 0 && postcopy)
-		r = mig_accept_control(ct, listen_fd, token, 30000, &cc, err);
+	return send_prepare_nbd(&m->mc, m->nbd_port, m->token, err);
+}
+
+/* A post-copy move's control connection, the output log so far (while the guest still runs
+ * on the source), and RAM_BEGIN. */
+static int dst_log_and_begin(struct dst_move *m, struct gw_err *err)
+{
+	struct container *ct = m->ct;
+	json_object *msg;
+	int r = 0;
+	if (m->postcopy)
+		r = mig_accept_control(ct, m->listen_fd, m->token, 30000, &m->cc, err);
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
-	mc.timeout_ms = 600000;
-	/* the output log so far, while the guest still runs on the source */
+	m->mc.timeout_ms = 600000;
 	if (r == 0)
-		r = mig_recv_file(&mc, ct->log_path, 1ULL << 32, err);
+		r = mig_recv_file(&m->mc, ct->log_path, 1ULL << 32, err);
 	if (r == 0) {
 		/* the log file was replaced under our append fd: reopen it */
 		close(ct->log_fd);
@@ -260,73 +281,115 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 		if (ct->log_fd < 0)
 			r = gw_err_sys(err, errno, "open %s", ct->log_path);
 	}
-	if (r == 0 && (r = mig_recv_json(&mc, MIG_RAM_BEGIN, &msg, err)) == 0) {
+	if (r == 0 && (r = mig_recv_json(&m->mc, MIG_RAM_BEGIN, &msg, err)) == 0) {
 		json_object_put(msg);
-		ram_begun = 1;
-		if (postcopy)
-			ctl = &cc;
+		m->ram_begun = 1;
+		if (m->postcopy)
+			m->ctl = &m->cc;
 	}
+	return r;
+}
+
+/* QEMU takes the stream from the socket (we must not read it until the stream is complete)
+ * until it holds the device state: completed, or postcopy-active after a switch. Then DONE. */
+static int dst_stream(struct dst_move *m, struct gw_err *err)
+{
+	struct container *ct = m->ct;
+	enum hv_mig_status status = HV_MIG_NONE;
+	int r = 0;
 	/* the port connected before the state loads, so the guest finds its host there */
-	if (r == 0 && early)
+	if (m->early)
 		r = alink_hold(ct, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, HV_MIG_IN, fd, 0, err);
-	/* QEMU reads the socket now; we must not, until its stream is complete */
-	/* post-copy: until our QEMU holds the device state (postcopy-active; or completed, if
-	 * the source finished before switching) */
+		r = mig_qemu_stream(ct, HV_MIG_IN, m->fd, 0, err);
 	if (r == 0)
-		r = mig_wait_qemu_for(ct, 3600 * 1000, postcopy ? HV_MIG_POSTCOPY_ACTIVE : HV_MIG_NONE,
-				      &status, err);
+		r = mig_wait_qemu_for(ct, 3600 * 1000,
+				      m->postcopy ? HV_MIG_POSTCOPY_ACTIVE : HV_MIG_NONE, &status, err);
 	if (r == 0 && status != HV_MIG_COMPLETED && status != HV_MIG_POSTCOPY_ACTIVE)
 		r = err->code ? -err->code : gw_err_set(err, EIO, "QEMU's incoming migration %s",
 							hv_mig_status_name(status));
-	if (r == 0) {
-		json_object *d = json_object_new_object();
-		mig_trace("destination: QEMU completed");
-		r = mig_send_json(ctl, MIG_DONE, d, err);
-		json_object_put(d);
-		test_stall("done");
-	}
-	if (r == 0)
-		r = receive_commit(ct, ctl, early, &rel, err);
-	if (r < 0) {
-		kill_qemu(ct);
-		alink_close(ct);
-		mig_send_abort(ram_begun ? ctl : &mc, "destination-failed", err->msg, NULL);
-		close(fd);
-		if (cc.fd >= 0)
-			close(cc.fd);
+	if (r < 0)
 		return r;
+	json_object *d = json_object_new_object();
+	mig_trace("destination: QEMU completed");
+	r = mig_send_json(m->ctl, MIG_DONE, d, err);
+	json_object_put(d);
+	test_stall("done");
+	return r;
+}
+
+static void dst_close(struct dst_move *m)
+{
+	close(m->fd);
+	if (m->cc.fd >= 0)
+		close(m->cc.fd);
+}
+
+/* A failure before RUNNING: our QEMU goes first (once the source reads ABORT it may resume its
+ * own copy), then ABORT; a refused PREPARE has told the source already. */
+static int dst_undo(struct dst_move *m, int r, struct gw_err *err)
+{
+	if (!m->refused) {
+		kill_qemu(m->ct);
+		alink_close(m->ct);
+		mig_send_abort(m->ram_begun ? m->ctl : &m->mc, "destination-failed", err->msg, NULL);
 	}
+	dst_close(m);
+	return r;
+}
+
+/* The container runs here: RUNNING (with when the guest's held output reached the world: the
+ * pause a client sees), then, in post-copy, every page still to come (through a broken link
+ * and `migrate --recover`), else the source's COMMIT_ACK (informational: a lost one changes
+ * nothing). */
+static void dst_running(struct dst_move *m)
+{
+	struct container *ct = m->ct;
 	shim_set_state(ct, CT_RUNNING, "");
-	/* with when the guest's held output reached the world (the pause a client sees) */
 	json_object *ok = json_object_new_object();
-	json_object_object_add(ok, "held_reads", json_object_new_int64(rel.reads));
-	if (rel.reads)
-		json_object_object_add(ok, "held_first_rx_ns", json_object_new_int64(rel.first_rx_ns));
-	json_object_object_add(ok, "released_ns", json_object_new_int64(rel.released_ns));
-	mig_send_json(ctl, MIG_RUNNING, ok, NULL);
+	json_object_object_add(ok, "held_reads", json_object_new_int64(m->rel.reads));
+	if (m->rel.reads)
+		json_object_object_add(ok, "held_first_rx_ns", json_object_new_int64(m->rel.first_rx_ns));
+	json_object_object_add(ok, "released_ns", json_object_new_int64(m->rel.released_ns));
+	mig_send_json(m->ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);
-	/* COMMIT_ACK: the source has let go (informational; a lost one changes nothing). In
-	 * post-copy it comes once the source's QEMU has sent every page. */
-	if (postcopy) {
-		/* every page still to come, through a broken link and `migrate --recover` */
+	if (m->postcopy) {
 		struct gw_err e = { 0 };
-		if (mig_dst_postcopy_finish(ct, listen_fd, token, &e) < 0) {
+		if (mig_dst_postcopy_finish(ct, m->listen_fd, m->token, &e) < 0) {
 			fprintf(stderr, "shim: %s\n", e.msg);
 			shim_set_state(ct, CT_RUNNING, "post-copy failed: the guest is lost");
 			/* the source would otherwise wait for a --recover that cannot come */
-			mig_send_abort(ctl, "destination-failed", e.msg, NULL);
+			mig_send_abort(m->ctl, "destination-failed", e.msg, NULL);
 		}
 	} else {
-		ctl->timeout_ms = 10000;
-		mig_await(ct, ctl->fd, ctl->timeout_ms);
-		if (mig_recv_json(ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
+		json_object *msg;
+		m->ctl->timeout_ms = 10000;
+		mig_await(ct, m->ctl->fd, m->ctl->timeout_ms);
+		if (mig_recv_json(m->ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
 			json_object_put(msg);
 	}
-	close(fd);
-	if (cc.fd >= 0)
-		close(cc.fd);
+	dst_close(m);
+}
+
+static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+{
+	struct dst_move m = { .ct = ct, .listen_fd = listen_fd, .cc = { .fd = -1 },
+			      .reason = "failed" };
+	if ((m.fd = accept_one(ct, listen_fd, err)) < 0)
+		return m.fd;
+	mig_sock_tune(m.fd);
+	mig_conn_init(&m.mc, m.fd, 30000);
+	m.ctl = &m.mc;
+	int r = dst_prepare(&m, err);
+	if (r == 0)
+		r = dst_log_and_begin(&m, err);
+	if (r == 0)
+		r = dst_stream(&m, err);
+	if (r == 0)
+		r = receive_commit(ct, m.ctl, m.early, &m.rel, err);
+	if (r < 0)
+		return dst_undo(&m, r, err);
+	dst_running(&m);
 	return 0;
 }
 

@@ -1,0 +1,48 @@
+/* The source end of a move, shared by its three files: mig_source.c (the phases, from
+ * connecting to the result, and what undoes each), mig_source_setup.c (the request's options,
+ * QEMU's capabilities and parameters, the CONFIG message) and mig_source_stream.c (QEMU's
+ * stream steered by the policy and the user until the switch). */
+#ifndef GODWIT_MIG_SOURCE_H
+#define GODWIT_MIG_SOURCE_H
+
+#include <json-c/json.h>
+
+#include "godwit/hv_vm.h"
+#include "godwit/policy.h"
+#include "migrate.h"
+
+/* How a live move may use post-copy: never (--no-postcopy, --offline), switch after the first
+ * full pass (--postcopy), or when the policy says (the default). Every move carries the disk
+ * the same way: mirrored into the destination's NBD export (QEMU 9.1 removed block migration). */
+enum src_postcopy { PC_NEVER = 0, PC_AFTER_FIRST_PASS, PC_POLICY };
+
+struct src_opts {
+	const char *uri;
+	int offline;
+	enum src_postcopy postcopy;
+	struct pol_targets targets;
+};
+
+/* The migrate request's arguments (docs/api.md) into *o. */
+int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
+		   struct gw_err *err);
+/* The capabilities and starting parameters of QEMU's migration, from the policy's setup. */
+int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps, int offline,
+			    int postcopy, struct gw_err *err);
+/* CONFIG: the container's config, the move's kind and the capabilities the destination sets. */
+json_object *src_config_msg(struct container *ct, const struct src_opts *o,
+			    const struct pol_setup *ps);
+
+/* Run QEMU's migration over fd and the policy loop until QEMU says completed (0) or, in a
+ * post-copy move, postcopy-active (1: the guest has stopped here and runs from the
+ * destination's side from now on), or the policy, the user or a failure ends it (<0, QEMU's
+ * migration cancelled). *mirroring goes to 0 when the disk mirror ended at pre-switchover;
+ * actions collects what was done; *last_q holds the last figures. */
+int src_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
+	       const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
+	       json_object *actions, struct hv_mig_stats *last_q, struct gw_err *err);
+
+/* Cancel QEMU's migration and wait (at most 10 s) until it has stopped. */
+void src_cancel_qemu(struct container *ct);
+
+#endif

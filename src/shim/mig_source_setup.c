@@ -1,0 +1,112 @@
+/* The source's set-up of a move: the request's options, QEMU's migration capabilities and
+ * parameters from the policy's setup, and the CONFIG message that tells the destination all
+ * of it (docs/migration-protocol.md, "CONFIG"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "godwit/migproto.h"
+#include "mig_source.h"
+
+int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
+		   struct gw_err *err)
+{
+	json_object *v;
+	memset(o, 0, sizeof(*o));
+	pol_targets_default(&o->targets, ct->cfg.mem_bytes);
+	if (!args || !json_object_object_get_ex(args, "uri", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return gw_err_set(err, EINVAL, "missing \"uri\"");
+	o->uri = json_object_get_string(v);
+	if (json_object_object_get_ex(args, "offline", &v))
+		o->offline = json_object_get_boolean(v);
+	if (json_object_object_get_ex(args, "max_downtime_ms", &v)) {
+		int64_t ms = json_object_get_int64(v);
+		if (ms < 1 || ms > 60000)
+			return gw_err_set(err, EINVAL, "max downtime out of range (1 ms to 60 s)");
+		o->targets.max_downtime_ns = ms * 1000000;
+	}
+	if (json_object_object_get_ex(args, "bandwidth", &v))
+		o->targets.bandwidth_cap = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(args, "max_total_s", &v)) {
+		int64_t s = json_object_get_int64(v);
+		if (s < 1 || s > 86400)
+			return gw_err_set(err, EINVAL, "max total time out of range");
+		o->targets.max_total_ns = s * 1000000000LL;
+	}
+	o->postcopy = PC_POLICY;
+	if (json_object_object_get_ex(args, "postcopy", &v) && json_object_get_boolean(v))
+		o->postcopy = PC_AFTER_FIRST_PASS;
+	else if (o->offline || (json_object_object_get_ex(args, "no_postcopy", &v) &&
+				json_object_get_boolean(v)))
+		o->postcopy = PC_NEVER;
+	if (o->postcopy && o->offline)
+		return gw_err_set(err, EINVAL, "post-copy is for live moves, not --offline");
+	/* post-copy needs postcopy-ram on both ends from the start (and the control connection
+	 * it brings), so the policy may only switch in a move set up for it */
+	o->targets.allow_postcopy = o->postcopy != PC_NEVER;
+	return 0;
+}
+
+/* The capabilities the source sets (*caps, MIG_SRC_CAPS of them); CONFIG carries them so the
+ * destination sets the same. */
+#define MIG_SRC_CAPS 5
+static void caps_list(const struct pol_setup *ps, int offline, int postcopy,
+		      struct hv_mig_cap_state caps[MIG_SRC_CAPS])
+{
+	caps[0] = (struct hv_mig_cap_state){ HV_MIG_CAP_XBZRLE, ps->cap_xbzrle && !offline };
+	caps[1] = (struct hv_mig_cap_state){ HV_MIG_CAP_AUTO_CONVERGE,
+					     ps->cap_auto_converge && !offline };
+	caps[2] = (struct hv_mig_cap_state){ HV_MIG_CAP_EVENTS, 1 };
+	caps[3] = (struct hv_mig_cap_state){ HV_MIG_CAP_POSTCOPY_RAM, postcopy && !offline };
+	/* every move's disk rides a mirror that must end while the guest is stopped and before
+	 * the destination's guest runs: QEMU waits for us in pre-switchover */
+	caps[4] = (struct hv_mig_cap_state){ HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER, 1 };
+}
+
+int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps, int offline,
+			    int postcopy, struct gw_err *err)
+{
+	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
+	caps_list(ps, offline, postcopy, caps);
+	int r = hv_mig_set_caps(ct->qmp, caps, MIG_SRC_CAPS, 5000, err);
+	if (r < 0)
+		return r;
+	/* 0 would mean QEMU's default cap; "uncapped" is the largest value it takes */
+	uint64_t bw = ps->max_bandwidth ? ps->max_bandwidth : (uint64_t)INT64_MAX / 2;
+	struct hv_mig_params p = {
+		.set = HV_MIG_P_MAX_BANDWIDTH | HV_MIG_P_DOWNTIME_LIMIT,
+		.max_bandwidth = (int64_t)bw,
+		.downtime_limit_ms = (int64_t)ps->downtime_limit_ms,
+	};
+	/* the user's cap holds after the switch too (QEMU's own default there is none) */
+	if (postcopy) {
+		p.set |= HV_MIG_P_MAX_POSTCOPY_BANDWIDTH;
+		p.max_postcopy_bandwidth = (int64_t)bw;
+	}
+	if (ps->cap_xbzrle && ps->xbzrle_cache_size) {
+		p.set |= HV_MIG_P_XBZRLE_CACHE_SIZE;
+		p.xbzrle_cache_size = (int64_t)ps->xbzrle_cache_size;
+	}
+	return hv_mig_set_params(ct->qmp, &p, 5000, err);
+}
+
+json_object *src_config_msg(struct container *ct, const struct src_opts *o,
+			    const struct pol_setup *ps)
+{
+	struct mig_config mc = { 0 };
+	snprintf(mc.name, sizeof(mc.name), "%s", ct->cfg.name);
+	snprintf(mc.image, sizeof(mc.image), "%s", ct->cfg.image_id);
+	mc.memory = ct->cfg.mem_bytes;
+	mc.cpus = ct->cfg.cpus;
+	mc.n_disks = 1;
+	snprintf(mc.disks[0].id, sizeof(mc.disks[0].id), "disk0");
+	mc.kind = o->offline ? MIG_KIND_OFFLINE : o->postcopy ? MIG_KIND_POSTCOPY : MIG_KIND_LIVE;
+	json_object *j = mig_config_to_json(&mc);
+	json_object *c;
+	ct_config_to_json(&ct->cfg, &c);
+	json_object_object_add(j, "container", c);
+	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
+	caps_list(ps, o->offline, o->postcopy != PC_NEVER, caps);
+	json_object_object_add(j, "caps", mig_caps_to_json(caps, MIG_SRC_CAPS));
+	return j;
+}
