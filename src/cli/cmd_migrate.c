@@ -92,18 +92,6 @@ static int running_migration(struct gw_cli *cli, const char *name, struct ct_sta
 	return 0;
 }
 
-static int migrate_cancel(struct gw_cli *cli, const char *name)
-{
-	struct ct_status st;
-	int r = running_migration(cli, name, &st);
-	if (r)
-		return r;
-	if (kill(st.shim_pid, SIGUSR1) < 0)
-		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
-	printf("%s: cancel requested\n", name);
-	return 0;
-}
-
 /* The figures the source shim last published for its move (NULL if none). */
 static json_object *load_progress(struct gw_cli *cli, const char *name)
 {
@@ -118,6 +106,26 @@ static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
 	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static int migrate_cancel(struct gw_cli *cli, const char *name)
+{
+	struct ct_status st;
+	int r = running_migration(cli, name, &st);
+	if (r)
+		return r;
+	/* after the switch the destination runs the guest on pages only we have */
+	json_object *d = load_progress(cli, name), *v;
+	int switched = d && json_object_object_get_ex(d, "phase", &v) && gw_json_streq(v, "postcopy");
+	json_object_put(d);
+	if (switched)
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "the move has switched to "
+			"post-copy: the guest runs on the destination now, and a cancel would lose "
+			"it; the move ends when every page has crossed" });
+	if (kill(st.shim_pid, SIGUSR1) < 0)
+		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
+	printf("%s: cancel requested\n", name);
+	return 0;
 }
 
 /* --postcopy-now: a running pre-copy that was set up for post-copy switches at once. */

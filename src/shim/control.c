@@ -222,6 +222,60 @@ static void do_signal(struct container *ct, struct shim_client *cl, json_object 
 	reply(cl, ctl_make_return(NULL));
 }
 
+static void do_stdin(struct container *ct, struct shim_client *cl, json_object *args)
+{
+	json_object *d;
+	if (!cl->exec_chan && !cl->attached)
+		return reply_error(cl, "stdin needs an attached or exec connection");
+	const char *b64 = args && json_object_object_get_ex(args, "data", &d)
+				  ? json_object_get_string(d) : "";
+	size_t bl = strlen(b64);
+	if (bl > 256 * 1024)
+		return reply_error(cl, "stdin chunk too large");
+	unsigned char *buf = malloc(bl / 4 * 3 + 3);
+	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
+	if (n < 0) {
+		free(buf);
+		return reply_error(cl, "stdin data is not base64");
+	}
+	while (n > 0 && bl > 0 && b64[bl - 1] == '=')
+		n--, bl--;
+	struct gw_err err = { 0 };
+	int r = alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err);
+	free(buf);
+	return r < 0 ? reply_error(cl, err.msg) : reply(cl, ctl_make_return(NULL));
+}
+
+/* migrate and snapshot run in the shim; their waits serve other clients, never this one */
+static void do_migrate(struct container *ct, struct shim_client *cl, json_object *args)
+{
+	struct gw_err err = { 0 };
+	json_object *res = NULL;
+	ct->job_client = cl;
+	int r = mig_source_run(ct, cl, args, &res, &err);
+	ct->job_client = NULL;
+	if (r < 0)
+		return reply_error(cl, err.msg);
+	return reply(cl, ctl_make_return(res));
+}
+
+static void do_snapshot(struct container *ct, struct shim_client *cl, json_object *args)
+{
+	json_object *v;
+	struct gw_err err = { 0 };
+	json_object *res = NULL, *p;
+	if (!args || !json_object_object_get_ex(args, "path", &p) ||
+	    !json_object_is_type(p, json_type_string))
+		return reply_error(cl, "missing \"path\"");
+	int stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
+	ct->job_client = cl;
+	int r = mig_snapshot(ct, json_object_get_string(p), stop, &res, &err);
+	ct->job_client = NULL;
+	if (r < 0)
+		return reply_error(cl, err.msg);
+	return reply(cl, ctl_make_return(res));
+}
+
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 {
 	json_object *v, *args = NULL;
@@ -249,32 +303,22 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		}
 		return;
 	}
+	/* a migration or snapshot runs (its waits serve us): only what cannot disturb it */
+	if (ct->job == SHIM_JOB_EXCLUSIVE ||
+	    (ct->job == SHIM_JOB_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal") &&
+	     strcmp(cmd, "stdin"))) {
+		char desc[256];
+		snprintf(desc, sizeof(desc), "container %.64s is %s: \"%.32s\" must wait until that "
+			 "ends", ct->cfg.name, ct->job == SHIM_JOB_LIVE ? "finishing its post-copy move"
+			 : "being migrated or snapshotted", cmd);
+		return reply_error(cl, desc);
+	}
 	if (!strcmp(cmd, "exec"))
 		return do_exec(ct, cl, args);
 	if (!strcmp(cmd, "signal"))
 		return do_signal(ct, cl, args);
-	if (!strcmp(cmd, "stdin")) {
-		json_object *d;
-		if (!cl->exec_chan && !cl->attached)
-			return reply_error(cl, "stdin needs an attached or exec connection");
-		const char *b64 = args && json_object_object_get_ex(args, "data", &d)
-					  ? json_object_get_string(d) : "";
-		size_t bl = strlen(b64);
-		if (bl > 256 * 1024)
-			return reply_error(cl, "stdin chunk too large");
-		unsigned char *buf = malloc(bl / 4 * 3 + 3);
-		int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
-		if (n < 0) {
-			free(buf);
-			return reply_error(cl, "stdin data is not base64");
-		}
-		while (n > 0 && bl > 0 && b64[bl - 1] == '=')
-			n--, bl--;
-		struct gw_err err = { 0 };
-		int r = alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err);
-		free(buf);
-		return r < 0 ? reply_error(cl, err.msg) : reply(cl, ctl_make_return(NULL));
-	}
+	if (!strcmp(cmd, "stdin"))
+		return do_stdin(ct, cl, args);
 	if (!strcmp(cmd, "stop")) {
 		int timeout_s = 10;
 		if (args && json_object_object_get_ex(args, "timeout", &v))
@@ -284,24 +328,10 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		shim_request_stop(ct, timeout_s * 1000);
 		return reply(cl, ctl_make_return(NULL));
 	}
-	if (!strcmp(cmd, "migrate")) {
-		struct gw_err err = { 0 };
-		json_object *res = NULL;
-		if (mig_source_run(ct, cl, args, &res, &err) < 0)
-			return reply_error(cl, err.msg);
-		return reply(cl, ctl_make_return(res));
-	}
-	if (!strcmp(cmd, "snapshot")) {
-		struct gw_err err = { 0 };
-		json_object *res = NULL, *p;
-		if (!args || !json_object_object_get_ex(args, "path", &p) ||
-		    !json_object_is_type(p, json_type_string))
-			return reply_error(cl, "missing \"path\"");
-		int stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
-		if (mig_snapshot(ct, json_object_get_string(p), stop, &res, &err) < 0)
-			return reply_error(cl, err.msg);
-		return reply(cl, ctl_make_return(res));
-	}
+	if (!strcmp(cmd, "migrate"))
+		return do_migrate(ct, cl, args);
+	if (!strcmp(cmd, "snapshot"))
+		return do_snapshot(ct, cl, args);
 	char desc[160];
 	snprintf(desc, sizeof(desc), "unknown command \"%.64s\"", cmd);
 	reply(cl, ctl_make_error("CommandNotFound", desc));

@@ -355,6 +355,7 @@ static void dst_running(struct dst_move *m)
 	json_object_put(ok);
 	if (m->postcopy) {
 		struct gw_err e = { 0 };
+		ct->job = SHIM_JOB_LIVE; /* the container runs here: exec and signals may come */
 		if (mig_dst_postcopy_finish(ct, m->listen_fd, m->token, &e) < 0) {
 			fprintf(stderr, "shim: %s\n", e.msg);
 			shim_set_state(ct, CT_RUNNING, "post-copy failed: the guest is lost");
@@ -395,7 +396,9 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 
 int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 {
+	ct->job = SHIM_JOB_EXCLUSIVE;
 	int r = dest_run(ct, listen_fd, err);
+	ct->job = SHIM_NO_JOB;
 	mig_qmp_serve_agent(ct, 0);
 	return r;
 }

@@ -281,12 +281,18 @@ void mig_await(struct container *ct, int fd, int timeout_ms)
 		int afd = alink_fd(ct);
 		if (left <= 0)
 			return;
-		/* poll ignores a negative fd: with no peer (fd -1) this only serves the link */
-		struct pollfd pfd[2] = {
+		/* poll ignores a negative fd: with no peer (fd -1) this only serves the link,
+		 * and, while a job runs, the control socket (what it may ask: ctl_handle) */
+		struct pollfd pfd[2 + SHIM_CTL_POLLFDS] = {
 			{ .fd = fd, .events = POLLIN },
 			{ .fd = afd, .events = POLLIN | (afd >= 0 && alink_wants_write(ct) ? POLLOUT : 0) },
 		};
-		if (poll(pfd, 2, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
+		nfds_t n = 2;
+		if (ct->job != SHIM_NO_JOB) {
+			shim_ctl_pollfds(ct, pfd + 2);
+			n += SHIM_CTL_POLLFDS;
+		}
+		if (poll(pfd, n, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
 			return;
 		if (pfd[0].revents)
 			return;
@@ -294,6 +300,8 @@ void mig_await(struct container *ct, int fd, int timeout_ms)
 			alink_on_writable(ct);
 		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE)
 			alink_close(ct);
+		if (n > 2)
+			shim_ctl_serve(ct, pfd + 2);
 	}
 }
 

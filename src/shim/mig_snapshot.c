@@ -248,8 +248,8 @@ static void wait_qemu_gone(struct container *ct, int timeout_ms)
 	}
 }
 
-int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
-		 struct gw_err *err)
+static int snapshot_run(struct container *ct, const char *path, int stop_after,
+			json_object **result, struct gw_err *err)
 {
 	if (ct->st.state != CT_RUNNING || !ct->qmp || !ct->started)
 		return gw_err_set(err, EINVAL, "container %s is %s, not running", ct->cfg.name,
@@ -425,6 +425,15 @@ static int load_state(struct container *ct, const char *desc, struct gw_err *err
 	if (r == 0)
 		r = qemu_setup_for_file(ct, 0, 0, err);
 	snap_close(sr);
+	return r;
+}
+
+int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
+		 struct gw_err *err)
+{
+	ct->job = SHIM_JOB_EXCLUSIVE;
+	int r = snapshot_run(ct, path, stop_after, result, err);
+	ct->job = SHIM_NO_JOB;
 	return r;
 }
 

@@ -434,7 +434,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		   json_object **result, struct gw_err *err)
 {
 	mig_qmp_serve_agent(ct, 1);
+	ct->job = SHIM_JOB_EXCLUSIVE;
 	int r = source_run(ct, cl, args, result, err);
+	ct->job = SHIM_NO_JOB;
 	mig_qmp_serve_agent(ct, 0);
 	return r;
 }

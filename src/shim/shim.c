@@ -253,13 +253,29 @@ static void client_readable(struct container *ct, struct shim_client *cl)
 		client_close(cl);
 }
 
+void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd)
+{
+	pfd[0] = (struct pollfd){ .fd = ct->listen_fd, .events = POLLIN };
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+		pfd[1 + i] = (struct pollfd){ .fd = &ct->clients[i] == ct->job_client ? -1
+						    : ct->clients[i].fd, .events = POLLIN };
+}
+
+void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
+{
+	if (pfd[0].revents & POLLIN)
+		accept_client(ct);
+	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
+		if (pfd[1 + i].fd >= 0 && pfd[1 + i].revents)
+			client_readable(ct, &ct->clients[i]);
+}
+
 static int event_loop(struct container *ct)
 {
 	while (!ct->done) {
-		struct pollfd pfd[4 + SHIM_MAX_CLIENTS];
+		struct pollfd pfd[3 + SHIM_CTL_POLLFDS];
 		int n = 0, idx_agent = -1, idx_qmp = -1;
 		pfd[n++] = (struct pollfd){ .fd = ct->signal_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = ct->listen_fd, .events = POLLIN };
 		if (alink_fd(ct) >= 0) {
 			idx_agent = n;
 			pfd[n++] = (struct pollfd){ .fd = alink_fd(ct),
@@ -269,9 +285,9 @@ static int event_loop(struct container *ct)
 			idx_qmp = n;
 			pfd[n++] = (struct pollfd){ .fd = qmp_fd(ct->qmp), .events = POLLIN };
 		}
-		int first_client = n;
-		for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
-			pfd[n++] = (struct pollfd){ .fd = ct->clients[i].fd, .events = POLLIN };
+		int first_ctl = n;
+		shim_ctl_pollfds(ct, pfd + n);
+		n += SHIM_CTL_POLLFDS;
 		int timeout = 1000;
 		if (ct->quit_deadline_ns) {
 			int64_t left = ct->quit_deadline_ns - gw_now_mono_ns();
@@ -296,8 +312,6 @@ static int event_loop(struct container *ct)
 					shim_request_stop(ct, 10000);
 			}
 		}
-		if (pfd[1].revents & POLLIN)
-			accept_client(ct);
 		if (idx_agent >= 0 && pfd[idx_agent].revents) {
 			if (pfd[idx_agent].revents & POLLOUT)
 				alink_on_writable(ct);
@@ -315,9 +329,7 @@ static int event_loop(struct container *ct)
 					json_object_put(ev);
 			}
 		}
-		for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
-			if (pfd[first_client + i].fd >= 0 && pfd[first_client + i].revents)
-				client_readable(ct, &ct->clients[i]);
+		shim_ctl_serve(ct, pfd + first_ctl);
 	}
 	return 0;
 }

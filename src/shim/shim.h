@@ -6,6 +6,7 @@
 #define GODWIT_SHIM_H
 
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 #include <json-c/json.h>
 
@@ -30,6 +31,15 @@ struct shim_client {
 	int64_t exec_deadline_ns; /* monotonic: the agent must answer the exec by then (0 = it did) */
 };
 
+/* While a migration or snapshot runs, its waits keep serving the control socket (mig_await):
+ * `godwit ps`, `exec` and the rest answer at once. What they may do depends on the job. */
+enum shim_job {
+	SHIM_NO_JOB,
+	SHIM_JOB_EXCLUSIVE,	/* a move or snapshot owns the VM: status and attach only */
+	SHIM_JOB_LIVE,		/* post-copy's end here: the container runs, all but stop,
+				 * migrate and snapshot */
+};
+
 struct container {
 	const char *root;
 	struct ct_config cfg;
@@ -48,6 +58,8 @@ struct container {
 	int cancel_fd;		/* signalfd read by a running migration: SIGUSR1 `migrate --cancel`,
 				 * SIGUSR2 `migrate --postcopy-now` */
 	int postcopy_now;	/* --postcopy-now arrived before the RAM stream started */
+	enum shim_job job;	/* a migration or snapshot running in the shim */
+	struct shim_client *job_client; /* the one that asked for it: not read meanwhile */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */
@@ -67,6 +79,11 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 /* Ask the VM to go down: graceful through the agent, forced (QMP quit / SIGKILL) after
  * grace_ms. */
 void shim_request_stop(struct container *ct, int grace_ms);
+/* The control socket's fds to poll (its listener, then each client's slot; -1 for a free
+ * slot): fills pfd[0 .. SHIM_CTL_POLLFDS-1]. shim_ctl_serve() answers what they say. */
+#define SHIM_CTL_POLLFDS (1 + SHIM_MAX_CLIENTS)
+void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd);
+void shim_ctl_serve(struct container *ct, const struct pollfd *pfd);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);
