@@ -108,6 +108,17 @@ static const char *jstr(json_object *o, const char *key)
 	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
+/* From the figures the source last published: was the move set up for post-copy (yes when
+ * nothing says otherwise), and has it switched? */
+static void progress_flags(struct gw_cli *cli, const char *name, int *capable, int *switched)
+{
+	json_object *d = load_progress(cli, name), *v;
+	*capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
+		   json_object_get_boolean(v);
+	*switched = d && json_object_object_get_ex(d, "phase", &v) && gw_json_streq(v, "postcopy");
+	json_object_put(d);
+}
+
 static int migrate_cancel(struct gw_cli *cli, const char *name)
 {
 	struct ct_status st;
@@ -115,9 +126,8 @@ static int migrate_cancel(struct gw_cli *cli, const char *name)
 	if (r)
 		return r;
 	/* after the switch the destination runs the guest on pages only we have */
-	json_object *d = load_progress(cli, name), *v;
-	int switched = d && json_object_object_get_ex(d, "phase", &v) && gw_json_streq(v, "postcopy");
-	json_object_put(d);
+	int capable, switched;
+	progress_flags(cli, name, &capable, &switched);
 	if (switched)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "the move has switched to "
 			"post-copy: the guest runs on the destination now, and a cancel would lose "
@@ -136,12 +146,8 @@ static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 	if (r)
 		return r;
 	/* refuse here, with the reason, what the shim would only record as refused */
-	json_object *d = load_progress(cli, name), *v;
-	int capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
-		      json_object_get_boolean(v);
-	int already = d && json_object_object_get_ex(d, "phase", &v) &&
-		      gw_json_streq(v, "postcopy");
-	json_object_put(d);
+	int capable, already;
+	progress_flags(cli, name, &capable, &already);
 	if (!capable)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "this migration was started "
 			"with --no-postcopy (or --offline): post-copy needs its disk mirror and "

@@ -56,32 +56,12 @@ dest_empty() {
 	done
 	assert_eq "$1: nothing left on the destination" "" "$(h2 ps -aq)$(leftovers "$R2")"
 }
-# bg_move NAME ARGS...: incoming on h2, migrate from h1 in the background ($MIG, output $MOUT)
-MOUT=$(mktemp)
-echo "$MOUT" >>"$ROOTS_FILE"
-bg_move() {
-	local name=$1
-	shift
-	PORT=$((PORT + 1))
-	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
-	h1 migrate --json "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
-	MIG=$!
-}
 # bg_done WHAT: wait for the background move; its exit status in $rc, its output in $out
 bg_done() {
 	wait "$MIG"
 	rc=$?
 	out=$(cat "$MOUT")
 	echo "# $1: $out"
-}
-# status_is NAME PATTERN [TRIES]: wait until h1's `migrate --status NAME` matches
-status_is() {
-	local i
-	for ((i = 0; i < ${3:-150}; i++)); do
-		h1 migrate --status "$1" 2>/dev/null | grep -Eq "$2" && return 0
-		sleep 0.2
-	done
-	return 1
 }
 
 # 1. pre-copy alone does not converge: 8 s at 100 MiB/s, the policy throttling as it can
@@ -150,7 +130,7 @@ hgw "$from" rm -f loop >/dev/null
 
 # 5a. cancel before the switch (a --postcopy move still in its first pass at 50 MiB/s)
 b=$(flatout can)
-bg_move can --postcopy --bandwidth 50M
+bg_move can --json --postcopy --bandwidth 50M
 assert_true "cancel: the move runs" status_is can "migration active"
 out=$(h1 migrate --cancel can 2>&1); rc=$?
 assert_eq "cancel: migrate --cancel exits 0" 0 "$rc"
@@ -163,7 +143,7 @@ dest_empty "cancel"
 
 # 5b. the destination dies before the switch: the source runs on
 b=$(last_num can 1 "$P")
-bg_move can --postcopy --bandwidth 50M
+bg_move can --json --postcopy --bandwidth 50M
 assert_true "destination killed: the move runs" status_is can "migration active"
 pids="$(shim_pid_of 2 can) $(qemu_pid_of 2 can)"
 assert_true "destination killed: its shim and QEMU were there" test -n "${pids// /}"
@@ -180,7 +160,7 @@ h1 rm -f can >/dev/null
 # 5c. the link breaks in the middle of post-copy: both sides pause and say so; --recover over
 # a new connection to the same listener finishes the move, memory intact
 b=$(flatout rec)
-bg_move rec --postcopy --bandwidth 100M
+bg_move rec --json --postcopy --bandwidth 100M
 assert_true "recover: the move reaches post-copy" status_is rec "postcopy" 300
 sleep 1
 ip -n "$NS2" link set "$VETH2" down
@@ -204,7 +184,7 @@ hgw 2 rm -f rec >/dev/null
 
 # 5d. --postcopy-now switches a running default-policy move
 b=$(flatout now)
-bg_move now --bandwidth 100M
+bg_move now --json --bandwidth 100M
 assert_true "postcopy-now: the move runs" status_is now "migration active"
 out=$(h1 migrate --postcopy-now now 2>&1); rc=$?
 assert_eq "postcopy-now: exit 0" 0 "$rc"
@@ -220,7 +200,7 @@ hgw 2 rm -f now >/dev/null
 # 5e. the destination's QEMU dies after the switch: the guest is lost (docs/migration.md), and
 # the move ends saying so instead of waiting for a --recover that cannot come
 b=$(flatout lost)
-bg_move lost --postcopy --bandwidth 100M
+bg_move lost --json --postcopy --bandwidth 100M
 assert_true "lost: the move reaches post-copy" status_is lost "postcopy" 300
 kill -9 "$(qemu_pid_of 2 lost)"
 for ((i = 0; i < 150; i++)); do kill -0 "$MIG" 2>/dev/null || break; sleep 0.2; done

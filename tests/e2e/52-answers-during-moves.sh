@@ -11,26 +11,6 @@
 two_hosts
 
 P="memtest iter="
-MOUT=$(mktemp)
-echo "$MOUT" >>"$ROOTS_FILE"
-# bg_move NAME ARGS...: incoming on h2, migrate from h1 in the background ($MIG)
-bg_move() {
-	local name=$1
-	shift
-	PORT=$((PORT + 1))
-	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
-	h1 migrate "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
-	MIG=$!
-}
-# status_is NAME PATTERN: wait (at most 60 s) until h1's `migrate --status NAME` matches
-status_is() {
-	local i
-	for ((i = 0; i < 300; i++)); do
-		h1 migrate --status "$1" 2>/dev/null | grep -Eq "$2" && return 0
-		sleep 0.2
-	done
-	return 1
-}
 # quick WHAT CMD...: run CMD; it must end within 1 s. Its output in $OUT, its status in $RC.
 quick() {
 	local what=$1 t0 t1
@@ -51,7 +31,7 @@ b=$(last_num mv 1 "$P")
 # 1. a live pre-copy move, while QEMU's RAM stream runs; then --cancel ends it
 bg_move mv --no-postcopy --bandwidth 20M
 assert_true "live: the RAM stream runs" \
-	status_is mv "migrating; migration active, round [0-9]+, ([2-9]|[1-9][0-9]+) MiB sent"
+	status_is mv "migrating; migration active, round [0-9]+, ([2-9]|[1-9][0-9]+) MiB sent" 300
 quick "live: ps -a on the destination" h2 ps -a
 assert_match "live: the destination lists it incoming" "^mv +[^ ]+ +incoming " "$(grep '^mv ' <<<"$OUT")"
 quick "live: logs on the destination" h2 logs mv
@@ -75,7 +55,7 @@ for ((i = 0; i < 50; i++)); do [ -z "$(h2 ps -aq)$(leftovers "$R2")" ] && break;
 # pages it lacks at 20 MiB/s)
 b=$(last_num mv 1 "$P")
 bg_move mv --postcopy --bandwidth 20M
-assert_true "post-copy: the move switched" status_is mv "migration postcopy-active"
+assert_true "post-copy: the move switched" status_is mv "migration postcopy-active" 300
 quick "post-copy: ps on the destination" h2 ps
 assert_match "post-copy: the destination runs it" "^mv +gwtest +running " "$(grep '^mv ' <<<"$OUT")"
 quick "post-copy: logs on the destination" h2 logs mv

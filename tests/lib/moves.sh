@@ -98,3 +98,25 @@ released_ok() {
 		assert_eq "$2: no held reads, no first arrival" "" "$first"
 	fi
 }
+
+# bg_move NAME ARGS...: incoming NAME on h2, then `migrate ARGS NAME` from h1 in the background:
+# its pid in $MIG, its output in the file $MOUT
+bg_move() {
+	local name=$1
+	shift
+	[ -n "${MOUT:-}" ] || { MOUT=$(mktemp); echo "$MOUT" >>"$ROOTS_FILE"; }
+	PORT=$((PORT + 1))
+	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
+	h1 migrate "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
+	MIG=$!
+}
+# status_is NAME PATTERN [TRIES]: wait (TRIES x 0.2 s, 30 s by default) until h1's
+# `migrate --status NAME` matches
+status_is() {
+	local i
+	for ((i = 0; i < ${3:-150}; i++)); do
+		h1 migrate --status "$1" 2>/dev/null | grep -Eq "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}

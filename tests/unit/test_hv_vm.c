@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "fake_monitor.h"
 #include "godwit/hv_vm.h"
 #include "godwit/util.h"
 
@@ -52,28 +53,8 @@ static void srv_send(struct fake *f, const char *s)
 /* One line (without its newline) into buf, and an fd passed with it; 0 at EOF. */
 static size_t srv_read_line(struct fake *f, char *buf, size_t cap, int *passed)
 {
-	size_t n = 0;
 	*passed = -1;
-	while (n < cap - 1) {
-		char c;
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				     .msg_controllen = sizeof(cm.buf) };
-		if (recvmsg(f->fd, &mh, MSG_CMSG_CLOEXEC) <= 0)
-			return 0;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		if (h && h->cmsg_type == SCM_RIGHTS)
-			memcpy(passed, CMSG_DATA(h), sizeof(int));
-		if (c == '\n')
-			break;
-		buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return n;
+	return fm_read_line(f->fd, buf, cap, passed);
 }
 
 static void srv_reply(struct fake *f, const char *line, const char *body)

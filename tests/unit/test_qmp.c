@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
+#include "fake_monitor.h"
 #include "godwit/qmp.h"
 #include "godwit/util.h"
 
@@ -40,27 +41,8 @@ static void srv_send(struct fake *f, const char *s)
 static json_object *srv_read_cmd(struct fake *f)
 {
 	char line[4096];
-	size_t n = 0;
-	while (n < sizeof(line) - 1) {
-		char c;
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				     .msg_controllen = sizeof(cm.buf) };
-		ssize_t r = recvmsg(f->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (r <= 0)
-			return NULL;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		if (h && h->cmsg_type == SCM_RIGHTS)
-			memcpy(&f->passed_fd, CMSG_DATA(h), sizeof(int));
-		if (c == '\n')
-			break;
-		line[n++] = c;
-	}
-	line[n] = '\0';
+	if (!fm_read_line(f->fd, line, sizeof(line), &f->passed_fd))
+		return NULL;
 	json_object *o = json_tokener_parse(line);
 	json_object *ex;
 	if (o && json_object_object_get_ex(o, "execute", &ex) && f->nseen < 8)
