@@ -17,7 +17,7 @@
                                    resumes it at the `completed` event; "poll" polls
                                    query-migrate every 100 ms, no events (the old harness)
   qmpcmd SOCK CMD                  run one QMP command without arguments (e.g. quit)
-  gaps FILE T0 T1 [FROM RELEASED]  largest gap (ms) between consecutive heartbeat lines with a
+  gaps FILE T0 T1 [FROM RELEASED]  ("-": none) largest gap (ms) between consecutive heartbeat lines with a
                                    host time in [T0-1, T1+2] s (arrival times), plus the
                                    baseline p99 before T0; with FROM and RELEASED (RFC 3339:
                                    godwit's held output) also the largest gap on the times the
@@ -237,8 +237,10 @@ def gaps(path, t0, t1, held_from=None, released=None):
     t0, t1 = float(t0), float(t1)
     # held output (godwit's destination before COMMIT): lines that arrived from HELD_FROM on
     # reached the world only at RELEASED; every other line when it arrived
-    held_from = parse_time(held_from) if held_from else None
-    released = parse_time(released) if released else None
+    held_from = parse_time(held_from) if held_from and held_from != "-" else None
+    released = parse_time(released) if released and released != "-" else None
+    if held_from is None or released is None:
+        held_from = released = None  # nothing held: the world saw each line as it arrived
     pts = []  # (host time, guest µs since heartbeat start)
     with open(path, errors="replace") as f:
         for ln in f:

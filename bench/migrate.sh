@@ -85,7 +85,7 @@ godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	local held rel
 	held=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("held_output_first_rx",""))' "$res" 2>/dev/null)
 	rel=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("held_output_released",""))' "$res" 2>/dev/null)
-	gaps=$(python3 "$BT" gaps "$WD/$n.log" "$t0" "$t1" $held $rel)
+	gaps=$(python3 "$BT" gaps "$WD/$n.log" "$t0" "$t1" "${held:--}" "${rel:--}")
 	corrupt=$(grep -c CORRUPT "$WD/$n.log" || true)
 	kbad=$(grep -E -c "$KBAD" "$RB/containers/$n/console.log" 2>/dev/null || true)
 	[ -f "$RB/containers/$n/console.log" ] || kbad=-1
