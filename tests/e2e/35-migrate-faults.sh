@@ -127,7 +127,7 @@ kill_in() {
 	dest_clean "$what"
 }
 kill_in "QEMU killed before PREPARE" qemu stall:prepare "Failed to connect to '[0-9.]+:[0-9]+': Connection refused"
-kill_in "shim killed before PREPARE" shim stall:prepare "waiting for PREPARE: peer closed the connection"
+kill_in "shim killed before PREPARE" shim stall:prepare "waiting for PREPARE: (peer closed the connection|.*reset by peer)"
 kill_in "QEMU killed during the RAM stream" qemu stream "QEMU's migration failed: |peer aborted: destination-failed" --bandwidth 20M
 kill_in "shim killed during the RAM stream" shim stream "QEMU's migration failed: |peer closed|Connection reset" --bandwidth 20M
 kill_in "QEMU killed after DONE" qemu stall:done "peer aborted: destination-failed: "
