@@ -52,9 +52,9 @@ assert_match "live: the source runs on" "^mv +gwtest +running " "$(h1 ps | grep 
 for ((i = 0; i < 50; i++)); do [ -z "$(h2 ps -aq)$(leftovers "$R2")" ] && break; sleep 0.2; done
 
 # 2. a post-copy move, in its post-copy phase (the destination runs the guest and pulls the
-# pages it lacks at 20 MiB/s)
+# pages it lacks at 50 MiB/s: a page the exec needs comes on demand meanwhile)
 b=$(last_num mv 1 "$P")
-bg_move mv --postcopy --bandwidth 20M
+bg_move mv --postcopy --bandwidth 50M
 assert_true "post-copy: the move switched" status_is mv "migration postcopy-active" 300
 quick "post-copy: ps on the destination" h2 ps
 assert_match "post-copy: the destination runs it" "^mv +gwtest +running " "$(grep '^mv ' <<<"$OUT")"
