@@ -101,10 +101,11 @@ released_ok() {
 
 # bg_move NAME ARGS...: incoming NAME on h2, then `migrate ARGS NAME` from h1 in the background:
 # its pid in $MIG, its output in the file $MOUT
+MOUT=$(mktemp)
+echo "$MOUT" >>"$ROOTS_FILE"
 bg_move() {
 	local name=$1
 	shift
-	[ -n "${MOUT:-}" ] || { MOUT=$(mktemp); echo "$MOUT" >>"$ROOTS_FILE"; }
 	PORT=$((PORT + 1))
 	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
 	h1 migrate "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
