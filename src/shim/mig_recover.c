@@ -5,6 +5,7 @@
  * `godwit migrate --recover NAME tcp:HOST:PORT` brings a new connection to the destination's
  * listener, admitted by the move's token, and QEMU resumes the stream on it
  * (`migrate-recover` there, `migrate resume=true` here). */
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -120,11 +121,41 @@ static int take_request(struct container *ct, char *uri, size_t len)
 	return ok;
 }
 
+/* A link that just came back may refuse the first connections: the neighbour entry the
+ * kernel was still probing while the link was down fails a moment later, and a connect queued
+ * behind it gets EHOSTUNREACH (reproduced on a veth pair: down 2.2–2.5 s, then up). Recovery
+ * is exactly the moment after a flap, so the connect is tried again for RECOVER_CONNECT_MS. */
+#define RECOVER_CONNECT_MS 15000
+
+static int transient_connect_error(int code)
+{
+	return code == EHOSTUNREACH || code == ENETUNREACH || code == ECONNREFUSED ||
+	       code == ETIMEDOUT;
+}
+
+static int recover_connect(struct container *ct, const char *uri, const char *token,
+			   struct mig_conn *cc, struct gw_err *err)
+{
+	int64_t deadline = gw_now_mono_ns() + (int64_t)RECOVER_CONNECT_MS * 1000000;
+	for (int tries = 1;; tries++) {
+		int r = mig_open_control(uri, token, cc, err);
+		if (r == 0 || !transient_connect_error(err->code) || gw_now_mono_ns() > deadline)
+			return r < 0 && tries > 1 ? gw_err_prefix(err, "%d tries in %d s", tries,
+								  RECOVER_CONNECT_MS / 1000)
+					    : r;
+		char t[GW_ERR_MSG_MAX + 64];
+		snprintf(t, sizeof(t), "source: recover connect try %d: %s", tries, err->msg);
+		mig_trace(t);
+		*err = (struct gw_err){ 0 };
+		mig_await_qemu(ct, 500); /* the control socket is served meanwhile */
+	}
+}
+
 static int recover_source(struct container *ct, const char *uri, const char *token,
 			  struct gw_err *err)
 {
 	struct mig_conn cc = { .fd = -1 };
-	int r = mig_open_control(uri, token, &cc, err);
+	int r = recover_connect(ct, uri, token, &cc, err);
 	/* the destination answers once its QEMU listens on the connection (migrate-recover) */
 	if (r == 0)
 		r = mig_recv_prepare(&cc, err);
