@@ -41,28 +41,56 @@ static int on_progress(json_object *ev, void *opaque)
 	return 0;
 }
 
+/* The figures of NAME's latest migration: from its shim (query-migration) while it runs,
+ * else from migration.json, which the shim leaves behind; NULL when there are none. */
+static json_object *migration_figures(struct gw_cli *cli, const char *name, enum ct_state state)
+{
+	json_object *d = NULL, *v;
+	int fd = state == CT_MIGRATING ? cli_connect(cli, name, NULL) : -1;
+	if (fd >= 0) {
+		struct ctl_reader rd = { 0 };
+		if (ctl_call(fd, &rd, "query-migration", NULL, &d, NULL, NULL, 5000, NULL) < 0)
+			d = NULL;
+		ctl_reader_free(&rd);
+		close(fd);
+	}
+	if (!d) {
+		cleanup_free char *path = ct_path(cli->root, name, "migration.json");
+		cleanup_free char *txt = NULL;
+		if (path && gw_read_file(path, 1 << 20, &txt, NULL, NULL) == 0 &&
+		    !(d = json_tokener_parse(txt)))
+			d = json_object_new_string("malformed");
+	}
+	if (d && json_object_object_get_ex(d, "status", &v) && gw_json_streq(v, "none")) {
+		json_object_put(d);
+		d = NULL;
+	}
+	return d;
+}
+
 static int migrate_status(struct gw_cli *cli, const char *name, int json)
 {
 	struct gw_err err = { 0 };
 	struct ct_status st;
 	if (ct_status_load(cli->root, name, &st, &err) < 0)
 		return cli_fail("migrate", &err);
-	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
-	cleanup_free char *txt = NULL;
-	if (!path || gw_read_file(path, 1 << 20, &txt, NULL, &err) < 0) {
+	json_object *d = migration_figures(cli, name, st.state), *v;
+	if (!d) {
 		if (json)
 			printf("{\"status\":\"none\",\"state\":\"%s\"}\n", ct_state_name(st.state));
 		else
 			printf("%s: %s, no migration yet\n", name, ct_state_name(st.state));
 		return 0;
 	}
+	if (!json_object_is_type(d, json_type_object)) {
+		json_object_put(d);
+		return cli_fail("migrate", &(struct gw_err){ EINVAL, "malformed migration.json" });
+	}
 	if (json) {
-		printf("%s\n", txt);
+		printf("%s\n", json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+		json_object_put(d);
 		return 0;
 	}
-	json_object *d = json_tokener_parse(txt), *v;
-	if (!d)
-		return cli_fail("migrate", &(struct gw_err){ EINVAL, "malformed migration.json" });
 	const char *s = json_object_object_get_ex(d, "status", &v) ? json_object_get_string(v) : "?";
 	printf("%s: %s; migration %s", name, ct_state_name(st.state), s);
 	if (json_object_object_get_ex(d, "round", &v))
@@ -80,60 +108,36 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 	return 0;
 }
 
-/* The record of a container whose migration runs now; else an error, printed (exit 125). */
-static int running_migration(struct gw_cli *cli, const char *name, struct ct_status *st)
+/* Ask the shim of NAME's running move something over the control API (docs/api.md:
+ * migrate-cancel, migrate-postcopy-now, migrate-recover): 0 and *ret, or an error printed
+ * (exit 125). The shim decides what the move may be asked; its refusal is the message. */
+static int ask_move(struct gw_cli *cli, const char *name, const char *cmd, json_object *args,
+		    int timeout_ms, json_object **ret)
 {
 	struct gw_err err = { 0 };
-	if (ct_status_load(cli->root, name, st, &err) < 0)
+	struct ct_status st;
+	if (ct_status_load(cli->root, name, &st, &err) < 0)
 		return cli_fail("migrate", &err);
-	if (st->state != CT_MIGRATING || st->shim_pid <= 0)
+	if (st.state != CT_MIGRATING || st.shim_pid <= 0)
 		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no migration of this container "
 							     "is running" });
-	return 0;
-}
-
-/* The figures the source shim last published for its move (NULL if none). */
-static json_object *load_progress(struct gw_cli *cli, const char *name)
-{
-	cleanup_free char *path = ct_path(cli->root, name, "migration.json");
-	cleanup_free char *txt = NULL;
-	if (!path || gw_read_file(path, 1 << 20, &txt, NULL, NULL) < 0)
-		return NULL;
-	return json_tokener_parse(txt);
-}
-
-static const char *jstr(json_object *o, const char *key)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
-}
-
-/* From the figures the source last published: was the move set up for post-copy (yes when
- * nothing says otherwise), and has it switched? */
-static void progress_flags(struct gw_cli *cli, const char *name, int *capable, int *switched)
-{
-	json_object *d = load_progress(cli, name), *v;
-	*capable = !d || !json_object_object_get_ex(d, "postcopy_capable", &v) ||
-		   json_object_get_boolean(v);
-	*switched = d && json_object_object_get_ex(d, "phase", &v) && gw_json_streq(v, "postcopy");
-	json_object_put(d);
+	int fd = cli_connect(cli, name, &err);
+	if (fd < 0)
+		return cli_fail("migrate", &err);
+	struct ctl_reader rd = { 0 };
+	int r = ctl_call(fd, &rd, cmd, args, ret, NULL, NULL, timeout_ms, &err);
+	ctl_reader_free(&rd);
+	close(fd);
+	return r < 0 ? cli_fail("migrate", &err) : 0;
 }
 
 static int migrate_cancel(struct gw_cli *cli, const char *name)
 {
-	struct ct_status st;
-	int r = running_migration(cli, name, &st);
+	json_object *res = NULL;
+	int r = ask_move(cli, name, "migrate-cancel", NULL, 5000, &res);
+	json_object_put(res);
 	if (r)
 		return r;
-	/* after the switch the destination runs the guest on pages only we have */
-	int capable, switched;
-	progress_flags(cli, name, &capable, &switched);
-	if (switched)
-		return cli_fail("migrate", &(struct gw_err){ EINVAL, "the move has switched to "
-			"post-copy: the guest runs on the destination now, and a cancel would lose "
-			"it; the move ends when every page has crossed" });
-	if (kill(st.shim_pid, SIGUSR1) < 0)
-		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
 	printf("%s: cancel requested\n", name);
 	return 0;
 }
@@ -141,76 +145,32 @@ static int migrate_cancel(struct gw_cli *cli, const char *name)
 /* --postcopy-now: a running pre-copy that was set up for post-copy switches at once. */
 static int migrate_postcopy_now(struct gw_cli *cli, const char *name)
 {
-	struct ct_status st;
-	int r = running_migration(cli, name, &st);
+	json_object *res = NULL, *v;
+	int r = ask_move(cli, name, "migrate-postcopy-now", NULL, 5000, &res);
 	if (r)
 		return r;
-	/* refuse here, with the reason, what the shim would only record as refused */
-	int capable, already;
-	progress_flags(cli, name, &capable, &already);
-	if (!capable)
-		return cli_fail("migrate", &(struct gw_err){ EINVAL, "this migration was started "
-			"with --no-postcopy (or --offline): post-copy needs its disk mirror and "
-			"QEMU capability from the start; cancel and migrate again without it" });
-	if (already) {
-		printf("%s: already in post-copy\n", name);
-		return 0;
-	}
-	if (kill(st.shim_pid, SIGUSR2) < 0)
-		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
-	printf("%s: switch to post-copy requested\n", name);
+	int already = json_object_object_get_ex(res, "already", &v) && json_object_get_boolean(v);
+	json_object_put(res);
+	printf(already ? "%s: already in post-copy\n" : "%s: switch to post-copy requested\n",
+	       name);
 	return 0;
 }
 
 /* --recover: a post-copy move whose link broke resumes over a new connection to the
- * destination's listener (docs/migration.md, "Recovery"). */
+ * destination's listener (docs/migration.md, "Recovery"). The shim answers once the attempt
+ * has ended: its connects (15 s), the destination's answer (30 s), QEMU's resume. */
 static int migrate_recover(struct gw_cli *cli, const char *name, const char *uri)
 {
-	struct gw_err err = { 0 };
-	struct ct_status st;
-	int r = running_migration(cli, name, &st);
+	json_object *args = json_object_new_object(), *res = NULL, *v;
+	json_object_object_add(args, "uri", json_object_new_string(uri));
+	int r = ask_move(cli, name, "migrate-recover", args, 120000, &res);
+	json_object_put(args);
 	if (r)
 		return r;
-	json_object *d = load_progress(cli, name);
-	int paused = !strcmp(jstr(d, "status"), "postcopy-paused");
-	json_object_put(d);
-	if (!paused)
-		return cli_fail("migrate", &(struct gw_err){ EINVAL, "no post-copy move of this "
-			"container is paused: nothing to recover (see `godwit migrate --status`)" });
-	cleanup_free char *req = ct_path(cli->root, name, "migrate-request.json");
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "recover", json_object_new_string(uri));
-	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	r = req ? gw_write_file(req, txt, strlen(txt), 0600, &err) : -ENOMEM;
-	json_object_put(o);
-	if (r < 0)
-		return cli_fail("migrate", &err);
-	if (kill(st.shim_pid, SIGUSR2) < 0)
-		return cli_fail("migrate", &(struct gw_err){ errno, "cannot reach the shim" });
-	/* the shim takes the request (removes the file), then reports how it went */
-	for (int i = 0; i < 600; i++) {
-		poll(NULL, 0, 100);
-		if (access(req, F_OK) == 0)
-			continue;
-		d = load_progress(cli, name);
-		const char *s = jstr(d, "status");
-		if (!strcmp(s, "postcopy-recovering")) {
-			json_object_put(d);
-			continue;
-		}
-		if (!strcmp(s, "postcopy-paused")) {
-			err.code = EIO;
-			snprintf(err.msg, sizeof(err.msg), "recover failed (still paused): %s",
-				 jstr(d, "error"));
-			json_object_put(d);
-			return cli_fail("migrate", &err);
-		}
-		printf("%s: post-copy resumed over %s (%s)\n", name, uri, s);
-		json_object_put(d);
-		return 0;
-	}
-	return cli_fail("migrate", &(struct gw_err){ ETIMEDOUT, "the shim did not take the "
-						     "request within 60 s" });
+	printf("%s: post-copy resumed over %s (%s)\n", name, uri,
+	       json_object_object_get_ex(res, "status", &v) ? json_object_get_string(v) : "?");
+	json_object_put(res);
+	return 0;
 }
 
 static void usage(void)
@@ -250,14 +210,17 @@ static void usage(void)
 	       "  -h, --help              this help\n");
 }
 
-static volatile pid_t cancel_pid;
+/* Ctrl-C on a running `godwit migrate` cancels it: the handler writes a migrate-cancel,
+ * made beforehand, on a second connection to the shim (write is async-signal-safe); the
+ * shim's answer to the move says how it ended. */
+static int cancel_fd = -1;
+static char cancel_line[64];
 
-/* Ctrl-C on a running `godwit migrate` cancels it (the shim answers with the outcome). */
 static void forward_int(int sig)
 {
 	(void)sig;
-	if (cancel_pid > 0)
-		kill(cancel_pid, SIGUSR1);
+	if (cancel_fd >= 0 && write(cancel_fd, cancel_line, strlen(cancel_line)) < 0)
+		cancel_fd = -1;
 }
 
 int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
@@ -352,8 +315,9 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	struct ctl_reader rd = { 0 };
 	json_object *res = NULL;
 	struct ct_status st;
-	if (ct_status_load(cli->root, name, &st, NULL) == 0)
-		cancel_pid = st.shim_pid;
+	pid_t shim_pid = ct_status_load(cli->root, name, &st, NULL) == 0 ? st.shim_pid : 0;
+	snprintf(cancel_line, sizeof(cancel_line), "{\"execute\":\"migrate-cancel\"}\n");
+	cancel_fd = cli_connect(cli, name, NULL);
 	struct sigaction sa = { .sa_handler = forward_int };
 	sigaction(SIGINT, &sa, NULL);
 	int tty = isatty(2) && !json;
@@ -361,6 +325,9 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	json_object_put(args);
 	ctl_reader_free(&rd);
 	close(fd);
+	signal(SIGINT, SIG_DFL);
+	if (cancel_fd >= 0)
+		close(cancel_fd);
 	if (tty)
 		fprintf(stderr, "\n");
 	if (r == -EPIPE)
@@ -370,7 +337,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	if (r < 0)
 		return cli_fail("migrate", &err);
 	/* the source's shim goes once its QEMU has exited: when we return, both are gone */
-	for (int i = 0; i < 1000 && cancel_pid > 0 && ct_shim_alive(cancel_pid); i++)
+	for (int i = 0; i < 1000 && shim_pid > 0 && ct_shim_alive(shim_pid); i++)
 		poll(NULL, 0, 10);
 	if (json) {
 		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN));

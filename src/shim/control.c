@@ -1,5 +1,5 @@
-/* The shim's control API (docs/api.md): attach, exec, signal, stop, query-status. Requests
- * are untrusted: every argument is type-checked and bounded before it is acted on. */
+/* The shim's control API (docs/api.md): attach, exec, signal, stdin, stop, query-status;
+ * migrations and snapshots in control_migrate.c. Requests are untrusted: every argument is type-checked and bounded before it is acted on. */
 #include <limits.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -13,15 +13,15 @@
 
 #define MAX_ARGS 4096
 
-static void reply(struct shim_client *cl, json_object *msg)
+void ctl_reply(struct shim_client *cl, json_object *msg)
 {
 	ctl_send(cl->fd, msg, NULL);
 	json_object_put(msg);
 }
 
-static void reply_error(struct shim_client *cl, const char *desc)
+void ctl_reply_error(struct shim_client *cl, const char *desc)
 {
-	reply(cl, ctl_make_error("GenericError", desc));
+	ctl_reply(cl, ctl_make_error("GenericError", desc));
 }
 
 /* An output event: the bytes travel base64-encoded so that any output survives JSON. */
@@ -116,17 +116,17 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 	char why[160];
 	json_object *argv, *env;
 	if (ct->st.state != CT_RUNNING)
-		return reply_error(cl, "container is not running");
+		return ctl_reply_error(cl, "container is not running");
 	if (get_strv(args, "argv", 1, &argv, why, sizeof(why)) < 0 ||
 	    get_strv(args, "env", 0, &env, why, sizeof(why)) < 0)
-		return reply_error(cl, why);
+		return ctl_reply_error(cl, why);
 	if (json_object_array_length(argv) == 0)
-		return reply_error(cl, "\"argv\" must not be empty");
+		return ctl_reply_error(cl, "\"argv\" must not be empty");
 	if (cl->exec_chan)
-		return reply_error(cl, "this connection already runs an exec session");
+		return ctl_reply_error(cl, "this connection already runs an exec session");
 	int chan = ct->next_chan++;
 	if (chan > 65535)
-		return reply_error(cl, "too many exec sessions");
+		return ctl_reply_error(cl, "too many exec sessions");
 	json_object *spec = json_object_new_object();
 	json_object_object_add(spec, "argv", json_object_get(argv));
 	/* like docker exec: the container's env, cwd and user unless the request overrides */
@@ -159,12 +159,12 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 	int r = alink_send_exec(ct, chan, spec, &err);
 	json_object_put(spec);
 	if (r < 0)
-		return reply_error(cl, err.msg);
+		return ctl_reply_error(cl, err.msg);
 	cl->exec_chan = chan;
 	cl->exec_deadline_ns = gw_now_mono_ns() + SHIM_EXEC_START_MS * 1000000LL;
 	json_object *ret = json_object_new_object();
 	json_object_object_add(ret, "chan", json_object_new_int(chan));
-	reply(cl, ctl_make_return(ret));
+	ctl_reply(cl, ctl_make_return(ret));
 }
 
 void ctl_exec_answered(struct container *ct, int chan)
@@ -210,70 +210,40 @@ static void do_signal(struct container *ct, struct shim_client *cl, json_object 
 	if (args && json_object_object_get_ex(args, "signal", &v))
 		sig = json_object_get_int(v);
 	if (sig < 1 || sig > 64)
-		return reply_error(cl, "signal out of range");
+		return ctl_reply_error(cl, "signal out of range");
 	if (ct->st.state != CT_RUNNING)
-		return reply_error(cl, "container is not running");
+		return ctl_reply_error(cl, "container is not running");
 	struct gw_err err = { 0 };
 	int chan = cl->exec_chan;
 	if (args && json_object_object_get_ex(args, "chan", &v))
 		chan = json_object_get_int(v);
 	if (alink_send_signal(ct, chan, sig, &err) < 0)
-		return reply_error(cl, err.msg);
-	reply(cl, ctl_make_return(NULL));
+		return ctl_reply_error(cl, err.msg);
+	ctl_reply(cl, ctl_make_return(NULL));
 }
 
 static void do_stdin(struct container *ct, struct shim_client *cl, json_object *args)
 {
 	json_object *d;
 	if (!cl->exec_chan && !cl->attached)
-		return reply_error(cl, "stdin needs an attached or exec connection");
+		return ctl_reply_error(cl, "stdin needs an attached or exec connection");
 	const char *b64 = args && json_object_object_get_ex(args, "data", &d)
 				  ? json_object_get_string(d) : "";
 	size_t bl = strlen(b64);
 	if (bl > 256 * 1024)
-		return reply_error(cl, "stdin chunk too large");
+		return ctl_reply_error(cl, "stdin chunk too large");
 	unsigned char *buf = malloc(bl / 4 * 3 + 3);
 	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
 	if (n < 0) {
 		free(buf);
-		return reply_error(cl, "stdin data is not base64");
+		return ctl_reply_error(cl, "stdin data is not base64");
 	}
 	while (n > 0 && bl > 0 && b64[bl - 1] == '=')
 		n--, bl--;
 	struct gw_err err = { 0 };
 	int r = alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err);
 	free(buf);
-	return r < 0 ? reply_error(cl, err.msg) : reply(cl, ctl_make_return(NULL));
-}
-
-/* migrate and snapshot run in the shim; their waits serve other clients, never this one */
-static void do_migrate(struct container *ct, struct shim_client *cl, json_object *args)
-{
-	struct gw_err err = { 0 };
-	json_object *res = NULL;
-	ct->job_client = cl;
-	int r = mig_source_run(ct, cl, args, &res, &err);
-	ct->job_client = NULL;
-	if (r < 0)
-		return reply_error(cl, err.msg);
-	return reply(cl, ctl_make_return(res));
-}
-
-static void do_snapshot(struct container *ct, struct shim_client *cl, json_object *args)
-{
-	json_object *v;
-	struct gw_err err = { 0 };
-	json_object *res = NULL, *p;
-	if (!args || !json_object_object_get_ex(args, "path", &p) ||
-	    !json_object_is_type(p, json_type_string))
-		return reply_error(cl, "missing \"path\"");
-	int stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
-	ct->job_client = cl;
-	int r = mig_snapshot(ct, json_object_get_string(p), stop, &res, &err);
-	ct->job_client = NULL;
-	if (r < 0)
-		return reply_error(cl, err.msg);
-	return reply(cl, ctl_make_return(res));
+	return r < 0 ? ctl_reply_error(cl, err.msg) : ctl_reply(cl, ctl_make_return(NULL));
 }
 
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
@@ -281,17 +251,17 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 	json_object *v, *args = NULL;
 	if (!json_object_object_get_ex(req, "execute", &v) ||
 	    !json_object_is_type(v, json_type_string))
-		return reply_error(cl, "request without \"execute\"");
+		return ctl_reply_error(cl, "request without \"execute\"");
 	const char *cmd = json_object_get_string(v);
 	if (json_object_object_get_ex(req, "arguments", &args) &&
 	    !json_object_is_type(args, json_type_object))
-		return reply_error(cl, "\"arguments\" must be an object");
+		return ctl_reply_error(cl, "\"arguments\" must be an object");
 
 	if (!strcmp(cmd, "query-status"))
-		return reply(cl, ctl_make_return(status_json(ct)));
+		return ctl_reply(cl, ctl_make_return(status_json(ct)));
 	if (!strcmp(cmd, "attach")) {
 		cl->attached = 1;
-		reply(cl, ctl_make_return(NULL));
+		ctl_reply(cl, ctl_make_return(NULL));
 		if (args && json_object_object_get_ex(args, "logs", &v) && json_object_get_boolean(v))
 			replay_log(ct, cl);
 		if (ct->main_exited) {
@@ -303,6 +273,8 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		}
 		return;
 	}
+	if (ctl_migration_command(ct, cl, cmd, args))
+		return;
 	/* a migration or snapshot runs (its waits serve us): only what cannot disturb it */
 	if (ct->job == SHIM_JOB_EXCLUSIVE ||
 	    (ct->job == SHIM_JOB_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal") &&
@@ -311,7 +283,7 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		snprintf(desc, sizeof(desc), "container %.64s is %s: \"%.32s\" must wait until that "
 			 "ends", ct->cfg.name, ct->job == SHIM_JOB_LIVE ? "finishing its post-copy move"
 			 : "being migrated or snapshotted", cmd);
-		return reply_error(cl, desc);
+		return ctl_reply_error(cl, desc);
 	}
 	if (!strcmp(cmd, "exec"))
 		return do_exec(ct, cl, args);
@@ -324,15 +296,11 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		if (args && json_object_object_get_ex(args, "timeout", &v))
 			timeout_s = json_object_get_int(v);
 		if (timeout_s < 0 || timeout_s > 3600)
-			return reply_error(cl, "timeout out of range");
+			return ctl_reply_error(cl, "timeout out of range");
 		shim_request_stop(ct, timeout_s * 1000);
-		return reply(cl, ctl_make_return(NULL));
+		return ctl_reply(cl, ctl_make_return(NULL));
 	}
-	if (!strcmp(cmd, "migrate"))
-		return do_migrate(ct, cl, args);
-	if (!strcmp(cmd, "snapshot"))
-		return do_snapshot(ct, cl, args);
 	char desc[160];
 	snprintf(desc, sizeof(desc), "unknown command \"%.64s\"", cmd);
-	reply(cl, ctl_make_error("CommandNotFound", desc));
+	ctl_reply(cl, ctl_make_error("CommandNotFound", desc));
 }

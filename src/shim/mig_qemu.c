@@ -224,8 +224,7 @@ static int mirror_state(struct container *ct, struct gw_err *err)
 	return hv_block_job_ready(ct->qmp, MIG_MIRROR_JOB, 5000, err);
 }
 
-int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
-			  struct gw_err *err)
+int mig_mirror_wait_ready(struct container *ct, int timeout_ms, struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
@@ -236,12 +235,9 @@ int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
 			return gw_err_set(err, EIO, "the disk mirror to the destination ended early");
 		if (r < 0)
 			return r;
-		struct signalfd_siginfo si;
-		while (cancel_fd >= 0 && read(cancel_fd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo != SIGUSR2)
-				return gw_err_set(err, ECANCELED, "cancelled by the user");
-			ct->postcopy_now = 1; /* acted on once the RAM stream runs */
-		}
+		/* migrate-cancel; a migrate-postcopy-now waits for the RAM stream */
+		if (ct->asks.cancel)
+			return gw_err_set(err, ECANCELED, "cancelled by the user");
 		if (gw_now_mono_ns() > deadline)
 			return gw_err_set(err, ETIMEDOUT, "disk mirror not in sync after %d s",
 					  timeout_ms / 1000);

@@ -96,29 +96,32 @@ static void publish(struct container *ct, const char *status, const char *error,
 	json_object_put(d);
 }
 
-/* `migrate --recover` left the new address in migrate-request.json and sent SIGUSR2. */
+/* migrate-recover (control_migrate.c) left the destination's address in ct->asks */
 static int take_request(struct container *ct, char *uri, size_t len)
 {
-	struct signalfd_siginfo si;
-	int asked = 0;
-	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
-		asked |= si.ssi_signo == SIGUSR2; /* a cancel is not offered after the switch */
-	if (!asked)
+	if (!ct->asks.recover_uri[0])
 		return 0;
-	cleanup_free char *path = ct_path(ct->root, ct->cfg.name, "migrate-request.json");
-	cleanup_free char *txt = NULL;
-	if (!path || gw_read_file(path, 4096, &txt, NULL, NULL) < 0)
-		return 0;
-	unlink(path);
-	json_object *o = json_tokener_parse(txt), *v;
-	int ok = o && json_object_object_get_ex(o, "recover", &v) &&
-		 json_object_is_type(v, json_type_string) &&
-		 !strncmp(json_object_get_string(v), "tcp:", 4) &&
-		 strlen(json_object_get_string(v)) < len;
-	if (ok)
-		snprintf(uri, len, "%s", json_object_get_string(v));
-	json_object_put(o);
-	return ok;
+	snprintf(uri, len, "%s", ct->asks.recover_uri);
+	ct->asks.recover_uri[0] = '\0';
+	return 1;
+}
+
+/* ... and is answered once the attempt has ended */
+static void answer_recover(struct container *ct, const char *uri, const struct gw_err *e)
+{
+	struct shim_client *cl = ct->asks.recover_client;
+	ct->asks.recover_client = NULL;
+	if (!cl)
+		return;
+	if (e) {
+		char desc[GW_ERR_MSG_MAX + 32];
+		snprintf(desc, sizeof(desc), "recover failed (still paused): %s", e->msg);
+		return ctl_reply_error(cl, desc);
+	}
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "uri", json_object_new_string(uri));
+	json_object_object_add(res, "status", json_object_new_string("postcopy-active"));
+	ctl_reply(cl, ctl_make_return(res));
 }
 
 /* A link that just came back may refuse the first connections: the neighbour entry the
@@ -202,6 +205,7 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 	char uri[300];
 	int paused = 0;
 	int64_t published = 0;
+	ct->asks.switched = 1; /* migrate-cancel is refused from here on */
 	for (;;) {
 		struct hv_mig_stats q;
 		int r = hv_mig_query(ct->qmp, &q, 5000, err);
@@ -228,18 +232,20 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 				shim_set_state(ct, CT_MIGRATING, d);
 				publish(ct, "postcopy-paused", why, NULL);
 				mig_trace("source: post-copy paused");
-				paused = 1;
+				ct->asks.paused = paused = 1;
 			}
 			if (take_request(ct, uri, sizeof(uri))) {
 				struct gw_err e = { 0 };
 				publish(ct, "postcopy-recovering", NULL, NULL);
 				if (recover_source(ct, uri, token, &e) < 0) {
 					publish(ct, "postcopy-paused", e.msg, NULL);
+					answer_recover(ct, uri, &e);
 				} else {
 					mig_trace("source: post-copy resumed");
 					shim_set_state(ct, CT_MIGRATING, "post-copy");
 					publish(ct, "postcopy-active", NULL, NULL);
-					paused = 0;
+					ct->asks.paused = paused = 0;
+					answer_recover(ct, uri, NULL);
 				}
 			}
 		}

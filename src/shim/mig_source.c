@@ -171,10 +171,8 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 	mig_sock_tune(m->fd);
 	pol_initial(&m->o.targets, &m->ps, &m->pst);
 	shim_set_state(ct, CT_MIGRATING, m->o.uri);
-	struct signalfd_siginfo si;
-	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si))
-		; /* a stale cancel or switch request is not for this migration */
-	ct->postcopy_now = 0;
+	/* from now on the control API may ask things of this move (control_migrate.c) */
+	ct->asks = (struct mig_asks){ .source = 1, .capable = m->o.postcopy != PC_NEVER };
 	publish_end(ct, "setup", m->o.uri, NULL, NULL);
 	mig_conn_init(&m->mc, m->fd, 30000);
 	m->ctl = &m->mc;
@@ -227,7 +225,7 @@ static int src_mirror(struct src_move *m, struct gw_err *err)
 		m->mirroring = 1;
 		mig_trace("source: disk mirror started");
 		r = mig_mirror_wait_ready(m->ct, (int)(m->o.targets.max_total_ns / 1000000),
-					  m->ct->cancel_fd, err);
+					  err);
 		mig_trace("source: disk mirror ready");
 	}
 	/* an offline move stops the guest here: what follows copies a still image */

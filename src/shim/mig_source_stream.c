@@ -132,22 +132,16 @@ static int decide(struct stream *s, const struct pol_sample *smp, struct gw_err 
 	return 0;
 }
 
-/* The user's requests, by signal (godwit migrate --cancel: SIGUSR1, --postcopy-now:
- * SIGUSR2). Only a move set up for post-copy (postcopy-ram on both ends, the control
- * connection) can switch; once it has, a cancel would lose the guest and is not offered. */
+/* The user's requests through the control API (control_migrate.c: migrate-cancel,
+ * migrate-postcopy-now). Only a move set up for post-copy (postcopy-ram on both ends, the
+ * control connection) can switch; once it has, a cancel would lose the guest and is refused
+ * there. */
 static int user_requests(struct stream *s, const struct pol_sample *smp, struct gw_err *err)
 {
 	struct container *ct = s->ct;
-	struct signalfd_siginfo si;
-	int cancel = 0, r;
-	while (ct->cancel_fd >= 0 && read(ct->cancel_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGUSR2)
-			ct->postcopy_now = 1;
-		else
-			cancel = 1;
-	}
-	if (ct->postcopy_now && !s->switched) {
-		ct->postcopy_now = 0;
+	int r;
+	if (ct->asks.postcopy_now && !s->switched) {
+		ct->asks.postcopy_now = 0;
 		int can = s->o->postcopy != PC_NEVER;
 		record(s, smp->elapsed_ns, can ? "start-postcopy" : "postcopy-now-refused",
 		       can ? "the user asked (--postcopy-now)"
@@ -158,7 +152,8 @@ static int user_requests(struct stream *s, const struct pol_sample *smp, struct 
 			s->switched = 1;
 		}
 	}
-	if (!s->switched && cancel) {
+	ct->asks.switched = s->switched;
+	if (!s->switched && ct->asks.cancel) {
 		/* before the commit the source just goes on */
 		src_cancel_qemu(ct);
 		return gw_err_set(err, ECANCELED, "cancelled by the user");

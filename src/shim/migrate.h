@@ -101,8 +101,7 @@ void mig_sock_tune(int fd);
 int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err);
 int mig_nbd_stop(struct container *ct, struct gw_err *err);
 int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err);
-int mig_mirror_wait_ready(struct container *ct, int timeout_ms, int cancel_fd,
-			  struct gw_err *err);
+int mig_mirror_wait_ready(struct container *ct, int timeout_ms, struct gw_err *err);
 int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err);
 
 #endif

@@ -78,6 +78,8 @@ static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struc
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGUSR1, SIG_DFL); /* QEMU kicks its vCPUs with it */
+		signal(SIGUSR2, SIG_DFL);
 		execvp(argv[0], argv);
 		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -200,8 +202,10 @@ static void reap(struct container *ct)
 			on_qemu_exit(ct, ws);
 }
 
-static void client_close(struct shim_client *cl)
+static void client_close(struct container *ct, struct shim_client *cl)
 {
+	if (ct->asks.recover_client == cl)
+		ct->asks.recover_client = NULL; /* nobody left to answer */
 	if (cl->fd >= 0)
 		close(cl->fd);
 	ctl_reader_free(&cl->rd);
@@ -239,7 +243,7 @@ static void client_readable(struct container *ct, struct shim_client *cl)
 			json_object *e = ctl_make_error("GenericError", err.msg);
 			ctl_send(cl->fd, e, NULL);
 			json_object_put(e);
-			client_close(cl);
+			client_close(ct, cl);
 			return;
 		}
 		if (r == 0)
@@ -250,7 +254,7 @@ static void client_readable(struct container *ct, struct shim_client *cl)
 			return;
 	}
 	if (n <= 0)
-		client_close(cl);
+		client_close(ct, cl);
 }
 
 void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd)
@@ -361,7 +365,7 @@ static int setup_paths(struct container *ct, struct gw_err *err)
 static void free_container(struct container *ct)
 {
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
-		client_close(&ct->clients[i]);
+		client_close(ct, &ct->clients[i]);
 	if (ct->qmp)
 		qmp_close(ct->qmp);
 	alink_close(ct);
@@ -369,8 +373,6 @@ static void free_container(struct container *ct)
 		close(ct->listen_fd);
 	if (ct->signal_fd >= 0)
 		close(ct->signal_fd);
-	if (ct->cancel_fd >= 0)
-		close(ct->cancel_fd);
 	if (ct->log_fd >= 0)
 		close(ct->log_fd);
 	unlink(ct->sock_path);
@@ -408,7 +410,6 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
 	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
-				.cancel_fd = -1,
 				.next_chan = 1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		ct.clients[i].fd = -1;
@@ -436,17 +437,12 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigaddset(&usr1, SIGUSR2);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sigdelset(&mask, SIGUSR1);
-	sigdelset(&mask, SIGUSR2);
-	ct.cancel_fd = signalfd(-1, &usr1, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
+	/* requests to a running move come over the control API now: a stray SIGUSR1/2 (an
+	 * older godwit's cancel) must not end the container */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (r == 0 && (ct.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		r = gw_err_sys(&err, errno, "signalfd");

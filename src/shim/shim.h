@@ -40,6 +40,20 @@ enum shim_job {
 				 * migrate and snapshot */
 };
 
+/* A move running here as its source takes requests through the control API
+ * (control_migrate.c: migrate-cancel, migrate-postcopy-now, migrate-recover); the engine
+ * says what it may be asked and acts on what was asked at its next turn. */
+struct mig_asks {
+	int source;		/* a move of this container runs, from here */
+	int capable;		/* it was set up for post-copy (postcopy-ram, control connection) */
+	int switched;		/* it has switched to post-copy: a cancel would lose the guest */
+	int paused;		/* post-copy paused, link broken: migrate-recover is welcome */
+	int cancel;		/* migrate-cancel arrived */
+	int postcopy_now;	/* migrate-postcopy-now arrived */
+	char recover_uri[300];	/* migrate-recover's address ("": none waiting) */
+	struct shim_client *recover_client; /* answered once that recovery ends */
+};
+
 struct container {
 	const char *root;
 	struct ct_config cfg;
@@ -55,9 +69,7 @@ struct container {
 	int log_fd;		/* output.log, O_APPEND */
 	int listen_fd;
 	int signal_fd;
-	int cancel_fd;		/* signalfd read by a running migration: SIGUSR1 `migrate --cancel`,
-				 * SIGUSR2 `migrate --postcopy-now` */
-	int postcopy_now;	/* --postcopy-now arrived before the RAM stream started */
+	struct mig_asks asks;	/* what the control API asks of a move running here */
 	enum shim_job job;	/* a migration or snapshot running in the shim */
 	struct shim_client *job_client; /* the one that asked for it: not read meanwhile */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
@@ -87,6 +99,15 @@ void shim_ctl_serve(struct container *ct, const struct pollfd *pfd);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);
+void ctl_reply(struct shim_client *cl, json_object *msg); /* takes msg */
+void ctl_reply_error(struct shim_client *cl, const char *desc);
+/* control_migrate.c: migrate, snapshot, and the requests to a running move
+ * (query-migration, migrate-cancel, migrate-postcopy-now, migrate-recover). 1 when cmd was
+ * one of them (and is answered or will be), 0 when it is not theirs. */
+int ctl_migration_command(struct container *ct, struct shim_client *cl, const char *cmd,
+			  json_object *args);
+/* The move ended: a migrate-recover still waiting gets its answer, the asks are cleared. */
+void ctl_asks_end(struct container *ct, const char *why);
 /* The agent answered something on an exec chan: that exec's start deadline is off. */
 void ctl_exec_answered(struct container *ct, int chan);
 /* Fail the exec sessions whose agent has not answered in time (called every loop turn). */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # While a container moves, godwit keeps answering: during a live pre-copy move and during the
 # post-copy phase of another, `ps`, `logs` and `exec` on the destination and `migrate
-# --status`, `--postcopy-now` and `--cancel` on the source each answer within 1 s, with what
-# is true at that moment (the shims serve their control sockets from inside the move). Between
-# two hosts (network namespaces, tests/lib/netns.sh); the moves are slowed by --bandwidth so
+# --status`, `--postcopy-now`, `--recover` and `--cancel` on the source each answer within 1 s,
+# with what is true at that moment (the shims serve their control sockets from inside the
+# move: these are control-API commands, docs/api.md). Between two hosts (network namespaces, tests/lib/netns.sh); the moves are slowed by --bandwidth so
 # that each phase lasts long enough to ask.
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
@@ -43,6 +43,15 @@ quick "live: migrate --status on the source" h1 migrate --status mv
 assert_match "live: the source reports the stream" "mv: migrating; migration active" "$OUT"
 quick "live: --postcopy-now on the source" h1 migrate --postcopy-now mv
 assert_eq "live: --postcopy-now on a --no-postcopy move is refused (exit 125)" 125 "$RC"
+assert_match "live: the source's shim says why" "started with --no-postcopy" "$OUT"
+quick "live: --recover on the source" h1 migrate --recover mv "tcp:$H2_IP:$PORT"
+assert_eq "live: --recover with nothing paused is refused (exit 125)" 125 "$RC"
+assert_match "live: the source's shim says why" "nothing to recover" "$OUT"
+# the source's shim itself guards the move: an exec there must wait until it ends
+quick "live: exec on the source" h1 exec mv gwtest echo hi
+assert_eq "live: exec on the source is refused (exit 125)" 125 "$RC"
+assert_match "live: the source's shim says it must wait" \
+	'container mv is being migrated or snapshotted: "exec" must wait until that ends' "$OUT"
 quick "live: --cancel on the source" h1 migrate --cancel mv
 assert_eq "live: --cancel is taken (exit 0)" 0 "$RC"
 wait "$MIG"
