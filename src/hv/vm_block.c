@@ -6,31 +6,41 @@
 #include "godwit/util.h"
 #include "vm_priv.h"
 
+/* query-block and query-block-jobs answer with an array of objects named by "device": the
+ * reply in *ret (the caller puts it) and the entry for device in *entry (NULL: none) */
+static int query_device(struct qmp *q, const char *cmd, const char *device, json_object **ret,
+			json_object **entry, int timeout_ms, struct gw_err *err)
+{
+	*ret = *entry = NULL;
+	int r = hv_run(q, cmd, NULL, ret, timeout_ms, err);
+	size_t n = r == 0 && json_object_is_type(*ret, json_type_array)
+			   ? json_object_array_length(*ret) : 0;
+	for (size_t i = 0; i < n && !*entry; i++) {
+		json_object *e = json_object_array_get_idx(*ret, i), *v;
+		if (json_object_object_get_ex(e, "device", &v) && gw_json_streq(v, device))
+			*entry = e;
+	}
+	return r;
+}
+
 int hv_block_node_of(struct qmp *q, const char *device, char *node, size_t len,
 		     int timeout_ms, struct gw_err *err)
 {
-	json_object *ret = NULL;
-	int r = hv_run(q, "query-block", NULL, &ret, timeout_ms, err);
+	json_object *ret, *b, *ins, *nn;
+	int r = query_device(q, "query-block", device, &ret, &b, timeout_ms, err);
 	if (r < 0)
 		return r;
-	r = -ENOENT;
-	size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *b = json_object_array_get_idx(ret, i), *v, *ins, *nn;
-		if (!json_object_object_get_ex(b, "device", &v) || !gw_json_streq(v, device) ||
-		    !json_object_object_get_ex(b, "inserted", &ins) ||
-		    !json_object_object_get_ex(ins, "node-name", &nn) ||
-		    !json_object_is_type(nn, json_type_string))
-			continue;
-		/* the name goes back to QEMU in block-export-add: cut, it would name another node */
-		r = (size_t)json_object_get_string_len(nn) < len
-			    ? 0 : gw_err_set(err, EPROTO, "query-block: %s's node name too long", device);
-		if (r == 0)
-			snprintf(node, len, "%s", json_object_get_string(nn));
-		break;
-	}
+	if (!b || !json_object_object_get_ex(b, "inserted", &ins) ||
+	    !json_object_object_get_ex(ins, "node-name", &nn) ||
+	    !json_object_is_type(nn, json_type_string))
+		r = gw_err_set(err, ENOENT, "QEMU has no inserted %s", device);
+	/* the name goes back to QEMU in block-export-add: cut, it would name another node */
+	else if ((size_t)json_object_get_string_len(nn) >= len)
+		r = gw_err_set(err, EPROTO, "query-block: %s's node name too long", device);
+	else
+		snprintf(node, len, "%s", json_object_get_string(nn));
 	json_object_put(ret);
-	return r == -ENOENT ? gw_err_set(err, ENOENT, "QEMU has no inserted %s", device) : r;
+	return r;
 }
 
 int hv_nbd_server_start_fd(struct qmp *q, const char *fdname, int max_connections,
@@ -127,20 +137,13 @@ int hv_block_job_cancel(struct qmp *q, const char *job, int force, int timeout_m
 
 int hv_block_job_ready(struct qmp *q, const char *job, int timeout_ms, struct gw_err *err)
 {
-	json_object *ret = NULL;
-	int r = hv_run(q, "query-block-jobs", NULL, &ret, timeout_ms, err);
+	json_object *ret, *j, *v;
+	int r = query_device(q, "query-block-jobs", job, &ret, &j, timeout_ms, err);
 	if (r < 0)
 		return r;
-	r = -ENOENT;
-	size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *j = json_object_array_get_idx(ret, i), *v;
-		if (!json_object_object_get_ex(j, "device", &v) || !gw_json_streq(v, job))
-			continue;
-		/* QEMU lists a job once; were it twice, the last entry would be the word */
-		r = json_object_object_get_ex(j, "ready", &v) &&
-		    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
-	}
+	r = !j ? -ENOENT
+	       : json_object_object_get_ex(j, "ready", &v) &&
+			 json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 	json_object_put(ret);
 	return r;
 }

@@ -257,12 +257,9 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
 			    struct gw_err *err)
 {
-	int paused = 0;
-	for (;;) {
-		struct hv_mig_stats q;
-		int r = hv_mig_query(ct->qmp, &q, 5000, err);
-		if (r < 0)
-			return r;
+	struct hv_mig_stats q;
+	int paused = 0, r;
+	while ((r = hv_mig_query(ct->qmp, &q, 5000, err)) == 0) {
 		const char *why = q.error_desc;
 		if (q.status == HV_MIG_COMPLETED) {
 			mig_trace("destination: post-copy completed");
@@ -305,4 +302,5 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 			paused = 0;
 		}
 	}
+	return r;
 }
