@@ -65,6 +65,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(GW_CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# the end-to-end tests' fault injection (tests/lib/mig_stall.c), preloaded into a shim: never
+# sanitized, so that it loads into any process the variable reaches
+$(BUILD)/tests/mig_stall.so: tests/lib/mig_stall.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 guest: $(BUILD)/godwit-agent
 	BUILD=$(BUILD) guest/kit/build.sh
 
@@ -72,7 +78,7 @@ check-unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
 # unit tests, then every end-to-end test; the last line is "N passed, N failed"
-check: all guest $(UNIT_BINS)
+check: all guest $(UNIT_BINS) $(BUILD)/tests/mig_stall.so
 	@BUILD=$(BUILD) tests/check.sh
 
 check-asan:

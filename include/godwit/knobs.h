@@ -10,9 +10,6 @@ struct gw_knobs {
 	const char *guest_cmdline;	/* GODWIT_GUEST_CMDLINE: appended to the guest kernel's */
 	int debug_keep;			/* GODWIT_DEBUG_KEEP set: a failed restore keeps its files */
 	int mig_trace;			/* GODWIT_MIG_TRACE set: each migration step to shim.log */
-	/* GODWIT_TEST_MIG_STALL=prepare|done: the destination holds 3 s at that point of a move,
-	 * announced in shim.log (tests/e2e/35-migrate-faults.sh kills it there). For tests. */
-	const char *test_mig_stall;
 };
 
 /* (Re)read the knobs from the environment. */

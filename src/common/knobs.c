@@ -20,7 +20,6 @@ void gw_knobs_load(void)
 		.guest_cmdline = env("GODWIT_GUEST_CMDLINE"),
 		.debug_keep = getenv("GODWIT_DEBUG_KEEP") != NULL,
 		.mig_trace = getenv("GODWIT_MIG_TRACE") != NULL,
-		.test_mig_stall = env("GODWIT_TEST_MIG_STALL"),
 	};
 	loaded = 1;
 }

@@ -43,19 +43,6 @@ static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
 	}
 }
 
-/* Fault injection for the end-to-end tests: GODWIT_TEST_MIG_STALL=PHASE holds the
- * destination for 3 s at PHASE ("prepare": QEMU started, PREPARE not yet sent; "done": DONE
- * sent, the log and COMMIT not yet read), so a test can kill it there. The line it writes
- * to the shim's log first tells the test when the hold has begun. */
-static void test_stall(const char *phase)
-{
-	const char *s = gw_knobs()->test_mig_stall;
-	if (s && !strcmp(s, phase)) {
-		fprintf(stderr, "shim: test stall at %s\n", phase);
-		poll(NULL, 0, 3000);
-	}
-}
-
 /* Our QEMU goes before we tell the source we failed: once it reads ABORT it may resume its
  * own copy, so ours must already be gone (never two running copies). */
 static void kill_qemu(struct container *ct)
@@ -251,7 +238,6 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
 	if (r == 0 && (r = mig_nbd_export(ct, m->fd, &m->nbd_port, err)) < 0)
 		snprintf(m->reason, sizeof(m->reason), "disk-export");
-	test_stall("prepare");
 	if (r < 0) {
 		kill_qemu(ct);
 		mig_send_prepare(&m->mc, m->reason, err->msg, NULL);
@@ -314,7 +300,6 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 	mig_trace("destination: QEMU completed");
 	r = mig_send_json(m->ctl, MIG_DONE, d, err);
 	json_object_put(d);
-	test_stall("done");
 	return r;
 }
 

@@ -36,12 +36,21 @@ dest_clean() {
 	done
 	assert_eq "$1: nothing left on the destination" "" "$(h2 ps -aq)$(leftovers "$R2")$(ls "$R2/containers")"
 }
-# start_move NAME [STALL] [ARGS]: incoming on h2 (with the stall hook), migrate in the background
+# start_move STALL [ARGS]: incoming on h2, migrate in the background. STALL (prepare|done)
+# holds the destination shim 3 s at that point: tests/lib/mig_stall.c, preloaded (an ASan
+# build lets a library that is not sanitized load before its runtime)
+STALL_LIB=$PWD/${BUILD:-build}/tests/mig_stall.so
 start_move() {
 	local stall=$1
 	shift
 	PORT=$((PORT + 1))
-	GODWIT_TEST_MIG_STALL=$stall h2 incoming --name src --listen "tcp:$H2_IP:$PORT" >/dev/null
+	if [ -n "$stall" ]; then
+		LD_PRELOAD=$STALL_LIB GODWIT_TEST_MIG_STALL=$stall \
+			ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+			h2 incoming --name src --listen "tcp:$H2_IP:$PORT" >/dev/null
+	else
+		h2 incoming --name src --listen "tcp:$H2_IP:$PORT" >/dev/null
+	fi
 	h1 migrate "$@" src "tcp:$H2_IP:$PORT" >"$OUT" 2>&1 &
 	MIG=$!
 }
