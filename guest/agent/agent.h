@@ -51,6 +51,11 @@ const char *boot_mount_root(const struct agent *a);
 void boot_loopback_up(const struct agent *a);
 void boot_power_off(const struct agent *a);
 
+/* net.c: the container's NIC, route, /etc/hosts and /etc/resolv.conf from START's "net" */
+struct json_object;
+int net_setup(const struct agent *a, struct json_object *net, const char *hostname,
+	      struct gw_err *err);
+
 /* proc.c: start the process described by a START/EXEC payload on chan; on failure *status is
  * the shell-style status (127 not found, 126 otherwise) and err says why. */
 int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struct gw_frame *f,

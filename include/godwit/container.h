@@ -47,6 +47,8 @@ struct ct_config {
 	char *kernel;
 	char *initrd;
 	char nic_mac[18];	/* "" = no NIC */
+	char network[32];	/* the network the NIC is on (docs/network.md); "" = none */
+	char ip[16];		/* its address there, leased from the network's IPAM */
 	int64_t created_ns;	/* wall clock */
 };
 

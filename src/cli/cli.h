@@ -55,4 +55,17 @@ int cli_fail(const char *cmd, const struct gw_err *err);
 /* Print "godwit <cmd>: <fmt...>" (with a hint to --help) and return GW_EXIT_ERROR. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* run_net.c: run --network/--ip/--mac (docs/network.md) */
+struct ct_config;
+struct run_net {
+	const char *network;	/* NULL or "none": no network */
+	const char *ip, *mac;	/* NULL: leased / generated */
+};
+int run_net_check(const struct run_net *o, struct gw_err *err);
+/* Lease the address, pick the MAC, fill cfg's network, ip and nic_mac (cfg->name set). */
+int run_net_attach(const struct gw_cli *cli, const struct run_net *o, struct ct_config *cfg,
+		   struct gw_err *err);
+/* Give back what a container held on its network (its lease, a tap left behind). */
+void run_net_detach(const struct gw_cli *cli, const char *name, const char *network);
+
 #endif

@@ -15,10 +15,12 @@ static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err
 	if (r < 0)
 		return r;
 	/* an incoming container has no config until its source sends one */
+	char network[sizeof(((struct ct_config *)0)->network)] = "";
 	if (st.state != CT_INCOMING) {
 		struct ct_config cfg;
 		if ((r = ct_config_load(cli->root, name, &cfg, err)) < 0)
 			return r;
+		snprintf(network, sizeof(network), "%s", cfg.network);
 		ct_config_free(&cfg);
 	}
 	if (st.state != CT_STOPPED && st.state != CT_MIGRATED) {
@@ -32,6 +34,8 @@ static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err
 			kill(st.shim_pid, SIGKILL);
 		}
 	}
+	/* its lease, and a tap that a killed shim could not take away */
+	run_net_detach(cli, name, network);
 	cleanup_free char *dir = ct_dir(cli->root, name);
 	return gw_rm_rf(dir, err);
 }

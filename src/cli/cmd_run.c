@@ -37,6 +37,10 @@ static void usage(FILE *f)
 		   "      --machine TYPE    QEMU machine type pc-i440fx-X.Y (default: this QEMU's\n"
 		   "                        newest); a container keeps it, so it can move to any\n"
 		   "                        host whose QEMU still has that type\n"
+		   "      --network NAME    put the container on network NAME (godwit network\n"
+		   "                        create); \"none\" (the default): no network\n"
+		   "      --ip IP           its address there (default: the next free one)\n"
+		   "      --mac MAC         its MAC address (default: 52:54:00 and 3 random bytes)\n"
 		   "  -h, --help            this help\n");
 }
 
@@ -120,11 +124,14 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "entrypoint", required_argument, NULL, 'E' },
 		{ "machine", required_argument, NULL, 'M' },
+		{ "network", required_argument, NULL, 'N' }, { "ip", required_argument, NULL, 'I' },
+		{ "mac", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int detach = 0, autorm = 0, cpus = 1, c;
 	const char *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL, *ep = NULL;
 	const char *umachine = NULL;
+	struct run_net net = { 0 };
 	uint64_t mem = 512ULL << 20;
 	char *uenv[MAX_ENV];
 	size_t nuenv = 0;
@@ -169,6 +176,9 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 						       "pc-i440fx-MAJOR.MINOR)", optarg);
 			umachine = optarg;
 			break;
+		case 'N': net.network = optarg; break;
+		case 'I': net.ip = optarg; break;
+		case 'A': net.mac = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: return cli_usage_error("run", "invalid option");
 		}
@@ -186,6 +196,8 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 				       "most 64)", name);
 
 	struct gw_err err = { 0 };
+	if (run_net_check(&net, &err) < 0)
+		return cli_usage_error("run", "%s", err.msg);
 	enum hv_accel accel;
 	char reason[256];
 	if (hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), &err) < 0)
@@ -250,10 +262,14 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 	}
 	gw_image_free(&img);
 	if (r == 0)
+		r = run_net_attach(cli, &net, &cfg, &err);
+	if (r == 0)
 		r = ct_config_save(cli->root, &cfg, &err);
-	ct_config_free(&cfg);
 	if (r == 0)
 		r = cli_spawn_shim(cli, name, NULL, &err);
+	if (r < 0)
+		run_net_detach(cli, name, cfg.network);
+	ct_config_free(&cfg);
 	if (r < 0) {
 		gw_rm_rf(dir, NULL);
 		return cli_fail("run", &err);

@@ -102,6 +102,10 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 	add_str(o, "kernel", c->kernel);
 	add_str(o, "initrd", c->initrd);
 	add_str(o, "nic_mac", c->nic_mac);
+	if (c->network[0]) {
+		add_str(o, "network", c->network);
+		add_str(o, "ip", c->ip);
+	}
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
 	*out = o;
 	return 0;
@@ -152,6 +156,10 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 	if ((r = get_str(j, "machine", 0, &s, err)) < 0 || (r = copy_fixed(c->machine, sizeof(c->machine), s, "machine", err)) < 0)
 		return r;
 	if ((r = get_str(j, "nic_mac", 0, &s, err)) < 0 || (r = copy_fixed(c->nic_mac, sizeof(c->nic_mac), s, "nic_mac", err)) < 0)
+		return r;
+	if ((r = get_str(j, "network", 0, &s, err)) < 0 || (r = copy_fixed(c->network, sizeof(c->network), s, "network", err)) < 0)
+		return r;
+	if ((r = get_str(j, "ip", 0, &s, err)) < 0 || (r = copy_fixed(c->ip, sizeof(c->ip), s, "ip", err)) < 0)
 		return r;
 	json_object *v;
 	if (!json_object_object_get_ex(j, "argv", &v) || !(c->argv = ct_strv_from_json(v)) ||

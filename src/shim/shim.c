@@ -105,6 +105,7 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->agent_path = ct->agent_path;
 	hc->console_path = ct->console_path;
 	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
+	hc->nic_tap = ct->tap[0] ? ct->tap : NULL;
 	/* for debugging the guest: e.g. GODWIT_GUEST_CMDLINE=godwit.debug=1 */
 	hc->cmdline_extra = gw_knobs()->guest_cmdline;
 }
@@ -112,13 +113,15 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
 {
 	struct hv_vm_config hc;
+	int r = ct->tap[0] ? 0 : shim_net_up(ct, err);
+	if (r < 0)
+		return r;
 	fill_hv_config(ct, &hc);
 	hc.incoming = incoming;
 	hc.paused = paused;
 	unlink(ct->qmp_path);
 	unlink(ct->agent_path);
-	int r = spawn_qemu(ct, &hc, err);
-	if (r < 0)
+	if ((r = spawn_qemu(ct, &hc, err)) < 0)
 		return r;
 	/* wait for the monitor socket, but not for a QEMU that already died (checked every 2 ms:
 	 * a destination's QEMU start is part of the move's time) */
@@ -364,6 +367,7 @@ static int setup_paths(struct container *ct, struct gw_err *err)
 
 static void free_container(struct container *ct)
 {
+	shim_net_down(ct);
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		client_close(ct, &ct->clients[i]);
 	if (ct->qmp)
@@ -503,6 +507,8 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	int autorm = ct.cfg.auto_remove;
 	/* --rm: the record goes before the clients' connections close, so a foreground `run`
 	 * that waits for the close finds nothing left behind */
+	if (autorm && ct.cfg.network[0])
+		gw_network_release(ct.root, ct.cfg.network, ct.cfg.name, NULL);
 	if (autorm)
 		gw_rm_rf(ct.dir, NULL);
 	free_container(&ct);

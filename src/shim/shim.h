@@ -12,6 +12,7 @@
 
 #include "godwit/container.h"
 #include "godwit/ctl.h"
+#include "godwit/hostnet.h"
 #include "godwit/hv.h"
 
 #define SHIM_MAX_CLIENTS 32
@@ -64,6 +65,8 @@ struct container {
 	char *dir, *sock_path, *qmp_path, *agent_path, *console_path, *log_path, *disk_path;
 
 	pid_t qemu_pid;
+	struct gw_network net;	/* the network of cfg.network (shim_net.c) */
+	char tap[GW_IFNAME_MAX]; /* its tap while the shim runs ("" = none) */
 	struct qmp *qmp;
 	struct alink *agent;
 	int log_fd;		/* output.log, O_APPEND */
@@ -96,6 +99,12 @@ void shim_request_stop(struct container *ct, int grace_ms);
 #define SHIM_CTL_POLLFDS (1 + SHIM_MAX_CLIENTS)
 void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd);
 void shim_ctl_serve(struct container *ct, const struct pollfd *pfd);
+
+/* shim_net.c: the container's tap on its network's bridge (nothing without a network) */
+int shim_net_up(struct container *ct, struct gw_err *err);
+void shim_net_down(struct container *ct);
+/* START's "net" for the agent (NULL without a network) */
+json_object *shim_net_start_json(const struct container *ct);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);

@@ -1,0 +1,79 @@
+/* A container's place on a network (docs/network.md): `run --network NAME [--ip IP]
+ * [--mac MAC]` leases its address from the network's IPAM and picks its MAC; `rm` gives
+ * them back and takes away a tap that a dead shim left behind. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "godwit/container.h"
+#include "godwit/hostnet.h"
+#include "godwit/util.h"
+
+/* 52:54:00 (QEMU's prefix) and three random bytes */
+static void random_mac(char out[18])
+{
+	unsigned char r[3] = { 0 };
+	FILE *f = fopen("/dev/urandom", "re");
+	if (f) {
+		if (fread(r, 1, sizeof(r), f) != sizeof(r))
+			memset(r, 0, sizeof(r));
+		fclose(f);
+	}
+	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", r[0], r[1], r[2]);
+}
+
+static int valid_mac(const char *m)
+{
+	unsigned v[6];
+	char tail;
+	if (strlen(m) != 17 || sscanf(m, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &tail) != 6)
+		return 0;
+	return !(v[0] & 1) && (v[0] | v[1] | v[2] | v[3] | v[4] | v[5]); /* unicast, not zero */
+}
+
+int run_net_check(const struct run_net *o, struct gw_err *err)
+{
+	int none = !o->network || !strcmp(o->network, "none");
+	if (none && (o->ip || o->mac))
+		return gw_err_set(err, EINVAL, "--ip and --mac need --network NAME");
+	if (o->mac && !valid_mac(o->mac))
+		return gw_err_set(err, EINVAL, "invalid --mac '%s' (a unicast address like "
+				  "52:54:00:12:34:56)", o->mac);
+	uint32_t ip;
+	if (o->ip && gw_parse_ipv4(o->ip, &ip, err) < 0)
+		return gw_err_prefix(err, "invalid --ip");
+	return 0;
+}
+
+int run_net_attach(const struct gw_cli *cli, const struct run_net *o, struct ct_config *cfg,
+		   struct gw_err *err)
+{
+	if (!o->network || !strcmp(o->network, "none"))
+		return 0;
+	struct gw_network n;
+	uint32_t ip = 0;
+	int r = gw_network_load(cli->root, o->network, &n, err);
+	if (r == 0 && o->ip)
+		r = gw_parse_ipv4(o->ip, &ip, err);
+	if (r == 0)
+		r = gw_network_lease(cli->root, n.name, cfg->name, &ip, err);
+	if (r < 0)
+		return r;
+	snprintf(cfg->network, sizeof(cfg->network), "%s", n.name);
+	gw_fmt_ipv4(ip, cfg->ip);
+	if (o->mac)
+		snprintf(cfg->nic_mac, sizeof(cfg->nic_mac), "%s", o->mac);
+	else
+		random_mac(cfg->nic_mac);
+	return 0;
+}
+
+void run_net_detach(const struct gw_cli *cli, const char *name, const char *network)
+{
+	char tap[GW_IFNAME_MAX];
+	gw_tap_name(cli->root, name, tap);
+	gw_tap_delete(tap, NULL);
+	if (network && *network)
+		gw_network_release(cli->root, network, name, NULL);
+}
