@@ -150,6 +150,12 @@ static int src_check(struct container *ct, const struct src_opts *o, struct gw_e
 	if (ct->st.state != CT_RUNNING)
 		return gw_err_set(err, EINVAL, "container is %s, not running",
 				  ct_state_name(ct->st.state));
+	/* its address, MAC and tap would have to be taken up by the destination's network,
+	 * sealed until COMMIT (docs/network.md, "Not yet") */
+	if (ct->cfg.network[0])
+		return gw_err_set(err, ENOTSUP, "container %s is on network %s: moving a container "
+				  "with a network is not supported yet (docs/network.md)",
+				  ct->cfg.name, ct->cfg.network);
 	int major = 0, minor = 0;
 	if (!o->offline && ct->accel == HV_ACCEL_TCG &&
 	    qmp_qemu_version(ct->qmp, &major, &minor) == 0 && major < HV_TCG_MIGRATE_MIN_MAJOR)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Containers on a network (docs/network.md): `run --network` gives the guest its NIC, the
+# address leased (or asked for), a route by the gateway and /etc/hosts; the host reaches a
+# server in the container, the container reaches the gateway and another container; rm and
+# a killed shim leave no tap and no lease behind; bad input is refused before anything is
+# made. Everything runs in a network namespace of this test's own (the host's network is
+# never touched).
+. tests/lib/e2e.sh
+ROOT=$(new_root)
+NS=gw-nr-$$
+ip netns add "$NS" && ip -n "$NS" link set lo up
+trap 'cleanup_roots; ip netns del "$NS" 2>/dev/null' EXIT
+gwn() { ip netns exec "$NS" "$GODWIT" --root "$ROOT" "$@"; }
+inns() { ip netns exec "$NS" "$@"; }
+taps() { inns ip -o link show | grep -c ': gwt' || true; }
+gwn load -i "$IMAGES/busybox-docker.tar" >/dev/null
+
+assert_eq "network create lan" 0 "$(gwn network create lan --subnet 10.89.0.0/24 >/dev/null 2>&1; echo $?)"
+
+# a web server in the container, at the address asked for
+gwn run -d --name web --network lan --ip 10.89.0.11 busybox \
+	sh -c 'echo hello-from-web >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
+for ((i = 0; i < 150; i++)); do
+	got=$(inns busybox wget -q -T 2 -O- http://10.89.0.11/index.html 2>/dev/null) && break
+	sleep 0.2
+done
+assert_eq "the host reaches the container's server at its address" "hello-from-web" "$got"
+assert_match "the guest's NIC has the address" "inet 10.89.0.11/24" "$(gwn exec web ip -4 addr 2>&1)"
+assert_match "its default route is the gateway" "default via 10.89.0.1" "$(gwn exec web ip route 2>&1)"
+assert_match "its /etc/hosts names it" "10.89.0.11[[:space:]]+web" "$(gwn exec web cat /etc/hosts 2>&1)"
+assert_match "it reaches the gateway" "1 packets received" \
+	"$(gwn exec web ping -c 1 -W 5 10.89.0.1 2>&1)"
+assert_match "inspect lists its lease" '"web": *"10.89.0.11"' "$(gwn network inspect lan 2>&1)"
+
+# a second container: the next free address, and it reaches the first
+gwn run -d --name c2 --network lan busybox sleep 1000 >/dev/null
+ip2=$(gwn network inspect lan | sed -n 's/.*"c2": *"\([0-9.]*\)".*/\1/p')
+assert_match "the second container got an address leased" "^10\.89\.0\.[0-9]+$" "$ip2"
+assert_match "its NIC has it" "inet $ip2/24" "$(gwn exec c2 ip -4 addr 2>&1)"
+assert_eq "container to container" "hello-from-web" \
+	"$(gwn exec c2 wget -q -T 5 -O- http://10.89.0.11/index.html 2>&1)"
+assert_eq "two containers, two taps on the bridge" 2 "$(taps)"
+
+# not yet: moving a container with a network is refused before anything moves
+out=$(gwn migrate web tcp:127.0.0.1:7999 2>&1); rc=$?
+assert_eq "migrate a container on a network: exit 125" 125 "$rc"
+assert_match "migrate a container on a network: says why" "on network lan: moving a container with a network is not supported yet" "$out"
+assert_match "it runs on" "^web +busybox +running " "$(gwn ps | grep '^web ')"
+
+# bad input: refused with the reason, nothing made
+before=$(gwn ps -aq | sort | tr '\n' ' ')
+# refused WHAT REGEX ARGS...: `run ARGS busybox true` exits 125 and says REGEX
+refused() {
+	local what=$1 re=$2 out rc
+	shift 2
+	out=$(gwn run -d --name bad "$@" busybox true 2>&1); rc=$?
+	assert_eq "run $what: exit 125" 125 "$rc"
+	assert_match "run $what: says why ($out)" "$re" "$out"
+}
+refused "--ip outside the subnet" "outside" --network lan --ip 10.99.0.5
+refused "--ip in use" "10.89.0.11" --network lan --ip 10.89.0.11
+refused "--mac multicast" "--mac" --network lan --mac 01:00:5e:00:00:01
+refused "--network nosuch" "nosuch" --network nosuch
+refused "--ip without --network" "need --network" --ip 10.89.0.50
+assert_eq "nothing left by the refused runs" "$before" "$(gwn ps -aq | sort | tr '\n' ' ')"
+assert_eq "no lease left by them" "" "$(gwn network inspect lan | grep '"bad"')"
+
+# rm gives back the lease and the tap; so does rm -f after the shim was killed
+gwn rm -f web >/dev/null
+assert_eq "rm: the lease is gone" "" "$(gwn network inspect lan | grep '"web"')"
+assert_eq "rm: its tap is gone" 1 "$(taps)"
+pkill -9 -f -- "--root $ROOT .*__shim .* c2\$"
+sleep 1
+gwn rm -f c2 >/dev/null 2>&1
+assert_eq "rm -f after a killed shim: no tap left" 0 "$(taps)"
+assert_eq "rm -f after a killed shim: no lease left" "" "$(gwn network inspect lan | grep '"c2"')"
+assert_eq "network rm lan" 0 "$(gwn network rm lan >/dev/null 2>&1; echo $?)"
+assert_eq "no bridge left" "" "$(inns ip -o link show type bridge)"
+sleep 1
+assert_eq "no QEMU or shim left" "" "$(leftovers "$ROOT")"
+finish
