@@ -13,6 +13,7 @@
 
 #define GW_NET_NAME_MAX 32	/* [a-z0-9][a-z0-9_.-]*, at most 31 characters */
 #define GW_IFNAME_MAX 16	/* IFNAMSIZ */
+#define GW_CIDR_MAX 19		/* "255.255.255.255/32" and its NUL */
 
 struct gw_network {
 	char name[GW_NET_NAME_MAX];
@@ -29,6 +30,8 @@ int gw_parse_cidr(const char *s, uint32_t *addr, int *prefix, struct gw_err *err
 int gw_parse_ipv4(const char *s, uint32_t *addr, struct gw_err *err);
 /* host order -> dotted quad in buf (at least 16 bytes) */
 const char *gw_fmt_ipv4(uint32_t addr, char *buf);
+/* address and prefix -> "10.89.0.0/24" in buf */
+const char *gw_fmt_cidr(uint32_t addr, int prefix, char buf[GW_CIDR_MAX]);
 
 /* Create the record, the bridge with the gateway address, and the NAT rules. Refuses a bad
  * name, a taken name, a subnet that overlaps another network's or a route of the host's, a
@@ -55,6 +58,11 @@ int gw_network_lease(const char *root, const char *name, const char *ct, uint32_
 int gw_network_release(const char *root, const char *name, const char *ct, struct gw_err *err);
 /* How many leases the network holds. */
 int gw_network_leases(const char *root, const char *name, struct gw_err *err);
+/* Call fn for each lease (container, address) of network `name`, until fn returns non-zero,
+ * which is returned (`network inspect`). */
+int gw_network_each_lease(const char *root, const char *name,
+			  int (*fn)(const char *ct, uint32_t ip, void *opaque), void *opaque,
+			  struct gw_err *err);
 
 /* A persistent tap named `tap`, owned by nobody in particular, enslaved to `bridge` and up:
  * QEMU opens it by name (-netdev tap,ifname=...). Idempotent. */

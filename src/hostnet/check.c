@@ -19,8 +19,8 @@ int hn_bad_name(const char *name, struct gw_err *err)
 int hn_addr_check(const struct gw_network *n, uint32_t addr, const char *what,
 		  struct gw_err *err)
 {
-	char a[16], net[HN_CIDR_MAX];
-	hn_fmt_cidr(n->subnet, n->prefix, net);
+	char a[16], net[GW_CIDR_MAX];
+	gw_fmt_cidr(n->subnet, n->prefix, net);
 	gw_fmt_ipv4(addr, a);
 	if (!hn_contains(n->subnet, n->prefix, addr))
 		return gw_err_set(err, EINVAL, "%s %s is outside network %s's subnet %s", what, a,
@@ -33,10 +33,10 @@ int hn_addr_check(const struct gw_network *n, uint32_t addr, const char *what,
 
 int hn_network_check(const struct gw_network *n, struct gw_err *err)
 {
-	char net[HN_CIDR_MAX];
+	char net[GW_CIDR_MAX];
 	if (!hn_valid_name(n->name))
 		return hn_bad_name(n->name, err);
-	hn_fmt_cidr(n->subnet, n->prefix, net);
+	gw_fmt_cidr(n->subnet, n->prefix, net);
 	if (n->prefix < 8 || n->prefix > 30)
 		return gw_err_set(err, EINVAL, "subnet %s: the prefix must be from /8 to /30", net);
 	if (n->subnet & ~hn_mask(n->prefix))

@@ -44,10 +44,10 @@ const char *gw_fmt_ipv4(uint32_t addr, char *buf)
 	return buf;
 }
 
-const char *hn_fmt_cidr(uint32_t addr, int prefix, char buf[HN_CIDR_MAX])
+const char *gw_fmt_cidr(uint32_t addr, int prefix, char buf[GW_CIDR_MAX])
 {
 	char a[16];
-	snprintf(buf, HN_CIDR_MAX, "%s/%d", gw_fmt_ipv4(addr, a), prefix);
+	snprintf(buf, GW_CIDR_MAX, "%s/%d", gw_fmt_ipv4(addr, a), prefix);
 	return buf;
 }
 
@@ -64,7 +64,7 @@ static int parse_prefix(const char *s, int *prefix)
 
 int gw_parse_cidr(const char *s, uint32_t *addr, int *prefix, struct gw_err *err)
 {
-	char ip[16], net[HN_CIDR_MAX];
+	char ip[16], net[GW_CIDR_MAX];
 	const char *slash = strchr(s, '/');
 	if (!slash || (size_t)(slash - s) >= sizeof(ip) || parse_prefix(slash + 1, prefix) < 0)
 		return gw_err_set(err, EINVAL,
@@ -76,6 +76,6 @@ int gw_parse_cidr(const char *s, uint32_t *addr, int *prefix, struct gw_err *err
 				  ip);
 	if (*addr & ~hn_mask(*prefix))
 		return gw_err_set(err, EINVAL, "bad subnet \"%s\": not a network address (%s is)", s,
-				  hn_fmt_cidr(*addr & hn_mask(*prefix), *prefix, net));
+				  gw_fmt_cidr(*addr & hn_mask(*prefix), *prefix, net));
 	return 0;
 }

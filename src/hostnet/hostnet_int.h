@@ -16,8 +16,6 @@ static inline void hn_json_putp(struct json_object **o)
 }
 #define cleanup_json __attribute__((cleanup(hn_json_putp)))
 
-#define HN_CIDR_MAX 20	/* "255.255.255.255/32" and its NUL */
-
 /* cidr.c: the netmask of a prefix (0..32), host order */
 uint32_t hn_mask(int prefix);
 /* the last address of a subnet */
@@ -26,8 +24,6 @@ uint32_t hn_broadcast(uint32_t subnet, int prefix);
 int hn_overlaps(uint32_t a, int pa, uint32_t b, int pb);
 /* addr inside subnet/prefix */
 int hn_contains(uint32_t subnet, int prefix, uint32_t addr);
-/* "10.89.0.0/24" into buf */
-const char *hn_fmt_cidr(uint32_t addr, int prefix, char buf[HN_CIDR_MAX]);
 
 /* names.c: a network name is [a-z0-9][a-z0-9_.-]*, shorter than GW_NET_NAME_MAX */
 int hn_valid_name(const char *name);

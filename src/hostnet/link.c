@@ -54,8 +54,8 @@ int hn_link_bridge_add(const char *ifname, struct gw_err *err)
 
 int hn_link_addr_add(const char *ifname, uint32_t addr, int prefix, struct gw_err *err)
 {
-	char buf[MSG_MAX], what[80], a[HN_CIDR_MAX];
-	snprintf(what, sizeof(what), "add address %s to %s", hn_fmt_cidr(addr, prefix, a), ifname);
+	char buf[MSG_MAX], what[80], a[GW_CIDR_MAX];
+	snprintf(what, sizeof(what), "add address %s to %s", gw_fmt_cidr(addr, prefix, a), ifname);
 	int index = index_of(ifname, what, err);
 	if (index < 0)
 		return index;

@@ -30,8 +30,8 @@ static void chain_fresh(FILE *f, const struct chain *c, const char *bridge)
 
 static void rules_add(FILE *f, const struct gw_network *n)
 {
-	char net[HN_CIDR_MAX];
-	hn_fmt_cidr(n->subnet, n->prefix, net);
+	char net[GW_CIDR_MAX];
+	gw_fmt_cidr(n->subnet, n->prefix, net);
 	chain_fresh(f, &CHAINS[0], n->bridge);
 	fprintf(f, "add rule " TABLE " nat-%s ip saddr %s ip daddr != %s masquerade comment "
 		   "\"godwit network %s\"\n", n->bridge, net, net, n->name);

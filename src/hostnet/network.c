@@ -47,18 +47,18 @@ static int refuse_overlap(const struct gw_network *o, void *arg)
 {
 	const struct overlap *ov = arg;
 	const struct gw_network *n = ov->n;
-	char a[HN_CIDR_MAX], b[HN_CIDR_MAX];
+	char a[GW_CIDR_MAX], b[GW_CIDR_MAX];
 	if (!hn_overlaps(n->subnet, n->prefix, o->subnet, o->prefix))
 		return 0;
 	return gw_err_set(ov->err, EEXIST, "subnet %s overlaps network \"%s\" (%s)",
-			  hn_fmt_cidr(n->subnet, n->prefix, a), o->name,
-			  hn_fmt_cidr(o->subnet, o->prefix, b));
+			  gw_fmt_cidr(n->subnet, n->prefix, a), o->name,
+			  gw_fmt_cidr(o->subnet, o->prefix, b));
 }
 
 /* what must hold before anything is made: the caller holds the lock */
 static int may_create(const char *root, const struct gw_network *n, struct gw_err *err)
 {
-	char a[HN_CIDR_MAX], route[64];
+	char a[GW_CIDR_MAX], route[64];
 	int r = hn_record_exists(root, n->name, err);
 	if (r != 0)
 		return r < 0 ? r : gw_err_set(err, EEXIST, "network %s already exists", n->name);
@@ -67,7 +67,7 @@ static int may_create(const char *root, const struct gw_network *n, struct gw_er
 		return r;
 	if ((r = hn_route_overlap(n->subnet, n->prefix, route, sizeof(route), err)) != 0)
 		return r < 0 ? r : gw_err_set(err, EEXIST, "subnet %s overlaps the host's route %s",
-					     hn_fmt_cidr(n->subnet, n->prefix, a), route);
+					     gw_fmt_cidr(n->subnet, n->prefix, a), route);
 	if (hn_link_index(n->bridge))
 		return gw_err_set(err, EEXIST,
 				  "bridge %s (network %s's) already exists: a network of that name "

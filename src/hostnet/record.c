@@ -62,7 +62,7 @@ int hn_record_write(const char *root, const struct gw_network *n, json_object *l
 		    struct gw_err *err)
 {
 	cleanup_free char *path = record_path(root, n->name);
-	char cidr[HN_CIDR_MAX], gw[16];
+	char cidr[GW_CIDR_MAX], gw[16];
 	json_object *o = json_object_new_object();
 	if (!path || !o) {
 		json_object_put(o);
@@ -71,12 +71,12 @@ int hn_record_write(const char *root, const struct gw_network *n, json_object *l
 	json_object_object_add(o, "name", json_object_new_string(n->name));
 	json_object_object_add(o, "bridge", json_object_new_string(n->bridge));
 	json_object_object_add(o, "subnet",
-			       json_object_new_string(hn_fmt_cidr(n->subnet, n->prefix, cidr)));
+			       json_object_new_string(gw_fmt_cidr(n->subnet, n->prefix, cidr)));
 	json_object_object_add(o, "gateway", json_object_new_string(gw_fmt_ipv4(n->gateway, gw)));
 	json_object_object_add(o, "nat", json_object_new_boolean(n->nat));
 	json_object_object_add(o, "leases", leases ? json_object_get(leases)
 						   : json_object_new_object());
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int r = s ? gw_write_file(path, s, strlen(s), 0644, err)
 		  : gw_err_set(err, ENOMEM, "out of memory");
 	json_object_put(o);

@@ -30,7 +30,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	struct scan *s = data;
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
 	const struct rtmsg *rm = mnl_nlmsg_get_payload(nlh);
-	char net[HN_CIDR_MAX], dev[IF_NAMESIZE] = "?";
+	char net[GW_CIDR_MAX], dev[IF_NAMESIZE] = "?";
 	if (s->hit || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rm)) || rm->rtm_family != AF_INET ||
 	    rm->rtm_dst_len == 0 || rm->rtm_dst_len > 32) /* default routes reach everything */
 		return MNL_CB_OK;
@@ -43,7 +43,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	if (tb[RTA_OIF])
 		if_indextoname(mnl_attr_get_u32(tb[RTA_OIF]), dev);
-	snprintf(s->found, s->len, "%s dev %s", hn_fmt_cidr(dst, rm->rtm_dst_len, net), dev);
+	snprintf(s->found, s->len, "%s dev %s", gw_fmt_cidr(dst, rm->rtm_dst_len, net), dev);
 	s->hit = 1;
 	return MNL_CB_OK;
 }
