@@ -58,11 +58,9 @@ int gw_network_lease(const char *root, const char *name, const char *ct, uint32_
 int gw_network_release(const char *root, const char *name, const char *ct, struct gw_err *err);
 /* How many leases the network holds. */
 int gw_network_leases(const char *root, const char *name, struct gw_err *err);
-/* Call fn for each lease (container, address) of network `name`, until fn returns non-zero,
- * which is returned (`network inspect`). */
-int gw_network_each_lease(const char *root, const char *name,
-			  int (*fn)(const char *ct, uint32_t ip, void *opaque), void *opaque,
-			  struct gw_err *err);
+/* The network and its leases as pretty-printed JSON (`network inspect`; the record's own
+ * format: name, bridge, subnet, gateway, nat, leases {container: address}); free() it. */
+int gw_network_json(const char *root, const char *name, char **out, struct gw_err *err);
 
 /* A persistent tap named `tap`, owned by nobody in particular, enslaved to `bridge` and up:
  * QEMU opens it by name (-netdev tap,ifname=...). Idempotent. */

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "cli.h"
 #include "godwit/hostnet.h"
 #include "godwit/util.h"
@@ -71,35 +69,15 @@ static int net_ls(struct gw_cli *cli, const struct net_opts *o, int argc, char *
 	return 0;
 }
 
-static int add_lease(const char *ct, uint32_t ip, void *opaque)
-{
-	char a[16];
-	json_object_object_add(opaque, ct, json_object_new_string(gw_fmt_ipv4(ip, a)));
-	return 0;
-}
-
 static int net_inspect(struct gw_cli *cli, const struct net_opts *o, int argc, char **argv)
 {
-	struct gw_network n;
 	struct gw_err err = { 0 };
-	char a[16], cidr[GW_CIDR_MAX];
+	cleanup_free char *json = NULL;
 	(void)o, (void)argc;
-	json_object *j = json_object_new_object(), *leases = json_object_new_object();
-	int r = gw_network_load(cli->root, argv[0], &n, &err);
-	if (r == 0)
-		r = gw_network_each_lease(cli->root, n.name, add_lease, leases, &err);
-	if (r == 0) {
-		json_object_object_add(j, "name", json_object_new_string(n.name));
-		json_object_object_add(j, "bridge", json_object_new_string(n.bridge));
-		json_object_object_add(j, "subnet", json_object_new_string(gw_fmt_cidr(n.subnet, n.prefix, cidr)));
-		json_object_object_add(j, "gateway", json_object_new_string(gw_fmt_ipv4(n.gateway, a)));
-		json_object_object_add(j, "nat", json_object_new_boolean(n.nat));
-		json_object_object_add(j, "leases", json_object_get(leases));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	}
-	json_object_put(leases);
-	json_object_put(j);
-	return r < 0 ? cli_fail("network inspect", &err) : 0;
+	if (gw_network_json(cli->root, argv[0], &json, &err) < 0)
+		return cli_fail("network inspect", &err);
+	fputs(json, stdout);
+	return 0;
 }
 
 static int rm_one(struct gw_cli *cli, const char *name, int arg, struct gw_err *err)

@@ -108,22 +108,3 @@ int gw_network_leases(const char *root, const char *name, struct gw_err *err)
 	int r = hn_record_read(root, name, &n, &leases, err);
 	return r < 0 ? r : json_object_object_length(leases);
 }
-
-int gw_network_each_lease(const char *root, const char *name,
-			  int (*fn)(const char *ct, uint32_t ip, void *opaque), void *opaque,
-			  struct gw_err *err)
-{
-	cleanup_json json_object *leases = NULL;
-	struct gw_network n;
-	int r = hn_record_read(root, name, &n, &leases, err);
-	if (r < 0)
-		return r;
-	json_object_object_foreach(leases, ct, v)
-	{
-		uint32_t ip = 0;
-		gw_parse_ipv4(json_object_get_string(v), &ip, NULL); /* checked on read */
-		if ((r = fn(ct, ip, opaque)) != 0)
-			return r;
-	}
-	return 0;
-}

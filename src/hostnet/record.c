@@ -58,16 +58,13 @@ int hn_record_remove(const char *root, const char *name, struct gw_err *err)
 	return 0;
 }
 
-int hn_record_write(const char *root, const struct gw_network *n, json_object *leases,
-		    struct gw_err *err)
+/* the record's JSON text (malloc'd) */
+static char *record_text(const struct gw_network *n, json_object *leases)
 {
-	cleanup_free char *path = record_path(root, n->name);
 	char cidr[GW_CIDR_MAX], gw[16];
 	json_object *o = json_object_new_object();
-	if (!path || !o) {
-		json_object_put(o);
-		return gw_err_set(err, ENOMEM, "out of memory");
-	}
+	if (!o)
+		return NULL;
 	json_object_object_add(o, "name", json_object_new_string(n->name));
 	json_object_object_add(o, "bridge", json_object_new_string(n->bridge));
 	json_object_object_add(o, "subnet",
@@ -76,11 +73,21 @@ int hn_record_write(const char *root, const struct gw_network *n, json_object *l
 	json_object_object_add(o, "nat", json_object_new_boolean(n->nat));
 	json_object_object_add(o, "leases", leases ? json_object_get(leases)
 						   : json_object_new_object());
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int r = s ? gw_write_file(path, s, strlen(s), 0644, err)
-		  : gw_err_set(err, ENOMEM, "out of memory");
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *text = s ? gw_strdup_printf("%s\n", s) : NULL;
 	json_object_put(o);
-	return r;
+	return text;
+}
+
+int hn_record_write(const char *root, const struct gw_network *n, json_object *leases,
+		    struct gw_err *err)
+{
+	cleanup_free char *path = record_path(root, n->name);
+	cleanup_free char *text = record_text(n, leases);
+	if (!path || !text)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	return gw_write_file(path, text, strlen(text), 0644, err);
 }
 
 /* the string member k of o, NULL when missing or of another type */
@@ -157,4 +164,15 @@ int hn_record_read(const char *root, const char *name, struct gw_network *n,
 	if (!path)
 		return gw_err_set(err, ENOMEM, "out of memory");
 	return parse_file(path, name, n, leases, err);
+}
+
+int gw_network_json(const char *root, const char *name, char **out, struct gw_err *err)
+{
+	cleanup_json json_object *leases = NULL;
+	struct gw_network n;
+	int r = hn_record_read(root, name, &n, &leases, err);
+	if (r < 0)
+		return r;
+	*out = record_text(&n, leases);
+	return *out ? 0 : gw_err_set(err, ENOMEM, "out of memory");
 }
