@@ -59,6 +59,9 @@ int hn_record_remove(const char *root, const char *name, struct gw_err *err);
 /* An exclusive flock on ROOT/networks/lock (made with the directory): the fd to close. Every
  * change to a record (create, remove, lease, release) holds it. */
 int hn_lock(const char *root, struct gw_err *err);
+/* hn_lock, then hn_record_read: the lock's fd (to close when the change is written) */
+int hn_record_lock_read(const char *root, const char *name, struct gw_network *n,
+			struct json_object **leases, struct gw_err *err);
 
 /* nl.c: send the rtnetlink request nlh (its seq and, without cb, NLM_F_ACK are set here) and
  * read the answer: cb (libmnl's callback) for each message of a dump, or the acknowledgement.

@@ -74,14 +74,14 @@ int gw_network_lease(const char *root, const char *name, const char *ct, uint32_
 {
 	if (!gw_valid_name(ct))
 		return gw_err_set(err, EINVAL, "bad container name \"%.70s\"", ct);
-	cleanup_close int lock = hn_lock(root, err);
 	cleanup_json json_object *leases = NULL;
 	struct gw_network n;
 	char a[16];
+	cleanup_close int lock = hn_record_lock_read(root, name, &n, &leases, err);
 	if (lock < 0)
 		return lock;
-	int r = hn_record_read(root, name, &n, &leases, err);
-	if (r < 0 || (r = pick(&n, leases, ct, ip, err)) != 0)
+	int r = pick(&n, leases, ct, ip, err);
+	if (r != 0)
 		return r < 0 ? r : 0;
 	json_object_object_add(leases, ct, json_object_new_string(gw_fmt_ipv4(*ip, a)));
 	return hn_record_write(root, &n, leases, err);
@@ -89,14 +89,13 @@ int gw_network_lease(const char *root, const char *name, const char *ct, uint32_
 
 int gw_network_release(const char *root, const char *name, const char *ct, struct gw_err *err)
 {
-	cleanup_close int lock = hn_lock(root, err);
 	cleanup_json json_object *leases = NULL;
 	struct gw_network n;
+	cleanup_close int lock = hn_record_lock_read(root, name, &n, &leases, err);
 	if (lock < 0)
 		return lock;
-	int r = hn_record_read(root, name, &n, &leases, err);
-	if (r < 0 || !json_object_object_get_ex(leases, ct, NULL))
-		return r;
+	if (!json_object_object_get_ex(leases, ct, NULL))
+		return 0;
 	json_object_object_del(leases, ct);
 	return hn_record_write(root, &n, leases, err);
 }

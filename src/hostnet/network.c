@@ -97,19 +97,16 @@ int gw_network_create(const char *root, struct gw_network *n, struct gw_err *err
 
 int gw_network_remove(const char *root, const char *name, struct gw_err *err)
 {
-	cleanup_close int lock = hn_lock(root, err);
 	cleanup_json json_object *leases = NULL;
 	struct gw_network n;
+	cleanup_close int lock = hn_record_lock_read(root, name, &n, &leases, err);
 	if (lock < 0)
 		return lock;
-	int r = hn_record_read(root, name, &n, &leases, err);
-	if (r < 0)
-		return r;
 	int held = json_object_object_length(leases);
 	if (held > 0)
 		return gw_err_set(err, EBUSY, "network %s has %d container%s: remove %s first", name,
 				  held, held == 1 ? "" : "s", held == 1 ? "it" : "them");
-	r = teardown(root, &n, 0, err);
+	int r = teardown(root, &n, 0, err);
 	return r < 0 ? gw_err_prefix(err, "remove network %s", name) : 0;
 }
 

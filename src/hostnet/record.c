@@ -1,10 +1,8 @@
 /* A network's record, ROOT/networks/NAME.json: what `network create` was given and the
  * leases of its containers. Written atomically under the networks lock; read back with
  * every field checked, since a record is a file anyone with access to the root can edit. */
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -22,19 +20,17 @@ static char *record_path(const char *root, const char *name)
 int hn_lock(const char *root, struct gw_err *err)
 {
 	cleanup_free char *dir = gw_strdup_printf("%s/networks", root);
-	cleanup_free char *path = gw_strdup_printf("%s/networks/lock", root);
-	if (!dir || !path)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int r = gw_mkdir_p(dir, 0755, err);
-	if (r < 0)
-		return r;
-	cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "open %s", path);
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return gw_err_sys(err, errno, "lock %s", path);
-	return steal_fd(fd);
+	return dir ? gw_lock_dir(dir, err) : gw_err_set(err, ENOMEM, "out of memory");
+}
+
+int hn_record_lock_read(const char *root, const char *name, struct gw_network *n,
+			json_object **leases, struct gw_err *err)
+{
+	cleanup_close int lock = hn_lock(root, err);
+	if (lock < 0)
+		return lock;
+	int r = hn_record_read(root, name, n, leases, err);
+	return r < 0 ? r : steal_fd(lock);
 }
 
 int hn_record_exists(const char *root, const char *name, struct gw_err *err)
