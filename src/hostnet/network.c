@@ -154,7 +154,8 @@ int gw_network_each(const char *root, int (*fn)(const struct gw_network *n, void
 		r = 0;
 	else if (r == -ENOMEM)
 		gw_err_set(err, ENOMEM, "out of memory");
-	qsort(l.v, l.len, sizeof(*l.v), cmp_name);
+	if (l.len) /* qsort wants an array, even of none */
+		qsort(l.v, l.len, sizeof(*l.v), cmp_name);
 	for (size_t i = 0; r == 0 && i < l.len; i++) {
 		struct gw_network n;
 		r = gw_network_load(root, l.v[i], &n, err);

@@ -240,7 +240,7 @@ static void test_ipam(void **state)
 	struct fx *f = *state;
 	struct gw_err e = { 0 };
 	uint32_t ip;
-	char name[8], a[16], want[16];
+	char name[16], a[16], want[24];
 	/* 10.1.0.0/29: .1 the gateway, .2 to .6 for containers, .7 the broadcast */
 	write_record(f->dir, "tiny", BR_TINY, "10.1.0.0/29", "10.1.0.1", "{}");
 	for (int i = 2; i <= 6; i++) {
