@@ -7,13 +7,13 @@ BUILD     ?= build
 CFLAGS    ?= -O2 -g
 # the project's own flags stay even when CFLAGS is given on the command line (check-asan)
 GW_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
-LDLIBS    += -larchive -ljson-c -lcrypto
+LDLIBS    += -larchive -ljson-c -lcrypto -lmnl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # One archive per layer (docs/architecture.md), linked from the top down, so a call from a
 # lower layer into a higher one fails to link; scripts/check-layers.sh fails the build on an
 # include that points up a layer.
-LAYERS     := cli shim migproto image hv common
+LAYERS     := cli shim migproto image hv hostnet common
 layer_srcs  = $(sort $(filter-out src/cli/main.c src/shim/main.c,$(wildcard src/$(1)/*.c)))
 LIB_SRCS   := $(foreach l,$(LAYERS),$(call layer_srcs,$(l)))
 LIBS       := $(LAYERS:%=$(BUILD)/lib%.a)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The layers of godwit (docs/architecture.md), from the ground up:
 #   common                 errors, JSON/base64 helpers, transport, frames, the container record
-#   hv, image, migproto    QEMU and QMP; images; the migration wire format, policy, snapshot
-#                          file format (side by side: none includes another)
+#   hv, image, migproto,   QEMU and QMP; images; the migration wire format, policy, snapshot
+#   hostnet                file format; the host's networks: bridges, taps, NAT, addresses
+#                          (side by side: none includes another)
 #   shim                   one per container: lifecycle, agent link, logs, the migration engine
 #   cli                    the godwit command
 # A file may include its own layer's headers and those of the layers below it, nothing else;
@@ -20,6 +21,7 @@ header_layer() {
 	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h | knobs.h) echo common ;;
 	hv.h | hv_vm.h | qmp.h) echo hv ;;
 	image.h) echo image ;;
+	hostnet.h) echo hostnet ;;
 	migproto.h | policy.h | snapfile.h) echo migproto ;;
 	shim_main.h) echo shim ;;
 	*) echo unknown ;;
@@ -29,9 +31,9 @@ header_layer() {
 allowed() {
 	[ "$1" = "$2" ] && return 0
 	case $1:$2 in
-	hv:common | image:common | migproto:common | agent:common) return 0 ;;
-	shim:common | shim:hv | shim:image | shim:migproto) return 0 ;;
-	cli:common | cli:hv | cli:image | cli:migproto | cli:shim) return 0 ;;
+	hv:common | image:common | migproto:common | hostnet:common | agent:common) return 0 ;;
+	shim:common | shim:hv | shim:image | shim:migproto | shim:hostnet) return 0 ;;
+	cli:common | cli:hv | cli:image | cli:migproto | cli:hostnet | cli:shim) return 0 ;;
 	esac
 	return 1
 }
@@ -62,7 +64,7 @@ for f in include/godwit/*.h; do
 done
 for d in src/*/; do
 	l=$(basename "$d")
-	case $l in common | hv | image | migproto | shim | cli) ;;
+	case $l in common | hv | image | migproto | hostnet | shim | cli) ;;
 	*) echo "$d: a folder in no layer: add it to scripts/check-layers.sh"; bad=1; continue ;;
 	esac
 	for f in "$d"*.c "$d"*.h; do [ -f "$f" ] && check "$f" "$l"; done

@@ -22,8 +22,8 @@ SRC
 	apt-get update -qq
 	updated=1
 fi
-pkgs=(gcc make clang libc6-dev libarchive-dev libjson-c-dev libssl-dev libcmocka-dev
-      e2fsprogs busybox-static cpio gzip lz4 iproute2 iperf3 python3 procps kmod
+pkgs=(gcc make clang libc6-dev libarchive-dev libjson-c-dev libssl-dev libcmocka-dev libmnl-dev
+      nftables e2fsprogs busybox-static cpio gzip lz4 iproute2 iperf3 python3 procps kmod
       ca-certificates)
 bpo_pkgs=(qemu-system-x86 qemu-utils seabios)
 missing=()

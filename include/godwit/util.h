@@ -61,6 +61,10 @@ int gw_dir_each(int at, const char *name, int (*fn)(int dfd, const char *entry, 
 /* mkdir -p with mode for created dirs. */
 int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err);
 
+/* An exclusive flock on DIR/lock (the directory made if missing, the file created, never
+ * through a symlink): the fd, whose close releases it. For read-decide-write under a root. */
+int gw_lock_dir(const char *dir, struct gw_err *err);
+
 /* rm -rf (does not follow symlinks, stays on one file system). */
 int gw_rm_rf(const char *path, struct gw_err *err);
 

@@ -1,8 +1,9 @@
-/* Running helper programs with argv (include/godwit/proc.h): stdin from /dev/null, stderr
- * captured so that a failure explains itself. */
+/* Running helper programs with argv (include/godwit/proc.h): stdin from /dev/null or a
+ * memfd holding the input, stderr captured so that a failure explains itself. */
 #include <fcntl.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "godwit/proc.h"
@@ -10,14 +11,40 @@
 
 extern char **environ;
 
+/* a copy of input to be the child's stdin (a file, not a pipe: no writer to keep
+ * up with the child, whatever the input's size), at offset 0 */
+static int input_fd(const void *input, size_t len, struct gw_err *err)
+{
+	cleanup_close int fd = memfd_create("gw-input", MFD_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "memfd_create");
+	int r = gw_write_full(fd, input, len);
+	if (r < 0)
+		return gw_err_sys(err, -r, "write input");
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return gw_err_sys(err, errno, "lseek input");
+	return steal_fd(fd);
+}
+
 int gw_run(char *const argv[], struct gw_err *err)
 {
+	return gw_run_input(argv, NULL, 0, err);
+}
+
+int gw_run_input(char *const argv[], const void *input, size_t len, struct gw_err *err)
+{
+	cleanup_close int in = input ? input_fd(input, len, err) : -1;
+	if (input && in < 0)
+		return in;
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return gw_err_sys(err, errno, "pipe");
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
 	pid_t pid;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -162,6 +163,23 @@ int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err)
 	if (mkdir(buf, mode) < 0 && errno != EEXIST)
 		return gw_err_sys(err, errno, "mkdir %s", buf);
 	return 0;
+}
+
+int gw_lock_dir(const char *dir, struct gw_err *err)
+{
+	cleanup_free char *path = gw_strdup_printf("%s/lock", dir);
+	if (!path)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	int r = gw_mkdir_p(dir, 0755, err);
+	if (r < 0)
+		return r;
+	cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "open %s", path);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return gw_err_sys(err, errno, "lock %s", path);
+	return steal_fd(fd);
 }
 
 int gw_dir_each(int at, const char *name, int (*fn)(int dfd, const char *entry, void *arg),

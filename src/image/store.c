@@ -26,23 +26,7 @@ static int is_hex(const char *s, size_t n)
 static int lock_store(const char *root, struct gw_err *err)
 {
 	cleanup_free char *dir = gw_strdup_printf("%s/images", root);
-	cleanup_free char *path = gw_strdup_printf("%s/images/lock", root);
-	if (!dir || !path)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int r = gw_mkdir_p(dir, 0755, err);
-	if (r < 0)
-		return r;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gw_err_sys(err, errno, "open %s", path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			r = gw_err_sys(err, errno, "lock %s", path);
-			close(fd);
-			return r;
-		}
-	}
-	return fd;
+	return dir ? gw_lock_dir(dir, err) : gw_err_set(err, ENOMEM, "out of memory");
 }
 
 /* repositories.json as a JSON object {"repositories": {"name:tag": "sha256:..."}}. */
