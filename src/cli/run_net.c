@@ -3,6 +3,7 @@
  * them back and takes away a tap that a dead shim left behind. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "cli.h"
 #include "godwit/container.h"
@@ -13,12 +14,8 @@
 static void random_mac(char out[18])
 {
 	unsigned char r[3] = { 0 };
-	FILE *f = fopen("/dev/urandom", "re");
-	if (f) {
-		if (fread(r, 1, sizeof(r), f) != sizeof(r))
-			memset(r, 0, sizeof(r));
-		fclose(f);
-	}
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		memset(r, 0, sizeof(r));
 	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", r[0], r[1], r[2]);
 }
 
