@@ -49,6 +49,7 @@ struct ct_config {
 	char nic_mac[18];	/* "" = no NIC */
 	char network[32];	/* the network the NIC is on (docs/network.md); "" = none */
 	char ip[16];		/* its address there, leased from the network's IPAM */
+	char **ports;		/* published ports, "tcp:0.0.0.0:8080:80" (NULL = none) */
 	int64_t created_ns;	/* wall clock */
 };
 

@@ -74,4 +74,30 @@ int gw_tap_delete(const char *tap, struct gw_err *err);
 /* The tap name of a container: "gwt" + a short hash of root and name (unique per host). */
 void gw_tap_name(const char *root, const char *ct, char out[GW_IFNAME_MAX]);
 
+/* Published ports (docs/network.md): the host's HOST_IP:HOST_PORT (host_ip 0: every address
+ * of the host, 127.0.0.1 included) reaches the container's PORT. */
+struct gw_port {
+	int udp;
+	uint32_t host_ip;	/* host order; 0: any */
+	uint16_t host_port, ct_port;
+};
+#define GW_PORTS_MAX 64
+#define GW_PORT_STR_MAX 40
+/* "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]", each port a number or a range "8080-8089" (both
+ * ranges of one length): appended to out[*n], at most max in all */
+int gw_port_parse(const char *spec, struct gw_port *out, size_t max, size_t *n,
+		  struct gw_err *err);
+/* one port as the record keeps it, "tcp:0.0.0.0:8080:80", and back */
+void gw_port_fmt(const struct gw_port *p, char buf[GW_PORT_STR_MAX]);
+int gw_port_from_str(const char *s, struct gw_port *p, struct gw_err *err);
+/* Hold the host port (a bound socket, never listening: the DNAT takes the packets first),
+ * so that nothing else of this host takes it while the container has it; refused with
+ * "port 8080/tcp is in use on this host" when it is taken. The fd goes with its holder. */
+int gw_port_hold(const struct gw_port *p, struct gw_err *err);
+/* The container's DNAT chains in table inet godwit, named after its tap: made fresh
+ * (idempotent) for ports to ct_ip on bridge, or removed (nothing when there are none). */
+int gw_ports_add(const char *tap, const char *bridge, uint32_t subnet, int prefix,
+		 uint32_t ct_ip, const struct gw_port *p, size_t n, struct gw_err *err);
+int gw_ports_remove(const char *tap, struct gw_err *err);
+
 #endif

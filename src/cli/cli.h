@@ -61,6 +61,8 @@ struct ct_config;
 struct run_net {
 	const char *network;	/* NULL or "none": no network */
 	const char *ip, *mac;	/* NULL: leased / generated */
+	const char *publish[64]; /* -p specs as given */
+	size_t npublish;
 };
 int run_net_check(const struct run_net *o, struct gw_err *err);
 /* Lease the address, pick the MAC, fill cfg's network, ip and nic_mac (cfg->name set). */

@@ -41,6 +41,10 @@ static void usage(FILE *f)
 		   "                        create); \"none\" (the default): no network\n"
 		   "      --ip IP           its address there (default: the next free one)\n"
 		   "      --mac MAC         its MAC address (default: 52:54:00 and 3 random bytes)\n"
+		   "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]\n"
+		   "                        the host's port (every address, 127.0.0.1 too, or\n"
+		   "                        HOSTIP) reaches the container's PORT; ranges\n"
+		   "                        8080-8081:80-81; repeatable; needs --network\n"
 		   "  -h, --help            this help\n");
 }
 
@@ -125,7 +129,7 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		{ "entrypoint", required_argument, NULL, 'E' },
 		{ "machine", required_argument, NULL, 'M' },
 		{ "network", required_argument, NULL, 'N' }, { "ip", required_argument, NULL, 'I' },
-		{ "mac", required_argument, NULL, 'A' },
+		{ "mac", required_argument, NULL, 'A' }, { "publish", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int detach = 0, autorm = 0, cpus = 1, c;
@@ -135,7 +139,7 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 	uint64_t mem = 512ULL << 20;
 	char *uenv[MAX_ENV];
 	size_t nuenv = 0;
-	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': detach = 1; break;
 		case 'n': name = optarg; break;
@@ -179,6 +183,12 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		case 'N': net.network = optarg; break;
 		case 'I': net.ip = optarg; break;
 		case 'A': net.mac = optarg; break;
+		case 'p':
+			if (net.npublish >= ARRAY_SIZE(net.publish))
+				return cli_usage_error("run", "more than %zu -p",
+						       ARRAY_SIZE(net.publish));
+			net.publish[net.npublish++] = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: return cli_usage_error("run", "invalid option");
 		}

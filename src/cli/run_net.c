@@ -2,6 +2,7 @@
  * [--mac MAC]` leases its address from the network's IPAM and picks its MAC; `rm` gives
  * them back and takes away a tap that a dead shim left behind. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -29,11 +30,35 @@ static int valid_mac(const char *m)
 	return !(v[0] & 1) && (v[0] | v[1] | v[2] | v[3] | v[4] | v[5]); /* unicast, not zero */
 }
 
+/* the -p specs, one port each */
+static int ports_of(const struct run_net *o, struct gw_port *p, size_t *n, struct gw_err *err)
+{
+	*n = 0;
+	for (size_t i = 0; i < o->npublish; i++) {
+		int r = gw_port_parse(o->publish[i], p, GW_PORTS_MAX, n, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < *n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (p[i].udp == p[j].udp && p[i].host_port == p[j].host_port)
+				return gw_err_set(err, EINVAL, "host port %u/%s is published twice",
+						  p[i].host_port, p[i].udp ? "udp" : "tcp");
+	return 0;
+}
+
 int run_net_check(const struct run_net *o, struct gw_err *err)
 {
 	int none = !o->network || !strcmp(o->network, "none");
 	if (none && (o->ip || o->mac))
 		return gw_err_set(err, EINVAL, "--ip and --mac need --network NAME");
+	if (none && o->npublish)
+		return gw_err_set(err, EINVAL, "-p needs --network NAME (there is no default "
+				  "network yet: docs/network.md)");
+	struct gw_port p[GW_PORTS_MAX];
+	size_t n;
+	if (ports_of(o, p, &n, err) < 0)
+		return -EINVAL;
 	if (o->mac && !valid_mac(o->mac))
 		return gw_err_set(err, EINVAL, "invalid --mac '%s' (a unicast address like "
 				  "52:54:00:12:34:56)", o->mac);
@@ -63,6 +88,18 @@ int run_net_attach(const struct gw_cli *cli, const struct run_net *o, struct ct_
 		snprintf(cfg->nic_mac, sizeof(cfg->nic_mac), "%s", o->mac);
 	else
 		random_mac(cfg->nic_mac);
+	struct gw_port p[GW_PORTS_MAX];
+	size_t np = 0;
+	if (ports_of(o, p, &np, err) < 0)
+		return -EINVAL;
+	if (np && !(cfg->ports = calloc(np + 1, sizeof(char *))))
+		return gw_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < np; i++) {
+		char s[GW_PORT_STR_MAX];
+		gw_port_fmt(&p[i], s);
+		if (!(cfg->ports[i] = strdup(s)))
+			return gw_err_set(err, ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -70,7 +107,9 @@ void run_net_detach(const struct gw_cli *cli, const char *name, const char *netw
 {
 	char tap[GW_IFNAME_MAX];
 	gw_tap_name(cli->root, name, tap);
+	if (!network || !*network)
+		return;
+	gw_ports_remove(tap, NULL);
 	gw_tap_delete(tap, NULL);
-	if (network && *network)
-		gw_network_release(cli->root, network, name, NULL);
+	gw_network_release(cli->root, network, name, NULL);
 }

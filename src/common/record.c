@@ -106,6 +106,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 		add_str(o, "network", c->network);
 		add_str(o, "ip", c->ip);
 	}
+	if (c->ports && c->ports[0])
+		json_object_object_add(o, "ports", ct_strv_to_json(c->ports));
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
 	*out = o;
 	return 0;
@@ -183,6 +185,12 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 			return gw_err_set(err, ENOMEM, "out of memory");
 		}
 	}
+	if (json_object_object_get_ex(j, "ports", &v) &&
+	    (!json_object_is_type(v, json_type_array) || json_object_array_length(v) > 64 ||
+	     !(c->ports = ct_strv_from_json(v)))) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"ports\" must be at most 64 strings");
+	}
 	if (json_object_object_get_ex(j, "mem_bytes", &v))
 		c->mem_bytes = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "cpus", &v))
@@ -203,6 +211,7 @@ void ct_config_free(struct ct_config *c)
 {
 	ct_strv_free(c->argv);
 	ct_strv_free(c->env);
+	ct_strv_free(c->ports);
 	free(c->cwd);
 	free(c->user);
 	free(c->hostname);

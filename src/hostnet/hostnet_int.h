@@ -88,5 +88,7 @@ int hn_nat_add(const struct gw_network *n, struct gw_err *err);
 int hn_nat_remove(const struct gw_network *n, struct gw_err *err);
 /* /proc/sys/net/ipv4/ip_forward = 1 */
 int hn_ip_forward_on(struct gw_err *err);
+/* run an nft script (one transaction) */
+int hn_nft(const char *script, size_t len, struct gw_err *err);
 
 #endif

@@ -62,9 +62,14 @@ static int nft_script(const struct gw_network *n, void (*body)(FILE *, const str
 	body(f, n);
 	if (fclose(f) != 0)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	char *argv[] = { "nft", "-f", "/dev/stdin", NULL };
-	int r = gw_run_input(argv, script, len, err);
+	int r = hn_nft(script, len, err);
 	return r < 0 ? gw_err_prefix(err, "%s network %s's nftables rules", what, n->name) : 0;
+}
+
+int hn_nft(const char *script, size_t len, struct gw_err *err)
+{
+	char *argv[] = { "nft", "-f", "/dev/stdin", NULL };
+	return gw_run_input(argv, script, len, err);
 }
 
 int hn_nat_add(const struct gw_network *n, struct gw_err *err)

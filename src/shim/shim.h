@@ -67,6 +67,8 @@ struct container {
 	pid_t qemu_pid;
 	struct gw_network net;	/* the network of cfg.network (shim_net.c) */
 	char tap[GW_IFNAME_MAX]; /* its tap while the shim runs ("" = none) */
+	int port_fds[GW_PORTS_MAX]; /* the host ports it publishes, held (shim_net.c) */
+	int nports;
 	struct qmp *qmp;
 	struct alink *agent;
 	int log_fd;		/* output.log, O_APPEND */

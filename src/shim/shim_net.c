@@ -5,10 +5,34 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "godwit/hostnet.h"
 #include "godwit/util.h"
 #include "shim.h"
+
+/* The published ports: each host port held (nothing else of this host may take it), then the
+ * DNAT rules to the container's address */
+static int publish_ports(struct container *ct, uint32_t ip, struct gw_err *err)
+{
+	struct gw_port p[GW_PORTS_MAX];
+	size_t n = 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && ct->cfg.ports && ct->cfg.ports[i] && n < GW_PORTS_MAX; i++)
+		if ((r = gw_port_from_str(ct->cfg.ports[i], &p[n], err)) == 0)
+			n++;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		int fd = gw_port_hold(&p[i], err);
+		if (fd < 0)
+			r = fd;
+		else
+			ct->port_fds[ct->nports++] = fd;
+	}
+	if (r == 0 && n)
+		r = gw_ports_add(ct->tap, ct->net.bridge, ct->net.subnet, ct->net.prefix, ip, p, n,
+				 err);
+	return r;
+}
 
 int shim_net_up(struct container *ct, struct gw_err *err)
 {
@@ -27,11 +51,18 @@ int shim_net_up(struct container *ct, struct gw_err *err)
 		ct->tap[0] = '\0';
 		return gw_err_prefix(err, "network %s", ct->cfg.network);
 	}
-	return 0;
+	if ((r = publish_ports(ct, ip, err)) < 0)
+		shim_net_down(ct);
+	return r;
 }
 
 void shim_net_down(struct container *ct)
 {
+	if (ct->nports)
+		gw_ports_remove(ct->tap, NULL);
+	for (int i = 0; i < ct->nports; i++)
+		close(ct->port_fds[i]);
+	ct->nports = 0;
 	if (ct->tap[0])
 		gw_tap_delete(ct->tap, NULL);
 	ct->tap[0] = '\0';

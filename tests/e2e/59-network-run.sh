@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Containers on a network (docs/network.md): `run --network` gives the guest its NIC, the
 # address leased (or asked for), a route by the gateway and /etc/hosts; the host reaches a
-# server in the container, the container reaches the gateway and another container; rm and
-# a killed shim leave no tap and no lease behind; bad input is refused before anything is
-# made. Everything runs in a network namespace of this test's own (the host's network is
+# server in the container, at its address and through a published port (127.0.0.1 too), the
+# container reaches the gateway and another container; rm and a killed shim leave no tap,
+# lease or rule behind; bad input (a busy port among it) is refused before anything is made. Everything runs in a network namespace of this test's own (the host's network is
 # never touched).
 . tests/lib/e2e.sh
 ROOT=$(new_root)
@@ -18,7 +18,7 @@ gwn load -i "$IMAGES/busybox-docker.tar" >/dev/null
 assert_eq "network create lan" 0 "$(gwn network create lan --subnet 10.89.0.0/24 >/dev/null 2>&1; echo $?)"
 
 # a web server in the container, at the address asked for
-gwn run -d --name web --network lan --ip 10.89.0.11 busybox \
+gwn run -d --name web --network lan --ip 10.89.0.11 -p 8080:80 busybox \
 	sh -c 'echo hello-from-web >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
 for ((i = 0; i < 150; i++)); do
 	got=$(inns busybox wget -q -T 2 -O- http://10.89.0.11/index.html 2>/dev/null) && break
@@ -31,9 +31,15 @@ assert_match "its /etc/hosts names it" "10.89.0.11[[:space:]]+web" "$(gwn exec w
 assert_match "it reaches the gateway" "1 packets received" \
 	"$(gwn exec web ping -c 1 -W 5 10.89.0.1 2>&1)"
 assert_match "inspect lists its lease" '"web": *"10.89.0.11"' "$(gwn network inspect lan 2>&1)"
+assert_eq "-p 8080:80: the host's 127.0.0.1:8080 reaches it" "hello-from-web" \
+	"$(inns busybox wget -q -T 5 -O- http://127.0.0.1:8080/index.html 2>&1)"
+assert_eq "-p 8080:80: so does the host's address on the bridge" "hello-from-web" \
+	"$(inns busybox wget -q -T 5 -O- http://10.89.0.1:8080/index.html 2>&1)"
+dnats() { inns nft list table inet godwit 2>/dev/null | grep -c "dnat ip to $1" || true; }
+assert_eq "its DNAT rules (incoming, and this host's own)" 2 "$(dnats 10.89.0.11:80)"
 
 # a second container: the next free address, and it reaches the first
-gwn run -d --name c2 --network lan busybox sleep 1000 >/dev/null
+gwn run -d --name c2 --network lan -p 8081:80 busybox sleep 1000 >/dev/null
 ip2=$(gwn network inspect lan | sed -n 's/.*"c2": *"\([0-9.]*\)".*/\1/p')
 assert_match "the second container got an address leased" "^10\.89\.0\.[0-9]+$" "$ip2"
 assert_match "its NIC has it" "inet $ip2/24" "$(gwn exec c2 ip -4 addr 2>&1)"
@@ -60,19 +66,30 @@ refused() {
 refused "--ip outside the subnet" "outside" --network lan --ip 10.99.0.5
 refused "--ip in use" "10.89.0.11" --network lan --ip 10.89.0.11
 refused "--mac multicast" "--mac" --network lan --mac 01:00:5e:00:00:01
+refused "-p of a port another container holds" "port 8080/tcp is in use" --network lan -p 8080:80
+inns busybox nc -l -p 8090 >/dev/null 2>&1 &
+ncpid=$!
+sleep 0.5
+refused "-p of a port a host process listens on" "port 8090/tcp is in use" --network lan -p 8090:80
+kill $ncpid 2>/dev/null
+refused "-p without --network" "needs --network" -p 8091:80
+refused "-p malformed" "publish" --network lan -p 80
 refused "--network nosuch" "nosuch" --network nosuch
 refused "--ip without --network" "need --network" --ip 10.89.0.50
 assert_eq "nothing left by the refused runs" "$before" "$(gwn ps -aq | sort | tr '\n' ' ')"
 assert_eq "no lease left by them" "" "$(gwn network inspect lan | grep '"bad"')"
+assert_eq "no tap left by them" 2 "$(taps)"
 
 # rm gives back the lease and the tap; so does rm -f after the shim was killed
 gwn rm -f web >/dev/null
 assert_eq "rm: the lease is gone" "" "$(gwn network inspect lan | grep '"web"')"
 assert_eq "rm: its tap is gone" 1 "$(taps)"
+assert_eq "rm: its port rules are gone" 0 "$(dnats 10.89.0.11:80)"
 pkill -9 -f -- "--root $ROOT .*__shim .* c2\$"
 sleep 1
 gwn rm -f c2 >/dev/null 2>&1
 assert_eq "rm -f after a killed shim: no tap left" 0 "$(taps)"
+assert_eq "rm -f after a killed shim: no port rule left" 0 "$(dnats "$ip2:80")"
 assert_eq "rm -f after a killed shim: no lease left" "" "$(gwn network inspect lan | grep '"c2"')"
 assert_eq "network rm lan" 0 "$(gwn network rm lan >/dev/null 2>&1; echo $?)"
 assert_eq "no bridge left" "" "$(inns ip -o link show type bridge)"

@@ -68,6 +68,41 @@ static void test_parse_cidr(void **state)
 				   "(10.89.0.0/24 is)");
 }
 
+static void test_ports(void **state)
+{
+	(void)state;
+	struct gw_port p[GW_PORTS_MAX];
+	struct gw_err err = { 0 };
+	size_t n = 0;
+	char s[GW_PORT_STR_MAX];
+	assert_int_equal(gw_port_parse("8080:80", p, GW_PORTS_MAX, &n, &err), 0);
+	assert_int_equal(gw_port_parse("127.0.0.1:5353:53/udp", p, GW_PORTS_MAX, &n, &err), 0);
+	assert_int_equal(gw_port_parse("9000-9002:7000-7002", p, GW_PORTS_MAX, &n, &err), 0);
+	assert_int_equal(n, 5);
+	gw_port_fmt(&p[0], s);
+	assert_string_equal(s, "tcp:0.0.0.0:8080:80");
+	gw_port_fmt(&p[1], s);
+	assert_string_equal(s, "udp:127.0.0.1:5353:53");
+	gw_port_fmt(&p[4], s);
+	assert_string_equal(s, "tcp:0.0.0.0:9002:7002");
+	struct gw_port back;
+	assert_int_equal(gw_port_from_str("udp:127.0.0.1:5353:53", &back, &err), 0);
+	assert_memory_equal(&back, &p[1], sizeof(back));
+	static const char *const bad[] = { "80", "0:80", "80:65536", "x:80", "1.2.3:80:80",
+		"80:80/sctp", "80-79:80-79", "80-81:80", ":80", "80:", "-1:80", "80--81:80-81" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t m = 0;
+		assert_int_equal(gw_port_parse(bad[i], p, GW_PORTS_MAX, &m, &err), -EINVAL);
+		assert_int_equal(m, 0);
+	}
+	n = 0;
+	assert_int_equal(gw_port_parse("1000-1064:1000-1064", p, GW_PORTS_MAX, &n, &err), -E2BIG);
+	static const char *const badstr[] = { "tcp:0.0.0.0:0:80", "icmp:0.0.0.0:1:1",
+		"tcp:0.0.0.0:80:80x", "tcp:300.0.0.0:80:80" };
+	for (size_t i = 0; i < sizeof(badstr) / sizeof(badstr[0]); i++)
+		assert_int_equal(gw_port_from_str(badstr[i], &back, &err), -EINVAL);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -438,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ipv4),
 		cmocka_unit_test(test_parse_cidr),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_ports),
 		cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
