@@ -1,6 +1,6 @@
 /* libFuzzer target for the hostnet parsers (src/hostnet/cidr.c, record.c, check.c): the first
- * byte picks the parser (a CIDR, an IPv4 address, a network record on disk, which is then
- * leased from), the rest is the input. What parses must be what godwit would have written. */
+ * byte picks the parser (a CIDR, an IPv4 address, a -p spec, a record's port string, a
+ * network record on disk, which is then leased from), the rest is the input. What parses must be what godwit would have written. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,7 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t a;
 	int p;
 	char out[GW_CIDR_MAX];
-	switch (data[0] % 3) {
+	struct gw_port ports[GW_PORTS_MAX], back;
+	char ps[GW_PORT_STR_MAX];
+	size_t n = 0;
+	switch (data[0] % 5) {
 	case 0:
 		if (gw_parse_cidr(s, &a, &p, &err) == 0) /* what parses prints back the same */
 			assert(!strcmp(gw_fmt_cidr(a, p, out), s));
@@ -69,6 +72,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 		if (gw_parse_ipv4(s, &a, &err) == 0)
 			assert(!strcmp(gw_fmt_ipv4(a, out), s));
+		break;
+	case 2: /* -p specs: each port formats into what reads back the same */
+		if (gw_port_parse(s, ports, GW_PORTS_MAX, &n, &err) == 0)
+			for (size_t i = 0; i < n; i++) {
+				assert(ports[i].host_port && ports[i].ct_port);
+				gw_port_fmt(&ports[i], ps);
+				assert(gw_port_from_str(ps, &back, &err) == 0);
+				assert(!memcmp(&back, &ports[i], sizeof(back)));
+			}
+		break;
+	case 3: /* a record's port string */
+		if (gw_port_from_str(s, &back, &err) == 0)
+			assert(back.host_port && back.ct_port);
 		break;
 	default: check_record((const char *)data + 1, size - 1);
 	}
