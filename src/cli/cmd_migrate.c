@@ -42,14 +42,15 @@ static int on_progress(json_object *ev, void *opaque)
 }
 
 /* The figures of NAME's latest migration: from its shim (query-migration) while it runs,
- * else from migration.json, which the shim leaves behind; NULL when there are none. */
+ * else from migration.json, which the shim leaves behind (and writes at every step: a shim
+ * that does not answer within 0.8 s is read there); NULL when there are none. */
 static json_object *migration_figures(struct gw_cli *cli, const char *name, enum ct_state state)
 {
 	json_object *d = NULL, *v;
 	int fd = state == CT_MIGRATING ? cli_connect(cli, name, NULL) : -1;
 	if (fd >= 0) {
 		struct ctl_reader rd = { 0 };
-		if (ctl_call(fd, &rd, "query-migration", NULL, &d, NULL, NULL, 5000, NULL) < 0)
+		if (ctl_call(fd, &rd, "query-migration", NULL, &d, NULL, NULL, 800, NULL) < 0)
 			d = NULL;
 		ctl_reader_free(&rd);
 		close(fd);
