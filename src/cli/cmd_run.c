@@ -118,7 +118,73 @@ static int make_config(struct ct_config *c, const struct gw_image *img, char **a
 	return 0;
 }
 
-int cmd_run(struct gw_cli *cli, int argc, char **argv)
+/* What `run` was asked for */
+struct run_opts {
+	int detach, autorm, cpus;
+	const char *name, *workdir, *user, *hostname, *ep, *umachine;
+	struct run_net net;
+	uint64_t mem;
+	char *uenv[MAX_ENV];
+	size_t nuenv;
+};
+
+/* one option into o: 0, or the exit status of a usage error */
+static int take_opt(int c, const char *arg, struct run_opts *o)
+{
+	char *end;
+	long v;
+	switch (c) {
+	case 'd': o->detach = 1; break;
+	case 'n': o->name = arg; break;
+	case 'R': o->autorm = 1; break;
+	case 'm':
+		if (gw_parse_size(arg, 1ULL << 20, &o->mem) < 0 || o->mem < (64ULL << 20) ||
+		    o->mem > (1ULL << 40))
+			return cli_usage_error("run", "invalid --memory '%s' (at least 64M)", arg);
+		break;
+	case 'c':
+		v = strtol(arg, &end, 10);
+		if (*end || v < 1 || v > 64)
+			return cli_usage_error("run", "invalid --cpus '%s' (1 to 64)", arg);
+		o->cpus = (int)v;
+		break;
+	case 'e':
+		if (!strchr(arg, '=') || arg[0] == '=')
+			return cli_usage_error("run", "invalid --env '%s' (want KEY=VALUE)", arg);
+		if (o->nuenv >= MAX_ENV)
+			return cli_usage_error("run", "too many --env");
+		o->uenv[o->nuenv++] = (char *)arg;
+		break;
+	case 'w':
+		if (arg[0] != '/')
+			return cli_usage_error("run", "--workdir must be an absolute path");
+		o->workdir = arg;
+		break;
+	case 'u': o->user = arg; break;
+	case 'H': o->hostname = arg; break;
+	case 'E': o->ep = arg; break;
+	case 'M':
+		if (!hv_valid_machine(arg))
+			return cli_usage_error("run", "invalid machine type '%s' (want "
+					       "pc-i440fx-MAJOR.MINOR)", arg);
+		o->umachine = arg;
+		break;
+	case 'N': o->net.network = arg; break;
+	case 'I': o->net.ip = arg; break;
+	case 'A': o->net.mac = arg; break;
+	case 'p':
+		if (o->net.npublish >= ARRAY_SIZE(o->net.publish))
+			return cli_usage_error("run", "more than %zu -p", ARRAY_SIZE(o->net.publish));
+		o->net.publish[o->net.npublish++] = arg;
+		break;
+	default: return cli_usage_error("run", "invalid option");
+	}
+	return 0;
+}
+
+/* the options, then IMAGE: 0 and *img_at (argv's index of IMAGE), 1 when --help was
+ * answered, else the exit status of a usage error */
+static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 {
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },	{ "name", required_argument, NULL, 'n' },
@@ -132,171 +198,114 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		{ "mac", required_argument, NULL, 'A' }, { "publish", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
-	int detach = 0, autorm = 0, cpus = 1, c;
-	const char *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL, *ep = NULL;
-	const char *umachine = NULL;
-	struct run_net net = { 0 };
-	uint64_t mem = 512ULL << 20;
-	char *uenv[MAX_ENV];
-	size_t nuenv = 0;
+	int c, r;
 	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:p:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': detach = 1; break;
-		case 'n': name = optarg; break;
-		case 'R': autorm = 1; break;
-		case 'm':
-			if (gw_parse_size(optarg, 1ULL << 20, &mem) < 0 || mem < (64ULL << 20) ||
-			    mem > (1ULL << 40))
-				return cli_usage_error("run", "invalid --memory '%s' (at least 64M)",
-						       optarg);
-			break;
-		case 'c': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 64)
-				return cli_usage_error("run", "invalid --cpus '%s' (1 to 64)", optarg);
-			cpus = (int)v;
-			break;
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
 		}
-		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return cli_usage_error("run", "invalid --env '%s' (want KEY=VALUE)",
-						       optarg);
-			if (nuenv >= MAX_ENV)
-				return cli_usage_error("run", "too many --env");
-			uenv[nuenv++] = optarg;
-			break;
-		case 'w':
-			if (optarg[0] != '/')
-				return cli_usage_error("run", "--workdir must be an absolute path");
-			workdir = optarg;
-			break;
-		case 'u': user = optarg; break;
-		case 'H': hostname = optarg; break;
-		case 'E': ep = optarg; break;
-		case 'M':
-			if (!hv_valid_machine(optarg))
-				return cli_usage_error("run", "invalid machine type '%s' (want "
-						       "pc-i440fx-MAJOR.MINOR)", optarg);
-			umachine = optarg;
-			break;
-		case 'N': net.network = optarg; break;
-		case 'I': net.ip = optarg; break;
-		case 'A': net.mac = optarg; break;
-		case 'p':
-			if (net.npublish >= ARRAY_SIZE(net.publish))
-				return cli_usage_error("run", "more than %zu -p",
-						       ARRAY_SIZE(net.publish));
-			net.publish[net.npublish++] = optarg;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: return cli_usage_error("run", "invalid option");
-		}
+		if ((r = take_opt(c, optarg, o)) != 0)
+			return r;
 	}
 	if (optind >= argc)
 		return cli_usage_error("run", "missing IMAGE");
-	const char *ref = argv[optind];
-	char genname[32];
-	if (!name) {
-		random_name(genname, sizeof(genname));
-		name = genname;
-	}
-	if (!gw_valid_name(name))
+	if (o->name && !gw_valid_name(o->name))
 		return cli_usage_error("run", "invalid name '%s' ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at "
-				       "most 64)", name);
-
+				       "most 64)", o->name);
 	struct gw_err err = { 0 };
-	if (run_net_check(&net, &err) < 0)
+	if (run_net_check(&o->net, &err) < 0)
 		return cli_usage_error("run", "%s", err.msg);
-	enum hv_accel accel;
-	char reason[256];
-	if (hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), &err) < 0)
-		return cli_fail("run", &err);
-	/* the machine type of this QEMU, kept by the container for good (moves to newer QEMUs) */
-	char qv[64], machine[HV_MACHINE_MAX];
+	*img_at = optind;
+	return 0;
+}
+
+/* the machine type of this QEMU, kept by the container for good (moves to newer QEMUs) */
+static int pick_machine(const char *umachine, char machine[HV_MACHINE_MAX], struct gw_err *err)
+{
+	char qv[64];
 	int vr = umachine ? 0 : hv_qemu_version(qv, sizeof(qv));
 	if (umachine)
-		snprintf(machine, sizeof(machine), "%s", umachine);
-	else if (vr < 0 || hv_machine_for_version(qv, machine, sizeof(machine)) < 0) {
-		gw_err_set(&err, vr < 0 ? -vr : EINVAL, "cannot tell the version of %s (%s)",
-			   hv_qemu_binary(), vr < 0 ? strerror(-vr) : qv);
-		return cli_fail("run", &err);
-	}
-	struct gw_image img = { 0 };
-	if (gw_image_resolve(cli->root, ref, &img, &err) < 0)
-		return cli_fail("run", &err);
-	struct ct_config cfg = { 0 };
-	int r = make_config(&cfg, &img, argv + optind + 1, argc - optind - 1, ep, uenv, nuenv, &err);
-	cleanup_free char *kernel = NULL, *initrd = NULL;
-	if (r == 0)
-		r = cli_kit_paths(cli, &kernel, &initrd, &err);
-	if (r < 0) {
-		gw_image_free(&img);
-		ct_config_free(&cfg);
-		return cli_fail("run", &err);
-	}
-	snprintf(cfg.name, sizeof(cfg.name), "%s", name);
-	snprintf(cfg.image, sizeof(cfg.image), "%s", ref);
-	snprintf(cfg.image_id, sizeof(cfg.image_id), "%s", img.id);
-	cfg.cwd = strdup(workdir ? workdir : img.workdir && *img.workdir ? img.workdir : "/");
-	cfg.user = user ? strdup(user) : img.user && *img.user ? strdup(img.user) : NULL;
-	cfg.hostname = strdup(hostname ? hostname : name);
-	cfg.mem_bytes = mem;
-	cfg.cpus = cpus;
-	cfg.auto_remove = autorm;
-	snprintf(cfg.accel, sizeof(cfg.accel), "%s", hv_accel_name(accel));
-	snprintf(cfg.machine, sizeof(cfg.machine), "%s", machine);
-	cfg.kernel = steal_ptr(kernel);
-	cfg.initrd = steal_ptr(initrd);
-	cfg.created_ns = gw_now_real_ns();
+		snprintf(machine, HV_MACHINE_MAX, "%s", umachine);
+	else if (vr < 0 || hv_machine_for_version(qv, machine, HV_MACHINE_MAX) < 0)
+		return gw_err_set(err, vr < 0 ? -vr : EINVAL, "cannot tell the version of %s (%s)",
+				  hv_qemu_binary(), vr < 0 ? strerror(-vr) : qv);
+	return 0;
+}
 
-	/* the record: creating its directory claims the name */
+/* everything of the config that is not the command: from the options and the image */
+static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const char *ref,
+		       const struct gw_image *img, struct ct_config *cfg, struct gw_err *err)
+{
+	enum hv_accel accel;
+	char reason[256], machine[HV_MACHINE_MAX];
+	cleanup_free char *kernel = NULL, *initrd = NULL;
+	int r = hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), err);
+	if (r == 0)
+		r = pick_machine(o->umachine, machine, err);
+	if (r == 0)
+		r = cli_kit_paths(cli, &kernel, &initrd, err);
+	if (r < 0)
+		return r;
+	snprintf(cfg->name, sizeof(cfg->name), "%s", o->name);
+	snprintf(cfg->image, sizeof(cfg->image), "%s", ref);
+	snprintf(cfg->image_id, sizeof(cfg->image_id), "%s", img->id);
+	cfg->cwd = strdup(o->workdir ? o->workdir : img->workdir && *img->workdir ? img->workdir : "/");
+	cfg->user = o->user ? strdup(o->user) : img->user && *img->user ? strdup(img->user) : NULL;
+	cfg->hostname = strdup(o->hostname ? o->hostname : o->name);
+	cfg->mem_bytes = o->mem;
+	cfg->cpus = o->cpus;
+	cfg->auto_remove = o->autorm;
+	snprintf(cfg->accel, sizeof(cfg->accel), "%s", hv_accel_name(accel));
+	snprintf(cfg->machine, sizeof(cfg->machine), "%s", machine);
+	cfg->kernel = steal_ptr(kernel);
+	cfg->initrd = steal_ptr(initrd);
+	cfg->created_ns = gw_now_real_ns();
+	return 0;
+}
+
+/* The record (creating its directory claims the name), the disk, the network, the shim;
+ * on failure nothing is left. */
+static int create(struct gw_cli *cli, const struct run_opts *o, struct ct_config *cfg,
+		  const struct gw_image *img, struct gw_err *err)
+{
 	cleanup_free char *cdir = gw_strdup_printf("%s/containers", cli->root);
-	cleanup_free char *dir = ct_dir(cli->root, name);
-	cleanup_free char *disk = ct_path(cli->root, name, "disk.qcow2");
-	r = gw_mkdir_p(cdir, 0700, &err);
-	if (r == 0 && mkdir(dir, 0700) < 0) {
-		r = errno == EEXIST ? gw_err_set(&err, EEXIST, "the name \"%s\" is already in use "
-						 "by a container", name)
-				    : gw_err_sys(&err, errno, "mkdir %s", dir);
-		gw_image_free(&img);
-		ct_config_free(&cfg);
-		return cli_fail("run", &err);
-	}
+	cleanup_free char *dir = ct_dir(cli->root, o->name);
+	cleanup_free char *disk = ct_path(cli->root, o->name, "disk.qcow2");
+	int r = gw_mkdir_p(cdir, 0700, err);
+	if (r == 0 && mkdir(dir, 0700) < 0)
+		return errno == EEXIST ? gw_err_set(err, EEXIST, "the name \"%s\" is already in "
+						    "use by a container", o->name)
+				       : gw_err_sys(err, errno, "mkdir %s", dir);
 	if (r == 0) {
 		char *qargv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-				  img.base_disk, disk, NULL };
-		r = gw_run(qargv, &err);
-		if (r < 0)
-			gw_err_prefix(&err, "create the container's disk");
+				  img->base_disk, disk, NULL };
+		if ((r = gw_run(qargv, err)) < 0)
+			gw_err_prefix(err, "create the container's disk");
 	}
-	gw_image_free(&img);
 	if (r == 0)
-		r = run_net_attach(cli, &net, &cfg, &err);
+		r = run_net_attach(cli, &o->net, cfg, err);
 	if (r == 0)
-		r = ct_config_save(cli->root, &cfg, &err);
+		r = ct_config_save(cli->root, cfg, err);
 	if (r == 0)
-		r = cli_spawn_shim(cli, name, NULL, &err);
-	if (r < 0)
-		run_net_detach(cli, name, cfg.network);
-	ct_config_free(&cfg);
+		r = cli_spawn_shim(cli, o->name, NULL, err);
 	if (r < 0) {
+		run_net_detach(cli, o->name, cfg->network);
 		gw_rm_rf(dir, NULL);
-		return cli_fail("run", &err);
 	}
-	if (detach) {
-		printf("%s\n", name);
-		return 0;
-	}
+	return r;
+}
 
-	/* foreground: attach (replaying what was already logged), then wait for the exit */
+/* foreground: attach (replaying what was already logged), then wait for the exit */
+static int attach(struct gw_cli *cli, const char *name, int autorm)
+{
+	struct gw_err err = { 0 };
 	int fd = cli_connect(cli, name, &err);
 	if (fd < 0)
 		return cli_fail("run", &err);
 	struct ctl_reader rd = { 0 };
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "logs", json_object_new_boolean(1));
-	r = ctl_call(fd, &rd, "attach", args, NULL, NULL, NULL, 10000, &err);
+	int r = ctl_call(fd, &rd, "attach", args, NULL, NULL, NULL, 10000, &err);
 	json_object_put(args);
 	int status = -1;
 	if (r == 0)
@@ -312,4 +321,36 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		return GW_EXIT_ERROR;
 	}
 	return status;
+}
+
+int cmd_run(struct gw_cli *cli, int argc, char **argv)
+{
+	struct run_opts o = { .cpus = 1, .mem = 512ULL << 20 };
+	int at = 0, r = parse_opts(argc, argv, &o, &at);
+	if (r)
+		return r == 1 ? 0 : r;
+	char genname[32];
+	if (!o.name) {
+		random_name(genname, sizeof(genname));
+		o.name = genname;
+	}
+	struct gw_err err = { 0 };
+	struct gw_image img = { 0 };
+	if (gw_image_resolve(cli->root, argv[at], &img, &err) < 0)
+		return cli_fail("run", &err);
+	struct ct_config cfg = { 0 };
+	r = make_config(&cfg, &img, argv + at + 1, argc - at - 1, o.ep, o.uenv, o.nuenv, &err);
+	if (r == 0)
+		r = fill_config(cli, &o, argv[at], &img, &cfg, &err);
+	if (r == 0)
+		r = create(cli, &o, &cfg, &img, &err);
+	gw_image_free(&img);
+	ct_config_free(&cfg);
+	if (r < 0)
+		return cli_fail("run", &err);
+	if (o.detach) {
+		printf("%s\n", o.name);
+		return 0;
+	}
+	return attach(cli, o.name, o.autorm);
 }
