@@ -224,6 +224,55 @@ static void forward_int(int sig)
 		cancel_fd = -1;
 }
 
+/* The move itself: `migrate` on the shim's control socket, its progress on a tty, its
+ * figures at the end; Ctrl-C meanwhile cancels it (forward_int). */
+static int run_move(struct gw_cli *cli, const char *name, json_object *args, int json)
+{
+	struct gw_err err = { 0 };
+	int fd = cli_connect(cli, name, &err);
+	if (fd < 0)
+		return cli_fail("migrate", &err);
+	struct ctl_reader rd = { 0 };
+	json_object *res = NULL;
+	struct ct_status st;
+	pid_t shim_pid = ct_status_load(cli->root, name, &st, NULL) == 0 ? st.shim_pid : 0;
+	snprintf(cancel_line, sizeof(cancel_line), "{\"execute\":\"migrate-cancel\"}\n");
+	cancel_fd = cli_connect(cli, name, NULL);
+	struct sigaction sa = { .sa_handler = forward_int };
+	sigaction(SIGINT, &sa, NULL);
+	int tty = isatty(2) && !json;
+	int r = ctl_call(fd, &rd, "migrate", args, &res, on_progress, &tty, -1, &err);
+	ctl_reader_free(&rd);
+	close(fd);
+	signal(SIGINT, SIG_DFL);
+	if (cancel_fd >= 0)
+		close(cancel_fd);
+	if (tty)
+		fprintf(stderr, "\n");
+	if (r == -EPIPE)
+		/* the shim ended the connection without an answer: it has died */
+		gw_err_prefix(&err, "the shim of %s exited during the move (its record says what "
+			      "is left: godwit ps -a)", name);
+	if (r < 0)
+		return cli_fail("migrate", &err);
+	/* the source's shim goes once its QEMU has exited: when we return, both are gone */
+	for (int i = 0; i < 1000 && shim_pid > 0 && ct_shim_alive(shim_pid); i++)
+		poll(NULL, 0, 10);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN));
+	} else {
+		json_object *v;
+		double total = json_object_object_get_ex(res, "total_ms", &v) ? json_object_get_int64(v) / 1000.0 : 0;
+		int64_t down = json_object_object_get_ex(res, "downtime_ms", &v) ? json_object_get_int64(v) : 0;
+		double bytes = json_object_object_get_ex(res, "bytes", &v) ? (double)json_object_get_int64(v) : 0;
+		int64_t rounds = json_object_object_get_ex(res, "rounds", &v) ? json_object_get_int64(v) : 0;
+		printf("migrated %s in %.2f s: paused %lld ms (QEMU), %.1f MiB sent, %lld rounds\n",
+		       name, total, (long long)down, bytes / 1048576, (long long)rounds);
+	}
+	json_object_put(res);
+	return 0;
+}
+
 int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -296,10 +345,6 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	const char *name = argv[optind], *uri = argv[optind + 1];
 	if (strncmp(uri, "tcp:", 4))
 		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
-	struct gw_err err = { 0 };
-	int fd = cli_connect(cli, name, &err);
-	if (fd < 0)
-		return cli_fail("migrate", &err);
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "uri", json_object_new_string(uri));
 	json_object_object_add(args, "offline", json_object_new_boolean(offline));
@@ -313,44 +358,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		json_object_object_add(args, "max_total_s", json_object_new_int64(timeout_ns / 1000000000LL));
 	if (bw)
 		json_object_object_add(args, "bandwidth", json_object_new_int64((int64_t)bw));
-	struct ctl_reader rd = { 0 };
-	json_object *res = NULL;
-	struct ct_status st;
-	pid_t shim_pid = ct_status_load(cli->root, name, &st, NULL) == 0 ? st.shim_pid : 0;
-	snprintf(cancel_line, sizeof(cancel_line), "{\"execute\":\"migrate-cancel\"}\n");
-	cancel_fd = cli_connect(cli, name, NULL);
-	struct sigaction sa = { .sa_handler = forward_int };
-	sigaction(SIGINT, &sa, NULL);
-	int tty = isatty(2) && !json;
-	int r = ctl_call(fd, &rd, "migrate", args, &res, on_progress, &tty, -1, &err);
+	int r = run_move(cli, name, args, json);
 	json_object_put(args);
-	ctl_reader_free(&rd);
-	close(fd);
-	signal(SIGINT, SIG_DFL);
-	if (cancel_fd >= 0)
-		close(cancel_fd);
-	if (tty)
-		fprintf(stderr, "\n");
-	if (r == -EPIPE)
-		/* the shim ended the connection without an answer: it has died */
-		gw_err_prefix(&err, "the shim of %s exited during the move (its record says what "
-			      "is left: godwit ps -a)", name);
-	if (r < 0)
-		return cli_fail("migrate", &err);
-	/* the source's shim goes once its QEMU has exited: when we return, both are gone */
-	for (int i = 0; i < 1000 && shim_pid > 0 && ct_shim_alive(shim_pid); i++)
-		poll(NULL, 0, 10);
-	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN));
-	} else {
-		json_object *v;
-		double total = json_object_object_get_ex(res, "total_ms", &v) ? json_object_get_int64(v) / 1000.0 : 0;
-		int64_t down = json_object_object_get_ex(res, "downtime_ms", &v) ? json_object_get_int64(v) : 0;
-		double bytes = json_object_object_get_ex(res, "bytes", &v) ? (double)json_object_get_int64(v) : 0;
-		int64_t rounds = json_object_object_get_ex(res, "rounds", &v) ? json_object_get_int64(v) : 0;
-		printf("migrated %s in %.2f s: paused %lld ms (QEMU), %.1f MiB sent, %lld rounds\n",
-		       name, total, (long long)down, bytes / 1048576, (long long)rounds);
-	}
-	json_object_put(res);
-	return 0;
+	return r;
 }
