@@ -13,6 +13,12 @@ trap 'cleanup_roots; ip netns del "$NS" 2>/dev/null' EXIT
 gwn() { ip netns exec "$NS" "$GODWIT" --root "$ROOT" "$@"; }
 inns() { ip netns exec "$NS" "$@"; }
 taps() { inns ip -o link show | grep -c ': gwt' || true; }
+# get HOST PORT: /index.html's body over HTTP from the test's namespace (busybox nc: the
+# static busybox's wget crashes on this host)
+get() {
+	printf 'GET /index.html HTTP/1.0\r\n\r\n' | inns busybox nc -w 5 "$1" "$2" 2>/dev/null |
+		tail -n 1
+}
 gwn load -i "$IMAGES/busybox-docker.tar" >/dev/null
 
 assert_eq "network create lan" 0 "$(gwn network create lan --subnet 10.89.0.0/24 >/dev/null 2>&1; echo $?)"
@@ -20,9 +26,10 @@ assert_eq "network create lan" 0 "$(gwn network create lan --subnet 10.89.0.0/24
 # a web server in the container, at the address asked for
 gwn run -d --name web --network lan --ip 10.89.0.11 -p 8080:80 busybox \
 	sh -c 'echo hello-from-web >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
-for ((i = 0; i < 150; i++)); do
-	got=$(inns busybox wget -q -T 2 -O- http://10.89.0.11/index.html 2>/dev/null) && break
-	sleep 0.2
+for ((i = 0; i < 100; i++)); do
+	got=$(get 10.89.0.11 80)
+	[ "$got" = hello-from-web ] && break
+	sleep 0.5
 done
 assert_eq "the host reaches the container's server at its address" "hello-from-web" "$got"
 assert_match "the guest's NIC has the address" "inet 10.89.0.11/24" "$(gwn exec web ip -4 addr 2>&1)"
@@ -32,9 +39,9 @@ assert_match "it reaches the gateway" "1 packets received" \
 	"$(gwn exec web ping -c 1 -W 5 10.89.0.1 2>&1)"
 assert_match "inspect lists its lease" '"web": *"10.89.0.11"' "$(gwn network inspect lan 2>&1)"
 assert_eq "-p 8080:80: the host's 127.0.0.1:8080 reaches it" "hello-from-web" \
-	"$(inns busybox wget -q -T 5 -O- http://127.0.0.1:8080/index.html 2>&1)"
+	"$(get 127.0.0.1 8080)"
 assert_eq "-p 8080:80: so does the host's address on the bridge" "hello-from-web" \
-	"$(inns busybox wget -q -T 5 -O- http://10.89.0.1:8080/index.html 2>&1)"
+	"$(get 10.89.0.1 8080)"
 dnats() { inns nft list table inet godwit 2>/dev/null | grep -c "dnat ip to $1" || true; }
 assert_eq "its DNAT rules (incoming, and this host's own)" 2 "$(dnats 10.89.0.11:80)"
 
@@ -44,7 +51,7 @@ ip2=$(gwn network inspect lan | sed -n 's/.*"c2": *"\([0-9.]*\)".*/\1/p')
 assert_match "the second container got an address leased" "^10\.89\.0\.[0-9]+$" "$ip2"
 assert_match "its NIC has it" "inet $ip2/24" "$(gwn exec c2 ip -4 addr 2>&1)"
 assert_eq "container to container" "hello-from-web" \
-	"$(gwn exec c2 wget -q -T 5 -O- http://10.89.0.11/index.html 2>&1)"
+	"$(gwn exec c2 sh -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 5 10.89.0.11 80" 2>&1 | tail -n 1)"
 assert_eq "two containers, two taps on the bridge" 2 "$(taps)"
 
 # not yet: moving a container with a network is refused before anything moves
@@ -67,7 +74,9 @@ refused "--ip outside the subnet" "outside" --network lan --ip 10.99.0.5
 refused "--ip in use" "10.89.0.11" --network lan --ip 10.89.0.11
 refused "--mac multicast" "--mac" --network lan --mac 01:00:5e:00:00:01
 refused "-p of a port another container holds" "port 8080/tcp is in use" --network lan -p 8080:80
-inns busybox nc -l -p 8090 >/dev/null 2>&1 &
+# (started as `ip netns exec`, which execs nc: $! is the listener itself, killed below;
+# a listener left running would hold what the test inherited)
+ip netns exec "$NS" busybox nc -l -p 8090 >/dev/null 2>&1 &
 ncpid=$!
 sleep 0.5
 refused "-p of a port a host process listens on" "port 8090/tcp is in use" --network lan -p 8090:80
