@@ -83,7 +83,7 @@ static int find_iface(const char *mac, char name[IFNAMSIZ], struct gw_err *err)
 		snprintf(path, sizeof(path), "/sys/class/net/%s/address", e->d_name);
 		FILE *f = fopen(path, "re");
 		if (f && fgets(addr, sizeof(addr), f) && !strncasecmp(addr, mac, 17)) {
-			snprintf(name, IFNAMSIZ, "%s", e->d_name);
+			memcpy(name, e->d_name, strlen(e->d_name) + 1); /* < IFNAMSIZ: above */
 			found = 1;
 		}
 		if (f)
