@@ -4,6 +4,7 @@
 #define GODWIT_HOSTNET_INT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 
@@ -88,7 +89,9 @@ int hn_nat_add(const struct gw_network *n, struct gw_err *err);
 int hn_nat_remove(const struct gw_network *n, struct gw_err *err);
 /* /proc/sys/net/ipv4/ip_forward = 1 */
 int hn_ip_forward_on(struct gw_err *err);
-/* run an nft script (one transaction) */
-int hn_nft(const char *script, size_t len, struct gw_err *err);
+/* run an nft script (one transaction): "add table inet godwit", then what body writes */
+int hn_nft(void (*body)(FILE *, const void *), const void *arg, struct gw_err *err);
+/* write "1" to a /proc/sys file */
+int hn_sysctl_on(const char *path, struct gw_err *err);
 
 #endif

@@ -28,8 +28,9 @@ static void chain_fresh(FILE *f, const struct chain *c, const char *bridge)
 	fprintf(f, "flush chain " TABLE " %s-%s\n", c->kind, bridge);
 }
 
-static void rules_add(FILE *f, const struct gw_network *n)
+static void rules_add(FILE *f, const void *arg)
 {
+	const struct gw_network *n = arg;
 	char net[GW_CIDR_MAX];
 	gw_fmt_cidr(n->subnet, n->prefix, net);
 	chain_fresh(f, &CHAINS[0], n->bridge);
@@ -42,16 +43,23 @@ static void rules_add(FILE *f, const struct gw_network *n)
 		n->bridge, n->bridge, n->name);
 }
 
-static void rules_remove(FILE *f, const struct gw_network *n)
+static void rules_remove(FILE *f, const void *arg)
 {
+	const struct gw_network *n = arg;
 	for (size_t i = 0; i < ARRAY_SIZE(CHAINS); i++) {
 		chain_fresh(f, &CHAINS[i], n->bridge); /* so that the delete finds one */
 		fprintf(f, "delete chain " TABLE " %s-%s\n", CHAINS[i].kind, n->bridge);
 	}
 }
 
-static int nft_script(const struct gw_network *n, void (*body)(FILE *, const struct gw_network *),
+static int nft_script(const struct gw_network *n, void (*body)(FILE *, const void *),
 		      const char *what, struct gw_err *err)
+{
+	int r = hn_nft(body, n, err);
+	return r < 0 ? gw_err_prefix(err, "%s network %s's nftables rules", what, n->name) : 0;
+}
+
+int hn_nft(void (*body)(FILE *, const void *), const void *arg, struct gw_err *err)
 {
 	cleanup_free char *script = NULL;
 	size_t len = 0;
@@ -59,15 +67,9 @@ static int nft_script(const struct gw_network *n, void (*body)(FILE *, const str
 	if (!f)
 		return gw_err_set(err, ENOMEM, "out of memory");
 	fprintf(f, "add table " TABLE "\n");
-	body(f, n);
+	body(f, arg);
 	if (fclose(f) != 0)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	int r = hn_nft(script, len, err);
-	return r < 0 ? gw_err_prefix(err, "%s network %s's nftables rules", what, n->name) : 0;
-}
-
-int hn_nft(const char *script, size_t len, struct gw_err *err)
-{
 	char *argv[] = { "nft", "-f", "/dev/stdin", NULL };
 	return gw_run_input(argv, script, len, err);
 }
@@ -82,12 +84,16 @@ int hn_nat_remove(const struct gw_network *n, struct gw_err *err)
 	return nft_script(n, rules_remove, "remove", err);
 }
 
-int hn_ip_forward_on(struct gw_err *err)
+int hn_sysctl_on(const char *path, struct gw_err *err)
 {
-	static const char path[] = "/proc/sys/net/ipv4/ip_forward";
 	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return gw_err_sys(err, errno, "open %s", path);
 	int r = gw_write_full(fd, "1\n", 2);
 	return r < 0 ? gw_err_sys(err, -r, "write %s", path) : 0;
+}
+
+int hn_ip_forward_on(struct gw_err *err)
+{
+	return hn_sysctl_on("/proc/sys/net/ipv4/ip_forward", err);
 }

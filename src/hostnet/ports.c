@@ -147,56 +147,50 @@ static void dnat_rules(FILE *f, const char *tap, uint32_t ct_ip, const struct gw
 			p->ct_port);
 }
 
-/* a packet from 127.0.0.1 may leave by the bridge (after the DNAT above) */
-static int route_localnet(const char *bridge, struct gw_err *err)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
-	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || gw_write_full(fd, "1\n", 2) < 0)
-		return gw_err_sys(err, errno, "turn on %s", path);
-	return 0;
-}
+/* what the container's chains are made of (NULL ports: removed) */
+struct ports_script {
+	const char *tap, *bridge;
+	uint32_t subnet, ct_ip;
+	int prefix;
+	const struct gw_port *p;
+	size_t n;
+};
 
-static int run_script(const char *tap, int add, const char *bridge, uint32_t subnet,
-		      int prefix, uint32_t ct_ip, const struct gw_port *p, size_t n,
-		      struct gw_err *err)
+static void ports_body(FILE *f, const void *arg)
 {
-	cleanup_free char *script = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&script, &len);
-	if (!f)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	fprintf(f, "add table " TABLE "\n");
-	chains_fresh(f, tap);
-	for (size_t i = 0; add && i < n; i++)
-		dnat_rules(f, tap, ct_ip, &p[i]);
-	if (add) {
+	const struct ports_script *ps = arg;
+	chains_fresh(f, ps->tap);
+	for (size_t i = 0; ps->p && i < ps->n; i++)
+		dnat_rules(f, ps->tap, ps->ct_ip, &ps->p[i]);
+	if (ps->p) {
 		char cip[16], net[GW_CIDR_MAX];
-		gw_fmt_ipv4(ct_ip, cip);
+		gw_fmt_ipv4(ps->ct_ip, cip);
 		fprintf(f, "add rule " TABLE " post-%s ip saddr { 127.0.0.0/8, %s } ip daddr %s "
-			   "ct status dnat masquerade comment \"godwit ports of %s\"\n", tap,
-			gw_fmt_cidr(subnet, prefix, net), cip, bridge);
+			   "ct status dnat masquerade comment \"godwit ports of %s\"\n", ps->tap,
+			gw_fmt_cidr(ps->subnet, ps->prefix, net), cip, ps->bridge);
 	}
-	for (size_t i = 0; !add && i < ARRAY_SIZE(KINDS); i++)
-		fprintf(f, "delete chain " TABLE " %s-%s\n", KINDS[i][0], tap);
-	if (fclose(f) != 0)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	int r = hn_nft(script, len, err);
-	return r < 0 ? gw_err_prefix(err, "%s the published ports' rules", add ? "make"
-										 : "remove") : 0;
+	for (size_t i = 0; !ps->p && i < ARRAY_SIZE(KINDS); i++)
+		fprintf(f, "delete chain " TABLE " %s-%s\n", KINDS[i][0], ps->tap);
 }
 
 int gw_ports_add(const char *tap, const char *bridge, uint32_t subnet, int prefix,
 		 uint32_t ct_ip, const struct gw_port *p, size_t n, struct gw_err *err)
 {
-	int r = n ? route_localnet(bridge, err) : 0;
-	if (r == 0 && n)
-		r = run_script(tap, 1, bridge, subnet, prefix, ct_ip, p, n, err);
+	if (!n)
+		return 0;
+	/* a packet from 127.0.0.1 may leave by the bridge (after the DNAT) */
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
+	struct ports_script ps = { tap, bridge, subnet, ct_ip, prefix, p, n };
+	int r = hn_sysctl_on(path, err);
+	if (r == 0 && (r = hn_nft(ports_body, &ps, err)) < 0)
+		gw_err_prefix(err, "make the published ports' rules");
 	return r;
 }
 
 int gw_ports_remove(const char *tap, struct gw_err *err)
 {
-	return run_script(tap, 0, "", 0, 0, 0, NULL, 0, err);
+	struct ports_script ps = { .tap = tap };
+	int r = hn_nft(ports_body, &ps, err);
+	return r < 0 ? gw_err_prefix(err, "remove the published ports' rules") : 0;
 }
