@@ -20,8 +20,13 @@ struct gw_network {
 	char bridge[GW_IFNAME_MAX];	/* "gw-" + a short hash of the name */
 	uint32_t subnet;		/* network address, host byte order */
 	int prefix;			/* 8 .. 30 */
-	uint32_t gateway;		/* host byte order; the host holds it on the bridge */
+	uint32_t gateway;		/* host byte order; the host holds it on the bridge,
+					 * unless the network has an uplink */
 	int nat;			/* masquerade what leaves the subnet */
+	char uplink[GW_IFNAME_MAX];	/* "": none; else the host's interface the bridge
+					 * enslaves: the containers sit on its segment, whose
+					 * router is the gateway (no NAT, no address of the
+					 * host's) */
 };
 
 /* "10.89.0.0/24" -> addr (host order), prefix; the address must be the network address. */
@@ -34,14 +39,20 @@ const char *gw_fmt_ipv4(uint32_t addr, char *buf);
 const char *gw_fmt_cidr(uint32_t addr, int prefix, char buf[GW_CIDR_MAX]);
 
 /* Create the record, the bridge with the gateway address, and the NAT rules (n->name,
- * subnet, prefix, gateway and nat given; n->bridge is filled in). Refuses a bad name, a taken
- * name, a subnet that overlaps another network's of this root or a route of the host's main
- * table (default routes aside), a gateway outside the subnet or on its network or broadcast
- * address, an existing link of the bridge's name; on failure nothing is left behind.
- * gateway 0: the subnet's first address. */
+ * subnet, prefix, gateway, nat and uplink given; n->bridge is filled in); with an uplink,
+ * the bridge enslaves it instead and takes no address. Refuses a bad name, a taken name, a
+ * subnet that overlaps another network's of this root or (without an uplink) a route of the
+ * host's main table (default routes aside), a gateway outside the subnet or on its network or
+ * broadcast address, an existing link of the bridge's name, an uplink that does not exist,
+ * is godwit's own or another network's, NAT with an uplink; on failure nothing is left
+ * behind. gateway 0: the subnet's first address. */
 int gw_network_create(const char *root, struct gw_network *n, struct gw_err *err);
 int gw_network_load(const char *root, const char *name, struct gw_network *n,
 		    struct gw_err *err);
+/* The default network, like podman's: "godwit", 10.88.0.0/16, gateway 10.88.0.1, NAT; made
+ * on first use (`run -p` without --network, a move of a container on it). */
+#define GW_NET_DEFAULT "godwit"
+int gw_network_default(const char *root, struct gw_network *n, struct gw_err *err);
 /* The bridge, its address and the rules exist (again, after a host reboot): idempotent. */
 int gw_network_up(const struct gw_network *n, struct gw_err *err);
 /* Remove the rules, the bridge and the record; refused while a container holds a lease. */
@@ -67,8 +78,10 @@ int gw_network_json(const char *root, const char *name, char **out, struct gw_er
 
 /* A persistent tap named `tap` (a name of gw_tap_name's: others are refused), owned by nobody
  * in particular, enslaved to `bridge` and up: QEMU opens it by name (-netdev
- * tap,ifname=...). Idempotent. */
-int gw_tap_create(const char *tap, const char *bridge, struct gw_err *err);
+ * tap,ifname=...). Idempotent. sealed: left down, so that no frame passes between it and the
+ * bridge (a migrating container's, until COMMIT), until gw_tap_unseal brings it up. */
+int gw_tap_create(const char *tap, const char *bridge, int sealed, struct gw_err *err);
+int gw_tap_unseal(const char *tap, struct gw_err *err);
 /* Delete the link (nothing when it does not exist). */
 int gw_tap_delete(const char *tap, struct gw_err *err);
 /* The tap name of a container: "gwt" + a short hash of root and name (unique per host). */

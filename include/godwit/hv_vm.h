@@ -30,6 +30,10 @@ int hv_vm_cont(struct qmp *q, int timeout_ms, struct gw_err *err);
 int hv_vm_stop(struct qmp *q, int timeout_ms, struct gw_err *err);
 /* "quit": QEMU replies, then exits (the caller reaps the process). */
 int hv_vm_quit(struct qmp *q, int timeout_ms, struct gw_err *err);
+/* QEMU announces the guest's NIC on its network (RARP, and the guest's own gratuitous ARP
+ * where virtio-net offers it) at once and four more times, 350 down to 50 ms apart, so that the
+ * segment's switches learn where its MAC went */
+int hv_vm_announce(struct qmp *q, int timeout_ms, struct gw_err *err);
 
 #define HV_VM_STATUS_MAX 32
 struct hv_vm_status {

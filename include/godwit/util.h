@@ -90,5 +90,7 @@ char *gw_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 /* Validate a container or image name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}. */
 int gw_valid_name(const char *name);
+/* A network interface name godwit accepts: 1 to 15 of [a-zA-Z0-9_.-], not "." or "..". */
+int gw_valid_ifname(const char *name);
 
 #endif

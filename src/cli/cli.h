@@ -59,7 +59,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* run_net.c: run --network/--ip/--mac (docs/network.md) */
 struct ct_config;
 struct run_net {
-	const char *network;	/* NULL or "none": no network */
+	const char *network;	/* "none": no network; NULL: none, or with -p the default */
 	const char *ip, *mac;	/* NULL: leased / generated */
 	const char *publish[64]; /* -p specs as given */
 	size_t npublish;

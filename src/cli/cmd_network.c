@@ -9,7 +9,7 @@
 #include "godwit/util.h"
 
 struct net_opts {
-	const char *subnet, *gateway;
+	const char *subnet, *gateway, *uplink;
 	int no_nat;
 };
 
@@ -25,15 +25,23 @@ static const char OPTIONS[] =
 	"                     subnet's first address)\n"
 	"      --no-nat       (create) no masquerading: containers reach the host and each\n"
 	"                     other, nothing beyond\n"
+	"      --uplink IFACE (create) the bridge enslaves this host interface: containers sit\n"
+	"                     on its segment, whose router is --gateway; the host takes no\n"
+	"                     address on the bridge and does no NAT\n"
 	"  -h, --help         this help\n";
 
 static int net_create(struct gw_cli *cli, const struct net_opts *o, int argc, char **argv)
 {
-	struct gw_network n = { .nat = !o->no_nat };
+	struct gw_network n = { .nat = !o->no_nat && !o->uplink };
 	struct gw_err err = { 0 };
 	(void)argc;
 	if (!o->subnet)
 		return cli_usage_error("network create", "--subnet is required");
+	if (o->uplink && strlen(o->uplink) >= sizeof(n.uplink))
+		return cli_usage_error("network create", "--uplink \"%.20s...\": an interface name "
+				       "has at most %d characters", o->uplink, GW_IFNAME_MAX - 1);
+	if (o->uplink)
+		strcpy(n.uplink, o->uplink);
 	if (strlen(argv[0]) >= sizeof(n.name))
 		return cli_usage_error("network create", "network name \"%.40s...\" is too long "
 				       "(at most %d characters)", argv[0], GW_NET_NAME_MAX - 1);
@@ -52,9 +60,9 @@ static int ls_row(const struct gw_network *n, void *opaque)
 	struct gw_err err = { 0 };
 	char gw[16], cidr[GW_CIDR_MAX];
 	int leases = gw_network_leases(cli->root, n->name, &err);
-	printf("%-20s %-12s %-18s %-15s %-4s %d\n", n->name, n->bridge,
-	       gw_fmt_cidr(n->subnet, n->prefix, cidr),
-	       gw_fmt_ipv4(n->gateway, gw), n->nat ? "yes" : "no", leases < 0 ? 0 : leases);
+	printf("%-20s %-12s %-18s %-15s %-4s %-15s %d\n", n->name, n->bridge,
+	       gw_fmt_cidr(n->subnet, n->prefix, cidr), gw_fmt_ipv4(n->gateway, gw),
+	       n->nat ? "yes" : "no", n->uplink[0] ? n->uplink : "-", leases < 0 ? 0 : leases);
 	return 0;
 }
 
@@ -62,8 +70,8 @@ static int net_ls(struct gw_cli *cli, const struct net_opts *o, int argc, char *
 {
 	struct gw_err err = { 0 };
 	(void)o, (void)argc, (void)argv;
-	printf("%-20s %-12s %-18s %-15s %-4s %s\n", "NAME", "BRIDGE", "SUBNET", "GATEWAY", "NAT",
-	       "CONTAINERS");
+	printf("%-20s %-12s %-18s %-15s %-4s %-15s %s\n", "NAME", "BRIDGE", "SUBNET", "GATEWAY",
+	       "NAT", "UPLINK", "CONTAINERS");
 	if (gw_network_each(cli->root, ls_row, cli, &err) < 0)
 		return cli_fail("network ls", &err);
 	return 0;
@@ -93,11 +101,11 @@ static int net_rm(struct gw_cli *cli, const struct net_opts *o, int argc, char *
 }
 
 static const struct sub SUBS[] = {
-	{ "create", "create NAME --subnet CIDR [--gateway IP] [--no-nat]",
-	  "Create a network: a bridge with the gateway address, NAT to the host's uplinks.", 1, 1,
-	  net_create },
-	{ "ls", "ls", "List networks: name, bridge, subnet, gateway, NAT, containers.", 0, 0,
-	  net_ls },
+	{ "create", "create NAME --subnet CIDR [--gateway IP] [--no-nat | --uplink IFACE]",
+	  "Create a network: a bridge with the gateway address, NAT to the host's uplinks; or a\n"
+	  "bridge on the segment of the host interface --uplink.", 1, 1, net_create },
+	{ "ls", "ls", "List networks: name, bridge, subnet, gateway, NAT, uplink, containers.", 0,
+	  0, net_ls },
 	{ "inspect", "inspect NAME", "Print a network and its leases as JSON.", 1, 1,
 	  net_inspect },
 	{ "rm", "rm NAME [NAME...]", "Remove networks (their bridges and rules) that no container "
@@ -121,6 +129,7 @@ static int parse_opts(const struct sub *s, int argc, char **argv, struct net_opt
 		{ "subnet", required_argument, NULL, 's' },
 		{ "gateway", required_argument, NULL, 'g' },
 		{ "no-nat", no_argument, NULL, 'n' },
+		{ "uplink", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -140,6 +149,7 @@ static int parse_opts(const struct sub *s, int argc, char **argv, struct net_opt
 		switch (c) {
 		case 's': o->subnet = optarg; break;
 		case 'g': o->gateway = optarg; break;
+		case 'u': o->uplink = optarg; break;
 		default: o->no_nat = 1; break;
 		}
 	}

@@ -38,13 +38,15 @@ static void usage(FILE *f)
 		   "                        newest); a container keeps it, so it can move to any\n"
 		   "                        host whose QEMU still has that type\n"
 		   "      --network NAME    put the container on network NAME (godwit network\n"
-		   "                        create); \"none\" (the default): no network\n"
+		   "                        create); \"none\": no network; the default: none,\n"
+		   "                        or with -p the network \"godwit\" (10.88.0.0/16, NAT,\n"
+		   "                        made on first use)\n"
 		   "      --ip IP           its address there (default: the next free one)\n"
 		   "      --mac MAC         its MAC address (default: 52:54:00 and 3 random bytes)\n"
 		   "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]\n"
 		   "                        the host's port (every address, 127.0.0.1 too, or\n"
 		   "                        HOSTIP) reaches the container's PORT; ranges\n"
-		   "                        8080-8081:80-81; repeatable; needs --network\n"
+		   "                        8080-8081:80-81; repeatable; not with --network none\n"
 		   "  -h, --help            this help\n");
 }
 

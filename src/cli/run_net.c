@@ -1,6 +1,7 @@
 /* A container's place on a network (docs/network.md): `run --network NAME [--ip IP]
- * [--mac MAC]` leases its address from the network's IPAM and picks its MAC; `rm` gives
- * them back and takes away a tap that a dead shim left behind. */
+ * [--mac MAC]` leases its address from the network's IPAM and picks its MAC (`run -p` alone:
+ * on the default network); `rm` gives them back and takes away a tap that a dead shim left
+ * behind. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,8 @@ int run_net_check(const struct run_net *o, struct gw_err *err)
 	int none = !o->network || !strcmp(o->network, "none");
 	if (none && (o->ip || o->mac))
 		return gw_err_set(err, EINVAL, "--ip and --mac need --network NAME");
-	if (none && o->npublish)
-		return gw_err_set(err, EINVAL, "-p needs --network NAME (there is no default "
-				  "network yet: docs/network.md)");
+	if (o->network && !strcmp(o->network, "none") && o->npublish)
+		return gw_err_set(err, EINVAL, "-p needs a network, and --network none has none");
 	struct gw_port p[GW_PORTS_MAX];
 	size_t n;
 	if (ports_of(o, p, &n, err) < 0)
@@ -71,11 +71,20 @@ int run_net_check(const struct run_net *o, struct gw_err *err)
 int run_net_attach(const struct gw_cli *cli, const struct run_net *o, struct ct_config *cfg,
 		   struct gw_err *err)
 {
-	if (!o->network || !strcmp(o->network, "none"))
+	/* -p alone: the default network, made on first use */
+	if (!o->network && !o->npublish)
+		return 0;
+	if (o->network && !strcmp(o->network, "none"))
 		return 0;
 	struct gw_network n;
 	uint32_t ip = 0;
-	int r = gw_network_load(cli->root, o->network, &n, err);
+	int r = o->network ? gw_network_load(cli->root, o->network, &n, err)
+			   : gw_network_default(cli->root, &n, err);
+	/* the host has no address, and so no route, on an uplink network's segment */
+	if (r == 0 && n.uplink[0] && o->npublish)
+		r = gw_err_set(err, EINVAL, "-p: network %s is on uplink %s, where the host has no "
+			       "address to forward from: publish ports on a NAT network", n.name,
+			       n.uplink);
 	if (r == 0 && o->ip)
 		r = gw_parse_ipv4(o->ip, &ip, err);
 	if (r == 0)

@@ -368,6 +368,14 @@ char *gw_strdup_printf(const char *fmt, ...)
 	return s;
 }
 
+int gw_valid_ifname(const char *name)
+{
+	size_t n = strnlen(name, 16);
+	if (n == 0 || n > 15 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
 int gw_valid_name(const char *name)
 {
 	size_t n = strlen(name);

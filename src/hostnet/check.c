@@ -41,6 +41,14 @@ int hn_network_check(const struct gw_network *n, struct gw_err *err)
 		return gw_err_set(err, EINVAL, "subnet %s: the prefix must be from /8 to /30", net);
 	if (n->subnet & ~hn_mask(n->prefix))
 		return gw_err_set(err, EINVAL, "subnet %s: not a network address", net);
+	if (n->uplink[0] && !gw_valid_ifname(n->uplink))
+		return gw_err_set(err, EINVAL, "uplink \"%.20s\": not an interface name", n->uplink);
+	if (n->uplink[0] && (!strncmp(n->uplink, "gw-", 3) || !strncmp(n->uplink, "gwt", 3)))
+		return gw_err_set(err, EINVAL, "uplink %s: that is one of godwit's own bridges or "
+				  "taps", n->uplink);
+	if (n->uplink[0] && n->nat)
+		return gw_err_set(err, EINVAL, "network %s has uplink %s: its segment's router "
+				  "routes it, the host does no NAT", n->name, n->uplink);
 	return hn_addr_check(n, n->gateway, "gateway", err);
 }
 

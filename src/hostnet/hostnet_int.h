@@ -30,6 +30,10 @@ int hn_contains(uint32_t subnet, int prefix, uint32_t addr);
 int hn_valid_name(const char *name);
 /* "gw-" + 8 hex digits of SHA-256(name) */
 void hn_bridge_name(const char *name, char out[GW_IFNAME_MAX]);
+/* a NAT network's bridge MAC: locally administered, from its name, subnet and gateway, so
+ * that every host gives the same network's gateway the same MAC and a guest moved between
+ * them finds its gateway where its ARP cache says */
+void hn_bridge_mac(const struct gw_network *n, unsigned char mac[6]);
 
 /* check.c: what a network and its leases must be; each refusal says why, naming the network.
  * hn_bad_name sets the error for a name hn_valid_name refused. */
@@ -73,10 +77,11 @@ int hn_nl_talk(struct nlmsghdr *nlh, int (*cb)(const struct nlmsghdr *, void *),
 
 /* link.c: rtnetlink through libmnl. Each call is one request and its acknowledgement. */
 int hn_link_index(const char *ifname);	/* 0 when there is no such link */
-int hn_link_bridge_add(const char *ifname, struct gw_err *err);	/* EEXIST: -EEXIST, no err */
+/* a bridge, with the MAC address mac (6 bytes; NULL: the kernel's); EEXIST: -EEXIST, no err */
+int hn_link_bridge_add(const char *ifname, const unsigned char *mac, struct gw_err *err);
 int hn_link_addr_add(const char *ifname, uint32_t addr, int prefix, struct gw_err *err);
-/* master NULL: leave the master as it is */
-int hn_link_up(const char *ifname, const char *master, struct gw_err *err);
+/* up or down, and on master (NULL: leave the master as it is) */
+int hn_link_set(const char *ifname, const char *master, int up, struct gw_err *err);
 int hn_link_del(const char *ifname, struct gw_err *err);	/* no such link: 0 */
 
 /* route.c: the first IPv4 route of the main table (default routes aside) whose destination

@@ -1,5 +1,5 @@
 /* Links and addresses through rtnetlink (libmnl): the bridge of a network, its gateway
- * address, a tap's master, up and down. Each function is one request. */
+ * address, a tap's or an uplink's master, up and down. Each function is one request. */
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -36,11 +36,13 @@ static int index_of(const char *ifname, const char *what, struct gw_err *err)
 	return index > 0 ? index : gw_err_set(err, ENODEV, "%s: no link %s", what, ifname);
 }
 
-int hn_link_bridge_add(const char *ifname, struct gw_err *err)
+int hn_link_bridge_add(const char *ifname, const unsigned char *mac, struct gw_err *err)
 {
 	char buf[MSG_MAX], what[64];
 	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	if (mac)
+		mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
 	struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
 	mnl_attr_nest_end(nlh, info);
@@ -73,17 +75,17 @@ int hn_link_addr_add(const char *ifname, uint32_t addr, int prefix, struct gw_er
 	return hn_nl_talk(nlh, NULL, NULL, what, err);
 }
 
-int hn_link_up(const char *ifname, const char *master, struct gw_err *err)
+int hn_link_set(const char *ifname, const char *master, int up, struct gw_err *err)
 {
 	char buf[MSG_MAX], what[64];
-	snprintf(what, sizeof(what), "set %s up%s%s", ifname, master ? " on " : "",
-		 master ? master : "");
+	snprintf(what, sizeof(what), "set %s %s%s%s", ifname, up ? "up" : "down",
+		 master ? " on " : "", master ? master : "");
 	int index = index_of(ifname, what, err), mindex = master ? index_of(master, what, err) : 0;
 	if (index < 0 || mindex < 0)
 		return index < 0 ? index : mindex;
 	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, 0, index);
 	struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
-	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_flags = up ? IFF_UP : 0;
 	ifm->ifi_change = IFF_UP;
 	if (master)
 		mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)mindex);

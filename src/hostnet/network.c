@@ -14,20 +14,38 @@ int gw_network_load(const char *root, const char *name, struct gw_network *n,
 	return hn_record_read(root, name, n, NULL, err);
 }
 
+int gw_network_default(const char *root, struct gw_network *n, struct gw_err *err)
+{
+	int r = gw_network_load(root, GW_NET_DEFAULT, n, err);
+	if (r != -ENOENT)
+		return r;
+	*n = (struct gw_network){ .name = GW_NET_DEFAULT, .subnet = 0x0a580000, .prefix = 16,
+				  .gateway = 0x0a580001, .nat = 1 };
+	r = gw_network_create(root, n, err);
+	if (r == -EEXIST && hn_record_exists(root, GW_NET_DEFAULT, NULL) == 1) /* made meanwhile */
+		r = gw_network_load(root, GW_NET_DEFAULT, n, err);
+	return r < 0 ? gw_err_prefix(err, "the default network") : 0;
+}
+
+/* A NAT network's bridge holds the gateway address, with the MAC every host gives it; an
+ * uplink network's holds no address and enslaves the uplink. */
 int gw_network_up(const struct gw_network *n, struct gw_err *err)
 {
-	int r = hn_link_bridge_add(n->bridge, err);
+	unsigned char mac[6];
+	hn_bridge_mac(n, mac);
+	int r = hn_link_bridge_add(n->bridge, n->uplink[0] ? NULL : mac, err);
 	if ((r < 0 && r != -EEXIST) ||
-	    (r = hn_link_addr_add(n->bridge, n->gateway, n->prefix, err)) < 0 ||
-	    (r = hn_link_up(n->bridge, NULL, err)) < 0)
+	    (!n->uplink[0] && (r = hn_link_addr_add(n->bridge, n->gateway, n->prefix, err)) < 0) ||
+	    (r = hn_link_set(n->bridge, NULL, 1, err)) < 0 ||
+	    (n->uplink[0] && (r = hn_link_set(n->uplink, n->bridge, 1, err)) < 0))
 		return gw_err_prefix(err, "network %s", n->name);
 	if (n->nat && ((r = hn_ip_forward_on(err)) < 0 || (r = hn_nat_add(n, err)) < 0))
 		return gw_err_prefix(err, "network %s", n->name);
 	return 0;
 }
 
-/* rules, bridge, record, in that order: a failure stops it, leaving the record for another
- * try (undo: each is tried whatever the others did, the record last) */
+/* rules, bridge (which frees an uplink), record, in that order: a failure stops it, leaving
+ * the record for another try (undo: each is tried whatever the others did, the record last) */
 static int teardown(const char *root, const struct gw_network *n, int undo, struct gw_err *err)
 {
 	int r = n->nat ? hn_nat_remove(n, err) : 0;
@@ -48,6 +66,9 @@ static int refuse_overlap(const struct gw_network *o, void *arg)
 	const struct overlap *ov = arg;
 	const struct gw_network *n = ov->n;
 	char a[GW_CIDR_MAX], b[GW_CIDR_MAX];
+	if (n->uplink[0] && !strcmp(n->uplink, o->uplink))
+		return gw_err_set(ov->err, EEXIST, "uplink %s is network \"%s\"'s already",
+				  n->uplink, o->name);
 	if (!hn_overlaps(n->subnet, n->prefix, o->subnet, o->prefix))
 		return 0;
 	return gw_err_set(ov->err, EEXIST, "subnet %s overlaps network \"%s\" (%s)",
@@ -65,7 +86,12 @@ static int may_create(const char *root, const struct gw_network *n, struct gw_er
 	struct overlap ov = { n, err };
 	if ((r = gw_network_each(root, refuse_overlap, &ov, err)) != 0)
 		return r;
-	if ((r = hn_route_overlap(n->subnet, n->prefix, route, sizeof(route), err)) != 0)
+	/* with an uplink the host takes no address on the subnet: its routes do not matter */
+	if (n->uplink[0] && !hn_link_index(n->uplink))
+		return gw_err_set(err, ENODEV, "uplink %s: this host has no such interface",
+				  n->uplink);
+	if (!n->uplink[0] &&
+	    (r = hn_route_overlap(n->subnet, n->prefix, route, sizeof(route), err)) != 0)
 		return r < 0 ? r : gw_err_set(err, EEXIST, "subnet %s overlaps the host's route %s",
 					     gw_fmt_cidr(n->subnet, n->prefix, a), route);
 	if (hn_link_index(n->bridge))

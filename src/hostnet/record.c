@@ -67,6 +67,8 @@ static char *record_text(const struct gw_network *n, json_object *leases)
 			       json_object_new_string(gw_fmt_cidr(n->subnet, n->prefix, cidr)));
 	json_object_object_add(o, "gateway", json_object_new_string(gw_fmt_ipv4(n->gateway, gw)));
 	json_object_object_add(o, "nat", json_object_new_boolean(n->nat));
+	if (n->uplink[0])
+		json_object_object_add(o, "uplink", json_object_new_string(n->uplink));
 	json_object_object_add(o, "leases", leases ? json_object_get(leases)
 						   : json_object_new_object());
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -116,6 +118,11 @@ static int parse_record(json_object *o, const char *name, struct gw_network *n,
 	if (!json_object_object_get_ex(o, "nat", &v) || !json_object_is_type(v, json_type_boolean))
 		return gw_err_set(err, EINVAL, "\"nat\" must be true or false");
 	n->nat = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "uplink", &v)) {
+		if (!(s = member_str(o, "uplink")) || strlen(s) >= sizeof(n->uplink))
+			return gw_err_set(err, EINVAL, "\"uplink\" must be an interface name");
+		strcpy(n->uplink, s);
+	}
 	return hn_network_check(n, err);
 }
 

@@ -1,6 +1,7 @@
 /* Persistent taps for containers (include/godwit/hostnet.h): made through /dev/net/tun with
  * TUNSETPERSIST, so that the tap outlives this process and QEMU opens it by name later; then
- * put on the network's bridge and up through netlink. */
+ * put on the network's bridge through netlink, up, or down (sealed: the bridge's port of a
+ * down link is disabled, so no frame passes either way) until a migration's COMMIT. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,7 +33,7 @@ static int tap_make(const char *tap, struct gw_err *err)
 	return 0;
 }
 
-int gw_tap_create(const char *tap, const char *bridge, struct gw_err *err)
+int gw_tap_create(const char *tap, const char *bridge, int sealed, struct gw_err *err)
 {
 	if (!tap_name_ok(tap))
 		return gw_err_set(err, EINVAL, "bad tap name \"%.20s\"", tap);
@@ -42,10 +43,17 @@ int gw_tap_create(const char *tap, const char *bridge, struct gw_err *err)
 			return r;
 		made = 1;
 	}
-	r = hn_link_up(tap, bridge, err);
+	r = hn_link_set(tap, bridge, !sealed, err);
 	if (r < 0 && made)
 		hn_link_del(tap, NULL);
 	return r;
+}
+
+int gw_tap_unseal(const char *tap, struct gw_err *err)
+{
+	if (!tap_name_ok(tap))
+		return gw_err_set(err, EINVAL, "bad tap name \"%.20s\"", tap);
+	return hn_link_set(tap, NULL, 1, err);
 }
 
 int gw_tap_delete(const char *tap, struct gw_err *err)

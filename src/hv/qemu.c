@@ -107,18 +107,6 @@ static int valid_mac(const char *m)
 	return !(first & 1);
 }
 
-static int valid_ifname(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 15)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
-			return 0;
-	}
-	return 1;
-}
-
 static int check_config(const struct hv_vm_config *c, struct gw_err *err)
 {
 	if (!c->name || !gw_valid_name(c->name))
@@ -147,7 +135,7 @@ static int check_config(const struct hv_vm_config *c, struct gw_err *err)
 				  c->name, c->nic_mac);
 	if (c->nic_tap && !c->nic_mac)
 		return gw_err_set(err, EINVAL, "vm %s: tap device without a MAC address", c->name);
-	if (c->nic_tap && !valid_ifname(c->nic_tap))
+	if (c->nic_tap && !gw_valid_ifname(c->nic_tap))
 		return gw_err_set(err, EINVAL, "vm %s: invalid tap device name \"%s\"", c->name,
 				  c->nic_tap);
 	size_t cl = strlen(HV_CMDLINE_BASE) + (c->cmdline_extra ? strlen(c->cmdline_extra) + 1 : 0);

@@ -35,6 +35,16 @@ int hv_vm_quit(struct qmp *q, int timeout_ms, struct gw_err *err)
 	return hv_run(q, "quit", NULL, NULL, timeout_ms, err);
 }
 
+int hv_vm_announce(struct qmp *q, int timeout_ms, struct gw_err *err)
+{
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "initial", json_object_new_int(50));
+	json_object_object_add(a, "max", json_object_new_int(350));
+	json_object_object_add(a, "rounds", json_object_new_int(5));
+	json_object_object_add(a, "step", json_object_new_int(100));
+	return hv_run(q, "announce-self", a, NULL, timeout_ms, err);
+}
+
 int hv_vm_query_status(struct qmp *q, struct hv_vm_status *st, int timeout_ms,
 		       struct gw_err *err)
 {

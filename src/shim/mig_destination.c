@@ -92,6 +92,13 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 		return gw_err_set(err, ENOENT, "image %s is not on this host (load it here first)",
 				  ct->cfg.image_id);
 	}
+	/* the container's network, address and published ports, taken up here, sealed */
+	json_object *net = NULL;
+	json_object_object_get_ex(msg, "net", &net);
+	if ((r = shim_net_take(ct, net, reason, rlen, err)) < 0) {
+		gw_image_free(&img);
+		return r;
+	}
 	struct statvfs sv;
 	if (statvfs(ct->dir, &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < (256ULL << 20)) {
@@ -170,6 +177,9 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 	 * QEMU then keeps it paused, and the commit is what resumes it */
 	if (r == 0 && (!early || !guest_running(ct)))
 		r = hv_vm_cont(ct->qmp, 5000, err);
+	/* the source's guest is stopped for good: ours may be heard on the network now */
+	if (r == 0)
+		r = shim_net_unseal(ct, err);
 	mig_trace("destination: COMMIT applied, held output logged");
 	free(buf);
 	return r;
@@ -223,10 +233,10 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	json_object *caps = config_caps(msg, &m->postcopy);
 	json_object_put(msg);
 	/* the guest resumes the moment QEMU has the state (early resume, its output held until
-	 * COMMIT; in post-copy the source ended its disk mirror before the switch); a guest with
-	 * a NIC that the world could hear from stays paused until COMMIT
-	 * (docs/migration-protocol.md §2) */
-	m->early = !ct->cfg.nic_mac[0];
+	 * COMMIT; in post-copy the source ended its disk mirror before the switch); a guest on a
+	 * network runs with its tap sealed until COMMIT; one with another NIC that the world could
+	 * hear from stays paused until COMMIT (docs/migration-protocol.md §2) */
+	m->early = !ct->cfg.nic_mac[0] || ct->tap[0];
 	if (r == 0)
 		r = shim_vm_start(ct, 1, !m->early, err);
 	mig_trace("destination: QEMU started");
@@ -319,6 +329,9 @@ static int dst_undo(struct dst_move *m, int r, struct gw_err *err)
 		alink_close(m->ct);
 		mig_send_abort(m->ram_begun ? m->ctl : &m->mc, "destination-failed", err->msg, NULL);
 	}
+	/* the network taken up here, its address and ports given back */
+	if (m->ct->net_leased)
+		shim_net_leave(m->ct);
 	dst_close(m);
 	return r;
 }

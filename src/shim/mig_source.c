@@ -150,12 +150,6 @@ static int src_check(struct container *ct, const struct src_opts *o, struct gw_e
 	if (ct->st.state != CT_RUNNING)
 		return gw_err_set(err, EINVAL, "container is %s, not running",
 				  ct_state_name(ct->st.state));
-	/* its address, MAC and tap would have to be taken up by the destination's network,
-	 * sealed until COMMIT (docs/network.md, "Not yet") */
-	if (ct->cfg.network[0])
-		return gw_err_set(err, ENOTSUP, "container %s is on network %s: moving a container "
-				  "with a network is not supported yet (docs/network.md)",
-				  ct->cfg.name, ct->cfg.network);
 	int major = 0, minor = 0;
 	if (!o->offline && ct->accel == HV_ACCEL_TCG &&
 	    qmp_qemu_version(ct->qmp, &major, &minor) == 0 && major < HV_TCG_MIGRATE_MIN_MAJOR)
@@ -351,6 +345,10 @@ static int src_undo(struct src_move *m, struct gw_err *err)
 		src_cancel_qemu(ct);
 		alink_set_mode(ct, ALINK_LIVE);
 		hv_vm_cont(ct->qmp, 5000, NULL);
+		/* a destination that resumed and failed after COMMIT may have been heard: the
+		 * segment learns again that the guest is here */
+		if (ct->tap[0])
+			hv_vm_announce(ct->qmp, 5000, NULL);
 		shim_set_state(ct, CT_RUNNING, "");
 	} else {
 		shim_set_state(ct, CT_PAUSED, m->went_postcopy
@@ -431,6 +429,8 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	/* committed and confirmed: the destination runs the container; ours goes */
 	shim_set_state(ct, CT_MIGRATED, m.o.uri);
 	hv_vm_quit(ct->qmp, 5000, NULL);
+	/* its tap, published ports and address are the destination's now */
+	shim_net_leave(ct);
 	return 0;
 }
 

@@ -105,6 +105,9 @@ json_object *src_config_msg(struct container *ct, const struct src_opts *o,
 	json_object *c;
 	ct_config_to_json(&ct->cfg, &c);
 	json_object_object_add(j, "container", c);
+	json_object *net = shim_net_config_json(ct);
+	if (net)
+		json_object_object_add(j, "net", net);
 	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
 	caps_list(ps, o->offline, o->postcopy != PC_NEVER, caps);
 	json_object_object_add(j, "caps", mig_caps_to_json(caps, MIG_SRC_CAPS));

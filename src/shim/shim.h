@@ -69,6 +69,8 @@ struct container {
 	char tap[GW_IFNAME_MAX]; /* its tap while the shim runs ("" = none) */
 	int port_fds[GW_PORTS_MAX]; /* the host ports it publishes, held (shim_net.c) */
 	int nports;
+	int net_sealed;		/* an incoming container's tap stays down until COMMIT */
+	int net_leased;		/* an incoming container leased its address here */
 	struct qmp *qmp;
 	struct alink *agent;
 	int log_fd;		/* output.log, O_APPEND */
@@ -105,6 +107,16 @@ void shim_ctl_serve(struct container *ct, const struct pollfd *pfd);
 /* shim_net.c: the container's tap on its network's bridge (nothing without a network) */
 int shim_net_up(struct container *ct, struct gw_err *err);
 void shim_net_down(struct container *ct);
+/* a migration's ends (docs/network.md, "Moving a container on a network"): what CONFIG says
+ * of the network (NULL without one); the destination takes it up before its QEMU starts
+ * (refusal reasons network-missing, network-mismatch, ip-taken, port-busy, network), sealed;
+ * COMMIT unseals it and announces the guest; the end that lets the container go gives up
+ * its tap, ports and address */
+json_object *shim_net_config_json(const struct container *ct);
+int shim_net_take(struct container *ct, json_object *net, char *reason, size_t rlen,
+		  struct gw_err *err);
+int shim_net_unseal(struct container *ct, struct gw_err *err);
+void shim_net_leave(struct container *ct);
 /* START's "net" for the agent (NULL without a network) */
 json_object *shim_net_start_json(const struct container *ct);
 

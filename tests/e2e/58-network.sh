@@ -35,9 +35,12 @@ assert_true "a --no-nat network has no rules" bash -c "! grep -q '$(bridge_of ho
 
 out=$(gwn network ls 2>&1); rc=$?
 assert_eq "ls exits 0" 0 "$rc"
-assert_match "ls has its header" "^NAME +BRIDGE +SUBNET +GATEWAY +NAT +CONTAINERS" "$out"
-assert_match "ls lists host" "host +$(bridge_of host) +10\.90\.0\.0/24 +10\.90\.0\.254 +no +0" "$out"
-assert_match "ls lists lan" "lan +$BR +10\.89\.0\.0/24 +10\.89\.0\.1 +yes +0" "$out"
+assert_match "ls has its header" "^NAME +BRIDGE +SUBNET +GATEWAY +NAT +UPLINK +CONTAINERS" "$out"
+assert_match "ls lists host" "host +$(bridge_of host) +10\.90\.0\.0/24 +10\.90\.0\.254 +no +- +0" "$out"
+assert_match "ls lists lan" "lan +$BR +10\.89\.0\.0/24 +10\.89\.0\.1 +yes +- +0" "$out"
+mac=$(ip netns exec "$NS" cat "/sys/class/net/$BR/address")
+assert_match "a NAT network's bridge has a locally administered MAC" "^02:" "$mac"
+
 out=$(gwn network inspect lan 2>&1); rc=$?
 assert_eq "inspect exits 0" 0 "$rc"
 assert_eq "inspect: JSON with every field" \
@@ -76,6 +79,10 @@ refused "bad name" 'bad network name "Bad_Name"' create Bad_Name --subnet 10.94.
 refused "name too long" "too long" create "$(printf 'n%.0s' {1..40})" --subnet 10.94.0.0/24
 refused "path in the name" 'bad network name "\.\./x"' create ../x --subnet 10.94.0.0/24
 refused "no --subnet" "--subnet is required" create other
+refused "an uplink that does not exist" "^godwit network create: uplink eth9: this host has no such interface$" \
+	create other --subnet 10.94.0.0/24 --uplink eth9
+refused "an uplink of godwit's own" "one of godwit's own bridges" \
+	create other --subnet 10.94.0.0/24 --uplink "$BR"
 refused "flag of another subcommand" "takes no such flag" ls --no-nat
 refused "unknown subcommand" "unknown subcommand 'list'" list
 refused "inspect of no network" "^godwit network inspect: no such network: nope$" inspect nope
@@ -83,6 +90,22 @@ refused "rm of no network" "^godwit network rm: no such network: nope$" rm nope
 assert_eq "refusals leave no link" "$links_before" "$(links)"
 assert_eq "refusals leave no rule" "$rules_before" "$(rules)"
 assert_eq "refusals leave no record" "$records_before" "$(ls "$ROOT/networks")"
+
+# --uplink: the bridge enslaves the host's interface and takes no address; no NAT
+ip -n "$NS" link add gwup0 type veth peer name gwup0p
+out=$(gwn network create seg --subnet 10.95.0.0/24 --gateway 10.95.0.254 --uplink gwup0 2>&1); rc=$?
+assert_eq "create --uplink exits 0" 0 "$rc"
+assert_match "the uplink is on the bridge" "master $(bridge_of seg)" \
+	"$(ip -n "$NS" -o link show dev gwup0 2>&1)"
+assert_eq "the bridge holds no address" "" "$(ip -n "$NS" -4 -o addr show dev "$(bridge_of seg)" 2>&1)"
+assert_match "ls shows the uplink, no NAT" "seg +$(bridge_of seg) +10\.95\.0\.0/24 +10\.95\.0\.254 +no +gwup0 +0" \
+	"$(gwn network ls 2>&1)"
+assert_match "inspect shows the uplink" '"uplink": *"gwup0"' "$(gwn network inspect seg 2>&1)"
+refused "an uplink that another network has" "uplink gwup0 is network \"seg\"'s already" \
+	create other --subnet 10.96.0.0/24 --uplink gwup0
+assert_eq "rm seg" "seg" "$(gwn network rm seg 2>&1)"
+assert_eq "rm frees the uplink" "" "$(ip -n "$NS" -o link show dev gwup0 | grep -o 'master [^ ]*')"
+ip -n "$NS" link del gwup0
 
 # a corrupt record: refused by name, not acted on
 cp "$ROOT/networks/host.json" "$ROOT/host.json.good"

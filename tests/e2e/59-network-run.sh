@@ -54,12 +54,6 @@ assert_eq "container to container" "hello-from-web" \
 	"$(gwn exec c2 sh -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 5 10.89.0.11 80" 2>&1 | tail -n 1)"
 assert_eq "two containers, two taps on the bridge" 2 "$(taps)"
 
-# not yet: moving a container with a network is refused before anything moves
-out=$(gwn migrate web tcp:127.0.0.1:7999 2>&1); rc=$?
-assert_eq "migrate a container on a network: exit 125" 125 "$rc"
-assert_match "migrate a container on a network: says why" "on network lan: moving a container with a network is not supported yet" "$out"
-assert_match "it runs on" "^web +busybox +running " "$(gwn ps | grep '^web ')"
-
 # bad input: refused with the reason, nothing made
 before=$(gwn ps -aq | sort | tr '\n' ' ')
 # refused WHAT REGEX ARGS...: `run ARGS busybox true` exits 125 and says REGEX
@@ -81,13 +75,34 @@ ncpid=$!
 sleep 0.5
 refused "-p of a port a host process listens on" "port 8090/tcp is in use" --network lan -p 8090:80
 kill $ncpid 2>/dev/null
-refused "-p without --network" "needs --network" -p 8091:80
+refused "-p with --network none" "--network none has none" --network none -p 8091:80
 refused "-p malformed" "publish" --network lan -p 80
 refused "--network nosuch" "nosuch" --network nosuch
 refused "--ip without --network" "need --network" --ip 10.89.0.50
+inns ip link add gwup0 type veth peer name gwup0p
+gwn network create seg --subnet 10.95.0.0/24 --gateway 10.95.0.254 --uplink gwup0 >/dev/null
+refused "-p on an uplink network" "network seg is on uplink gwup0, where the host has no address" \
+	--network seg -p 8092:80
+gwn network rm seg >/dev/null
+inns ip link del gwup0
 assert_eq "nothing left by the refused runs" "$before" "$(gwn ps -aq | sort | tr '\n' ' ')"
 assert_eq "no lease left by them" "" "$(gwn network inspect lan | grep '"bad"')"
 assert_eq "no tap left by them" 2 "$(taps)"
+
+# -p without --network: the default network, made on first use
+gwn run -d --name dflt -p 8093:80 busybox \
+	sh -c 'echo hello-from-default >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
+assert_match "-p alone makes the default network" "^godwit +gw-[0-9a-f]{8} +10\.88\.0\.0/16 +10\.88\.0\.1 +yes +- +1" \
+	"$(gwn network ls 2>&1)"
+for ((i = 0; i < 100; i++)); do
+	got=$(get 127.0.0.1 8093)
+	[ "$got" = hello-from-default ] && break
+	sleep 0.5
+done
+assert_eq "-p alone: the host's 127.0.0.1:8093 reaches it" "hello-from-default" "$got"
+gwn rm -f dflt >/dev/null
+gwn network rm godwit >/dev/null
+assert_eq "rm: its lease went, so the default network could go" "" "$(gwn network ls | grep '^godwit ')"
 
 # rm gives back the lease and the tap; so does rm -f after the shim was killed
 gwn rm -f web >/dev/null

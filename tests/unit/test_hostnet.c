@@ -450,18 +450,83 @@ static void test_tap(void **state)
 		skip();
 	assert_int_equal(create(f->dir, "lan", "10.89.0.0/24", &e), 0);
 	gw_tap_name(f->dir, "web", tap);
-	assert_int_equal(gw_tap_create(tap, BR_LAN, &e), 0);
-	assert_int_equal(gw_tap_create(tap, BR_LAN, &e), 0); /* idempotent */
+	assert_int_equal(gw_tap_create(tap, BR_LAN, 0, &e), 0);
+	assert_int_equal(gw_tap_create(tap, BR_LAN, 0, &e), 0); /* idempotent */
 	snprintf(cmd, sizeof(cmd), "ip -o link show dev %s", tap);
 	assert_true(output_has(cmd, "master " BR_LAN));
 	assert_true(output_has(cmd, ",UP"));
-	assert_int_equal(gw_tap_create(tap, "gw-00000000", &e), -ENODEV);
+	/* sealed (a migrating container's until COMMIT): on the bridge, down; then up */
+	assert_int_equal(gw_tap_delete(tap, &e), 0);
+	assert_int_equal(gw_tap_create(tap, BR_LAN, 1, &e), 0);
+	assert_true(output_has(cmd, "master " BR_LAN));
+	assert_false(output_has(cmd, ",UP"));
+	assert_int_equal(gw_tap_unseal(tap, &e), 0);
+	assert_true(output_has(cmd, ",UP"));
+	assert_int_equal(gw_tap_unseal("eth0", &e), -EINVAL);
+	assert_int_equal(gw_tap_create(tap, "gw-00000000", 0, &e), -ENODEV);
 	assert_int_equal(gw_tap_delete(tap, &e), 0);
 	assert_int_equal(if_nametoindex(tap), 0);
 	assert_int_equal(gw_tap_delete(tap, &e), 0);
 	assert_int_equal(gw_tap_delete("eth0", &e), -EINVAL);
-	assert_int_equal(gw_tap_create("eth0", BR_LAN, &e), -EINVAL);
+	assert_int_equal(gw_tap_create("eth0", BR_LAN, 0, &e), -EINVAL);
 	assert_int_equal(gw_network_remove(f->dir, "lan", &e), 0);
+}
+
+/* a NAT network's bridge has the MAC its name, subnet and gateway give (the same on every
+ * host); an uplink network's bridge enslaves the uplink and takes no address */
+static void test_uplink(void **state)
+{
+	struct fx *f = *state;
+	struct gw_err e = { 0 };
+	if (!in_own_netns)
+		skip();
+	char mac1[32] = "", mac2[32] = "";
+	FILE *p;
+	assert_int_equal(create(f->dir, "lan", "10.89.0.0/24", &e), 0);
+	assert_non_null(p = popen("ip -o link show dev " BR_LAN " | grep -o 'link/ether [0-9a-f:]*'", "r"));
+	assert_non_null(fgets(mac1, sizeof(mac1), p));
+	pclose(p);
+	assert_int_equal(gw_network_remove(f->dir, "lan", &e), 0);
+	assert_int_equal(create(f->dir, "lan", "10.89.0.0/24", &e), 0);
+	assert_non_null(p = popen("ip -o link show dev " BR_LAN " | grep -o 'link/ether [0-9a-f:]*'", "r"));
+	assert_non_null(fgets(mac2, sizeof(mac2), p));
+	pclose(p);
+	assert_string_equal(mac1, mac2);
+	assert_int_equal(strncmp(mac1, "link/ether 02:", 14), 0); /* locally administered */
+	assert_int_equal(system("ip link add gwup0 type veth peer name gwup1"), 0);
+	struct gw_network n = { .name = "seg", .uplink = "gwup0" };
+	gw_parse_cidr("10.90.0.0/24", &n.subnet, &n.prefix, &e);
+	gw_parse_ipv4("10.90.0.254", &n.gateway, &e);
+	n.nat = 1;
+	assert_int_equal(gw_network_create(f->dir, &n, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "the host does no NAT"));
+	n.nat = 0;
+	strcpy(n.uplink, "gwnone9");
+	assert_int_equal(gw_network_create(f->dir, &n, &e), -ENODEV);
+	assert_string_equal(e.msg, "uplink gwnone9: this host has no such interface");
+	strcpy(n.uplink, BR_LAN);
+	assert_int_equal(gw_network_create(f->dir, &n, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "one of godwit's own"));
+	strcpy(n.uplink, "gwup0");
+	assert_int_equal(gw_network_create(f->dir, &n, &e), 0);
+	char cmd[96];
+	snprintf(cmd, sizeof(cmd), "ip -o link show dev gwup0");
+	assert_true(output_has(cmd, "master "));
+	assert_true(output_has(cmd, n.bridge));
+	snprintf(cmd, sizeof(cmd), "ip -4 -o addr show dev %s", n.bridge);
+	assert_false(output_has(cmd, "inet"));
+	struct gw_network back;
+	assert_int_equal(gw_network_load(f->dir, "seg", &back, &e), 0);
+	assert_string_equal(back.uplink, "gwup0");
+	assert_int_equal(back.nat, 0);
+	struct gw_network twice = { .name = "seg2", .uplink = "gwup0" };
+	gw_parse_cidr("10.91.0.0/24", &twice.subnet, &twice.prefix, &e);
+	assert_int_equal(gw_network_create(f->dir, &twice, &e), -EEXIST);
+	assert_string_equal(e.msg, "uplink gwup0 is network \"seg\"'s already");
+	assert_int_equal(gw_network_remove(f->dir, "seg", &e), 0);
+	assert_false(output_has("ip -o link show dev gwup0", "master "));
+	assert_int_equal(gw_network_remove(f->dir, "lan", &e), 0);
+	assert_int_equal(system("ip link del gwup0"), 0);
 }
 
 int main(void)
@@ -482,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_refusals, setup_netns, teardown),
 		cmocka_unit_test_setup_teardown(test_create_remove, setup_netns, teardown),
 		cmocka_unit_test_setup_teardown(test_tap, setup_netns, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink, setup_netns, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""One TCP connection that streams both ways, checked byte for byte (tests/e2e/61-network-move.sh).
+
+  streamer.py connect HOST PORT OUT    connect to an echo server (in a container)
+  streamer.py listen HOST PORT OUT     accept one connection from a container's echo client
+
+Sends numbered lines ("%08d\\n", 100 a second, at most 200 unanswered) and reads them back:
+every byte must come back in order, none lost, duplicated or changed. OUT gets the figures as
+JSON, rewritten every half second: sent, echoed, bad (the first wrong line), error (a reset or
+a close), max_stall_ms (the longest time without a byte back while lines were unanswered),
+done. Creating OUT.stop ends the sending; the script then waits up to 30 s for the rest to
+come back, writes done, and exits.
+"""
+import json
+import os
+import select
+import socket
+import sys
+import time
+
+LINE = 9
+
+
+def write(out, st):
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(st, f)
+    os.replace(tmp, out)
+
+
+def open_conn(mode, host, port):
+    if mode == "connect":
+        for _ in range(600):
+            try:
+                return socket.create_connection((host, port), timeout=5)
+            except OSError:
+                time.sleep(0.2)
+        raise OSError("could not connect")
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(1)
+    ls.settimeout(300)
+    c, _ = ls.accept()
+    ls.close()
+    return c
+
+
+def run(mode, host, port, out):
+    st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
+          "connected": False, "done": False}
+    write(out, st)
+    s = open_conn(mode, host, int(port))
+    s.setblocking(False)
+    st["connected"] = True
+    buf = b""
+    last_rx = time.monotonic()
+    next_tx = last_rx
+    next_write = last_rx
+    stop_at = None
+    while True:
+        now = time.monotonic()
+        if stop_at is None and os.path.exists(out + ".stop"):
+            stop_at = now
+        if st["sent"] == st["echoed"]:
+            last_rx = now  # nothing unanswered: no stall
+        if stop_at is not None and (st["sent"] == st["echoed"] or now - stop_at > 30):
+            break
+        want_tx = stop_at is None and now >= next_tx and st["sent"] - st["echoed"] < 200
+        r, _, _ = select.select([s], [], [], 0.005)
+        try:
+            if want_tx:
+                s.send(b"%08d\n" % st["sent"])
+                st["sent"] += 1
+                next_tx = now + 0.01
+            if r:
+                data = s.recv(65536)
+                if not data:
+                    st["error"] = "closed by the peer"
+                    break
+                buf += data
+                stall = (time.monotonic() - last_rx) * 1000
+                st["max_stall_ms"] = max(st["max_stall_ms"], round(stall))
+                last_rx = time.monotonic()
+                while len(buf) >= LINE:
+                    line, buf = buf[:LINE], buf[LINE:]
+                    if line != b"%08d\n" % st["echoed"] and st["bad"] is None:
+                        st["bad"] = "line %d came back as %r" % (st["echoed"], line)
+                    st["echoed"] += 1
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            st["error"] = str(e)
+            break
+        if now >= next_write:
+            write(out, st)
+            next_write = now + 0.5
+    st["done"] = True
+    write(out, st)
+    s.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5 or sys.argv[1] not in ("connect", "listen"):
+        sys.exit(__doc__)
+    try:
+        run(*sys.argv[1:])
+    except OSError as e:
+        write(sys.argv[4], {"error": str(e), "done": True, "connected": False})
+        sys.exit(1)
