@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The migration soak (issue 11): one container holding everything a move must carry - a
 # memory checker (64 MiB rewritten every 500 ms), a heartbeat, UNIX sockets (a socketpair and
-# a listener with a connected client), a pty session, SysV shared memory, a ptraced child and
-# children of uids 1000 and 1001 (`gwtest soak`, tests/lib/gwsoak.c) - moved 20 times between
+# a listener with a connected client; a listener bound by a relative path), a pty session,
+# SysV shared memory, a semaphore and a message queue, a ptraced child, children of uids 1000
+# and 1001, an established TCP connection inside the guest, a tmpfs it mounted, open devices
+# (what CRIU cannot move) (`gwtest soak`, tests/lib/gwsoak.c) - moved 20 times between
 # two hosts, h1→h2→h1..., two moves with the default policy, two with --postcopy, and so on.
 # After each move (tests/lib/soak.sh): migrate exits 0 (a --postcopy move of a quiet moment
 # may finish in pre-copy; some of them must go through post-copy), the source is a tombstone

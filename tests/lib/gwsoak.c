@@ -1,7 +1,10 @@
 /* gwtest soak / soakcheck (tests/e2e/60-soak.sh, bench/soak.sh): one container entrypoint that
  * holds what a live move must carry - a memory checker, a heartbeat, UNIX sockets (a socketpair
- * and a listener with a connected client), a pty session, SysV shared memory, a ptraced child
- * and children of two other users. Each resource is exercised and verified by a process of its
+ * and a listener with a connected client; a listener bound by a relative path), a pty session,
+ * SysV shared memory, a semaphore and a message queue, a ptraced child, children of two other
+ * users, an established TCP connection inside the guest, a tmpfs it mounted, open devices:
+ * what CRIU cannot move (issue 13's nine cases; the connections to the outside are
+ * tests/e2e/61-network-move.sh's). Each resource is exercised and verified by a process of its
  * own, which writes its verdict to /tmp/soak/NAME (a failure sticks, and is printed once as
  * "FAIL NAME: why"); `gwtest soakcheck` reads the verdicts, checks the real state behind them
  * (processes alive, their uids, the tracer, the segment, the listener) and that every checker
@@ -20,8 +23,16 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/vfs.h>
 #include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -31,6 +42,9 @@
 
 #define SOAK_DIR "/tmp/soak"
 #define SOAK_SOCK SOAK_DIR "/listener.sock"
+#define SOAK_REL_DIR SOAK_DIR "/rel"	/* relsock's directory: it binds "rel.sock" from here */
+#define SOAK_MNT SOAK_DIR "/mnt"		/* mount's tmpfs */
+#define TMPFS_MAGIC_ 0x01021994
 #define SOAK_SHM_KEY 0x534f414b	/* "SOAK" */
 #define SHM_WORDS 4096		/* 32 KiB of pattern behind a seqlock */
 #define ROUND_MS 100		/* how often each checker exercises its resource */
@@ -47,6 +61,7 @@ uint64_t pattern(uint64_t p, uint64_t it);
 
 static const char *const resources[] = {
 	"beat", "mem", "sock", "pty", "shm", "ptrace", "user1000", "user1001",
+	"tcp", "relsock", "ipc", "mount", "dev",
 };
 
 static uint64_t ms_now(void)
@@ -230,6 +245,47 @@ static void sock_echo(int a)
 	}
 }
 
+/* 8 numbered lines "LABEL R.I" written to fd (some sit in the socket buffers) and read back
+ * from its echoing peer, in order */
+static void exchange(struct st *s, int fd, const char *label, uint64_t r)
+{
+	char line[128], want[128], why[160];
+
+	for (int i = 0; i < 8; i++) {
+		int len = snprintf(line, sizeof(line), "%s %llu.%d\n", label, (unsigned long long)r, i);
+
+		if (write_all(fd, line, (size_t)len) < 0)
+			st_fail(s, "write %s: %s", label, strerror(errno));
+	}
+	for (int i = 0; i < 8; i++) {
+		snprintf(want, sizeof(want), "%s %llu.%d", label, (unsigned long long)r, i);
+		if (read_line(fd, line, sizeof(line), 1, why, sizeof(why)) < 0)
+			st_fail(s, "%s: %s", want, why);
+		if (strcmp(line, want))
+			st_fail(s, "sent \"%s\", echoed \"%s\"", want, line);
+	}
+}
+
+/* a new connection to the listener l at sa (len: a relative path's is shorter), a line
+ * through it */
+static void new_conn(struct st *s, int l, const struct sockaddr_un *sa, socklen_t len,
+		     uint64_t r)
+{
+	char line[128] = "", want[128], why[160] = "";
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), n;
+
+	if (c < 0 || connect(c, (const struct sockaddr *)sa, len) < 0)
+		st_fail(s, "connect %s: %s", sa->sun_path, strerror(errno));
+	n = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	snprintf(want, sizeof(want), "new %llu", (unsigned long long)r);
+	if (n < 0 || dprintf(c, "%s\n", want) < 0 ||
+	    read_line(n, line, sizeof(line), 1, why, sizeof(why)) < 0 || strcmp(line, want))
+		st_fail(s, "a new connection to the listener %s: %s", sa->sun_path,
+			n < 0 ? strerror(errno) : why[0] ? why : line);
+	close(c);
+	close(n);
+}
+
 /* sock: a socketpair and a connection accepted on a listening socket, both to an echoing
  * child, carrying 8 numbered messages each per round (so some sit in the socket buffers), and
  * a new connection to the listener per round. */
@@ -238,7 +294,7 @@ static void run_sock(void)
 	struct st s = { .name = "sock" };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = SOAK_SOCK };
 	int sp[2], l, a;
-	char line[128], want[128], why[160];
+	char why[160];
 	pid_t pid;
 
 	unlink(SOAK_SOCK);
@@ -258,38 +314,9 @@ static void run_sock(void)
 	if (pid < 0 || a < 0)
 		st_fail(&s, "echo child: %s", strerror(errno));
 	for (uint64_t r = 0;; r++) {
-		int fds[2] = { sp[0], a };
-
-		for (int k = 0; k < 2; k++) {
-			for (int i = 0; i < 8; i++) {
-				int len = snprintf(line, sizeof(line), "%s %llu.%d\n",
-						   k ? "accepted" : "pair", (unsigned long long)r, i);
-
-				if (write_all(fds[k], line, (size_t)len) < 0)
-					st_fail(&s, "write %s: %s", k ? "accepted" : "pair",
-						strerror(errno));
-			}
-			for (int i = 0; i < 8; i++) {
-				snprintf(want, sizeof(want), "%s %llu.%d", k ? "accepted" : "pair",
-					 (unsigned long long)r, i);
-				if (read_line(fds[k], line, sizeof(line), 1, why, sizeof(why)) < 0)
-					st_fail(&s, "%s: %s", want, why);
-				if (strcmp(line, want))
-					st_fail(&s, "sent \"%s\", echoed \"%s\"", want, line);
-			}
-		}
-		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), n;
-
-		if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			st_fail(&s, "connect %s: %s", SOAK_SOCK, strerror(errno));
-		n = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-		snprintf(want, sizeof(want), "new %llu", (unsigned long long)r);
-		if (n < 0 || dprintf(c, "%s\n", want) < 0 ||
-		    read_line(n, line, sizeof(line), 1, why, sizeof(why)) < 0 || strcmp(line, want))
-			st_fail(&s, "a new connection to the listener: %s",
-				n < 0 ? strerror(errno) : why);
-		close(c);
-		close(n);
+		exchange(&s, sp[0], "pair", r);
+		exchange(&s, a, "accepted", r);
+		new_conn(&s, l, &sa, sizeof(sa), r);
 		if (ended(pid, why, sizeof(why)))
 			st_fail(&s, "echo child %s", why);
 		st_ok(&s);
@@ -533,6 +560,188 @@ static void run_ptrace(void)
 	}
 }
 
+/* Everything read from fd is written back (tcp's far end). */
+static void echo_loop(int fd)
+{
+	char buf[512];
+
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || write_all(fd, buf, (size_t)r) < 0)
+			_exit(4);
+	}
+}
+
+/* tcp: an established TCP connection inside the guest (127.0.0.1, a port of the kernel's
+ * choice, AUX) to an echoing child, 8 numbered lines per round. */
+static void run_tcp(void)
+{
+	struct st s = { .name = "tcp" };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	char why[160];
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+	pid_t pid;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+		st_fail(&s, "listen: %s", strerror(errno));
+	s.aux = ntohs(sa.sin_port);
+	pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(3);
+		echo_loop(c);
+	}
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (pid < 0 || a < 0)
+		st_fail(&s, "echo child: %s", strerror(errno));
+	close(l);
+	for (uint64_t r = 0;; r++) {
+		exchange(&s, a, "tcp", r);
+		if (ended(pid, why, sizeof(why)))
+			st_fail(&s, "echo child %s", why);
+		st_ok(&s);
+		sleep_ms(ROUND_MS);
+	}
+}
+
+/* relsock: a UNIX listener bound by the relative path "rel.sock" from SOAK_REL_DIR (the
+ * checker's working directory), a new connection by that relative path per round. */
+static void run_relsock(void)
+{
+	struct st s = { .name = "relsock" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "rel.sock" };
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof("rel.sock"));
+	int l;
+
+	mkdir(SOAK_REL_DIR, 0755);
+	if (chdir(SOAK_REL_DIR) < 0)
+		st_fail(&s, "chdir %s: %s", SOAK_REL_DIR, strerror(errno));
+	unlink("rel.sock");
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, len) < 0 || listen(l, 8) < 0)
+		st_fail(&s, "bind rel.sock: %s", strerror(errno));
+	for (uint64_t r = 0;; r++) {
+		new_conn(&s, l, &sa, len, r);
+		st_ok(&s);
+		sleep_ms(ROUND_MS);
+	}
+}
+
+struct soak_msg {
+	long type;
+	uint64_t n;
+};
+
+/* ipc: a SysV semaphore counting the rounds (mod 1000) and a message queue (id AUX) that
+ * always holds the next 4 numbered messages: per round the oldest is taken and checked, a new
+ * one sent. */
+static void run_ipc(void)
+{
+	struct st s = { .name = "ipc" };
+	int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+
+	if (sem < 0 || q < 0 || semctl(sem, 0, SETVAL, 0) < 0)
+		st_fail(&s, "semget/msgget: %s", strerror(errno));
+	s.aux = q;
+	for (uint64_t i = 0; i < 4; i++) {
+		struct soak_msg m = { 1, i };
+
+		if (msgsnd(q, &m, sizeof(m.n), 0) < 0)
+			st_fail(&s, "msgsnd: %s", strerror(errno));
+	}
+	for (uint64_t r = 0;; r++) {
+		struct soak_msg m = { 0, 0 };
+		struct sembuf up = { 0, 1, 0 };
+		int v = semctl(sem, 0, GETVAL);
+
+		if (v != (int)(r % 1000))
+			st_fail(&s, "semaphore %d is %d, want %d", sem, v, (int)(r % 1000));
+		if (msgrcv(q, &m, sizeof(m.n), 0, IPC_NOWAIT) != (ssize_t)sizeof(m.n) || m.n != r)
+			st_fail(&s, "queue %d: took %llu (%s), want %llu", q, (unsigned long long)m.n,
+				strerror(errno), (unsigned long long)r);
+		m = (struct soak_msg){ 1, r + 4 };
+		if (msgsnd(q, &m, sizeof(m.n), 0) < 0 ||
+		    ((r + 1) % 1000 ? semop(sem, &up, 1) : semctl(sem, 0, SETVAL, 0)) < 0)
+			st_fail(&s, "msgsnd/semop: %s", strerror(errno));
+		st_ok(&s);
+		sleep_ms(ROUND_MS);
+	}
+}
+
+/* mount: a tmpfs the checker mounted at SOAK_MNT; per round the file the last round wrote is
+ * read back and the next written. */
+static void run_mount(void)
+{
+	struct st s = { .name = "mount" };
+	char path[] = SOAK_MNT "/round", buf[64], want[64];
+
+	mkdir(SOAK_MNT, 0755);
+	if (mount("soak", SOAK_MNT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") < 0)
+		st_fail(&s, "mount tmpfs on %s: %s", SOAK_MNT, strerror(errno));
+	for (uint64_t r = 0;; r++) {
+		struct statfs sf;
+		FILE *f;
+
+		if (statfs(SOAK_MNT, &sf) < 0 || sf.f_type != TMPFS_MAGIC_)
+			st_fail(&s, "%s is no longer a tmpfs", SOAK_MNT);
+		if (r > 0) {
+			snprintf(want, sizeof(want), "round %llu\n", (unsigned long long)(r - 1));
+			f = fopen(path, "re");
+			if (!f || !fgets(buf, sizeof(buf), f) || strcmp(buf, want))
+				st_fail(&s, "%s: want \"%.20s\"", path, want);
+			fclose(f);
+		}
+		f = fopen(path, "we");
+		if (!f || fprintf(f, "round %llu\n", (unsigned long long)r) < 0 || fclose(f) != 0)
+			st_fail(&s, "write %s: %s", path, strerror(errno));
+		st_ok(&s);
+		sleep_ms(ROUND_MS);
+	}
+}
+
+/* dev: /dev/zero, /dev/null and /dev/urandom, opened once; per round each fd still is that
+ * device and does what it does. */
+static void run_dev(void)
+{
+	static const char *const names[] = { "/dev/zero", "/dev/null", "/dev/urandom" };
+	struct st s = { .name = "dev" };
+	struct stat st0[3], st;
+	int fd[3];
+	unsigned char buf[64], last[16] = { 0 };
+
+	for (int i = 0; i < 3; i++) {
+		fd[i] = open(names[i], (i == 1 ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		if (fd[i] < 0 || fstat(fd[i], &st0[i]) < 0)
+			st_fail(&s, "open %s: %s", names[i], strerror(errno));
+	}
+	for (;;) {
+		for (int i = 0; i < 3; i++)
+			if (fstat(fd[i], &st) < 0 || st.st_rdev != st0[i].st_rdev)
+				st_fail(&s, "fd %d is no longer %s", fd[i], names[i]);
+		memset(buf, 0xaa, sizeof(buf));
+		if (read(fd[0], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			st_fail(&s, "read /dev/zero: %s", strerror(errno));
+		for (size_t i = 0; i < sizeof(buf); i++)
+			if (buf[i])
+				st_fail(&s, "/dev/zero gave a byte 0x%02x", buf[i]);
+		if (write(fd[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			st_fail(&s, "write /dev/null: %s", strerror(errno));
+		if (read(fd[2], buf, 16) != 16 || !memcmp(buf, last, 16))
+			st_fail(&s, "/dev/urandom gave nothing new");
+		memcpy(last, buf, 16);
+		st_ok(&s);
+		sleep_ms(ROUND_MS);
+	}
+}
+
 /* userUID: a child that dropped to uid/gid UID and keeps checking its credentials, and that
  * it may not signal OTHER (a process of another user; 0: none). */
 static void run_user(uid_t uid, pid_t other)
@@ -561,7 +770,7 @@ static void run_user(uid_t uid, pid_t other)
 
 int soak_main(long mib, long mem_ms)
 {
-	struct { const char *name; pid_t pid; } kids[7];
+	struct { const char *name; pid_t pid; } kids[12];
 	struct st beat = { .name = "beat" };
 	int nkids = 0;
 	char why[160];
@@ -587,6 +796,11 @@ int soak_main(long mib, long mem_ms)
 	KID("ptrace", run_ptrace());
 	KID("user1001", run_user(1001, 0));
 	KID("user1000", run_user(1000, kids[nkids - 1].pid));
+	KID("tcp", run_tcp());
+	KID("relsock", run_relsock());
+	KID("ipc", run_ipc());
+	KID("mount", run_mount());
+	KID("dev", run_dev());
 #undef KID
 	for (int i = 0; i < nkids; i++)
 		if (kids[i].pid < 0)
@@ -660,6 +874,89 @@ static void proc_field(long pid, const char *key, char *out, size_t len)
 		fclose(f);
 }
 
+/* /proc/net/unix lists a listener bound to path (Flags 00010000: listening) */
+static int unix_listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[512];
+	int found = 0;
+
+	/* Num RefCount Protocol Flags Type St Inode Path */
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned flags = 0;
+		char p[256] = "";
+
+		if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %255s", &flags, p) == 2 &&
+		    !strcmp(p, path) && (flags & 0x10000))
+			found = 1;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* /proc/net/tcp has an established (st 01) connection from 127.0.0.1:port */
+static int tcp_established(long port)
+{
+	FILE *f = fopen("/proc/net/tcp", "re");
+	char line[512];
+	int found = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned addr, lport, st;
+
+		if (sscanf(line, " %*d: %x:%x %*x:%*x %x", &addr, &lport, &st) == 3 &&
+		    addr == 0x0100007f && (long)lport == port && st == 1)
+			found = 1;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* /proc/self/mountinfo has a tmpfs mounted at dir */
+static int mounted_tmpfs(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024], mp[512], type[64];
+	int found = 0;
+
+	/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [FIELDS...] - TYPE SOURCE SUPEROPTIONS */
+	while (f && fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %511s", mp) == 1 &&
+		    sscanf(dash + 3, "%63s", type) == 1 && !strcmp(mp, dir) && !strcmp(type, "tmpfs"))
+			found = 1;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* how many of pid's fds are open on path */
+static int fds_on(long pid, const char *path)
+{
+	char dir[64], target[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
+
+		if (len > 0) {
+			target[len] = 0;
+			n += !strcmp(target, path);
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* The real state behind a resource's verdict: "" when it holds, else why. */
 static void check_real(const char *name, long pid, long aux, char *why, size_t wlen)
 {
@@ -705,25 +1002,34 @@ static void check_real(const char *name, long pid, long aux, char *why, size_t w
 			snprintf(why, wlen, "key 0x%x: segment %d with %lu attached (want %ld with 2)",
 				 SOAK_SHM_KEY, id, (unsigned long)ds.shm_nattch, aux);
 	} else if (!strcmp(name, "sock")) {
-		FILE *f = fopen("/proc/net/unix", "re");
-		char line[512];
-		int listening = 0;
-
-		/* Num RefCount Protocol Flags Type St Inode Path; Flags 00010000: listening */
-		while (f && fgets(line, sizeof(line), f)) {
-			unsigned flags = 0;
-			char path[256] = "";
-
-			if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %255s", &flags, path) == 2 &&
-			    !strcmp(path, SOAK_SOCK) && (flags & 0x10000))
-				listening = 1;
-		}
-		if (f)
-			fclose(f);
-		if (!listening)
+		if (!unix_listening(SOAK_SOCK))
 			snprintf(why, wlen, "no listener on %s in /proc/net/unix", SOAK_SOCK);
 		else if (kill((pid_t)aux, 0) < 0)
 			snprintf(why, wlen, "echo child %ld is gone", aux);
+	} else if (!strcmp(name, "relsock")) {
+		if (!unix_listening("rel.sock"))
+			snprintf(why, wlen, "no listener on rel.sock in /proc/net/unix");
+	} else if (!strcmp(name, "tcp")) {
+		if (!tcp_established(aux))
+			snprintf(why, wlen, "no established connection to 127.0.0.1:%ld", aux);
+	} else if (!strcmp(name, "ipc")) {
+		struct msqid_ds q;
+
+		if (msgctl((int)aux, IPC_STAT, &q) < 0)
+			snprintf(why, wlen, "queue %ld: %s", aux, strerror(errno));
+		else if (q.msg_qnum < 3 || q.msg_qnum > 4)
+			snprintf(why, wlen, "queue %ld holds %lu messages (want 3 or 4)", aux,
+				 (unsigned long)q.msg_qnum);
+	} else if (!strcmp(name, "mount")) {
+		if (!mounted_tmpfs(SOAK_MNT))
+			snprintf(why, wlen, "no tmpfs on %s in /proc/self/mountinfo", SOAK_MNT);
+	} else if (!strcmp(name, "dev")) {
+		int n = fds_on(pid, "/dev/zero") + fds_on(pid, "/dev/null") +
+			fds_on(pid, "/dev/urandom");
+
+		if (n < 3)
+			snprintf(why, wlen, "pid %ld holds %d of /dev/zero, /dev/null, /dev/urandom",
+				 pid, n);
 	}
 }
 

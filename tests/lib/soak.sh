@@ -1,14 +1,15 @@
 # The migration soak (sourced after e2e.sh, netns.sh and moves.sh; used by tests/e2e/60-soak.sh
 # and bench/soak.sh): one container running `gwtest soak` (tests/lib/gwsoak.c: a memory
-# checker, a heartbeat "beat N", UNIX sockets, a pty session, SysV shared memory, a ptraced
-# child, children of uids 1000 and 1001) moved back and forth between the two hosts, two moves
+# checker, a heartbeat "beat N", UNIX sockets (one bound by a relative path), a pty session,
+# SysV shared memory, a semaphore and a message queue, a ptraced child, children of uids 1000
+# and 1001, a TCP connection inside the guest, a tmpfs it mounted, open devices) moved back and forth between the two hosts, two moves
 # with the default policy, two with --postcopy, and so on. After each move everything is
 # checked; soak_move leaves the reasons it failed in SOAK_WHY (empty: all held).
 SOAK=soak
 SOAK_MIB=${SOAK_MIB:-64}	# the memory checker's size, rewritten every SOAK_MEM_MS
 SOAK_MEM_MS=${SOAK_MEM_MS:-500}
 SOAK_CONSOLE_RE='BUG|Oops|panic|corruption'
-SOAK_RESOURCES=8	# the lines of `gwtest soakcheck`
+SOAK_RESOURCES=13	# the lines of `gwtest soakcheck`
 SOAK_AT=1		# the host it runs on
 SOAK_WHY=""
 SOAK_LINE=""		# one line on the last move: what ran, its figures
