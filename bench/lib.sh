@@ -50,14 +50,16 @@ vm_job() {
 }
 
 # The anchor guest: the kernel of the guest kit + an initramfs with bench/anchor-init.c as
-# /init and gwtest, lz4-compressed like the kit's.
+# /init, gwtest and the kit's virtio modules (loaded only by BENCH=net), lz4-compressed like
+# the kit's.
 anchor_build() {
 	local d="$OUT/anchor-root"
 	[ "$OUT/anchor.img" -nt bench/anchor-init.c ] && [ "$OUT/anchor.img" -nt tests/lib/gwtest.c ] &&
-		[ "$OUT/anchor.img" -nt tests/lib/gwsoak.c ] &&
+		[ "$OUT/anchor.img" -nt tests/lib/gwsoak.c ] && [ "$OUT/anchor.img" -nt "$KIT/initrd.img" ] &&
 		return 0
 	rm -rf "$d"
-	mkdir -p "$d/dev" "$d/proc"
+	mkdir -p "$d/dev" "$d/proc" "$d/lib/modules"
+	cp "$KIT"/initrd-root/lib/modules/*.ko "$d/lib/modules/"
 	gcc -static -O2 -std=gnu11 -Wall -Wextra -Werror -o "$d/init" bench/anchor-init.c
 	gcc -static -O2 -Wall -Wextra -o "$d/gwtest" tests/lib/gwtest.c tests/lib/gwsoak.c
 	(cd "$d" && find . -print0 | cpio -o -0 -H newc --owner=0:0 --quiet) |

@@ -13,4 +13,5 @@ mkdir -p "$out"
 	bench/boot.sh
 	bench/migrate.sh
 	bench/snapshot.sh
+	bench/network.sh
 } 2>&1 | tee "$out/results.md"
