@@ -3,6 +3,9 @@
 
   streamer.py connect HOST PORT OUT    connect to an echo server (in a container)
   streamer.py listen HOST PORT OUT     accept one connection from a container's echo client
+  streamer.py redis HOST PORT OUT      one connection to a Redis server: SET key:N N, then GET
+                                       key:N back, 100 pairs a second (tests/e2e/62-redis-move.sh);
+                                       "sent" counts the SETs, "echoed" the GETs that returned N
 
 Sends numbered lines ("%08d\\n", 100 a second, at most 200 unanswered) and reads them back:
 every byte must come back in order, none lost, duplicated or changed. OUT gets the figures as
@@ -46,7 +49,62 @@ def open_conn(mode, host, port):
     return c
 
 
+def run_redis(host, port, out):
+    st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
+          "connected": False, "done": False}
+    write(out, st)
+    s = open_conn("connect", host, int(port))
+    s.settimeout(120)
+    f = s.makefile("rb")
+    st["connected"] = True
+    last, next_write = time.monotonic(), 0
+
+    def cmd(*words):
+        nonlocal last
+        req = b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+        s.sendall(req)
+        line = f.readline()
+        now = time.monotonic()
+        st["max_stall_ms"] = max(st["max_stall_ms"], round((now - last) * 1000))
+        last = now
+        if line.startswith(b"$") and int(line[1:]) >= 0:
+            data = f.read(int(line[1:]) + 2)[:-2]
+            return data
+        if not line:
+            raise OSError("closed by the server")
+        return line.rstrip(b"\r\n")
+
+    try:
+        while not os.path.exists(out + ".stop"):
+            n = st["sent"]
+            r = cmd(b"SET", b"key:%d" % n, b"%d" % n)
+            if r != b"+OK" and st["bad"] is None:
+                st["bad"] = "SET key:%d answered %r" % (n, r)
+            st["sent"] += 1
+            r = cmd(b"GET", b"key:%d" % n)
+            if r == b"%d" % n:
+                st["echoed"] += 1
+            elif st["bad"] is None:
+                st["bad"] = "GET key:%d answered %r" % (n, r)
+            if time.monotonic() >= next_write:
+                write(out, st)
+                next_write = time.monotonic() + 0.5
+            time.sleep(0.01)
+        # every key written, read back at the end too
+        for n in range(0, st["sent"], max(1, st["sent"] // 100)):
+            r = cmd(b"GET", b"key:%d" % n)
+            if r != b"%d" % n and st["bad"] is None:
+                st["bad"] = "at the end, GET key:%d answered %r" % (n, r)
+    except OSError as e:
+        st["error"] = str(e)
+    st["done"] = True
+    write(out, st)
+    s.close()
+
+
 def run(mode, host, port, out):
+    if mode == "redis":
+        return run_redis(host, port, out)
     st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
           "connected": False, "done": False}
     write(out, st)
@@ -101,7 +159,7 @@ def run(mode, host, port, out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] not in ("connect", "listen"):
+    if len(sys.argv) != 5 or sys.argv[1] not in ("connect", "listen", "redis"):
         sys.exit(__doc__)
     try:
         run(*sys.argv[1:])
