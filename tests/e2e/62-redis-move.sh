@@ -10,7 +10,7 @@
 . tests/lib/netns.sh
 . tests/lib/moves.sh
 . tests/lib/segment.sh
-REDIS=$BUILD/redis-image
+REDIS=build/redis-image	# one copy for make check and check-asan (BUILD=build-asan)
 tests/lib/mkredis.sh "$REDIS" || { not_ok "the Redis image (tests/lib/mkredis.sh)"; finish; exit 1; }
 netns_setup || { not_ok "network namespaces"; finish; exit 1; }
 segment_setup || { not_ok "segment namespace"; finish; exit 1; }
