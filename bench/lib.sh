@@ -103,6 +103,26 @@ net_teardown() {
 in_src() { if [ "$BENCH_NET" = netns ]; then ip netns exec "$NS_SRC" "$@"; else "$@"; fi; }
 in_dst() { if [ "$BENCH_NET" = netns ]; then ip netns exec "$NS_DST" "$@"; else "$@"; fi; }
 
+# two_roots TAG [DIR]: the two hosts' roots RA, RB and a private work directory WD in DIR
+# (default /tmp: the anchor's sockets and logs); roots_cleanup removes their containers, kills
+# what runs from WD (anchor QEMUs and readers of a run killed by its timeout), tears the
+# hosts' namespaces down (if net_setup made them) and removes the three
+two_roots() {
+	RA=$(mktemp -d "/tmp/godwit-bench-${1}A.XXXXXX")
+	RB=$(mktemp -d "/tmp/godwit-bench-${1}B.XXXXXX")
+	WD=$(mktemp -d "${2:-/tmp}/godwit-bench-$1.XXXXXX")
+}
+roots_cleanup() {
+	for r in "$RA" "$RB"; do
+		for n in $("$G" --root "$r" ps -aq 2>/dev/null); do
+			"$G" --root "$r" rm -f "$n" >/dev/null 2>&1 || true
+		done
+	done
+	for p in $(pgrep -f -- "$WD/" || true); do kill -9 "$p" 2>/dev/null || true; done
+	net_teardown
+	rm -rf "$RA" "$RB" "$WD"
+}
+
 # med KEY FILE: median of a JSON field over the runs in FILE
 med() { python3 "$BT" median "$1" "$2"; }
 # count FILE EXPR: how many runs satisfy a python expression over the run's dict r

@@ -41,21 +41,8 @@ workload_ms() { case $1 in idle) echo 0 ;; dirty200) echo 1270 ;; flatout) echo 
 anchor_build
 images_build
 net_setup
-RA=$(mktemp -d /tmp/godwit-bench-A.XXXXXX)
-RB=$(mktemp -d /tmp/godwit-bench-B.XXXXXX)
-WD=$(mktemp -d /tmp/godwit-bench-q.XXXXXX)
-cleanup() {
-	for r in "$RA" "$RB"; do
-		for n in $("$G" --root "$r" ps -q 2>/dev/null); do
-			"$G" --root "$r" rm -f "$n" >/dev/null 2>&1 || true
-		done
-	done
-	# anchor QEMUs and readers of a run killed by its timeout: found by our private dir
-	for p in $(pgrep -f -- "$WD/" || true); do kill -9 "$p" 2>/dev/null || true; done
-	net_teardown
-	rm -rf "$RA" "$RB" "$WD"
-}
-trap cleanup EXIT
+two_roots q
+trap roots_cleanup EXIT
 for r in "$RA" "$RB"; do "$G" --root "$r" load -i "$IMGS/gwtest-oci.tar" >/dev/null; done
 
 # kernel trouble on a destination console

@@ -30,18 +30,11 @@ images_build
 net_setup
 [ "$BENCH_NET" = netns ] || { echo "bench/network.sh needs network namespaces"; exit 1; }
 hns() { if [ "$1" = 1 ]; then echo "$NS_SRC"; else echo "$NS_DST"; fi; }
-RA=$(mktemp -d /tmp/godwit-bench-A.XXXXXX)
-RB=$(mktemp -d /tmp/godwit-bench-B.XXXXXX)
-WD=$(mktemp -d /tmp/godwit-bench-n.XXXXXX)
+two_roots n
+# what tests/lib/segment.sh's cleanup calls after its own
 netns_cleanup_all() {
-	for r in "$RA" "$RB"; do
-		for n in $("$G" --root "$r" ps -aq 2>/dev/null); do
-			"$G" --root "$r" rm -f "$n" >/dev/null 2>&1 || true
-		done
-	done
-	for p in $(pgrep -f -- "$WD/" || true); do kill -9 "$p" 2>/dev/null || true; done
-	net_teardown
-	rm -rf "$RA" "$RB" "$WD" $(cat "$ROOTS_FILE") "$ROOTS_FILE"
+	roots_cleanup
+	rm -rf $(cat "$ROOTS_FILE") "$ROOTS_FILE"
 }
 source tests/lib/segment.sh
 segment_setup

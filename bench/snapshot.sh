@@ -21,20 +21,8 @@ workload_mem() { case $1 in idle) echo 0 ;; mem512) echo 512 ;; *) return 1 ;; e
 
 anchor_build
 images_build
-RA=$(mktemp -d /tmp/godwit-bench-snapA.XXXXXX)
-RB=$(mktemp -d /tmp/godwit-bench-snapB.XXXXXX)
-WD=$(mktemp -d /var/tmp/godwit-bench-snap.XXXXXX) # snapshot files: on disk, not on a tmpfs
-cleanup() {
-	for r in "$RA" "$RB"; do
-		for n in $("$G" --root "$r" ps -q 2>/dev/null); do
-			"$G" --root "$r" rm -f "$n" >/dev/null 2>&1 || true
-		done
-	done
-	# anchor QEMUs of a run killed by its timeout: found by our private dir
-	for p in $(pgrep -f -- "$WD/" || true); do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$RA" "$RB" "$WD"
-}
-trap cleanup EXIT
+two_roots snap /var/tmp # snapshot files: on disk, not on a tmpfs
+trap roots_cleanup EXIT
 for r in "$RA" "$RB"; do "$G" --root "$r" load -i "$IMGS/gwtest-oci.tar" >/dev/null; done
 
 # seconds since the epoch, with nanoseconds

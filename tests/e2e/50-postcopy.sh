@@ -47,15 +47,6 @@ src_runs() {
 	assert_eq "$3: exec works on the source" "alive" "$(hgwt 60 1 exec "$1" gwtest echo alive 2>&1)"
 	intact 1 "$1" "$3"
 }
-# dest_empty WHAT: nothing of the move left on h2 (record, shim, QEMU)
-dest_empty() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[ -z "$(h2 ps -aq)$(leftovers "$R2")" ] && break
-		sleep 0.2
-	done
-	assert_eq "$1: nothing left on the destination" "" "$(h2 ps -aq)$(leftovers "$R2")"
-}
 # bg_wait SECONDS: wait at most SECONDS for the background move; its exit status in $rc, 124
 # when it still ran and was stopped (a paused post-copy move waits for --recover forever)
 bg_wait() {

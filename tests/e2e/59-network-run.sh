@@ -24,14 +24,20 @@ gwn load -i "$IMAGES/busybox-docker.tar" >/dev/null
 assert_eq "network create lan" 0 "$(gwn network create lan --subnet 10.89.0.0/24 >/dev/null 2>&1; echo $?)"
 
 # a web server in the container, at the address asked for
+# get_until HOST PORT WANT: get until it answers WANT (50 s at most); the last answer
+get_until() {
+	local got i
+	for ((i = 0; i < 100; i++)); do
+		got=$(get "$1" "$2")
+		[ "$got" = "$3" ] && break
+		sleep 0.5
+	done
+	echo "$got"
+}
 gwn run -d --name web --network lan --ip 10.89.0.11 -p 8080:80 busybox \
 	sh -c 'echo hello-from-web >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
-for ((i = 0; i < 100; i++)); do
-	got=$(get 10.89.0.11 80)
-	[ "$got" = hello-from-web ] && break
-	sleep 0.5
-done
-assert_eq "the host reaches the container's server at its address" "hello-from-web" "$got"
+assert_eq "the host reaches the container's server at its address" "hello-from-web" \
+	"$(get_until 10.89.0.11 80 hello-from-web)"
 assert_match "the guest's NIC has the address" "inet 10.89.0.11/24" "$(gwn exec web ip -4 addr 2>&1)"
 assert_match "its default route is the gateway" "default via 10.89.0.1" "$(gwn exec web ip route 2>&1)"
 assert_match "its /etc/hosts names it" "10.89.0.11[[:space:]]+web" "$(gwn exec web cat /etc/hosts 2>&1)"
@@ -94,12 +100,8 @@ gwn run -d --name dflt -p 8093:80 busybox \
 	sh -c 'echo hello-from-default >/tmp/index.html; exec httpd -f -p 80 -h /tmp' >/dev/null
 assert_match "-p alone makes the default network" "^godwit +gw-[0-9a-f]{8} +10\.88\.0\.0/16 +10\.88\.0\.1 +yes +- +1" \
 	"$(gwn network ls 2>&1)"
-for ((i = 0; i < 100; i++)); do
-	got=$(get 127.0.0.1 8093)
-	[ "$got" = hello-from-default ] && break
-	sleep 0.5
-done
-assert_eq "-p alone: the host's 127.0.0.1:8093 reaches it" "hello-from-default" "$got"
+assert_eq "-p alone: the host's 127.0.0.1:8093 reaches it" "hello-from-default" \
+	"$(get_until 127.0.0.1 8093 hello-from-default)"
 gwn rm -f dflt >/dev/null
 gwn network rm godwit >/dev/null
 assert_eq "rm: its lease went, so the default network could go" "" "$(gwn network ls | grep '^godwit ')"

@@ -121,3 +121,12 @@ status_is() {
 	done
 	return 1
 }
+# dest_empty WHAT: nothing of the move left on h2 (record, shim, QEMU)
+dest_empty() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -z "$(h2 ps -aq)$(leftovers "$R2")" ] && break
+		sleep 0.2
+	done
+	assert_eq "$1: nothing left on the destination" "" "$(h2 ps -aq)$(leftovers "$R2")"
+}
