@@ -36,8 +36,9 @@ keys_flow() {
 assert_true "keys are written and read back" keys_flow 100
 
 redis_move() { # FROM TO KIND ARGS...
-	local from=$1 to=$2 kind=$3 what="$3 h$1→h$2" out rc
+	local from=$1 to=$2 kind=$3 what="$3 h$1→h$2" out rc t0 t1
 	shift 3
+	t0=$(date +%s.%N)
 	out=$(migrate_to "$from" "$to" db --json "$@" 2>&1); rc=$?
 	assert_eq "$what: migrate exits 0" 0 "$rc"
 	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
@@ -47,9 +48,10 @@ redis_move() { # FROM TO KIND ARGS...
 	assert_match "$what: the destination runs it" "^db +[a-z:0-9]+ +running " \
 		"$(hgw "$to" ps | grep '^db ')"
 	assert_true "$what: keys flow on" keys_flow 200
+	t1=$(date +%s.%N)
 	assert_eq "$what: every key read back, the connection intact" "ok" "$(stream_ok "$IN_OUT")"
 	echo "# $what: QEMU downtime $(sed -n 's/.*"downtime_ms":\([0-9]*\).*/\1/p' <<<"$out") ms;" \
-		"the client's longest wait for an answer so far: $(stall_of "$IN_OUT") ms"
+		"the client's longest wait for an answer during the move: $(stall_in "$IN_OUT" "$t0" "$t1") ms"
 	hgw "$from" rm db >/dev/null
 }
 redis_move 1 2 live

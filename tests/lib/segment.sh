@@ -75,6 +75,13 @@ stream_ok() {
 	if [ "$e" = None ] && [ "$b" = None ]; then echo ok; else echo "error: $e; bad: $b"; fi
 }
 stall_of() { stream_field "$1" max_stall_ms; }
+# stall_in OUT T0 T1: the longest wait for an answer that ended between the epoch times T0
+# and T1 (0: none of 50 ms or more)
+stall_in() {
+	python3 -c 'import json,sys; t0, t1 = float(sys.argv[2]), float(sys.argv[3])
+print(max([ms for t, ms in json.load(open(sys.argv[1])).get("stalls", []) if t0 <= t <= t1] or [0]))' \
+		"$1" "$2" "$3" 2>/dev/null
+}
 # streams_done: both streamers ended (at most 40 s after OUT.stop)
 streams_done() {
 	local i

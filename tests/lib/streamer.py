@@ -11,7 +11,7 @@ Sends numbered lines ("%08d\\n", 100 a second, at most 200 unanswered) and reads
 every byte must come back in order, none lost, duplicated or changed. OUT gets the figures as
 JSON, rewritten every half second: sent, echoed, bad (the first wrong line), error (a reset or
 a close), max_stall_ms (the longest time without a byte back while lines were unanswered),
-done. Creating OUT.stop ends the sending; the script then waits up to 30 s for the rest to
+stalls (each wait of 50 ms or more: [epoch seconds at its end, ms], the last 500), done. Creating OUT.stop ends the sending; the script then waits up to 30 s for the rest to
 come back, writes done, and exits.
 """
 import json
@@ -29,6 +29,12 @@ def write(out, st):
     with open(tmp, "w") as f:
         json.dump(st, f)
     os.replace(tmp, out)
+
+
+def stalled(st, ms):
+    st["max_stall_ms"] = max(st["max_stall_ms"], ms)
+    if ms >= 50:
+        st["stalls"] = (st["stalls"] + [[round(time.time(), 3), ms]])[-500:]
 
 
 def open_conn(mode, host, port):
@@ -51,7 +57,7 @@ def open_conn(mode, host, port):
 
 def run_redis(host, port, out):
     st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
-          "connected": False, "done": False}
+          "stalls": [], "connected": False, "done": False}
     write(out, st)
     s = open_conn("connect", host, int(port))
     s.settimeout(120)
@@ -65,7 +71,7 @@ def run_redis(host, port, out):
         s.sendall(req)
         line = f.readline()
         now = time.monotonic()
-        st["max_stall_ms"] = max(st["max_stall_ms"], round((now - last) * 1000))
+        stalled(st, round((now - last) * 1000))
         last = now
         if line.startswith(b"$") and int(line[1:]) >= 0:
             data = f.read(int(line[1:]) + 2)[:-2]
@@ -106,7 +112,7 @@ def run(mode, host, port, out):
     if mode == "redis":
         return run_redis(host, port, out)
     st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
-          "connected": False, "done": False}
+          "stalls": [], "connected": False, "done": False}
     write(out, st)
     s = open_conn(mode, host, int(port))
     s.setblocking(False)
@@ -137,8 +143,7 @@ def run(mode, host, port, out):
                     st["error"] = "closed by the peer"
                     break
                 buf += data
-                stall = (time.monotonic() - last_rx) * 1000
-                st["max_stall_ms"] = max(st["max_stall_ms"], round(stall))
+                stalled(st, round((time.monotonic() - last_rx) * 1000))
                 last_rx = time.monotonic()
                 while len(buf) >= LINE:
                     line, buf = buf[:LINE], buf[LINE:]
