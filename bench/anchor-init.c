@@ -4,8 +4,8 @@
  * BENCH=mig prints "ready", then runs `gwtest heartbeat` (and `gwtest memtest MEM MS` when
  * MEM > 0) with their output on the console, like the godwit container does through the
  * agent; BENCH=net also loads the virtio-net modules in /lib/modules (the guest kit's), gives
- * eth0 the address NETIP (a.b.c.d, /24) and serves an echo on TCP port 5000 and a sink on
- * 5101, as the godwit container of bench/network.sh does with busybox nc. */
+ * eth0 the address NETIP (a.b.c.d, /24) and runs `gwtest serve`: an echo on TCP port 5000
+ * and a sink on 5101, as the godwit container of bench/network.sh does. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -85,30 +85,6 @@ static void net_up(const char *ip)
 	close(s);
 }
 
-/* port 5000: each connection gets back what it sends; 5101: read and dropped */
-static void serve(int port, int echo)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 8) < 0)
-		_exit(1);
-	for (;;) {
-		int c = accept(l, NULL, NULL);
-		if (c < 0)
-			continue;
-		if (fork() == 0) {
-			char buf[65536];
-			ssize_t n;
-			while ((n = read(c, buf, sizeof(buf))) > 0)
-				if (echo && write(c, buf, (size_t)n) != n)
-					break;
-			_exit(0);
-		}
-		close(c);
-	}
-}
-
 int main(void)
 {
 	console();
@@ -122,13 +98,10 @@ int main(void)
 	}
 	mount("proc", "/proc", "proc", 0, NULL);
 	if (!strcmp(mode, "net")) {
-		signal(SIGCHLD, SIG_IGN);
 		load_modules();
 		net_up(getenv("NETIP") ? getenv("NETIP") : "10.89.0.12");
-		if (fork() == 0)
-			serve(5000, 1);
-		if (fork() == 0)
-			serve(5101, 0);
+		spawn((char *const[]){ "/gwtest", "serve", "5000", "1", NULL });
+		spawn((char *const[]){ "/gwtest", "serve", "5101", "0", NULL });
 	}
 	const char *mem = getenv("MEM"), *ms = getenv("MS");
 	spawn((char *const[]){ "/gwtest", "heartbeat", NULL });

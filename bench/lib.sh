@@ -69,7 +69,9 @@ anchor_build() {
 # Test images (busybox, gwtest) as built by tests/lib/mkimages.sh
 IMGS=${BENCH_IMAGES:-$PWD/$BUILD/test-images}
 images_build() {
-	[ -f "$IMGS/busybox-docker.tar" ] && [ -f "$IMGS/gwtest-oci.tar" ] && return 0
+	local t=$IMGS/gwtest-oci.tar
+	[ -f "$IMGS/busybox-docker.tar" ] && [ "$t" -nt tests/lib/gwtest.c ] &&
+		[ "$t" -nt tests/lib/gwsoak.c ] && [ "$t" -nt tests/lib/mkimages.sh ] && return 0
 	tests/lib/mkimages.sh "$IMGS" >/dev/null
 }
 

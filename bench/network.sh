@@ -3,7 +3,7 @@
 # namespace with a bridge and the client at 10.89.0.1; two host namespaces whose uplinks plug
 # into it; the migration stream on the hosts' own link), and the same guest kernel under bare
 # QEMU with a tap on the same bridges as the anchor.
-#  1. Throughput client→guest: 128 MiB through one TCP connection (busybox nc on both ends),
+#  1. Throughput client→guest: 128 MiB through one TCP connection (`gwtest serve` reads them),
 #     into the godwit container, into the anchor guest, and into a host namespace's address on
 #     the same bridge and veth (the physical limit of this path).
 #  2. The pause a client sees: tests/lib/streamer.py holds one TCP connection to an echo
@@ -65,8 +65,8 @@ print("%.1f" % (n / (time.monotonic() - t0)))
 PY
 }
 
-# The godwit container: echo on 5000, a sink on 5101, the heartbeat
-GCMD='nc -ll -p 5000 -e cat & nc -ll -p 5101 -e sh -c "cat >/dev/null" & exec /bin/gwtest heartbeat'
+# The godwit container: echo on 5000, a sink on 5101 (the anchor's programs), the heartbeat
+GCMD='/bin/gwtest serve 5000 1 & /bin/gwtest serve 5101 0 & exec /bin/gwtest heartbeat'
 gw_start() {
 	gwa run -d -m "${MEM}M" --name nb --network lan --ip 10.89.0.11 --entrypoint /bin/sh gwtest \
 		-c "$GCMD" >/dev/null

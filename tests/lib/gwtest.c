@@ -1,13 +1,16 @@
 /* gwtest: a small static program for end-to-end tests, put into the test images by
  * tests/lib/mkimages.sh. Each subcommand prints something a test can assert on; the periodic
  * ones (counter, heartbeat, memtest) prove liveness and memory integrity across migration;
- * soak and soakcheck (tests/lib/gwsoak.c) hold and check every resource a move must carry. */
+ * soak and soakcheck (tests/lib/gwsoak.c) hold and check every resource a move must carry;
+ * serve is bench/network.sh's TCP server, the same in the godwit container and the anchor. */
 #define _GNU_SOURCE
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,34 @@ uint64_t pattern(uint64_t p, uint64_t it)
 	return x ^ (x >> 31);
 }
 
+/* serve PORT ECHO: a TCP server on every address; each connection, in a child of its own,
+ * gets back what it sends (ECHO 1) or is read to its end and dropped (0) */
+static int serve(long port, long echo)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
+	signal(SIGCHLD, SIG_IGN);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 8) < 0) {
+		printf("serve: port %ld: cannot listen\n", port);
+		return 1;
+	}
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			static char buf[65536];
+			ssize_t n;
+			while ((n = read(c, buf, sizeof(buf))) > 0)
+				if (echo && write(c, buf, (size_t)n) != n)
+					break;
+			_exit(0);
+		}
+		close(c);
+	}
+}
+
 static int memtest(long mib, long interval_ms, long iters)
 {
 	size_t pages = (size_t)mib * 256, words = 4096 / 8;
@@ -71,7 +102,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: gwtest env|whoami|cwd|crash|exit N|sleep MS|echo ARGS|cat|\n"
 			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]|\n"
-			"              soak [MIB [MS]]|soakcheck\n");
+			"              soak [MIB [MS]]|soakcheck|serve PORT 0|1\n");
 }
 
 int main(int argc, char **argv)
@@ -122,6 +153,8 @@ int main(int argc, char **argv)
 		return soak_main(a2 > 0 ? a2 : 64, a3 > 0 ? a3 : 1000);
 	} else if (!strcmp(cmd, "soakcheck")) {
 		return soakcheck_main();
+	} else if (!strcmp(cmd, "serve")) {
+		return serve(a2 > 0 ? a2 : 5000, a3 > 0);
 	} else {
 		usage();
 		return 2;
