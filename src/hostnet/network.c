@@ -32,7 +32,8 @@ int gw_network_default(const char *root, struct gw_network *n, struct gw_err *er
 int gw_network_up(const struct gw_network *n, struct gw_err *err)
 {
 	unsigned char mac[6];
-	hn_bridge_mac(n, mac);
+	if (!n->uplink[0])
+		hn_bridge_mac(n, mac);
 	int r = hn_link_bridge_add(n->bridge, n->uplink[0] ? NULL : mac, err);
 	if ((r < 0 && r != -EEXIST) ||
 	    (!n->uplink[0] && (r = hn_link_addr_add(n->bridge, n->gateway, n->prefix, err)) < 0) ||

@@ -139,7 +139,7 @@ int shim_net_take(struct container *ct, json_object *want, char *reason, size_t 
 	ct->net_leased = 1;
 	ct->net_sealed = 1; /* until COMMIT: never two copies on the segment at once */
 	if ((r = shim_net_up(ct, err)) < 0)
-		return refuse(reason, rlen, strstr(err->msg, "in use") ? "port-busy" : "network", r);
+		return refuse(reason, rlen, r == -EADDRINUSE ? "port-busy" : "network", r);
 	return 0;
 }
 

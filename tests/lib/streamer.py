@@ -31,6 +31,13 @@ def write(out, st):
     os.replace(tmp, out)
 
 
+def new_status(out):
+    st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
+          "stalls": [], "connected": False, "done": False}
+    write(out, st)
+    return st
+
+
 def stalled(st, ms):
     st["max_stall_ms"] = max(st["max_stall_ms"], ms)
     if ms >= 50:
@@ -56,9 +63,7 @@ def open_conn(mode, host, port):
 
 
 def run_redis(host, port, out):
-    st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
-          "stalls": [], "connected": False, "done": False}
-    write(out, st)
+    st = new_status(out)
     s = open_conn("connect", host, int(port))
     s.settimeout(120)
     f = s.makefile("rb")
@@ -111,9 +116,7 @@ def run_redis(host, port, out):
 def run(mode, host, port, out):
     if mode == "redis":
         return run_redis(host, port, out)
-    st = {"sent": 0, "echoed": 0, "bad": None, "error": None, "max_stall_ms": 0,
-          "stalls": [], "connected": False, "done": False}
-    write(out, st)
+    st = new_status(out)
     s = open_conn(mode, host, int(port))
     s.setblocking(False)
     st["connected"] = True
