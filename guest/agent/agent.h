@@ -56,6 +56,11 @@ struct json_object;
 int net_setup(const struct agent *a, struct json_object *net, const char *hostname,
 	      struct gw_err *err);
 
+/* mounts.c: the volumes of START's "mounts", mounted in the container's root; unmounted
+ * (before the root) at power-off */
+int mounts_setup(const struct agent *a, struct json_object *mounts, struct gw_err *err);
+void mounts_teardown(void);
+
 /* proc.c: start the process described by a START/EXEC payload on chan; on failure *status is
  * the shell-style status (127 not found, 126 otherwise) and err says why. */
 int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struct gw_frame *f,

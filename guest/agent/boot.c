@@ -231,6 +231,7 @@ void boot_power_off(const struct agent *a)
 
 	kill(-1, SIGKILL);
 	sync();
+	mounts_teardown();
 	if (strcmp(a->root, AGENT_ROOT) == 0)
 		for (size_t i = 0; i < ARRAY_SIZE(mnts); i++)
 			if (umount2(mnts[i], 0) < 0 && umount2(mnts[i], MNT_DETACH) < 0)

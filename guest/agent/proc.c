@@ -28,6 +28,7 @@ struct spec {
 	const char *user;
 	const char *hostname;
 	struct json_object *net;	/* the main process's network, or NULL */
+	struct json_object *mounts;	/* the main process's volumes, or NULL */
 	bool want_stdin;
 	uid_t uid;
 	gid_t gid;
@@ -96,6 +97,8 @@ static int parse_spec(struct json_object *o, struct spec *s, struct gw_err *err)
 		s->hostname = json_object_get_string(v);
 	if (json_object_object_get_ex(o, "net", &v) && json_object_is_type(v, json_type_object))
 		s->net = v;
+	if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array))
+		s->mounts = v;
 	if (json_object_object_get_ex(o, "stdin", &v))
 		s->want_stdin = json_object_get_boolean(v);
 	return 0;
@@ -242,6 +245,8 @@ int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struc
 	if (is_main && s.hostname && sethostname(s.hostname, strlen(s.hostname)) < 0)
 		agent_log("sethostname %s: %s", s.hostname, strerror(errno));
 	if (is_main && s.net && (ret = net_setup(a, s.net, s.hostname, err)) < 0)
+		goto out;
+	if (is_main && s.mounts && (ret = mounts_setup(a, s.mounts, err)) < 0)
 		goto out;
 	if ((s.want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
 	    pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {

@@ -50,6 +50,7 @@ struct ct_config {
 	char network[32];	/* the network the NIC is on (docs/network.md); "" = none */
 	char ip[16];		/* its address there, leased from the network's IPAM */
 	char **ports;		/* published ports, "tcp:0.0.0.0:8080:80" (NULL = none) */
+	char **volumes;		/* volume mounts, "NAME:/target[:ro]" (godwit/mount.h; NULL = none) */
 	int64_t created_ns;	/* wall clock */
 };
 

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "godwit/err.h"
+#include "godwit/mount.h"
 
 enum hv_accel { HV_ACCEL_TCG = 0, HV_ACCEL_KVM = 1 };
 
@@ -26,6 +27,11 @@ struct hv_vm_config {
 	int cpus;
 	enum hv_accel accel;
 	const char *disk_path;		/* the container's writable qcow2 overlay */
+	/* its volumes (godwit/volume.h): drive "volN", a virtio-blk disk whose serial is
+	 * "gwvolN" (how the agent finds it), in this order on both ends of a move */
+	int n_vols;
+	const char *vol_paths[GW_MOUNTS_MAX];
+	int vol_ro[GW_MOUNTS_MAX];
 	const char *qmp_path;		/* unix socket QEMU listens on for QMP */
 	const char *agent_path;		/* unix socket QEMU listens on for the agent virtio-serial port */
 	const char *console_path;	/* file for ttyS0 (kernel messages) */

@@ -32,7 +32,8 @@ struct gw_cli {
 	X(restore, "Start a new container from a snapshot file")                           \
 	X(incoming, "Start a destination that waits for a migrating container")            \
 	X(migrate, "Move a container to another host (live or --offline)")                \
-	X(network, "Manage container networks: create, ls, inspect, rm")
+	X(network, "Manage container networks: create, ls, inspect, rm")                  \
+	X(volume, "Manage named volumes: create, ls, rm")
 
 #define X(name, help) int cmd_##name(struct gw_cli *cli, int argc, char **argv);
 GW_COMMANDS(X)

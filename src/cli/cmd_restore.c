@@ -86,6 +86,10 @@ static int read_saved(struct snap_reader *sr, struct saved *s, struct gw_err *er
 	r = ct_config_from_json(c, &s->cfg, err);
 	if (r < 0)
 		gw_err_prefix(err, "snapshot");
+	/* godwit writes none with volumes: a file that names some would mount this host's */
+	if (r == 0 && s->cfg.volumes && s->cfg.volumes[0])
+		r = gw_err_set(err, EINVAL, "snapshot config names volumes (%.80s...): snapshots "
+			       "carry none", s->cfg.volumes[0]);
 	if (r == 0)
 		r = get_b64(o, "link", 1, &s->link, &s->link_len, err);
 	if (r == 0)

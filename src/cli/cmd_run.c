@@ -12,8 +12,10 @@
 #include "godwit/container.h"
 #include "godwit/hv.h"
 #include "godwit/image.h"
+#include "godwit/mount.h"
 #include "godwit/proc.h"
 #include "godwit/util.h"
+#include "godwit/volume.h"
 
 #define MAX_ENV 1024
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -47,6 +49,10 @@ static void usage(FILE *f)
 		   "                        the host's port (every address, 127.0.0.1 too, or\n"
 		   "                        HOSTIP) reaches the container's PORT; ranges\n"
 		   "                        8080-8081:80-81; repeatable; not with --network none\n"
+		   "  -v, --volume NAME:/PATH[:ro]\n"
+		   "                        mount named volume NAME (made, 1G, if missing: godwit\n"
+		   "                        volume) at PATH; it moves with the container; up to 4;\n"
+		   "                        host directories cannot be mounted\n"
 		   "  -h, --help            this help\n");
 }
 
@@ -125,6 +131,8 @@ struct run_opts {
 	int detach, autorm, cpus;
 	const char *name, *workdir, *user, *hostname, *ep, *umachine;
 	struct run_net net;
+	char *vols[GW_MOUNTS_MAX + 1];	/* -v specs as given, NULL-terminated */
+	size_t nvols;
 	uint64_t mem;
 	char *uenv[MAX_ENV];
 	size_t nuenv;
@@ -179,6 +187,11 @@ static int take_opt(int c, const char *arg, struct run_opts *o)
 			return cli_usage_error("run", "more than %zu -p", ARRAY_SIZE(o->net.publish));
 		o->net.publish[o->net.npublish++] = arg;
 		break;
+	case 'v':
+		if (o->nvols >= GW_MOUNTS_MAX)
+			return cli_usage_error("run", "more than %d volumes", GW_MOUNTS_MAX);
+		o->vols[o->nvols++] = (char *)arg;
+		break;
 	default: return cli_usage_error("run", "invalid option");
 	}
 	return 0;
@@ -198,10 +211,11 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 		{ "machine", required_argument, NULL, 'M' },
 		{ "network", required_argument, NULL, 'N' }, { "ip", required_argument, NULL, 'I' },
 		{ "mac", required_argument, NULL, 'A' }, { "publish", required_argument, NULL, 'p' },
+		{ "volume", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int c, r;
-	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:p:v:h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 1;
@@ -215,7 +229,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 		return cli_usage_error("run", "invalid name '%s' ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at "
 				       "most 64)", o->name);
 	struct gw_err err = { 0 };
-	if (run_net_check(&o->net, &err) < 0)
+	struct gw_mount m[GW_MOUNTS_MAX];
+	int nm;
+	if (run_net_check(&o->net, &err) < 0 || gw_mounts_parse(o->vols, m, &nm, &err) < 0)
 		return cli_usage_error("run", "%s", err.msg);
 	*img_at = optind;
 	return 0;
@@ -265,8 +281,42 @@ static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const
 	return 0;
 }
 
-/* The record (creating its directory claims the name), the disk, the network, the shim;
- * on failure nothing is left. */
+/* -v: each volume made if missing (made[i] set), refused if another container mounts it
+ * (one VM at a time may open its disk); cfg->volumes gets the canonical specs */
+static int attach_volumes(const struct gw_cli *cli, const struct run_opts *o,
+			  struct ct_config *cfg, int made[GW_MOUNTS_MAX], struct gw_err *err)
+{
+	struct gw_mount m[GW_MOUNTS_MAX];
+	int n, r = gw_mounts_parse(o->vols, m, &n, err);
+	if (r < 0 || n == 0)
+		return r;
+	if (!(cfg->volumes = calloc((size_t)n + 1, sizeof(char *))))
+		return gw_err_set(err, ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		char user[65], spec[GW_MOUNT_TARGET_MAX + 80];
+		uint64_t size;
+		if ((r = gw_volume_user(cli->root, m[i].name, o->name, user, err)) < 0)
+			return r;
+		if (r == 1)
+			return gw_err_set(err, EBUSY, "volume %s is used by container %s (a volume "
+					  "is one disk: one container at a time)", m[i].name, user);
+		r = gw_volume_size(cli->root, m[i].name, &size, err);
+		if (r == -ENOENT) {
+			*err = (struct gw_err){ 0 };
+			r = gw_volume_create(cli->root, m[i].name, GW_VOLUME_SIZE_DEFAULT, 0, err);
+			made[i] = r == 0;
+		}
+		if (r < 0)
+			return r;
+		gw_mount_format(&m[i], spec, sizeof(spec));
+		if (!(cfg->volumes[i] = strdup(spec)))
+			return gw_err_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The record (creating its directory claims the name), the disk, the volumes, the network,
+ * the shim; on failure nothing is left. */
 static int create(struct gw_cli *cli, const struct run_opts *o, struct ct_config *cfg,
 		  const struct gw_image *img, struct gw_err *err)
 {
@@ -284,6 +334,9 @@ static int create(struct gw_cli *cli, const struct run_opts *o, struct ct_config
 		if ((r = gw_run(qargv, err)) < 0)
 			gw_err_prefix(err, "create the container's disk");
 	}
+	int made[GW_MOUNTS_MAX] = { 0 };
+	if (r == 0)
+		r = attach_volumes(cli, o, cfg, made, err);
 	if (r == 0)
 		r = run_net_attach(cli, &o->net, cfg, err);
 	if (r == 0)
@@ -293,6 +346,12 @@ static int create(struct gw_cli *cli, const struct run_opts *o, struct ct_config
 	if (r < 0) {
 		run_net_detach(cli, o->name, cfg->network);
 		gw_rm_rf(dir, NULL);
+		for (size_t i = 0; i < o->nvols; i++) {
+			struct gw_mount m;
+			struct gw_err ignored = { 0 };
+			if (made[i] && gw_mount_parse(o->vols[i], &m, &ignored) == 0)
+				gw_volume_remove(cli->root, m.name, &ignored);
+		}
 	}
 	return r;
 }

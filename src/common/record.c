@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "godwit/container.h"
+#include "godwit/mount.h"
 #include "godwit/util.h"
 
 #define RECORD_MAX (1 << 20)
@@ -108,6 +109,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 	}
 	if (c->ports && c->ports[0])
 		json_object_object_add(o, "ports", ct_strv_to_json(c->ports));
+	if (c->volumes && c->volumes[0])
+		json_object_object_add(o, "volumes", ct_strv_to_json(c->volumes));
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
 	*out = o;
 	return 0;
@@ -191,6 +194,20 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		ct_config_free(c);
 		return gw_err_set(err, EINVAL, "config: \"ports\" must be at most 64 strings");
 	}
+	/* every volume spec checked here: a CONFIG brings the config from another host */
+	struct gw_mount mounts[GW_MOUNTS_MAX];
+	int nm;
+	if (json_object_object_get_ex(j, "volumes", &v) &&
+	    (!json_object_is_type(v, json_type_array) ||
+	     json_object_array_length(v) > GW_MOUNTS_MAX || !(c->volumes = ct_strv_from_json(v)))) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"volumes\" must be at most %d strings",
+				  GW_MOUNTS_MAX);
+	}
+	if ((r = gw_mounts_parse(c->volumes, mounts, &nm, err)) < 0) {
+		ct_config_free(c);
+		return gw_err_prefix(err, "config");
+	}
 	if (json_object_object_get_ex(j, "mem_bytes", &v))
 		c->mem_bytes = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "cpus", &v))
@@ -212,6 +229,7 @@ void ct_config_free(struct ct_config *c)
 	ct_strv_free(c->argv);
 	ct_strv_free(c->env);
 	ct_strv_free(c->ports);
+	ct_strv_free(c->volumes);
 	free(c->cwd);
 	free(c->user);
 	free(c->hostname);

@@ -39,6 +39,7 @@ extern char **environ;
 #define HV_SLOT_NET "0x3"
 #define HV_SLOT_DISK "0x4"
 #define HV_SLOT_SERIAL "0x5"
+#define HV_SLOT_VOL0 6 /* volume N at slot 6 + N */
 
 struct argv_buf {
 	char **v;
@@ -133,6 +134,12 @@ static int check_config(const struct hv_vm_config *c, struct gw_err *err)
 	if (c->nic_mac && !valid_mac(c->nic_mac))
 		return gw_err_set(err, EINVAL, "vm %s: invalid unicast MAC address \"%s\"",
 				  c->name, c->nic_mac);
+	if (c->n_vols < 0 || c->n_vols > GW_MOUNTS_MAX)
+		return gw_err_set(err, EINVAL, "vm %s: %d volumes (at most %d)", c->name, c->n_vols,
+				  GW_MOUNTS_MAX);
+	for (int i = 0; i < c->n_vols; i++)
+		if (!c->vol_paths[i] || c->vol_paths[i][0] != '/')
+			return gw_err_set(err, EINVAL, "vm %s: volume %d: no absolute path", c->name, i);
 	if (c->nic_tap && !c->nic_mac)
 		return gw_err_set(err, EINVAL, "vm %s: tap device without a MAC address", c->name);
 	if (c->nic_tap && !gw_valid_ifname(c->nic_tap))
@@ -224,6 +231,19 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 		argv_add(&a, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", disk);
 		argv_add(&a, "-device");
 		argv_add(&a, "virtio-blk-pci,id=vda,drive=disk0,bus=pci.0,addr=%s", HV_SLOT_DISK);
+	}
+	for (int i = 0; i < cfg->n_vols; i++) {
+		cleanup_free char *vol = opt_escape(cfg->vol_paths[i]);
+		if (!vol) {
+			a.oom = 1;
+			break;
+		}
+		argv_add(&a, "-drive");
+		argv_add(&a, "if=none,id=vol%d,format=qcow2,discard=unmap,file=%s%s", i, vol,
+			 cfg->vol_ro[i] ? ",readonly=on" : "");
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-blk-pci,id=vdv%d,drive=vol%d,serial=gwvol%d,bus=pci.0,addr=0x%x",
+			 i, i, i, HV_SLOT_VOL0 + i);
 	}
 	if (cfg->agent_path) {
 		argv_add(&a, "-device");

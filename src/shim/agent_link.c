@@ -9,6 +9,7 @@
 
 #include "godwit/frame.h"
 #include "godwit/logfile.h"
+#include "godwit/mount.h"
 #include "godwit/util.h"
 #include "shim.h"
 #include "migrate.h"
@@ -111,6 +112,27 @@ static int send_json(struct container *ct, uint16_t type, int chan, json_object 
 	return r;
 }
 
+/* START's "mounts": each volume by its disk's serial (fill_volumes' order, hv.h) and where
+ * the agent mounts it (docs/agent-protocol.md); NULL on a bad spec */
+static json_object *start_mounts(struct container *ct, struct gw_err *err)
+{
+	struct gw_mount m[GW_MOUNTS_MAX];
+	int n;
+	if (gw_mounts_parse(ct->cfg.volumes, m, &n, err) < 0)
+		return NULL;
+	json_object *a = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		json_object *e = json_object_new_object();
+		char serial[24];
+		snprintf(serial, sizeof(serial), "gwvol%d", i);
+		json_object_object_add(e, "serial", json_object_new_string(serial));
+		json_object_object_add(e, "target", json_object_new_string(m[i].target));
+		json_object_object_add(e, "ro", json_object_new_boolean(m[i].ro));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
 static int send_start(struct container *ct)
 {
 	json_object *o = json_object_new_object();
@@ -125,6 +147,16 @@ static int send_start(struct container *ct)
 	if (net)
 		json_object_object_add(o, "net", net);
 	struct gw_err err = { 0 };
+	json_object *mounts = start_mounts(ct, &err);
+	if (!mounts) {
+		json_object_put(o);
+		fprintf(stderr, "shim %s: START: %s\n", ct->cfg.name, err.msg);
+		return -err.code;
+	}
+	if (json_object_array_length(mounts))
+		json_object_object_add(o, "mounts", mounts);
+	else
+		json_object_put(mounts);
 	int r = send_json(ct, GW_FRAME_START, 0, o, &err);
 	json_object_put(o);
 	if (r < 0)

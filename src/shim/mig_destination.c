@@ -99,6 +99,11 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 		gw_image_free(&img);
 		return r;
 	}
+	/* its volumes, made blank here for the mirror to fill */
+	if ((r = mig_dst_volumes(ct, msg, reason, rlen, err)) < 0) {
+		gw_image_free(&img);
+		return r;
+	}
 	struct statvfs sv;
 	if (statvfs(ct->dir, &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < (256ULL << 20)) {
@@ -332,6 +337,7 @@ static int dst_undo(struct dst_move *m, int r, struct gw_err *err)
 	/* the network taken up here, its address and ports given back */
 	if (m->ct->net_leased)
 		shim_net_leave(m->ct);
+	mig_dst_volumes_drop(m->ct);
 	dst_close(m);
 	return r;
 }

@@ -13,6 +13,7 @@
 #include "godwit/hv_vm.h"
 #include "godwit/qmp.h"
 #include "godwit/knobs.h"
+#include "godwit/mount.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -121,17 +122,51 @@ void mig_sock_tune(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
-/* The post-copy disk path (docs/migration-protocol.md, "Post-copy"): the destination exports
- * its overlay over NBD, the source mirrors its overlay's own blocks into it. */
-#define MIG_NBD_EXPORT_ID "mig-disk0"
+/* The disks of a move (docs/migration-protocol.md, "Disks"): the destination's QEMU exports
+ * each over NBD, named after its drive ("disk0", the overlay; "vol0"..., the volumes), and
+ * the source mirrors each into its export. */
+int mig_disk_count(struct container *ct)
+{
+	int n = 0;
+	while (ct->cfg.volumes && ct->cfg.volumes[n] && n < GW_MOUNTS_MAX)
+		n++;
+	return 1 + n;
+}
+
+void mig_disk_id(int i, char id[16])
+{
+	if (i == 0)
+		snprintf(id, 16, "%s", MIG_NBD_EXPORT);
+	else
+		snprintf(id, 16, "vol%d", i - 1);
+}
+
+/* the export's id, the mirror's job and its target node, of disk i */
+static void disk_names(int i, char exp[24], char job[24], char target[24])
+{
+	snprintf(exp, 24, "mig-exp%d", i);
+	snprintf(job, 24, "%s%d", MIG_MIRROR_JOB, i);
+	snprintf(target, 24, "mig-target%d", i);
+}
+
+static int export_disks(struct container *ct, struct gw_err *err)
+{
+	for (int i = 0; i < mig_disk_count(ct); i++) {
+		/* the node behind the drive (`-drive if=none,id=...` gives it a generated name) */
+		char node[128], id[16], exp[24], job[24], target[24];
+		mig_disk_id(i, id);
+		disk_names(i, exp, job, target);
+		int r = hv_block_node_of(ct->qmp, id, node, sizeof(node), 5000, err);
+		if (r == 0)
+			r = hv_block_export_add_nbd(ct->qmp, exp, node, id, 1, 5000, err);
+		if (r < 0)
+			return gw_err_prefix(err, "export %s over NBD", id);
+	}
+	return 0;
+}
 
 int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err)
 {
-	/* the node behind device disk0 (`-drive if=none,id=disk0` gives it a generated name) */
-	char node[128];
-	int r = hv_block_node_of(ct->qmp, "disk0", node, sizeof(node), 5000, err);
-	if (r < 0)
-		return r;
 	/* listen where the source reached us, on a port the kernel picks; QEMU gets the socket */
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -149,7 +184,7 @@ int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_
 	/* the connection QEMU accepts inherits this: the NBD handshake's replies come in small
 	 * writes that Nagle and the client's delayed ACK held back ~45 ms each (two of them,
 	 * while the source QEMU's monitor waited in drive-mirror and its guest output stalled) */
-	int on = 1;
+	int on = 1, r;
 	setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 4) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
@@ -158,19 +193,21 @@ int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_
 					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	if ((r = hv_vm_getfd(ct->qmp, "nbd", lfd, 5000, err)) < 0)
 		return r;
-	if ((r = hv_nbd_server_start_fd(ct->qmp, "nbd", 1, 5000, err)) < 0)
+	/* one connection per disk */
+	if ((r = hv_nbd_server_start_fd(ct->qmp, "nbd", mig_disk_count(ct), 5000, err)) < 0)
 		return gw_err_prefix(err, "start the NBD server");
-	r = hv_block_export_add_nbd(ct->qmp, MIG_NBD_EXPORT_ID, node, MIG_NBD_EXPORT, 1, 5000, err);
-	if (r < 0) {
-		hv_nbd_server_stop(ct->qmp, 5000, NULL);
-		return gw_err_prefix(err, "export the disk over NBD");
-	}
-	return 0;
+	if ((r = export_disks(ct, err)) < 0)
+		mig_nbd_stop(ct, NULL);
+	return r;
 }
 
 int mig_nbd_stop(struct container *ct, struct gw_err *err)
 {
-	hv_block_export_del(ct->qmp, MIG_NBD_EXPORT_ID, 1, 5000, NULL);
+	for (int i = 0; i < mig_disk_count(ct); i++) {
+		char exp[24], job[24], target[24];
+		disk_names(i, exp, job, target);
+		hv_block_export_del(ct->qmp, exp, 1, 5000, NULL);
+	}
 	int r = hv_nbd_server_stop(ct->qmp, 5000, err);
 	if (r < 0)
 		return gw_err_prefix(err, "stop the NBD server");
@@ -186,53 +223,76 @@ int mig_nbd_stop(struct container *ct, struct gw_err *err)
 	return gw_err_set(err, ETIMEDOUT, "NBD export still open after 5 s");
 }
 
-/* The source's block node that is the destination's export, over NBD. */
-#define MIG_MIRROR_TARGET "mig-target0"
-
-static void mirror_target_del(struct container *ct)
+static int mirror_one(struct container *ct, int i, const char *host, uint16_t port,
+		      struct gw_err *err)
 {
-	hv_blockdev_del(ct->qmp, MIG_MIRROR_TARGET, 5000, NULL);
-}
-
-int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
-{
-	int r = hv_blockdev_add_nbd(ct->qmp, MIG_MIRROR_TARGET, host, port, MIG_NBD_EXPORT, 5000,
-				    err);
+	char id[16], exp[24], job[24], target[24];
+	mig_disk_id(i, id);
+	disk_names(i, exp, job, target);
+	int r = hv_blockdev_add_nbd(ct->qmp, target, host, port, id, 5000, err);
 	if (r < 0)
-		return gw_err_prefix(err, "NBD connection to %s port %u", host, port);
+		return gw_err_prefix(err, "NBD connection to %s port %u for %s", host, port, id);
 	struct hv_mirror m = {
-		.job_id = MIG_MIRROR_JOB,
-		.device = "disk0",
-		.target = MIG_MIRROR_TARGET,
-		/* only the overlay's own blocks: the base is the image, already on the destination */
-		.sync = HV_MIRROR_SYNC_TOP,
+		.job_id = job,
+		.device = id,
+		.target = target,
+		/* the overlay: only its own blocks, the base is the image, already on the
+		 * destination; a volume has no base: all of it */
+		.sync = i == 0 ? HV_MIRROR_SYNC_TOP : HV_MIRROR_SYNC_FULL,
 		/* active mirroring: once in sync, each guest write reaches both disks before it
 		 * completes, so ending the mirror inside the hand-over's pause has nothing left to
 		 * copy */
 		.copy_mode = HV_MIRROR_WRITE_BLOCKING,
 	};
 	if ((r = hv_blockdev_mirror(ct->qmp, &m, 5000, err)) < 0) {
-		mirror_target_del(ct);
-		return gw_err_prefix(err, "disk mirror to %s port %u", host, port);
+		hv_blockdev_del(ct->qmp, target, 5000, NULL);
+		return gw_err_prefix(err, "mirror %s to %s port %u", id, host, port);
 	}
 	return 0;
 }
 
-/* The mirror job's state: 1 ready, 0 not yet, -ENOENT gone. */
-static int mirror_state(struct container *ct, struct gw_err *err)
+int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
 {
-	return hv_block_job_ready(ct->qmp, MIG_MIRROR_JOB, 5000, err);
+	for (int i = 0; i < mig_disk_count(ct); i++) {
+		int r = mirror_one(ct, i, host, port, err);
+		if (r < 0) {
+			mig_mirror_cancel(ct, 1, NULL);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* The mirror jobs' state: 1 all ready, 0 not yet, -ENOENT one is gone (or none is left, with
+ * gone_ok: after a cancel). */
+static int mirror_state(struct container *ct, int gone_ok, struct gw_err *err)
+{
+	int ready = 1, gone = 0, n = mig_disk_count(ct);
+	for (int i = 0; i < n; i++) {
+		char exp[24], job[24], target[24];
+		disk_names(i, exp, job, target);
+		int r = hv_block_job_ready(ct->qmp, job, 5000, err);
+		if (r == -ENOENT && !gone_ok)
+			return r;
+		if (r == -ENOENT)
+			gone++;
+		else if (r < 0)
+			return r;
+		else
+			ready &= r;
+	}
+	return gone == n ? -ENOENT : gone_ok ? 0 : ready;
 }
 
 int mig_mirror_wait_ready(struct container *ct, int timeout_ms, struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
-		int r = mirror_state(ct, err);
+		int r = mirror_state(ct, 0, err);
 		if (r == 1)
 			return 0;
 		if (r == -ENOENT)
-			return gw_err_set(err, EIO, "the disk mirror to the destination ended early");
+			return gw_err_set(err, EIO, "a disk mirror to the destination ended early");
 		if (r < 0)
 			return r;
 		/* migrate-cancel; a migrate-postcopy-now waits for the RAM stream */
@@ -246,20 +306,30 @@ int mig_mirror_wait_ready(struct container *ct, int timeout_ms, struct gw_err *e
 	}
 }
 
+static void mirror_targets_del(struct container *ct)
+{
+	for (int i = 0; i < mig_disk_count(ct); i++) {
+		char exp[24], job[24], target[24];
+		disk_names(i, exp, job, target);
+		hv_blockdev_del(ct->qmp, target, 5000, NULL);
+	}
+}
+
 int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 {
-	int r = hv_block_job_cancel(ct->qmp, MIG_MIRROR_JOB, force, 5000, err);
-	if (r < 0 && mirror_state(ct, NULL) == -ENOENT) {
-		mirror_target_del(ct); /* the job is already gone */
-		return 0;
+	for (int i = 0; i < mig_disk_count(ct); i++) {
+		char exp[24], job[24], target[24];
+		disk_names(i, exp, job, target);
+		int r = hv_block_job_cancel(ct->qmp, job, force, 5000, err);
+		if (r < 0 && hv_block_job_ready(ct->qmp, job, 5000, NULL) != -ENOENT)
+			return gw_err_prefix(err, "cancel the disk mirror %s", job);
 	}
-	if (r < 0)
-		return gw_err_prefix(err, "cancel the disk mirror");
 	/* a ready mirror cancelled without force first copies what is left, then ends; this
-	 * runs inside the hand-over's pause, so ask often. Its NBD connection goes with it. */
+	 * runs inside the hand-over's pause, so ask often. Their NBD connections go with them. */
 	for (int i = 0; i < 30000; i++) {
-		if ((r = mirror_state(ct, err)) == -ENOENT) {
-			mirror_target_del(ct);
+		int r = mirror_state(ct, 1, err);
+		if (r == -ENOENT) {
+			mirror_targets_del(ct);
 			return 0;
 		}
 		if (r < 0)

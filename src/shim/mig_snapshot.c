@@ -431,6 +431,11 @@ static int load_state(struct container *ct, const char *desc, struct gw_err *err
 int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
 		 struct gw_err *err)
 {
+	/* a snapshot file holds the container's own disk, not its volumes (docs/volumes.md) */
+	if (ct->cfg.volumes && ct->cfg.volumes[0])
+		return gw_err_set(err, ENOTSUP, "container %s mounts volumes (%s...): snapshots do "
+				  "not carry volumes; migrate it instead", ct->cfg.name,
+				  ct->cfg.volumes[0]);
 	ct->job = SHIM_JOB_EXCLUSIVE;
 	int r = snapshot_run(ct, path, stop_after, result, err);
 	ct->job = SHIM_NO_JOB;

@@ -158,7 +158,9 @@ static int src_check(struct container *ct, const struct src_opts *o, struct gw_e
 				  "it migrates a TCG guest (fixed upstream in 9.0); install a newer "
 				  "QEMU (scripts/deps.sh) or move it stopped with --offline",
 				  HV_TCG_MIGRATE_MIN_MAJOR, major, minor);
-	return 0;
+	/* every volume readable here: CONFIG names each with its size */
+	struct mig_config mc;
+	return mig_src_volumes(ct, &mc, err);
 }
 
 /* SRC_CONNECT: the connection; then the container is `migrating`. */
@@ -429,8 +431,9 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 	/* committed and confirmed: the destination runs the container; ours goes */
 	shim_set_state(ct, CT_MIGRATED, m.o.uri);
 	hv_vm_quit(ct->qmp, 5000, NULL);
-	/* its tap, published ports and address are the destination's now */
+	/* its tap, published ports and address are the destination's now; its volumes too */
 	shim_net_leave(ct);
+	mig_src_volumes_gone(ct);
 	return 0;
 }
 

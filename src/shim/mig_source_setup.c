@@ -98,8 +98,8 @@ json_object *src_config_msg(struct container *ct, const struct src_opts *o,
 	snprintf(mc.image, sizeof(mc.image), "%s", ct->cfg.image_id);
 	mc.memory = ct->cfg.mem_bytes;
 	mc.cpus = ct->cfg.cpus;
-	mc.n_disks = 1;
-	snprintf(mc.disks[0].id, sizeof(mc.disks[0].id), "disk0");
+	/* the overlay and the volumes (their sizes checked by src_check) */
+	mig_src_volumes(ct, &mc, NULL);
 	mc.kind = o->offline ? MIG_KIND_OFFLINE : o->postcopy ? MIG_KIND_POSTCOPY : MIG_KIND_LIVE;
 	json_object *j = mig_config_to_json(&mc);
 	json_object *c;

@@ -90,14 +90,28 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
 void mig_sock_tune(int fd);
 
-/* Post-copy's disk path (mig_qemu.c). The destination's QEMU exports its overlay (the node
- * of disk0, writable) as MIG_NBD_EXPORT on a fresh port of the address conn_fd was reached
- * at (*port); mig_nbd_stop removes the export and server and waits until it is closed (before
- * the guest runs). The source mirrors disk0's overlay blocks into it (job MIG_MIRROR_JOB),
- * waits until the mirror is ready (in sync, then kept in sync), and once its guest has
- * stopped cancels it (force = 0: the job first copies what is left). */
+/* The disks of a move (mig_qemu.c; docs/migration-protocol.md, "Disks"): disk 0 is the
+ * overlay (drive and export MIG_NBD_EXPORT), disk i >= 1 the config's volume i-1 (drive and
+ * export "vol<i-1>"). The destination's QEMU exports each (writable) on one fresh port of the
+ * address conn_fd was reached at (*port); mig_nbd_stop removes the exports and the server and
+ * waits until they are closed (before the guest runs). The source mirrors each into its
+ * export (jobs MIG_MIRROR_JOB<i>; the overlay's own blocks, a volume whole), waits until all
+ * are ready (in sync, then kept in sync), and once its guest has stopped cancels them
+ * (force = 0: each first copies what is left). */
 #define MIG_NBD_EXPORT "disk0"
-#define MIG_MIRROR_JOB "mig-mirror0"
+#define MIG_MIRROR_JOB "mig-mirror"
+int mig_disk_count(struct container *ct);
+/* mig_volumes.c: the source fills CONFIG's disks (mc) with the overlay and its volumes, and
+ * drops its volumes once they moved; the destination makes a blank volume of each size
+ * CONFIG says (reason "volume-exists" if it has one of that name; ct->vols_made) and drops
+ * those it made when the move fails. */
+struct mig_config;
+int mig_src_volumes(struct container *ct, struct mig_config *mc, struct gw_err *err);
+void mig_src_volumes_gone(struct container *ct);
+int mig_dst_volumes(struct container *ct, json_object *msg, char *reason, size_t rlen,
+		    struct gw_err *err);
+void mig_dst_volumes_drop(struct container *ct);
+void mig_disk_id(int i, char id[16]);
 int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err);
 int mig_nbd_stop(struct container *ct, struct gw_err *err);
 int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err);

@@ -16,6 +16,7 @@
 #include "godwit/qmp.h"
 #include "godwit/knobs.h"
 #include "godwit/util.h"
+#include "godwit/volume.h"
 #include "shim.h"
 #include "migrate.h"
 #include "godwit/net.h"
@@ -110,9 +111,26 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->cmdline_extra = gw_knobs()->guest_cmdline;
 }
 
+/* The volumes' disks, in the order of the config's specs (vols: paths to free). */
+static int fill_volumes(struct container *ct, struct hv_vm_config *hc,
+			char *vols[GW_MOUNTS_MAX], struct gw_err *err)
+{
+	struct gw_mount m[GW_MOUNTS_MAX];
+	int n, r = gw_mounts_parse(ct->cfg.volumes, m, &n, err);
+	for (int i = 0; r == 0 && i < n; i++) {
+		if (!(vols[i] = gw_volume_disk(ct->root, m[i].name)))
+			return gw_err_set(err, ENOMEM, "out of memory");
+		hc->vol_paths[i] = vols[i];
+		hc->vol_ro[i] = m[i].ro;
+		hc->n_vols = i + 1;
+	}
+	return r;
+}
+
 int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err *err)
 {
 	struct hv_vm_config hc;
+	char *vols[GW_MOUNTS_MAX] = { 0 };
 	int r = ct->tap[0] ? 0 : shim_net_up(ct, err);
 	if (r < 0)
 		return r;
@@ -121,7 +139,12 @@ int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err 
 	hc.paused = paused;
 	unlink(ct->qmp_path);
 	unlink(ct->agent_path);
-	if ((r = spawn_qemu(ct, &hc, err)) < 0)
+	r = fill_volumes(ct, &hc, vols, err);
+	if (r == 0)
+		r = spawn_qemu(ct, &hc, err);
+	for (int i = 0; i < GW_MOUNTS_MAX; i++)
+		free(vols[i]);
+	if (r < 0)
 		return r;
 	/* wait for the monitor socket, but not for a QEMU that already died (checked every 2 ms:
 	 * a destination's QEMU start is part of the move's time) */

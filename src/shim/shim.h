@@ -71,6 +71,8 @@ struct container {
 	int nports;
 	int net_sealed;		/* an incoming container's tap stays down until COMMIT */
 	int net_leased;		/* an incoming container leased its address here */
+	unsigned vols_made;	/* an incoming container made these volumes here (bit i: its
+				 * config's volume i; mig_volumes.c) */
 	struct qmp *qmp;
 	struct alink *agent;
 	int log_fd;		/* output.log, O_APPEND */

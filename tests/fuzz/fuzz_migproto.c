@@ -1,10 +1,12 @@
 /* libFuzzer target for the migration protocol receiver: arbitrary bytes arrive on the socket
- * (headers, JSON control messages, CONFIG) and must give clean errors, never a crash. */
+ * (headers, JSON control messages, CONFIG with the container's config) and must give clean
+ * errors, never a crash. */
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "godwit/container.h"
 #include "godwit/migproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -32,6 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct mig_config cfg;
 		if (mig_config_from_json(o, &cfg, &err) == 0)
 			mig_config_free(&cfg);
+		/* ... and the container's config in it (volume specs, ports, argv) */
+		struct json_object *c;
+		struct ct_config ct;
+		if (json_object_object_get_ex(o, "container", &c) &&
+		    ct_config_from_json(c, &ct, &err) == 0)
+			ct_config_free(&ct);
 		json_object_put(o);
 	}
 	for (int i = 0; i < 16; i++) {

@@ -342,6 +342,48 @@ static void test_qemu_version(void **state)
 	assert_true(hv_qemu_version(v, 2) < 0);
 }
 
+/* Volumes: drive volN and a virtio-blk disk with serial gwvolN at slot 6+N, read-only when
+ * asked, after the overlay; commas in a path escaped; too many or a relative path refused. */
+static void test_volumes(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	char **argv;
+	struct gw_err err = { 0 };
+	c.n_vols = 2;
+	c.vol_paths[0] = "/r/volumes/data/disk.qcow2";
+	c.vol_paths[1] = "/r/volumes/a,b/disk.qcow2";
+	c.vol_ro[1] = 1;
+	assert_int_equal(hv_build_argv(&c, &argv, &err), 0);
+	assert_true(has_substr(argv, "if=none,id=vol0,format=qcow2,discard=unmap,"
+				     "file=/r/volumes/data/disk.qcow2"));
+	assert_true(has_substr(argv, "id=vol1,format=qcow2,discard=unmap,"
+				     "file=/r/volumes/a,,b/disk.qcow2,readonly=on"));
+	assert_true(has_substr(argv, "virtio-blk-pci,id=vdv0,drive=vol0,serial=gwvol0,bus=pci.0,"
+				     "addr=0x6"));
+	assert_true(has_substr(argv, "virtio-blk-pci,id=vdv1,drive=vol1,serial=gwvol1,bus=pci.0,"
+				     "addr=0x7"));
+	assert_false(has_substr(argv, "id=vol0,format=qcow2,discard=unmap,file=/r/volumes/data/"
+				      "disk.qcow2,readonly"));
+	/* the overlay stays the first disk (the agent's /dev/vda) */
+	int d0 = -1, v0 = -1;
+	for (int i = 0; argv[i]; i++) {
+		if (d0 < 0 && strstr(argv[i], "id=disk0"))
+			d0 = i;
+		if (v0 < 0 && strstr(argv[i], "id=vol0"))
+			v0 = i;
+	}
+	assert_true(d0 >= 0 && v0 > d0);
+	hv_argv_free(argv);
+	c.n_vols = GW_MOUNTS_MAX + 1;
+	assert_int_equal(hv_build_argv(&c, &argv, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "volumes (at most 4)"));
+	c.n_vols = 1;
+	c.vol_paths[0] = "rel/disk.qcow2";
+	assert_int_equal(hv_build_argv(&c, &argv, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no absolute path"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_nic_variants),
 		cmocka_unit_test(test_optional_devices_and_escaping),
 		cmocka_unit_test(test_machine_types),
+		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_invalid_configs),
 		cmocka_unit_test(test_choose_accel),
 		cmocka_unit_test(test_qemu_version),
