@@ -3,7 +3,8 @@
 # memory checker (64 MiB rewritten every 500 ms), a heartbeat, UNIX sockets (a socketpair and
 # a listener with a connected client; a listener bound by a relative path), a pty session,
 # SysV shared memory, a semaphore and a message queue, a ptraced child, children of uids 1000
-# and 1001, an established TCP connection inside the guest, a tmpfs it mounted, open devices
+# and 1001, an established TCP connection inside the guest, a tmpfs it mounted, a named volume it
+# writes (run -v soakvol:/vol, docs/volumes.md), open devices
 # (what CRIU cannot move) (`gwtest soak`, tests/lib/gwsoak.c) - moved 20 times between
 # two hosts, h1→h2→h1..., two moves with the default policy, two with --postcopy, and so on.
 # After each move (tests/lib/soak.sh): migrate exits 0 (a --postcopy move of a quiet moment

@@ -2,7 +2,8 @@
  * holds what a live move must carry - a memory checker, a heartbeat, UNIX sockets (a socketpair
  * and a listener with a connected client; a listener bound by a relative path), a pty session,
  * SysV shared memory, a semaphore and a message queue, a ptraced child, children of two other
- * users, an established TCP connection inside the guest, a tmpfs it mounted, open devices:
+ * users, an established TCP connection inside the guest, a tmpfs it mounted, a volume (a disk
+ * of its own, `run -v NAME:/vol`, docs/volumes.md), open devices:
  * what CRIU cannot move (issue 13's nine cases; the connections to the outside are
  * tests/e2e/61-network-move.sh's). Each resource is exercised and verified by a process of its
  * own, which writes its verdict to /tmp/soak/NAME (a failure sticks, and is printed once as
@@ -45,6 +46,8 @@
 #define SOAK_REL_DIR SOAK_DIR "/rel"	/* relsock's directory: it binds "rel.sock" from here */
 #define SOAK_MNT SOAK_DIR "/mnt"		/* mount's tmpfs */
 #define TMPFS_MAGIC_ 0x01021994
+#define SOAK_VOL "/vol"			/* volume: the container's volume (run -v NAME:/vol) */
+#define EXT4_MAGIC_ 0xEF53
 #define SOAK_SHM_KEY 0x534f414b	/* "SOAK" */
 #define SHM_WORDS 4096		/* 32 KiB of pattern behind a seqlock */
 #define ROUND_MS 100		/* how often each checker exercises its resource */
@@ -61,7 +64,7 @@ uint64_t pattern(uint64_t p, uint64_t it);
 
 static const char *const resources[] = {
 	"beat", "mem", "sock", "pty", "shm", "ptrace", "user1000", "user1001",
-	"tcp", "relsock", "ipc", "mount", "dev",
+	"tcp", "relsock", "ipc", "mount", "dev", "volume",
 };
 
 static uint64_t ms_now(void)
@@ -676,22 +679,26 @@ static void run_ipc(void)
 	}
 }
 
-/* mount: a tmpfs the checker mounted at SOAK_MNT; per round the file the last round wrote is
- * read back and the next written. */
-static void run_mount(void)
+/* mount: a tmpfs the checker mounted at SOAK_MNT; volume: the ext4 volume the agent mounted
+ * at SOAK_VOL (a disk of its own, moved by its own mirror). Per round the file the last round
+ * wrote is read back and the next written (to the volume's disk: fsync). */
+static void run_mount(const char *name, const char *dir, long magic, const char *type)
 {
-	struct st s = { .name = "mount" };
-	char path[] = SOAK_MNT "/round", buf[64], want[64];
+	struct st s = { .name = name };
+	char path[64], buf[64], want[64];
 
-	mkdir(SOAK_MNT, 0755);
-	if (mount("soak", SOAK_MNT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") < 0)
-		st_fail(&s, "mount tmpfs on %s: %s", SOAK_MNT, strerror(errno));
+	snprintf(path, sizeof(path), "%s/round", dir);
+	if (magic == TMPFS_MAGIC_) {
+		mkdir(dir, 0755);
+		if (mount("soak", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") < 0)
+			st_fail(&s, "mount tmpfs on %s: %s", dir, strerror(errno));
+	}
 	for (uint64_t r = 0;; r++) {
 		struct statfs sf;
 		FILE *f;
 
-		if (statfs(SOAK_MNT, &sf) < 0 || sf.f_type != TMPFS_MAGIC_)
-			st_fail(&s, "%s is no longer a tmpfs", SOAK_MNT);
+		if (statfs(dir, &sf) < 0 || sf.f_type != magic)
+			st_fail(&s, "%s is not a %s", dir, type);
 		if (r > 0) {
 			snprintf(want, sizeof(want), "round %llu\n", (unsigned long long)(r - 1));
 			f = fopen(path, "re");
@@ -700,7 +707,8 @@ static void run_mount(void)
 			fclose(f);
 		}
 		f = fopen(path, "we");
-		if (!f || fprintf(f, "round %llu\n", (unsigned long long)r) < 0 || fclose(f) != 0)
+		if (!f || fprintf(f, "round %llu\n", (unsigned long long)r) < 0 || fflush(f) != 0 ||
+		    fsync(fileno(f)) < 0 || fclose(f) != 0)
 			st_fail(&s, "write %s: %s", path, strerror(errno));
 		st_ok(&s);
 		sleep_ms(ROUND_MS);
@@ -770,7 +778,7 @@ static void run_user(uid_t uid, pid_t other)
 
 int soak_main(long mib, long mem_ms)
 {
-	struct { const char *name; pid_t pid; } kids[12];
+	struct { const char *name; pid_t pid; } kids[sizeof(resources) / sizeof(resources[0])];
 	struct st beat = { .name = "beat" };
 	int nkids = 0;
 	char why[160];
@@ -799,7 +807,8 @@ int soak_main(long mib, long mem_ms)
 	KID("tcp", run_tcp());
 	KID("relsock", run_relsock());
 	KID("ipc", run_ipc());
-	KID("mount", run_mount());
+	KID("mount", run_mount("mount", SOAK_MNT, TMPFS_MAGIC_, "tmpfs"));
+	KID("volume", run_mount("volume", SOAK_VOL, EXT4_MAGIC_, "ext4 volume"));
 	KID("dev", run_dev());
 #undef KID
 	for (int i = 0; i < nkids; i++)
@@ -914,8 +923,8 @@ static int tcp_established(long port)
 	return found;
 }
 
-/* /proc/self/mountinfo has a tmpfs mounted at dir */
-static int mounted_tmpfs(const char *dir)
+/* /proc/self/mountinfo has a file system of type fstype mounted at dir */
+static int mounted(const char *dir, const char *fstype)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[1024], mp[512], type[64];
@@ -926,7 +935,7 @@ static int mounted_tmpfs(const char *dir)
 		char *dash = strstr(line, " - ");
 
 		if (dash && sscanf(line, "%*s %*s %*s %*s %511s", mp) == 1 &&
-		    sscanf(dash + 3, "%63s", type) == 1 && !strcmp(mp, dir) && !strcmp(type, "tmpfs"))
+		    sscanf(dash + 3, "%63s", type) == 1 && !strcmp(mp, dir) && !strcmp(type, fstype))
 			found = 1;
 	}
 	if (f)
@@ -1021,8 +1030,11 @@ static void check_real(const char *name, long pid, long aux, char *why, size_t w
 			snprintf(why, wlen, "queue %ld holds %lu messages (want 3 or 4)", aux,
 				 (unsigned long)q.msg_qnum);
 	} else if (!strcmp(name, "mount")) {
-		if (!mounted_tmpfs(SOAK_MNT))
+		if (!mounted(SOAK_MNT, "tmpfs"))
 			snprintf(why, wlen, "no tmpfs on %s in /proc/self/mountinfo", SOAK_MNT);
+	} else if (!strcmp(name, "volume")) {
+		if (!mounted(SOAK_VOL, "ext4"))
+			snprintf(why, wlen, "no ext4 volume on %s in /proc/self/mountinfo", SOAK_VOL);
 	} else if (!strcmp(name, "dev")) {
 		int n = fds_on(pid, "/dev/zero") + fds_on(pid, "/dev/null") +
 			fds_on(pid, "/dev/urandom");

@@ -2,14 +2,15 @@
 # and bench/soak.sh): one container running `gwtest soak` (tests/lib/gwsoak.c: a memory
 # checker, a heartbeat "beat N", UNIX sockets (one bound by a relative path), a pty session,
 # SysV shared memory, a semaphore and a message queue, a ptraced child, children of uids 1000
-# and 1001, a TCP connection inside the guest, a tmpfs it mounted, open devices) moved back and forth between the two hosts, two moves
+# and 1001, a TCP connection inside the guest, a tmpfs it mounted, a named volume it writes
+# (run -v soakvol:/vol), open devices) moved back and forth between the two hosts, two moves
 # with the default policy, two with --postcopy, and so on. After each move everything is
 # checked; soak_move leaves the reasons it failed in SOAK_WHY (empty: all held).
 SOAK=soak
 SOAK_MIB=${SOAK_MIB:-64}	# the memory checker's size, rewritten every SOAK_MEM_MS
 SOAK_MEM_MS=${SOAK_MEM_MS:-500}
 SOAK_CONSOLE_RE='BUG|Oops|panic|corruption'
-SOAK_RESOURCES=13	# the lines of `gwtest soakcheck`
+SOAK_RESOURCES=14	# the lines of `gwtest soakcheck`
 SOAK_AT=1		# the host it runs on
 SOAK_WHY=""
 SOAK_LINE=""		# one line on the last move: what ran, its figures
@@ -46,7 +47,7 @@ soak_held() {
 soak_start() {
 	SOAK_WHY=""
 	SOAK_AT=1
-	h1 run -d --name "$SOAK" -m 256M gwtest soak "$SOAK_MIB" "$SOAK_MEM_MS" >/dev/null ||
+	h1 run -d --name "$SOAK" -m 256M -v soakvol:/vol gwtest soak "$SOAK_MIB" "$SOAK_MEM_MS" >/dev/null ||
 		{ soak_why "run failed"; return 1; }
 	wait_num 1 "$SOAK" "beat " 20 300 || soak_why "no heartbeat after start"
 	# every checker writes its first status once its resource is set up (the memory checker
