@@ -104,6 +104,7 @@ enum {
 	HV_MIG_P_THROTTLE_TRIGGER_THRESHOLD = 1u << 5,
 	HV_MIG_P_CPU_THROTTLE_INITIAL = 1u << 6,
 	HV_MIG_P_CPU_THROTTLE_INCREMENT = 1u << 7,
+	HV_MIG_P_AVAIL_SWITCHOVER_BANDWIDTH = 1u << 8,	/* QEMU 8.2 and newer */
 };
 struct hv_mig_params {
 	unsigned set;				/* HV_MIG_P_* of the members below to send */
@@ -115,6 +116,7 @@ struct hv_mig_params {
 	int64_t throttle_trigger_threshold;	/* percent */
 	int64_t cpu_throttle_initial;		/* percent */
 	int64_t cpu_throttle_increment;		/* percent */
+	int64_t avail_switchover_bandwidth;	/* bytes/s QEMU may count on at the switch-over */
 };
 /* "migrate-set-parameters" with the members p->set names, in the order of the struct (as
  * integers); none set: -EINVAL. */

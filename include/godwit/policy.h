@@ -55,6 +55,9 @@ struct pol_state {
 	uint64_t downtime_ms;		/* QEMU's downtime-limit now (pol_initial sets it) */
 	uint64_t best_remaining;	/* lowest `remaining` seen at a round start (round >= 2) */
 	uint64_t best_round;		/* the round it was seen in (0 = none yet) */
+	double link_rate;		/* the fastest rate seen: the link's, measured while there
+					 * was plenty to send (bytes/s) */
+	uint64_t switchover_bw;		/* what QEMU was told it is (0 = nothing yet) */
 };
 
 enum pol_action_kind {
@@ -65,6 +68,8 @@ enum pol_action_kind {
 	POL_START_POSTCOPY,		/* migrate-start-postcopy */
 	POL_CANCEL,			/* migrate_cancel, resume the source; reason says why */
 	POL_SET_DOWNTIME,		/* migrate-set-parameters downtime-limit = value (ms) */
+	POL_SET_SWITCHOVER_BW,		/* migrate-set-parameters avail-switchover-bandwidth =
+					 * value (bytes/s) */
 };
 
 struct pol_action {

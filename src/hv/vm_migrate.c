@@ -28,6 +28,8 @@ static const struct {
 	  offsetof(struct hv_mig_params, cpu_throttle_initial) },
 	{ HV_MIG_P_CPU_THROTTLE_INCREMENT, "cpu-throttle-increment",
 	  offsetof(struct hv_mig_params, cpu_throttle_increment) },
+	{ HV_MIG_P_AVAIL_SWITCHOVER_BANDWIDTH, "avail-switchover-bandwidth",
+	  offsetof(struct hv_mig_params, avail_switchover_bandwidth) },
 };
 
 int hv_mig_set_params(struct qmp *q, const struct hv_mig_params *p, int timeout_ms,

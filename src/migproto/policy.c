@@ -21,6 +21,8 @@
 #define POL_STALL_ROUNDS 4			/* rounds without 10% less left: stalled */
 #define POL_DOWNTIME_START_MS 5			/* QEMU's limit for the first rounds */
 #define POL_DOWNTIME_RAISE_ROUND 8		/* from this round on: the user's target */
+#define POL_SWITCHOVER_MIN (1024.0 * 1024.0)	/* bytes/s: below this, no link worth telling */
+#define POL_SWITCHOVER_GROWTH 1.25		/* tell QEMU again when the link is this much faster */
 
 void pol_targets_default(struct pol_targets *t, uint64_t mem_bytes)
 {
@@ -63,11 +65,12 @@ static const char *const action_names[] = {
 	[POL_CONTINUE] = "continue", [POL_SET_XBZRLE_CACHE] = "xbzrle-cache",
 	[POL_THROTTLE] = "throttle", [POL_START_POSTCOPY] = "start-postcopy",
 	[POL_CANCEL] = "cancel", [POL_SET_DOWNTIME] = "downtime-limit",
+	[POL_SET_SWITCHOVER_BW] = "switchover-bandwidth",
 };
 
 const char *pol_action_name(enum pol_action_kind k)
 {
-	return (unsigned)k <= POL_SET_DOWNTIME ? action_names[k] : "unknown";
+	return (unsigned)k <= POL_SET_SWITCHOVER_BW ? action_names[k] : "unknown";
 }
 
 static uint64_t next_pow2(uint64_t v)
@@ -160,7 +163,19 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 	if (s->dirty_sync_count >= POL_MIN_ROUNDS && s->remaining > st->working_set)
 		st->working_set = s->remaining;
 
+	/* QEMU measures the rate as what it sent in the last 100 ms: once little is left, that
+	 * is the trickle the guest dirties, not the link; it then judges the switch-over (left
+	 * <= rate x downtime-limit) by the trickle and an idle guest never fits. The first pass
+	 * measured the link: judge by the fastest rate seen, and tell QEMU so. */
+	if (s->rate > st->link_rate)
+		st->link_rate = s->rate;
 	double eff = effective_rate(st, s);
+	if (eff < st->link_rate)
+		eff = st->link_rate;
+	/* ... nor is a guest stalled whose little left the link moves within the target by
+	 * itself, without xbzrle's promises: QEMU switches over as soon as it sees that */
+	if (stalled && s->remaining <= st->link_rate * (double)t->max_downtime_ns / 1e9)
+		stalled = 0;
 	if (s->elapsed_ns >= t->max_total_ns) {
 		if (t->allow_postcopy) {
 			st->postcopy = 1;
@@ -170,6 +185,15 @@ int pol_decide(struct pol_state *st, const struct pol_sample *s, const struct po
 			return act(out, POL_START_POSTCOPY, 0, 0);
 		}
 		return cancel(st, s, t, eff, out);
+	}
+	if (s->dirty_sync_count >= POL_MIN_ROUNDS && st->link_rate >= POL_SWITCHOVER_MIN &&
+	    (!st->switchover_bw || st->link_rate > POL_SWITCHOVER_GROWTH * st->switchover_bw)) {
+		st->switchover_bw = (uint64_t)st->link_rate;
+		snprintf(out->reason, sizeof(out->reason),
+			 "round %llu: the link moved %.0f MiB/s; QEMU judges the switch-over by that, "
+			 "not by what little is left to send", (unsigned long long)s->dirty_sync_count,
+			 st->link_rate / MIB);
+		return act(out, POL_SET_SWITCHOVER_BW, st->switchover_bw, 0);
 	}
 	double predicted_ns = eff > 0 ? s->remaining / eff * 1e9 : INFINITY;
 	/* Safety net: however the guest looks, after POL_DOWNTIME_RAISE_ROUND rounds QEMU may

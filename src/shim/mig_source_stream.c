@@ -59,6 +59,14 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 		p.set = HV_MIG_P_DOWNTIME_LIMIT;
 		p.downtime_limit_ms = (int64_t)a->value;
 		break;
+	case POL_SET_SWITCHOVER_BW:
+		/* advice only: a QEMU without the parameter (before 8.2) judges by its own */
+		p.set = HV_MIG_P_AVAIL_SWITCHOVER_BANDWIDTH;
+		p.avail_switchover_bandwidth = (int64_t)a->value;
+		if (hv_mig_set_params(ct->qmp, &p, 5000, err) < 0)
+			fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err->msg);
+		*err = (struct gw_err){ 0 };
+		return 0;
 	default:
 		return 0;
 	}

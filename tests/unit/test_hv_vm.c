@@ -194,10 +194,13 @@ static void test_caps_and_params(void **state)
 				    .max_bandwidth = INT64_MAX / 2,
 				    .multifd_channels = 2 };
 	assert_int_equal(hv_mig_set_params(q, &p, 2000, &err), 0);
+	p = (struct hv_mig_params){ .set = HV_MIG_P_AVAIL_SWITCHOVER_BANDWIDTH,
+				    .avail_switchover_bandwidth = 300 << 20 };
+	assert_int_equal(hv_mig_set_params(q, &p, 2000, &err), 0);
 	p = (struct hv_mig_params){ 0 };
 	assert_int_equal(hv_mig_set_params(q, &p, 2000, &err), -EINVAL);
 	fake_stop(&f, q);
-	assert_int_equal(f.n, 4);
+	assert_int_equal(f.n, 5);
 	assert_string_equal(f.lines[0],
 		"{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":["
 		"{\"capability\":\"xbzrle\",\"state\":true},"
@@ -216,6 +219,9 @@ static void test_caps_and_params(void **state)
 	assert_string_equal(f.lines[3],
 		"{\"execute\":\"migrate-set-parameters\",\"arguments\":{"
 		"\"max-bandwidth\":4611686018427387903,\"multifd-channels\":2},\"id\":\"godwit-5\"}");
+	assert_string_equal(f.lines[4],
+		"{\"execute\":\"migrate-set-parameters\",\"arguments\":{"
+		"\"avail-switchover-bandwidth\":314572800},\"id\":\"godwit-6\"}");
 }
 
 static void test_query_caps(void **state)

@@ -15,7 +15,9 @@
 #define SEC 1000000000LL
 
 /* Apply every action the policy wants for one sample; return the last non-CONTINUE kind (or
- * CONTINUE) and count them in *n. */
+ * CONTINUE) and count them in *n. Telling QEMU the link's rate (POL_SET_SWITCHOVER_BW, once
+ * the first pass is done) is counted apart, in switchover_told (test_switchover_bandwidth). */
+static int switchover_told;
 static enum pol_action_kind drain(struct pol_state *st, const struct pol_sample *s,
 				  const struct pol_targets *t, struct pol_action *last, int *n)
 {
@@ -24,6 +26,10 @@ static enum pol_action_kind drain(struct pol_state *st, const struct pol_sample 
 	int r;
 	*n = 0;
 	while ((r = pol_decide(st, s, t, &a)) > 0) {
+		if (a.kind == POL_SET_SWITCHOVER_BW) {
+			switchover_told++;
+			continue;
+		}
 		k = a.kind;
 		*last = a;
 		if (++*n > 5)
@@ -143,6 +149,8 @@ static void test_low_limit_kept_while_converging(void **state)
 	assert_int_equal(su.downtime_limit_ms, 3);
 	struct pol_sample s = { .elapsed_ns = SEC, .rate = 1024 * MiB, .dirty_rate = 900 * MiB,
 				.dirty_sync_count = 5, .remaining = 100 * MiB };
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
+	assert_int_equal(a.kind, POL_SET_SWITCHOVER_BW); /* the reset state: told anew */
 	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
 	assert_int_not_equal(a.kind, POL_SET_DOWNTIME);
 }
@@ -345,6 +353,59 @@ static void test_cancel_names_cap(void **state)
 	assert_non_null(strstr(a.reason, "did not converge in 10 s"));
 }
 
+/* QEMU's rate is what it sent in the last 100 ms: once little is left, the trickle an idle
+ * guest dirties (measured: "dirty 1 MiB/s vs link 1 MiB/s", 90 KiB left, switched to
+ * post-copy at round 10). The policy judges by the fastest rate seen and tells QEMU that
+ * rate once the first pass is done (and again when it grows by a quarter). */
+static void test_switchover_bandwidth(void **state)
+{
+	(void)state;
+	struct pol_targets t;
+	struct pol_setup su;
+	struct pol_state st;
+	struct pol_action a;
+	int n;
+	start(&t, &su, &st, 1ull << 30, 1);
+	switchover_told = 0;
+	/* the first pass at 300 MiB/s: nothing told yet */
+	struct pol_sample s = { .elapsed_ns = SEC / 2, .rate = 300 * MiB, .dirty_rate = 1 * MiB,
+				.dirty_sync_count = 1, .remaining = 200 * MiB };
+	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
+	assert_int_equal(switchover_told, 0);
+	/* round 2: QEMU sends a trickle, 1 MiB/s; the policy tells QEMU the link's 300 MiB/s */
+	s = (struct pol_sample){ .elapsed_ns = SEC, .rate = 1 * MiB, .dirty_rate = 1 * MiB,
+				 .dirty_sync_count = 2, .remaining = 90 << 10 };
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
+	assert_int_equal(a.kind, POL_SET_SWITCHOVER_BW);
+	assert_int_equal(a.value, 300ull << 20);
+	assert_string_equal(pol_action_name(a.kind), "switchover-bandwidth");
+	assert_non_null(strstr(a.reason, "300 MiB/s"));
+	/* ... and what is left fits at that rate: nothing else, in no later round either (the
+	 * trickle is never taken for a link that cannot keep up) */
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 0);
+	assert_non_null(strstr(a.reason, "fits"));
+	for (uint64_t r = 3; r < 14; r++) {
+		s.dirty_sync_count = r;
+		s.elapsed_ns = (int64_t)r * SEC / 10 + SEC;
+		enum pol_action_kind k = drain(&st, &s, &t, &a, &n);
+		assert_true(k == POL_CONTINUE || k == POL_SET_DOWNTIME);
+	}
+	assert_int_equal(switchover_told, 0);
+	/* a faster link later (by more than a quarter) is told again, a slightly faster one not */
+	s.rate = 350 * MiB;
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 0);
+	s.rate = 400 * MiB;
+	assert_int_equal(pol_decide(&st, &s, &t, &a), 1);
+	assert_int_equal(a.kind, POL_SET_SWITCHOVER_BW);
+	assert_int_equal(a.value, 400ull << 20);
+	/* no link worth telling (under 1 MiB/s all along): nothing told */
+	start(&t, &su, &st, 1ull << 30, 1);
+	s = (struct pol_sample){ .elapsed_ns = SEC, .rate = 512 << 10, .dirty_rate = 0,
+				 .dirty_sync_count = 2, .remaining = 4096 };
+	assert_int_equal(drain(&st, &s, &t, &a, &n), POL_CONTINUE);
+	assert_int_equal(switchover_told, 0);
+}
+
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -375,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_with_postcopy_switches),
 		cmocka_unit_test(test_cap_honoured_and_named),
 		cmocka_unit_test(test_cancel_names_cap),
+		cmocka_unit_test(test_switchover_bandwidth),
 		cmocka_unit_test(test_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
