@@ -57,6 +57,11 @@ struct mig_conn {
 	uint32_t tx_seq;
 	uint32_t rx_seq;
 	int timeout_ms;		/* deadline for one whole send or receive; <= 0 = default */
+	/* How to wait until fd is ready for events (POLLIN/POLLOUT) or timeout_ms passed:
+	 * nonzero when ready. NULL (mig_conn_init): poll. The shim's migration jobs give its
+	 * event loop the wait (job_wait). */
+	int (*wait)(void *arg, int fd, short events, int timeout_ms);
+	void *wait_arg;
 };
 
 /* A received message; payload is malloc'd and NUL-terminated (one extra byte). */

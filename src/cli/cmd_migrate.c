@@ -41,13 +41,19 @@ static int on_progress(json_object *ev, void *opaque)
 	return 0;
 }
 
-/* The figures of NAME's latest migration: from its shim (query-migration) while it runs,
- * else from migration.json, which the shim leaves behind (and writes at every step: a shim
- * that does not answer within 0.8 s is read there); NULL when there are none. */
+/* The figures of NAME's latest migration: from its shim (query-migration: with the phase of
+ * a move that runs there, at either end), else from migration.json, which the shim leaves
+ * behind (and writes at every step: a shim that does not answer within 0.8 s is read there);
+ * NULL when there are none. */
 static json_object *migration_figures(struct gw_cli *cli, const char *name, enum ct_state state)
 {
 	json_object *d = NULL, *v;
-	int fd = state == CT_MIGRATING ? cli_connect(cli, name, NULL) : -1;
+	int fd = -1;
+	if (state == CT_MIGRATING || state == CT_INCOMING || state == CT_RUNNING) {
+		/* an incoming container's shim answers this too (cli_connect turns it away) */
+		cleanup_free char *sock = ct_path(cli->root, name, "shim.sock");
+		fd = sock ? ctl_connect(sock, NULL) : -1;
+	}
 	if (fd >= 0) {
 		struct ctl_reader rd = { 0 };
 		if (ctl_call(fd, &rd, "query-migration", NULL, &d, NULL, NULL, 800, NULL) < 0)
@@ -102,6 +108,9 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 		printf(", %lld MiB left", (long long)(json_object_get_int64(v) >> 20));
 	if (json_object_object_get_ex(d, "postcopy_requests", &v))
 		printf(", %lld pages requested on demand", (long long)json_object_get_int64(v));
+	/* where the shim's job is, while one runs (query-migration) */
+	if (json_object_object_get_ex(d, "job_phase", &v))
+		printf("; phase %.32s", json_object_get_string(v));
 	if (json_object_object_get_ex(d, "error", &v))
 		printf(": %s", json_object_get_string(v));
 	printf("\n");

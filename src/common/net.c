@@ -57,6 +57,13 @@ static int resolve(const char *uri, int passive, struct addrinfo **res, struct g
 
 int net_connect_tcp(const char *uri, int timeout_ms, struct gw_err *err)
 {
+	return net_connect_tcp_wait(uri, timeout_ms, NULL, NULL, err);
+}
+
+int net_connect_tcp_wait(const char *uri, int timeout_ms,
+			 int (*wait)(void *arg, int fd, short events, int timeout_ms), void *arg,
+			 struct gw_err *err)
+{
 	struct addrinfo *res;
 	int r = resolve(uri, 0, &res, err);
 	if (r < 0)
@@ -75,7 +82,7 @@ int net_connect_tcp(const char *uri, int timeout_ms, struct gw_err *err)
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int so = 0;
 		socklen_t sl = sizeof(so);
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if ((wait ? wait(arg, fd, POLLOUT, timeout_ms) : poll(&pfd, 1, timeout_ms)) <= 0)
 			so = ETIMEDOUT;
 		else
 			getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);

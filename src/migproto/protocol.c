@@ -32,6 +32,8 @@ void mig_conn_init(struct mig_conn *c, int fd, int timeout_ms)
 	c->tx_seq = 0;
 	c->rx_seq = 0;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : MIG_DEFAULT_TIMEOUT_MS;
+	c->wait = NULL;
+	c->wait_arg = NULL;
 }
 
 /* CRC-32C: SSE4.2's crc32 instruction where the CPU has it (GB/s), else bit by bit. */
@@ -135,19 +137,29 @@ static int ms_left(int64_t deadline)
 
 /* Read or write exactly len bytes before the deadline. Read: 0 bytes at EOF before anything
  * was read is -ECONNRESET (clean close), later -EPIPE (truncated). */
-static int io_full(int fd, void *buf, size_t len, int writing, int64_t deadline)
+static int io_full(const struct mig_conn *c, void *buf, size_t len, int writing,
+		   int64_t deadline)
 {
 	char *p = buf;
 	size_t done = 0;
+	int fd = c->fd;
 	if (fd < 0) /* poll would skip it and sit out the whole deadline */
 		return -EBADF;
 	while (done < len) {
-		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
-		int r = poll(&pfd, 1, ms_left(deadline));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
+		short ev = writing ? POLLOUT : POLLIN;
+		int r;
+		if (c->wait) {
+			r = c->wait(c->wait_arg, fd, ev, ms_left(deadline));
+			if (r == 0 && ms_left(deadline) > 0)
+				continue; /* woken early: wait on */
+		} else {
+			struct pollfd pfd = { .fd = fd, .events = ev };
+			r = poll(&pfd, 1, ms_left(deadline));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+		}
 		if (r == 0)
 			return -ETIMEDOUT;
 		ssize_t n;
@@ -181,9 +193,9 @@ int mig_send(struct mig_conn *c, uint16_t type, const void *payload, uint32_t le
 	uint8_t buf[MIG_HDR_SIZE];
 	mig_hdr_encode(&h, buf);
 	int64_t deadline = gw_now_mono_ns() + (int64_t)c->timeout_ms * 1000000;
-	int r = io_full(c->fd, buf, sizeof(buf), 1, deadline);
+	int r = io_full(c, buf, sizeof(buf), 1, deadline);
 	if (r == 0 && len)
-		r = io_full(c->fd, (void *)payload, len, 1, deadline);
+		r = io_full(c, (void *)payload, len, 1, deadline);
 	if (r == -ETIMEDOUT)
 		return gw_err_set(err, ETIMEDOUT, "send %s: peer not reading for %d ms",
 				  mig_type_name(type), c->timeout_ms);
@@ -201,7 +213,7 @@ int mig_recv(struct mig_conn *c, int timeout_ms, struct mig_msg *out, struct gw_
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	uint8_t buf[MIG_HDR_SIZE];
 	struct mig_hdr h;
-	int r = io_full(c->fd, buf, sizeof(buf), 0, deadline);
+	int r = io_full(c, buf, sizeof(buf), 0, deadline);
 	if (r == -ETIMEDOUT)
 		return gw_err_set(err, ETIMEDOUT, "no message from peer in %d ms", timeout_ms);
 	if (r == -ECONNRESET)
@@ -218,7 +230,7 @@ int mig_recv(struct mig_conn *c, int timeout_ms, struct mig_msg *out, struct gw_
 	cleanup_free char *payload = malloc((size_t)h.length + 1);
 	if (!payload)
 		return gw_err_set(err, ENOMEM, "out of memory for a %u-byte message", h.length);
-	r = io_full(c->fd, payload, h.length, 0, deadline);
+	r = io_full(c, payload, h.length, 0, deadline);
 	if (r == -ETIMEDOUT)
 		return gw_err_set(err, ETIMEDOUT, "%s message of %u bytes not received in %d ms",
 				  mig_type_name(h.type), h.length, timeout_ms);

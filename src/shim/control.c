@@ -275,13 +275,13 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 	}
 	if (ctl_migration_command(ct, cl, cmd, args))
 		return;
-	/* a migration or snapshot runs (its waits serve us): only what cannot disturb it */
-	if (ct->job == SHIM_JOB_EXCLUSIVE ||
-	    (ct->job == SHIM_JOB_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal") &&
+	/* a migration or snapshot job runs (job.h): only what cannot disturb it */
+	if (ct->access == SHIM_EXCLUSIVE ||
+	    (ct->access == SHIM_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal") &&
 	     strcmp(cmd, "stdin"))) {
 		char desc[256];
 		snprintf(desc, sizeof(desc), "container %.64s is %s: \"%.32s\" must wait until that "
-			 "ends", ct->cfg.name, ct->job == SHIM_JOB_LIVE ? "finishing its post-copy move"
+			 "ends", ct->cfg.name, ct->access == SHIM_LIVE ? "finishing its post-copy move"
 			 : "being migrated or snapshotted", cmd);
 		return ctl_reply_error(cl, desc);
 	}

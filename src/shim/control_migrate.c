@@ -1,48 +1,77 @@
 /* The control API's migration commands (docs/api.md): `migrate` and `snapshot` start a job
- * that runs in the shim; while a move runs here as its source, its waits keep serving the
- * control socket, and these ask things of it:
- *   query-migration       the figures it last published (migration.json)
+ * of the shim's event loop (job.h); while a move runs here as its source, these ask things of
+ * it, answered by the loop at once:
+ *   query-migration       the figures it last published (migration.json), and its phase
  *   migrate-cancel        before the commit: the source runs on
  *   migrate-postcopy-now  switch to post-copy at the engine's next turn
  *   migrate-recover       a post-copy move paused by a broken link resumes over a new
  *                         connection; answered when that attempt ends
  * The engine (mig_source*.c, mig_recover.c) fills ct->asks with what it may be asked and
  * acts on what was asked. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "godwit/util.h"
 #include "shim.h"
 #include "migrate.h"
 
-/* migrate and snapshot run in the shim; their waits serve other clients, never this one */
-static void do_migrate(struct container *ct, struct shim_client *cl, json_object *args)
+/* A migrate or snapshot request runs as the shim's job (job.h); the client that asked is
+ * answered when it ends, and is not read meanwhile. */
+struct ctl_job {
+	struct container *ct;
+	struct shim_client *cl;
+	json_object *args;	/* migrate's arguments (held) */
+	const char *path;	/* snapshot: in args */
+	int snapshot, stop;
+	json_object *res;
+};
+
+static int ctl_job_run(void *arg, struct gw_err *err)
 {
-	struct gw_err err = { 0 };
-	json_object *res = NULL;
-	ct->job_client = cl;
-	int r = mig_source_run(ct, cl, args, &res, &err);
-	ct->job_client = NULL;
-	ctl_asks_end(ct, r < 0 ? err.msg : "the move completed");
-	if (r < 0)
-		return ctl_reply_error(cl, err.msg);
-	return ctl_reply(cl, ctl_make_return(res));
+	struct ctl_job *j = arg;
+	if (j->snapshot)
+		return mig_snapshot(j->ct, j->path, j->stop, &j->res, err);
+	return mig_source_run(j->ct, j->cl, j->args, &j->res, err);
 }
 
-static void do_snapshot(struct container *ct, struct shim_client *cl, json_object *args)
+static void ctl_job_done(void *arg, int r, struct gw_err *err)
 {
-	json_object *v;
-	struct gw_err err = { 0 };
-	json_object *res = NULL, *p;
-	if (!args || !json_object_object_get_ex(args, "path", &p) ||
-	    !json_object_is_type(p, json_type_string))
-		return ctl_reply_error(cl, "missing \"path\"");
-	int stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
-	ct->job_client = cl;
-	int r = mig_snapshot(ct, json_object_get_string(p), stop, &res, &err);
-	ct->job_client = NULL;
+	struct ctl_job *j = arg;
+	j->ct->job_client = NULL;
+	if (!j->snapshot)
+		ctl_asks_end(j->ct, r < 0 ? err->msg : "the move completed");
 	if (r < 0)
-		return ctl_reply_error(cl, err.msg);
-	return ctl_reply(cl, ctl_make_return(res));
+		ctl_reply_error(j->cl, err->msg);
+	else
+		ctl_reply(j->cl, ctl_make_return(j->res));
+	json_object_put(j->args);
+	free(j);
+}
+
+static void start_job(struct container *ct, struct shim_client *cl, json_object *args,
+		      int snapshot)
+{
+	json_object *v, *p = NULL;
+	if (snapshot && (!args || !json_object_object_get_ex(args, "path", &p) ||
+			 !json_object_is_type(p, json_type_string)))
+		return ctl_reply_error(cl, "missing \"path\"");
+	struct ctl_job *j = calloc(1, sizeof(*j));
+	struct gw_err err = { 0 };
+	if (!j)
+		return ctl_reply_error(cl, "out of memory");
+	*j = (struct ctl_job){ .ct = ct, .cl = cl, .args = json_object_get(args),
+			       .snapshot = snapshot };
+	if (snapshot) {
+		j->path = json_object_get_string(p);
+		j->stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
+	}
+	ct->job_client = cl;
+	if (job_start(&ct->job, ctl_job_run, ctl_job_done, j, &err) < 0) {
+		ct->job_client = NULL;
+		json_object_put(j->args);
+		free(j);
+		ctl_reply_error(cl, err.msg);
+	}
 }
 
 static void query_migration(struct container *ct, struct shim_client *cl)
@@ -53,9 +82,15 @@ static void query_migration(struct container *ct, struct shim_client *cl)
 	if (path && gw_read_file(path, 1 << 20, &txt, NULL, NULL) == 0)
 		d = json_tokener_parse(txt);
 	if (!d) {
+		/* none yet here: a destination's move publishes nothing until it ends */
 		d = json_object_new_object();
-		json_object_object_add(d, "status", json_object_new_string("none"));
+		json_object_object_add(d, "status", json_object_new_string(ct->job ? "running"
+										    : "none"));
 	}
+	/* the job's phase, while one runs here (either end of a move, or a snapshot) */
+	if (ct->job && json_object_is_type(d, json_type_object))
+		json_object_object_add(d, "job_phase",
+				       json_object_new_string(job_phase_name(job_phase(ct->job))));
 	ctl_reply(cl, ctl_make_return(d));
 }
 
@@ -129,14 +164,10 @@ int ctl_migration_command(struct container *ct, struct shim_client *cl, const ch
 		return 1;
 	}
 	/* a new job only when none runs (ctl_handle answers that it must wait) */
-	if (ct->job != SHIM_NO_JOB)
+	if (ct->job || ct->access != SHIM_OPEN)
 		return 0;
-	if (!strcmp(cmd, "migrate")) {
-		do_migrate(ct, cl, args);
-		return 1;
-	}
-	if (!strcmp(cmd, "snapshot")) {
-		do_snapshot(ct, cl, args);
+	if (!strcmp(cmd, "migrate") || !strcmp(cmd, "snapshot")) {
+		start_job(ct, cl, args, !strcmp(cmd, "snapshot"));
 		return 1;
 	}
 	return 0;

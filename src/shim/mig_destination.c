@@ -29,17 +29,12 @@
 static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
 {
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
-					 { .fd = ct->signal_fd, .events = POLLIN } };
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			return gw_err_sys(err, errno, "poll");
-		if (pfd[1].revents)
-			return gw_err_set(err, EINTR, "stopped while waiting for the source");
-		if (pfd[0].revents) {
-			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
-				return fd;
-		}
+		int r = mig_await_peer(ct, listen_fd, -1, err);
+		if (r < 0)
+			return r;
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			return fd;
 	}
 }
 
@@ -226,6 +221,7 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	uint64_t common;
 	char peer[64];
 	json_object *msg = NULL;
+	job_set_phase(ct->job, JOB_CONFIG);
 	int r = mig_hello(&m->mc, MIG_FEAT_OFFLINE | MIG_FEAT_LIVE | MIG_FEAT_XBZRLE |
 				  MIG_FEAT_POSTCOPY, &common, peer, err);
 	if (r == 0)
@@ -233,6 +229,7 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	if (r < 0)
 		return r;
 	mig_trace("destination: CONFIG received");
+	job_set_phase(ct->job, JOB_PREPARE);
 	r = prepare(ct, msg, m->reason, sizeof(m->reason), err);
 	mig_trace("destination: overlay created");
 	json_object *caps = config_caps(msg, &m->postcopy);
@@ -269,6 +266,7 @@ static int dst_log_and_begin(struct dst_move *m, struct gw_err *err)
 	struct container *ct = m->ct;
 	json_object *msg;
 	int r = 0;
+	job_set_phase(ct->job, JOB_MIRROR);
 	if (m->postcopy)
 		r = mig_accept_control(ct, m->listen_fd, m->token, 30000, &m->cc, err);
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
@@ -298,6 +296,7 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 	struct container *ct = m->ct;
 	enum hv_mig_status status = HV_MIG_NONE;
 	int r = 0;
+	job_set_phase(ct->job, JOB_STREAM);
 	/* the port connected before the state loads, so the guest finds its host there */
 	if (m->early)
 		r = alink_hold(ct, err);
@@ -349,6 +348,7 @@ static int dst_undo(struct dst_move *m, int r, struct gw_err *err)
 static void dst_running(struct dst_move *m)
 {
 	struct container *ct = m->ct;
+	job_set_phase(ct->job, JOB_COMMITTED);
 	shim_set_state(ct, CT_RUNNING, "");
 	json_object *ok = json_object_new_object();
 	json_object_object_add(ok, "held_reads", json_object_new_int64(m->rel.reads));
@@ -359,7 +359,8 @@ static void dst_running(struct dst_move *m)
 	json_object_put(ok);
 	if (m->postcopy) {
 		struct gw_err e = { 0 };
-		ct->job = SHIM_JOB_LIVE; /* the container runs here: exec and signals may come */
+		ct->access = SHIM_LIVE; /* the container runs here: exec and signals may come */
+		job_set_phase(ct->job, JOB_POSTCOPY);
 		if (mig_dst_postcopy_finish(ct, m->listen_fd, m->token, &e) < 0) {
 			fprintf(stderr, "shim: %s\n", e.msg);
 			shim_set_state(ct, CT_RUNNING, "post-copy failed: the guest is lost");
@@ -369,7 +370,6 @@ static void dst_running(struct dst_move *m)
 	} else {
 		json_object *msg;
 		m->ctl->timeout_ms = 10000;
-		mig_await(ct, m->ctl->fd, m->ctl->timeout_ms);
 		if (mig_recv_json(m->ctl, MIG_COMMIT_ACK, &msg, NULL) == 0)
 			json_object_put(msg);
 	}
@@ -380,29 +380,66 @@ static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 {
 	struct dst_move m = { .ct = ct, .listen_fd = listen_fd, .cc = { .fd = -1 },
 			      .reason = "failed" };
+	job_set_phase(ct->job, JOB_CONNECT);
 	if ((m.fd = accept_one(ct, listen_fd, err)) < 0)
 		return m.fd;
 	mig_sock_tune(m.fd);
 	mig_conn_init(&m.mc, m.fd, 30000);
+	mig_conn_in_job(ct, &m.mc);
 	m.ctl = &m.mc;
 	int r = dst_prepare(&m, err);
 	if (r == 0)
 		r = dst_log_and_begin(&m, err);
 	if (r == 0)
 		r = dst_stream(&m, err);
-	if (r == 0)
+	if (r == 0) {
+		job_set_phase(ct->job, JOB_HANDOVER);
 		r = receive_commit(ct, m.ctl, m.early, &m.rel, err);
+	}
 	if (r < 0)
 		return dst_undo(&m, r, err);
 	dst_running(&m);
 	return 0;
 }
 
-int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err)
+/* The destination's job: its end closes the listener; a failure leaves nothing (shim_main
+ * removes the record once the loop ends). */
+struct dst_job {
+	struct container *ct;
+	int listen_fd;
+};
+
+static int dst_job_run(void *arg, struct gw_err *err)
 {
-	ct->job = SHIM_JOB_EXCLUSIVE;
-	int r = dest_run(ct, listen_fd, err);
-	ct->job = SHIM_NO_JOB;
+	struct dst_job *j = arg;
+	struct container *ct = j->ct;
+	ct->access = SHIM_EXCLUSIVE;
+	int r = dest_run(ct, j->listen_fd, err);
+	ct->access = SHIM_OPEN;
 	mig_qmp_serve_agent(ct, 0);
+	return r;
+}
+
+static void dst_job_done(void *arg, int r, struct gw_err *err)
+{
+	struct dst_job *j = arg;
+	close(j->listen_fd);
+	if (r < 0) {
+		fprintf(stderr, "shim: incoming migration failed: %s\n", err->msg);
+		j->ct->incoming_failed = 1;
+		j->ct->done = 1;
+	}
+	free(j);
+}
+
+int mig_dest_start(struct container *ct, int listen_fd, struct gw_err *err)
+{
+	struct dst_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return gw_err_set(err, ENOMEM, "out of memory");
+	*j = (struct dst_job){ .ct = ct, .listen_fd = listen_fd };
+	int r = job_start(&ct->job, dst_job_run, dst_job_done, j, err);
+	if (r < 0)
+		free(j);
 	return r;
 }

@@ -14,6 +14,7 @@
 #include "godwit/qmp.h"
 #include "godwit/knobs.h"
 #include "godwit/mount.h"
+#include "godwit/net.h"
 #include "godwit/util.h"
 #include "migrate.h"
 
@@ -218,7 +219,7 @@ int mig_nbd_stop(struct container *ct, struct gw_err *err)
 			return r;
 		if (n == 0)
 			return 0;
-		poll(NULL, 0, 10);
+		mig_await(ct, -1, 10);
 	}
 	return gw_err_set(err, ETIMEDOUT, "NBD export still open after 5 s");
 }
@@ -334,40 +335,51 @@ int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err)
 		}
 		if (r < 0)
 			return r;
-		poll(NULL, 0, 2);
+		mig_await(ct, -1, 2);
 	}
 	return gw_err_set(err, ETIMEDOUT, "disk mirror still running 60 s after its cancel");
 }
 
 void mig_await(struct container *ct, int fd, int timeout_ms)
 {
+	job_wait(ct->job, fd, POLLIN, -1, timeout_ms);
+}
+
+static int conn_wait(void *ct, int fd, short events, int timeout_ms)
+{
+	return job_wait(((struct container *)ct)->job, fd, events, -1, timeout_ms);
+}
+
+void mig_conn_in_job(struct container *ct, struct mig_conn *c)
+{
+	c->wait = conn_wait;
+	c->wait_arg = ct;
+}
+
+int mig_connect(struct container *ct, const char *uri, struct gw_err *err)
+{
+	int fd = net_connect_tcp_wait(uri, 10000, conn_wait, ct, err);
+	if (fd >= 0)
+		mig_sock_tune(fd);
+	return fd;
+}
+
+int mig_await_peer(struct container *ct, int listen_fd, int timeout_ms, struct gw_err *err)
+{
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
-		int64_t left = deadline - gw_now_mono_ns();
-		int afd = alink_fd(ct);
-		if (left <= 0)
-			return;
-		/* poll ignores a negative fd: with no peer (fd -1) this only serves the link,
-		 * and, while a job runs, the control socket (what it may ask: ctl_handle) */
-		struct pollfd pfd[2 + SHIM_CTL_POLLFDS] = {
-			{ .fd = fd, .events = POLLIN },
-			{ .fd = afd, .events = POLLIN | (afd >= 0 && alink_wants_write(ct) ? POLLOUT : 0) },
-		};
-		nfds_t n = 2;
-		if (ct->job != SHIM_NO_JOB) {
-			shim_ctl_pollfds(ct, pfd + 2);
-			n += SHIM_CTL_POLLFDS;
-		}
-		if (poll(pfd, n, (int)(left / 1000000) + 1) < 0 && errno != EINTR)
-			return;
-		if (pfd[0].revents)
-			return;
-		if (pfd[1].revents & POLLOUT)
-			alink_on_writable(ct);
-		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && alink_on_readable(ct) == -EPIPE)
-			alink_close(ct);
-		if (n > 2)
-			shim_ctl_serve(ct, pfd + 2);
+		int64_t left = (deadline - gw_now_mono_ns()) / 1000000;
+		if (timeout_ms >= 0 && left <= 0)
+			return 0;
+		int w = job_wait(ct->job, listen_fd, POLLIN, ct->signal_fd,
+				 timeout_ms < 0 ? -1 : (int)left + 1);
+		struct signalfd_siginfo si;
+		/* a qemu-img we ran leaves a SIGCHLD behind: only SIGTERM/SIGINT stop us */
+		if (w == 2 && read(ct->signal_fd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGCHLD)
+			return gw_err_set(err, EINTR, "stopped while waiting for the source");
+		if (w == 1)
+			return 1;
 	}
 }
 

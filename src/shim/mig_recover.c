@@ -19,14 +19,14 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-int mig_open_control(const char *uri, const char *token, struct mig_conn *cc,
-		     struct gw_err *err)
+int mig_open_control(struct container *ct, const char *uri, const char *token,
+		     struct mig_conn *cc, struct gw_err *err)
 {
-	int fd = net_connect_tcp(uri, 10000, err);
+	int fd = mig_connect(ct, uri, err);
 	if (fd < 0)
 		return gw_err_prefix(err, "control connection");
-	mig_sock_tune(fd);
 	mig_conn_init(cc, fd, 30000);
+	mig_conn_in_job(ct, cc);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "control_for", json_object_new_string(token));
 	int r = mig_send_json(cc, MIG_CONFIG, o, err);
@@ -43,23 +43,18 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	while (gw_now_mono_ns() < deadline) {
-		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
-					 { .fd = ct->signal_fd, .events = POLLIN } };
 		int left = (int)((deadline - gw_now_mono_ns()) / 1000000) + 1;
-		if (poll(pfd, 2, left < 1000 ? left : 1000) < 0 && errno != EINTR)
-			return gw_err_sys(err, errno, "poll");
-		struct signalfd_siginfo si;
-		/* the qemu-img we ran leaves a SIGCHLD behind: only SIGTERM/SIGINT stop us */
-		if (pfd[1].revents && read(ct->signal_fd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGCHLD)
-			return gw_err_set(err, EINTR, "stopped while waiting for the source");
-		if (!pfd[0].revents)
+		int r = mig_await_peer(ct, listen_fd, left, err);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			continue;
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		mig_sock_tune(fd);
 		mig_conn_init(cc, fd, 5000);
+		mig_conn_in_job(ct, cc);
 		json_object *o;
 		char got[33] = "";
 		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
@@ -141,7 +136,7 @@ static int recover_connect(struct container *ct, const char *uri, const char *to
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)RECOVER_CONNECT_MS * 1000000;
 	for (int tries = 1;; tries++) {
-		int r = mig_open_control(uri, token, cc, err);
+		int r = mig_open_control(ct, uri, token, cc, err);
 		if (r == 0 || !transient_connect_error(err->code) || gw_now_mono_ns() > deadline)
 			return r < 0 && tries > 1 ? gw_err_prefix(err, "%d tries in %d s", tries,
 								  RECOVER_CONNECT_MS / 1000)

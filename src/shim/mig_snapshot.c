@@ -244,7 +244,7 @@ static void wait_qemu_gone(struct container *ct, int timeout_ms)
 		if (waitid(P_PID, (id_t)ct->qemu_pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
 		    si.si_pid == ct->qemu_pid)
 			return;
-		poll(NULL, 0, 10);
+		mig_await(ct, -1, 10);
 	}
 }
 
@@ -257,6 +257,7 @@ static int snapshot_run(struct container *ct, const char *path, int stop_after,
 	if (path[0] != '/' || strlen(path) > 4000)
 		return gw_err_set(err, EINVAL, "snapshot path must be absolute");
 	int64_t t0 = gw_now_mono_ns();
+	job_set_phase(ct->job, JOB_SAVE);
 	int r = qemu_check_caps(ct, err);
 	if (r < 0)
 		return gw_err_prefix(err, "snapshot %s", ct->cfg.name);
@@ -436,9 +437,9 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 		return gw_err_set(err, ENOTSUP, "container %s mounts volumes (%s...): snapshots do "
 				  "not carry volumes; migrate it instead", ct->cfg.name,
 				  ct->cfg.volumes[0]);
-	ct->job = SHIM_JOB_EXCLUSIVE;
+	ct->access = SHIM_EXCLUSIVE;
 	int r = snapshot_run(ct, path, stop_after, result, err);
-	ct->job = SHIM_NO_JOB;
+	ct->access = SHIM_OPEN;
 	return r;
 }
 

@@ -19,23 +19,12 @@
 #include "godwit/util.h"
 #include "mig_source.h"
 
-/* Where a move is; a failure is undone according to it (src_undo, and the failure table of
- * docs/migration-protocol.md §4). */
-enum src_phase {
-	SRC_CONNECT,	/* nothing changed yet */
-	SRC_NEGOTIATE,	/* state migrating: HELLO, CONFIG, PREPARE */
-	SRC_MIRROR,	/* the disk mirror into the destination's export */
-	SRC_STREAM,	/* RAM_BEGIN sent: QEMU's stream */
-	SRC_HANDOVER,	/* QEMU done: DONE, COMMIT, RUNNING */
-	SRC_POSTCOPY,	/* committed, the destination runs: the pages still to come */
-};
-
 /* One move from this host. */
 struct src_move {
 	struct container *ct;
 	struct shim_client *cl;
 	struct src_opts o;
-	enum src_phase phase;
+	enum job_phase phase;	/* where it is; a failure is undone according to it (src_undo) */
 	int64_t t0;
 	int fd;			/* the migration connection (QEMU's stream too) */
 	struct mig_conn mc, cc;	/* ... and a post-copy move's control connection */
@@ -52,7 +41,7 @@ struct src_move {
 };
 
 /* What `godwit migrate --status` reads: the latest figures of a migration, replaced
- * atomically (ROOT/containers/NAME/migration.json), since the shim is busy while it runs. */
+ * atomically (ROOT/containers/NAME/migration.json): also read when no shim answers. */
 void mig_publish_status(struct container *ct, json_object *d)
 {
 	cleanup_free char *path = ct_path(ct->root, ct->cfg.name, "migration.json");
@@ -163,28 +152,36 @@ static int src_check(struct container *ct, const struct src_opts *o, struct gw_e
 	return mig_src_volumes(ct, &mc, err);
 }
 
-/* SRC_CONNECT: the connection; then the container is `migrating`. */
+/* The move enters phase p: the job shows it (`migrate --status`), src_undo follows it. */
+static void src_enter(struct src_move *m, enum job_phase p)
+{
+	m->phase = p;
+	job_set_phase(m->ct->job, p);
+}
+
+/* JOB_CONNECT: the connection; then the container is `migrating`. */
 static int src_connect(struct src_move *m, struct gw_err *err)
 {
 	struct container *ct = m->ct;
+	src_enter(m, JOB_CONNECT);
 	mig_trace("source: connecting");
-	if ((m->fd = net_connect_tcp(m->o.uri, 10000, err)) < 0)
+	if ((m->fd = mig_connect(ct, m->o.uri, err)) < 0)
 		return m->fd;
-	mig_sock_tune(m->fd);
 	pol_initial(&m->o.targets, &m->ps, &m->pst);
 	shim_set_state(ct, CT_MIGRATING, m->o.uri);
 	/* from now on the control API may ask things of this move (control_migrate.c) */
 	ct->asks = (struct mig_asks){ .source = 1, .capable = m->o.postcopy != PC_NEVER };
 	publish_end(ct, "setup", m->o.uri, NULL, NULL);
 	mig_conn_init(&m->mc, m->fd, 30000);
+	mig_conn_in_job(ct, &m->mc);
 	m->ctl = &m->mc;
 	m->actions = json_object_new_array();
 	hv_mig_stats_parse(NULL, &m->q, NULL); /* none yet */
-	m->phase = SRC_NEGOTIATE;
+	src_enter(m, JOB_CONFIG);
 	return 0;
 }
 
-/* SRC_NEGOTIATE: HELLO, CONFIG, and the destination's PREPARE (it starts its QEMU meanwhile,
+/* JOB_CONFIG, JOB_PREPARE: HELLO, CONFIG, and the destination's PREPARE (it starts its QEMU meanwhile,
  * while the guest's output keeps flowing here). */
 static int src_negotiate(struct src_move *m, struct gw_err *err)
 {
@@ -199,26 +196,25 @@ static int src_negotiate(struct src_move *m, struct gw_err *err)
 		r = mig_send_json(&m->mc, MIG_CONFIG, cfg, err);
 		json_object_put(cfg);
 	}
-	if (r == 0)
-		mig_await(m->ct, m->fd, m->mc.timeout_ms);
-	if (r == 0)
-		r = recv_prepare_nbd(&m->mc, &m->nbd_port, m->token, err);
 	if (r == 0) {
-		mig_trace("source: PREPARE received");
-		m->phase = SRC_MIRROR;
+		src_enter(m, JOB_PREPARE);
+		r = recv_prepare_nbd(&m->mc, &m->nbd_port, m->token, err);
 	}
+	if (r == 0)
+		mig_trace("source: PREPARE received");
 	return r;
 }
 
-/* SRC_MIRROR: the disk first: mirror the overlay into the destination's NBD export until the
+/* JOB_MIRROR: the disk first: mirror the overlay into the destination's NBD export until the
  * two are in sync; the mirror then keeps them in sync while RAM moves, and ends at
  * pre-switchover (mig_source_stream.c). A post-copy move opens its control connection too. */
 static int src_mirror(struct src_move *m, struct gw_err *err)
 {
 	char host[256], port[16];
 	int r = 0;
+	src_enter(m, JOB_MIRROR);
 	if (m->o.postcopy) {
-		r = mig_open_control(m->o.uri, m->token, &m->cc, err);
+		r = mig_open_control(m->ct, m->o.uri, m->token, &m->cc, err);
 		mig_trace("source: control connection open");
 	}
 	if (r == 0)
@@ -236,7 +232,7 @@ static int src_mirror(struct src_move *m, struct gw_err *err)
 	return r;
 }
 
-/* SRC_STREAM: the output log so far and RAM_BEGIN, then QEMU's stream until it completed or
+/* JOB_STREAM: the output log so far and RAM_BEGIN, then QEMU's stream until it completed or
  * switched to post-copy. */
 static int src_stream_phase(struct src_move *m, struct gw_err *err)
 {
@@ -249,7 +245,7 @@ static int src_stream_phase(struct src_move *m, struct gw_err *err)
 	if (r < 0)
 		return r;
 	m->ram_sent = 1;
-	m->phase = SRC_STREAM;
+	src_enter(m, JOB_STREAM);
 	if (m->o.postcopy)
 		m->ctl = &m->cc;
 	r = src_stream(m->ct, m->cl, &m->o, &m->ps, &m->pst, m->fd, &m->mirroring, m->actions,
@@ -277,17 +273,17 @@ static void read_running(struct src_move *m, json_object *running)
 	}
 }
 
-/* SRC_HANDOVER: QEMU stopped the guest for the last copy (or the switch to post-copy); wait
+/* JOB_HANDOVER, JOB_COMMITTED: QEMU stopped the guest for the last copy (or the switch to post-copy); wait
  * until the destination has the device state (DONE), send the log's tail and COMMIT, and wait
  * for RUNNING. */
 static int src_handover(struct src_move *m, struct gw_err *err)
 {
 	json_object *o;
-	m->phase = SRC_HANDOVER;
+	src_enter(m, JOB_HANDOVER);
 	m->ctl->timeout_ms = 60000;
+	/* the wait for DONE takes in the guest's last output (the loop serves the link), so
+	 * alink_save finds little to wait for */
 	mig_trace("source: QEMU completed, waiting for DONE");
-	/* meanwhile take in the guest's last output, so alink_save finds little to wait for */
-	mig_await(m->ct, m->ctl->fd, m->ctl->timeout_ms);
 	int r = mig_recv_json(m->ctl, MIG_DONE, &o, err);
 	mig_trace("source: DONE received");
 	if (r < 0)
@@ -298,6 +294,7 @@ static int src_handover(struct src_move *m, struct gw_err *err)
 	if (r < 0)
 		return r;
 	m->committed = 1;
+	src_enter(m, JOB_COMMITTED);
 	r = mig_recv_json(m->ctl, MIG_RUNNING, &o, err);
 	mig_trace("source: RUNNING received");
 	if (r == 0) {
@@ -307,6 +304,7 @@ static int src_handover(struct src_move *m, struct gw_err *err)
 		/* the destination says it could not resume and has killed its copy, so the one
 		 * copy left is ours: take the container back */
 		m->committed = 0;
+		src_enter(m, JOB_HANDOVER);
 	} else {
 		gw_err_prefix(err, "committed, but the destination did not confirm that it runs; "
 			      "the source stays paused");
@@ -314,11 +312,11 @@ static int src_handover(struct src_move *m, struct gw_err *err)
 	return r;
 }
 
-/* SRC_POSTCOPY: the destination runs and pulls the pages it lacks from our QEMU: we may go
+/* JOB_POSTCOPY: the destination runs and pulls the pages it lacks from our QEMU: we may go
  * only once QEMU has sent them all; a broken link waits for `migrate --recover`. */
 static int src_postcopy_end(struct src_move *m, struct gw_err *err)
 {
-	m->phase = SRC_POSTCOPY;
+	src_enter(m, JOB_POSTCOPY);
 	int r = mig_src_postcopy_finish(m->ct, m->ctl, m->token, err);
 	mig_trace("source: post-copy finished");
 	if (r < 0)
@@ -334,29 +332,57 @@ static void src_close(struct src_move *m)
 		close(m->cc.fd);
 }
 
-/* A failure, undone as its phase requires: before COMMIT the source owns the container, tells
- * the destination (ABORT), cancels QEMU's migration and runs on; after it, it stays paused
- * (the outcome is unknown, or the guest is lost after a post-copy switch). */
+/* A failure, undone as its phase requires (docs/migration-protocol.md §4): before COMMIT the
+ * source owns the container: it tells the destination (ABORT), ends what its phase started and
+ * runs on; after it, it stays paused (the outcome is unknown, or the guest is lost after a
+ * post-copy switch). One function per phase; each undoes its own step, then the earlier
+ * phases'. */
+static void undo_prepare(struct src_move *m, struct gw_err *err)
+{
+	struct container *ct = m->ct;
+	mig_send_abort(m->ram_sent ? m->ctl : &m->mc, "source-failed", err->msg, NULL);
+	src_cancel_qemu(ct);
+	alink_set_mode(ct, ALINK_LIVE);
+	hv_vm_cont(ct->qmp, 5000, NULL);
+	/* a destination that resumed and failed after COMMIT may have been heard: the segment
+	 * learns again that the guest is here */
+	if (ct->tap[0])
+		hv_vm_announce(ct->qmp, 5000, NULL);
+	shim_set_state(ct, CT_RUNNING, "");
+}
+
+/* also the stream's and the hand-over's before COMMIT: QEMU's migration is cancelled
+ * (undo_prepare) and the mirror, if it still runs */
+static void undo_mirror(struct src_move *m, struct gw_err *err)
+{
+	/* an offline move stopped the guest at the end of this phase: undo_prepare resumes it */
+	if (m->mirroring)
+		mig_mirror_cancel(m->ct, 1, NULL);
+	m->mirroring = 0;
+	undo_prepare(m, err);
+}
+
+static void undo_committed(struct src_move *m, struct gw_err *err)
+{
+	(void)err;
+	shim_set_state(m->ct, CT_PAUSED, m->went_postcopy
+		       ? "post-copy failed, the guest is lost (godwit rm -f removes it)"
+		       : "migration outcome unknown");
+}
+
+static void (*const src_undo_for[])(struct src_move *, struct gw_err *) = {
+	[JOB_CONFIG] = undo_prepare,	[JOB_PREPARE] = undo_prepare,
+	[JOB_MIRROR] = undo_mirror,	[JOB_STREAM] = undo_mirror,
+	[JOB_HANDOVER] = undo_mirror,	[JOB_COMMITTED] = undo_committed,
+	[JOB_POSTCOPY] = undo_committed,
+};
+
 static int src_undo(struct src_move *m, struct gw_err *err)
 {
 	struct container *ct = m->ct;
-	if (m->mirroring)
-		mig_mirror_cancel(ct, 1, NULL);
-	if (!m->committed) {
-		mig_send_abort(m->ram_sent ? m->ctl : &m->mc, "source-failed", err->msg, NULL);
-		src_cancel_qemu(ct);
-		alink_set_mode(ct, ALINK_LIVE);
-		hv_vm_cont(ct->qmp, 5000, NULL);
-		/* a destination that resumed and failed after COMMIT may have been heard: the
-		 * segment learns again that the guest is here */
-		if (ct->tap[0])
-			hv_vm_announce(ct->qmp, 5000, NULL);
-		shim_set_state(ct, CT_RUNNING, "");
-	} else {
-		shim_set_state(ct, CT_PAUSED, m->went_postcopy
-			       ? "post-copy failed, the guest is lost (godwit rm -f removes it)"
-			       : "migration outcome unknown");
-	}
+	if ((unsigned)m->phase < sizeof(src_undo_for) / sizeof(src_undo_for[0]) &&
+	    src_undo_for[m->phase])
+		src_undo_for[m->phase](m, err);
 	src_close(m);
 	json_object_put(m->actions);
 	gw_err_prefix(err, "migrate %s to %s", ct->cfg.name, m->o.uri);
@@ -441,9 +467,9 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 		   json_object **result, struct gw_err *err)
 {
 	mig_qmp_serve_agent(ct, 1);
-	ct->job = SHIM_JOB_EXCLUSIVE;
+	ct->access = SHIM_EXCLUSIVE;
 	int r = source_run(ct, cl, args, result, err);
-	ct->job = SHIM_NO_JOB;
+	ct->access = SHIM_OPEN;
 	mig_qmp_serve_agent(ct, 0);
 	return r;
 }

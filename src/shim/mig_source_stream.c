@@ -221,13 +221,13 @@ int src_stream(struct container *ct, struct shim_client *cl, const struct src_op
 			/* once continued, QEMU's migration thread may not have moved on yet: a
 			 * second migrate-continue would fail ("not in expected state: device") */
 			if (s.continued)
-				poll(NULL, 0, 1);
+				mig_await(ct, -1, 1);
 			else if ((r = at_switchover(&s, err)) < 0)
 				return r;
 			continue;
 		case HV_MIG_DEVICE:
 			/* QEMU sends the device state: the switch is a moment away */
-			poll(NULL, 0, 1);
+			mig_await(ct, -1, 1);
 			continue;
 		case HV_MIG_FAILED:
 		case HV_MIG_CANCELLED:

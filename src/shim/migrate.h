@@ -1,7 +1,8 @@
 /* The migration engine: the two ends of a migration and the snapshot path, as the shim runs
  * them (src/shim/mig_*.c; the wire format, policy and snapshot file format they use are the
  * pure layer below, src/migproto/).
- * Each runs inside the shim that owns the container, blocking its event loop for the move. */
+ * Each runs as a job of the shim that owns the container (job.h): its waits are turns of the
+ * shim's event loop, which serves the control API and the agent link meanwhile. */
 #ifndef GODWIT_MIGRATE_H
 #define GODWIT_MIGRATE_H
 
@@ -17,9 +18,10 @@
 int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
 		   json_object **result, struct gw_err *err);
 
-/* Destination: accept one migration on listen_fd into ct (state incoming). On success the
- * container runs here; on failure nothing of it is left (the caller removes the record). */
-int mig_dest_run(struct container *ct, int listen_fd, struct gw_err *err);
+/* Destination: start the job that accepts one migration on listen_fd (closed when it ends)
+ * into ct (state incoming). On success the container runs here; on failure nothing of it is
+ * left but its record: ct->incoming_failed is set and the loop ends (shim_main removes it). */
+int mig_dest_start(struct container *ct, int listen_fd, struct gw_err *err);
 
 /* Snapshot: write ct's complete state to path (pause, write, resume; stop instead when
  * stop_after). */
@@ -39,19 +41,27 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, enum hv_mig_status *stat
  * none). */
 int mig_wait_qemu_for(struct container *ct, int timeout_ms, enum hv_mig_status also,
 		      enum hv_mig_status *status, struct gw_err *err);
-/* Serve the agent link (output into the log, acks back) for ms milliseconds: what the
- * source does between samples of a running migration. */
+/* Every wait of the engine is a wait of its job (job_wait): the shim's loop serves the agent
+ * link and the control socket meanwhile. mig_await: until fd (-1: none) is readable or
+ * timeout_ms passed. */
+void mig_await(struct container *ct, int fd, int timeout_ms);
+/* Serve the agent link for ms milliseconds: what the source does between samples of a
+ * running migration (mig_await with no fd). */
 void mig_pump_agent(struct container *ct, int ms);
 /* Wait up to ms for QEMU to say something (a MIGRATION event: a new status; MIGRATION_PASS:
- * a new round), serving the agent link meanwhile; those events are dropped once read (the
- * caller queries what it needs). Polling QEMU less keeps its main loop for the stream. */
+ * a new round); those events are dropped once read (the caller queries what it needs).
+ * Polling QEMU less keeps its main loop for the stream. */
 void mig_await_qemu(struct container *ct, int ms);
-/* While on, every QMP call serves the agent link as it waits for QEMU's reply (mig_await):
- * a slow command (drive-mirror, block-job-cancel) must not stall the container's output. */
+/* While on, every QMP call waits for QEMU's reply as a wait of the job: a slow command
+ * (drive-mirror, block-job-cancel) must not stall the container's output. */
 void mig_qmp_serve_agent(struct container *ct, int on);
-/* Wait (at most timeout_ms) until fd has something to read, reading and answering the agent
- * link meanwhile: a shim blocked on its peer must not hold back the guest's output. */
-void mig_await(struct container *ct, int fd, int timeout_ms);
+/* A migration connection's messages wait through the job too (mig_conn's wait hook). */
+void mig_conn_in_job(struct container *ct, struct mig_conn *c);
+/* Connect to uri (tcp:HOST:PORT, 10 s at most) as a wait of the job; the socket tuned. */
+int mig_connect(struct container *ct, const char *uri, struct gw_err *err);
+/* Wait until listen_fd has a connection to accept (1), timeout_ms passed (0; < 0: no limit)
+ * or SIGTERM/SIGINT came (-EINTR: `rm -f`). */
+int mig_await_peer(struct container *ct, int listen_fd, int timeout_ms, struct gw_err *err);
 /* With GODWIT_MIG_TRACE set, log a migration step with the wall-clock time to the shim's
  * log: how the hand-over's pause splits between the steps. */
 void mig_trace(const char *what);
@@ -83,8 +93,8 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 			    struct gw_err *err);
 /* The second, token-admitted connection of a post-copy move (source opens, destination
  * accepts: waits at most timeout_ms; SIGTERM/SIGINT end the wait). */
-int mig_open_control(const char *uri, const char *token, struct mig_conn *cc,
-		     struct gw_err *err);
+int mig_open_control(struct container *ct, const char *uri, const char *token,
+		     struct mig_conn *cc, struct gw_err *err);
 int mig_accept_control(struct container *ct, int listen_fd, const char *token, int timeout_ms,
 		       struct mig_conn *cc, struct gw_err *err);
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */

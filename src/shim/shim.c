@@ -276,14 +276,17 @@ static void client_readable(struct container *ct, struct shim_client *cl)
 			break;
 		ctl_handle(ct, cl, req);
 		json_object_put(req);
-		if (cl->fd < 0)
+		/* a client whose request became the job waits for its answer, unread */
+		if (cl->fd < 0 || cl == ct->job_client)
 			return;
 	}
 	if (n <= 0)
 		client_close(ct, cl);
 }
 
-void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd)
+/* the control socket: its listener, then each client slot (-1: free, or the job's client) */
+#define SHIM_CTL_POLLFDS (1 + SHIM_MAX_CLIENTS)
+static void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd)
 {
 	pfd[0] = (struct pollfd){ .fd = ct->listen_fd, .events = POLLIN };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
@@ -291,7 +294,7 @@ void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd)
 						    : ct->clients[i].fd, .events = POLLIN };
 }
 
-void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
+static void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
 {
 	if (pfd[0].revents & POLLIN)
 		accept_client(ct);
@@ -300,18 +303,24 @@ void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
 			client_readable(ct, &ct->clients[i]);
 }
 
+/* The one loop of the shim. A job (a migration or snapshot: job.h) owns QEMU's monitor and
+ * the signals while it runs (it reaps and stops QEMU itself); the loop resumes it when what it
+ * waits for comes, after serving the agent link and the control socket. */
 static int event_loop(struct container *ct)
 {
 	while (!ct->done) {
-		struct pollfd pfd[3 + SHIM_CTL_POLLFDS];
-		int n = 0, idx_agent = -1, idx_qmp = -1;
-		pfd[n++] = (struct pollfd){ .fd = ct->signal_fd, .events = POLLIN };
+		struct pollfd pfd[3 + JOB_POLLFDS + SHIM_CTL_POLLFDS];
+		int n = 0, idx_sig = -1, idx_agent = -1, idx_qmp = -1, idx_job;
+		if (!ct->job) {
+			idx_sig = n;
+			pfd[n++] = (struct pollfd){ .fd = ct->signal_fd, .events = POLLIN };
+		}
 		if (alink_fd(ct) >= 0) {
 			idx_agent = n;
 			pfd[n++] = (struct pollfd){ .fd = alink_fd(ct),
 						    .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
 		}
-		if (ct->qmp) {
+		if (ct->qmp && !ct->job) {
 			idx_qmp = n;
 			pfd[n++] = (struct pollfd){ .fd = qmp_fd(ct->qmp), .events = POLLIN };
 		}
@@ -323,6 +332,8 @@ static int event_loop(struct container *ct)
 			int64_t left = ct->quit_deadline_ns - gw_now_mono_ns();
 			timeout = left <= 0 ? 0 : (int)(left / 1000000) + 1;
 		}
+		idx_job = n;
+		n += job_pollfds(ct->job, pfd + n, &timeout);
 		int pr = poll(pfd, (nfds_t)n, timeout);
 		if (pr < 0 && errno != EINTR)
 			return -errno;
@@ -331,9 +342,9 @@ static int event_loop(struct container *ct)
 			force_quit(ct);
 		}
 		ctl_exec_timeouts(ct);
-		if (pr <= 0)
+		if (pr < 0)
 			continue;
-		if (pfd[0].revents) {
+		if (idx_sig >= 0 && pfd[idx_sig].revents) {
 			struct signalfd_siginfo si;
 			while (read(ct->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD)
@@ -360,6 +371,9 @@ static int event_loop(struct container *ct)
 			}
 		}
 		shim_ctl_serve(ct, pfd + first_ctl);
+		/* last: a request just served (migrate-cancel) is seen when the job goes on */
+		if (idx_job < n)
+			job_dispatch(&ct->job, pfd + idx_job);
 	}
 	return 0;
 }
@@ -408,6 +422,83 @@ static void free_container(struct container *ct)
 	ct_config_free(&ct->cfg);
 }
 
+/* The container's record, paths, signals, log and control socket; an incoming one has only
+ * what this host decides until its config arrives with the migration. */
+static int shim_setup(struct container *ct, const struct shim_opts *o, const char *name,
+		      int incoming, struct gw_err *err)
+{
+	int r = 0;
+	if (incoming) {
+		snprintf(ct->cfg.name, sizeof(ct->cfg.name), "%s", name);
+		snprintf(ct->cfg.accel, sizeof(ct->cfg.accel), "%s", o->accel);
+		ct->cfg.kernel = o->kernel ? strdup(o->kernel) : NULL;
+		ct->cfg.initrd = o->initrd ? strdup(o->initrd) : NULL;
+		ct->st.state = CT_INCOMING;
+	} else {
+		r = ct_config_load(o->root, name, &ct->cfg, err);
+	}
+	if (r == 0)
+		r = setup_paths(ct, err);
+	if (r == 0)
+		ct->accel = strcmp(ct->cfg.accel, "kvm") ? HV_ACCEL_TCG : HV_ACCEL_KVM;
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* requests to a running move come over the control API now: a stray SIGUSR1/2 (an
+	 * older godwit's cancel) must not end the container */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (r == 0 && (ct->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		r = gw_err_sys(err, errno, "signalfd");
+	if (r == 0 && (ct->log_fd = open(ct->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					 0600)) < 0)
+		r = gw_err_sys(err, errno, "open %s", ct->log_path);
+	if (r == 0 && (ct->listen_fd = ctl_listen(ct->sock_path, err)) < 0)
+		r = ct->listen_fd;
+	return r;
+}
+
+static void kill_vm(struct container *ct)
+{
+	if (ct->qemu_pid > 0) {
+		kill(ct->qemu_pid, SIGKILL);
+		waitpid(ct->qemu_pid, NULL, 0);
+		ct->qemu_pid = 0;
+	}
+}
+
+/* After the loop: the exit status, and what goes with the shim (a failed incoming move's
+ * record, a --rm container's). */
+static int shim_finish(struct container *ct)
+{
+	kill_vm(ct);
+	if (ct->incoming_failed) {
+		/* nothing of a failed incoming migration stays on this host */
+		char *dir = strdup(ct->dir);
+		free_container(ct);
+		if (dir && !gw_knobs()->debug_keep)
+			gw_rm_rf(dir, NULL);
+		free(dir);
+		return GW_EXIT_ERROR;
+	}
+	int status = ct->st.exit_status;
+	int autorm = ct->cfg.auto_remove;
+	/* --rm: the record goes before the clients' connections close, so a foreground `run`
+	 * that waits for the close finds nothing left behind */
+	if (autorm && ct->cfg.network[0])
+		gw_network_release(ct->root, ct->cfg.network, ct->cfg.name, NULL);
+	if (autorm)
+		gw_rm_rf(ct->dir, NULL);
+	free_container(ct);
+	return status < 0 ? 0 : status;
+}
+
 int shim_main(const struct shim_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -443,41 +534,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	ct.st.exit_status = -1;
 	ct.st.shim_pid = getpid();
 	struct gw_err err = { 0 };
-	int r = 0;
-	if (incoming) {
-		/* the config arrives with the migration; until then only what this host decides */
-		snprintf(ct.cfg.name, sizeof(ct.cfg.name), "%s", argv[optind]);
-		snprintf(ct.cfg.accel, sizeof(ct.cfg.accel), "%s", o->accel);
-		ct.cfg.kernel = o->kernel ? strdup(o->kernel) : NULL;
-		ct.cfg.initrd = o->initrd ? strdup(o->initrd) : NULL;
-		ct.st.state = CT_INCOMING;
-	} else {
-		r = ct_config_load(o->root, argv[optind], &ct.cfg, &err);
-	}
-	if (r == 0)
-		r = setup_paths(&ct, &err);
-	if (r == 0)
-		ct.accel = strcmp(ct.cfg.accel, "kvm") ? HV_ACCEL_TCG : HV_ACCEL_KVM;
-
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* requests to a running move come over the control API now: a stray SIGUSR1/2 (an
-	 * older godwit's cancel) must not end the container */
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	if (r == 0 && (ct.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		r = gw_err_sys(&err, errno, "signalfd");
-	if (r == 0 && (ct.log_fd = open(ct.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-					0600)) < 0)
-		r = gw_err_sys(&err, errno, "open %s", ct.log_path);
-	if (r == 0 && (ct.listen_fd = ctl_listen(ct.sock_path, &err)) < 0)
-		r = ct.listen_fd;
+	int r = shim_setup(&ct, o, argv[optind], incoming != NULL, &err);
 	if (r == 0 && incoming && (listen_fd = net_listen_tcp(incoming, &err)) < 0)
 		r = listen_fd;
 	/* restore: the VM continues from a snapshot's state (`godwit restore`) */
@@ -487,10 +544,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		r = shim_vm_start(&ct, 0, 0, &err);
 	if (r < 0) {
 		fprintf(stderr, "shim: %s\n", err.msg);
-		if (ct.qemu_pid > 0) {
-			kill(ct.qemu_pid, SIGKILL);
-			waitpid(ct.qemu_pid, NULL, 0);
-		}
+		kill_vm(&ct);
 		free_container(&ct);
 		/* last: the CLI removes the half-made record once it reads this */
 		char msg[GW_ERR_MSG_MAX + 8];
@@ -501,39 +555,17 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	if (incoming) {
 		ct_status_save(ct.root, ct.cfg.name, &ct.st, NULL);
 		ready_report(ready_fd, "ok");
-		r = mig_dest_run(&ct, listen_fd, &err);
-		close(listen_fd);
-		if (r < 0) {
-			/* nothing of a failed incoming migration stays on this host */
+		/* the move is a job of the loop (its end closes listen_fd) */
+		if (mig_dest_start(&ct, listen_fd, &err) < 0) {
 			fprintf(stderr, "shim: incoming migration failed: %s\n", err.msg);
-			if (ct.qemu_pid > 0) {
-				kill(ct.qemu_pid, SIGKILL);
-				waitpid(ct.qemu_pid, NULL, 0);
-			}
-			char *dir = strdup(ct.dir);
-			free_container(&ct);
-			if (dir)
-				{ if (!gw_knobs()->debug_keep) gw_rm_rf(dir, NULL); }
-			free(dir);
-			return GW_EXIT_ERROR;
+			close(listen_fd);
+			ct.incoming_failed = 1;
+			ct.done = 1;
 		}
 	} else {
 		shim_set_state(&ct, CT_RUNNING, "");
 		ready_report(ready_fd, "ok");
 	}
 	event_loop(&ct);
-	if (ct.qemu_pid > 0) {
-		kill(ct.qemu_pid, SIGKILL);
-		waitpid(ct.qemu_pid, NULL, 0);
-	}
-	int status = ct.st.exit_status;
-	int autorm = ct.cfg.auto_remove;
-	/* --rm: the record goes before the clients' connections close, so a foreground `run`
-	 * that waits for the close finds nothing left behind */
-	if (autorm && ct.cfg.network[0])
-		gw_network_release(ct.root, ct.cfg.network, ct.cfg.name, NULL);
-	if (autorm)
-		gw_rm_rf(ct.dir, NULL);
-	free_container(&ct);
-	return status < 0 ? 0 : status;
+	return shim_finish(&ct);
 }

@@ -14,6 +14,7 @@
 #include "godwit/ctl.h"
 #include "godwit/hostnet.h"
 #include "godwit/hv.h"
+#include "job.h"
 
 #define SHIM_MAX_CLIENTS 32
 /* An exec the agent has not answered by then fails (ctl_exec_timeouts): normally it answers
@@ -32,12 +33,12 @@ struct shim_client {
 	int64_t exec_deadline_ns; /* monotonic: the agent must answer the exec by then (0 = it did) */
 };
 
-/* While a migration or snapshot runs, its waits keep serving the control socket (mig_await):
- * `godwit ps`, `exec` and the rest answer at once. What they may do depends on the job. */
-enum shim_job {
-	SHIM_NO_JOB,
-	SHIM_JOB_EXCLUSIVE,	/* a move or snapshot owns the VM: status and attach only */
-	SHIM_JOB_LIVE,		/* post-copy's end here: the container runs, all but stop,
+/* A migration or snapshot runs as a job of the event loop (job.h): `godwit ps`, `exec` and
+ * the rest answer while it waits. What they may do depends on what the job does. */
+enum shim_access {
+	SHIM_OPEN,		/* no job: everything */
+	SHIM_EXCLUSIVE,		/* a move or snapshot owns the VM: status and attach only */
+	SHIM_LIVE,		/* post-copy's end here: the container runs, all but stop,
 				 * migrate and snapshot */
 };
 
@@ -79,7 +80,8 @@ struct container {
 	int listen_fd;
 	int signal_fd;
 	struct mig_asks asks;	/* what the control API asks of a move running here */
-	enum shim_job job;	/* a migration or snapshot running in the shim */
+	struct job *job;	/* a migration or snapshot running in the shim (job.h) */
+	enum shim_access access; /* what the control API may do meanwhile */
 	struct shim_client *job_client; /* the one that asked for it: not read meanwhile */
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
@@ -88,6 +90,7 @@ struct container {
 	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
 	int next_chan;
 	int done;		/* leave the event loop */
+	int incoming_failed;	/* the migration into this shim failed: remove the record */
 };
 
 /* shim.c */
@@ -100,11 +103,6 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 /* Ask the VM to go down: graceful through the agent, forced (QMP quit / SIGKILL) after
  * grace_ms. */
 void shim_request_stop(struct container *ct, int grace_ms);
-/* The control socket's fds to poll (its listener, then each client's slot; -1 for a free
- * slot): fills pfd[0 .. SHIM_CTL_POLLFDS-1]. shim_ctl_serve() answers what they say. */
-#define SHIM_CTL_POLLFDS (1 + SHIM_MAX_CLIENTS)
-void shim_ctl_pollfds(struct container *ct, struct pollfd *pfd);
-void shim_ctl_serve(struct container *ct, const struct pollfd *pfd);
 
 /* shim_net.c: the container's tap on its network's bridge (nothing without a network) */
 int shim_net_up(struct container *ct, struct gw_err *err);

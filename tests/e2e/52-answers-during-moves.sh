@@ -2,8 +2,8 @@
 # While a container moves, godwit keeps answering: during a live pre-copy move and during the
 # post-copy phase of another, `ps`, `logs` and `exec` on the destination and `migrate
 # --status`, `--postcopy-now`, `--recover` and `--cancel` on the source each answer within 1 s,
-# with what is true at that moment (the shims serve their control sockets from inside the
-# move: these are control-API commands, docs/api.md). Between two hosts (network namespaces, tests/lib/netns.sh); the moves are slowed by --bandwidth so
+# with what is true at that moment, the phase of each end's job included (a move is a job of
+# each shim's event loop: these are control-API commands, docs/api.md). Between two hosts (network namespaces, tests/lib/netns.sh); the moves are slowed by --bandwidth so
 # that each phase lasts long enough to ask.
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
@@ -41,6 +41,10 @@ assert_eq "live: exec on the destination is refused (exit 125)" 125 "$RC"
 assert_match "live: exec on the destination says why" "incoming|being migrated|not running" "$OUT"
 quick "live: migrate --status on the source" h1 migrate --status mv
 assert_match "live: the source reports the stream" "mv: migrating; migration active" "$OUT"
+assert_match "live: the source's job is in its stream phase" "; phase stream$" "$OUT"
+quick "live: migrate --status on the destination" h2 migrate --status mv
+assert_match "live: the destination's job is in its stream phase" \
+	"^mv: incoming; migration running; phase stream$" "$OUT"
 quick "live: --postcopy-now on the source" h1 migrate --postcopy-now mv
 assert_eq "live: --postcopy-now on a --no-postcopy move is refused (exit 125)" 125 "$RC"
 assert_match "live: the source's shim says why" "started with --no-postcopy" "$OUT"
@@ -73,6 +77,10 @@ quick "post-copy: exec on the destination" h2 exec mv gwtest echo alive
 assert_eq "post-copy: exec runs on the destination" "alive" "$OUT"
 quick "post-copy: migrate --status on the source" h1 migrate --status mv
 assert_match "post-copy: the source reports post-copy" "mv: migrating; migration postcopy-active" "$OUT"
+assert_match "post-copy: the source's job is in its post-copy phase" "; phase post-copy$" "$OUT"
+quick "post-copy: migrate --status on the destination" h2 migrate --status mv
+assert_match "post-copy: the destination's job is in its post-copy phase" \
+	"^mv: running; .*; phase post-copy$" "$OUT"
 quick "post-copy: --postcopy-now on the source" h1 migrate --postcopy-now mv
 assert_match "post-copy: --postcopy-now says it is in post-copy already" "already in post-copy" "$OUT"
 quick "post-copy: --cancel on the source" h1 migrate --cancel mv
