@@ -7,7 +7,7 @@ BUILD     ?= build
 CFLAGS    ?= -O2 -g
 # the project's own flags stay even when CFLAGS is given on the command line (check-asan)
 GW_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
-LDLIBS    += -larchive -ljson-c -lcrypto -lmnl
+LDLIBS    += -larchive -ljson-c -lssl -lcrypto -lmnl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # One archive per layer (docs/architecture.md), linked from the top down, so a call from a

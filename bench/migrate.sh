@@ -6,6 +6,9 @@
 #            only when it will not converge)
 #   qemu     bare QEMU with its defaults (128 MiB/s, 300 ms), driven by its events (bt.py)
 #   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
+# and, to see what TLS costs (BENCH_KINDS="godwit gwtls"):
+#   gwtls    `godwit migrate --json --tls-dir` into an `incoming --tls-dir` (docs/security.md;
+#            certificates made for the run by tests/lib/tlscerts.sh)
 # and, for the post-copy rows (BENCH_KINDS="godwit gwpc gwnpc qpc qac"):
 #   gwpc     `godwit migrate --postcopy`          gwnpc  `godwit migrate --no-postcopy`
 #   qpc      bare QEMU, postcopy-ram on both, migrate-start-postcopy when dirty-sync-count = 2
@@ -59,10 +62,13 @@ godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	check_same_qemu "$(pgrep -f -- "qemu-system.*$RA/containers/$n/" | head -1)"
 	for _ in $(seq 200); do "$G" --root "$RA" logs "$n" | grep -q '^hb ' && break; sleep 0.1; done
 	sleep "$SETTLE"
-	in_dst "$G" --root "$RB" incoming --name "$n" --listen "tcp:$DST_IP:$PORT" >/dev/null
+	local sec=(--insecure) tls=()
+	[ "${GW_TLS:-0}" = 1 ] && sec=(--tls-dir "$WD/tls") && tls=(--tls-dir "$WD/tls")
+	in_dst "$G" --root "$RB" incoming --name "$n" --listen "tcp:$DST_IP:$PORT" "${sec[@]}" \
+		>/dev/null
 	t0=$(date +%s.%N)
 	# shellcheck disable=SC2086
-	res=$(in_src "$G" --root "$RA" migrate --json $flag "$n" "tcp:$DST_IP:$PORT" \
+	res=$(in_src "$G" --root "$RA" migrate --json $flag "${tls[@]}" "$n" "tcp:$DST_IP:$PORT" \
 		2>"$WD/err") || true
 	t1=$(date +%s.%N)
 	sleep 6
@@ -159,6 +165,12 @@ export RA RB WD G BT MEM TMO PORT SETTLE DST_IP SRC_IP BENCH_NET NS_SRC NS_DST K
 	Q_MACHINE Q_ACCEL Q_CPU Q_APPEND
 export -f q_base
 
+# certificates for the gwtls kind: the destination's names its address
+if [[ " ${BENCH_KINDS:-} " == *" gwtls "* ]]; then
+	. "$(dirname "$0")/../tests/lib/tlscerts.sh"
+	tls_certs "$WD/tls" "bench CA" "IP:$DST_IP" || { echo "openssl failed" >&2; exit 1; }
+fi
+
 # The link's own throughput, host to host (iperf3, 3 s)
 link() {
 	in_dst iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
@@ -177,6 +189,7 @@ read -r -a KINDS <<<"${BENCH_KINDS:-godwit qemu tuned}"
 run_cmd() { # KIND WORKLOAD N
 	case $1 in
 	godwit) echo "godwit_run $2 $3" ;;
+	gwtls) echo "GW_TLS=1 godwit_run $2 $3" ;;
 	gwpc) echo "godwit_run $2 $3 --postcopy" ;;
 	gwnpc) echo "godwit_run $2 $3 --no-postcopy" ;;
 	qemu) echo "qemu_run $2 $3 0" ;;
@@ -220,7 +233,8 @@ def med(key, pool):
 def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
-who = {"godwit": "godwit (default policy)", "qemu": "QEMU defaults (events, dst without -S)",
+who = {"godwit": "godwit (default policy)",
+       "gwtls": "godwit (default policy), inside TLS (--tls-dir)", "qemu": "QEMU defaults (events, dst without -S)",
        "tuned": "QEMU, max-bandwidth " + bw,
        "gwpc": "godwit --postcopy", "gwnpc": "godwit --no-postcopy (pre-copy only)",
        "qpc": "QEMU post-copy after pass 1, " + bw,

@@ -189,7 +189,7 @@ gw_move() { # FROM TO WHO FLAGS...
 	local from=$1 to=$2 who=$3 res t0 t1 st
 	shift 3
 	PORT=$((PORT + 1))
-	gwh "$to" incoming --name nb --listen "tcp:$(hip "$to"):$PORT" >/dev/null
+	gwh "$to" incoming --name nb --listen "tcp:$(hip "$to"):$PORT" --insecure >/dev/null
 	stream_start 10.89.0.11
 	t0=$(date +%s.%N)
 	res=$(gwh "$from" migrate --json "$@" nb "tcp:$(hip "$to"):$PORT" 2>"$WD/err") || true

@@ -18,7 +18,7 @@ cd "${1:-$(dirname "$0")/..}" || exit 2
 # the layer of a header under include/godwit/
 header_layer() {
 	case $1 in
-	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h | knobs.h | mount.h) echo common ;;
+	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h | knobs.h | mount.h | tls.h) echo common ;;
 	volume.h) echo image ;;
 	hv.h | hv_vm.h | qmp.h) echo hv ;;
 	image.h) echo image ;;

@@ -21,8 +21,10 @@ int ctl_listen(const char *path, struct gw_err *err);
 /* Connect to the unix socket at path (blocking fd, O_CLOEXEC). */
 int ctl_connect(const char *path, struct gw_err *err);
 
-/* Write msg as one line (blocking; the fd may be non-blocking, then it waits with poll). */
+/* Write msg as one line (blocking; the fd may be non-blocking, then it waits with poll, 5 s at
+ * most for the peer to read). ctl_send_within: at most timeout_ms for each wait. */
 int ctl_send(int fd, json_object *msg, struct gw_err *err);
+int ctl_send_within(int fd, json_object *msg, int timeout_ms, struct gw_err *err);
 
 /* Non-blocking: read what is available into r. Returns bytes read, 0 at EOF, -EAGAIN if
  * nothing is available, or another negative errno. */

@@ -215,6 +215,23 @@ enum hv_mig_event {
 int hv_mig_wait_event(struct qmp *q, int timeout_ms, enum hv_mig_event *which,
 		      struct gw_err *err);
 
+/* ---- TLS (src/hv/vm_tls.c; docs/security.md) ---- */
+
+/* "object-add" {qom-type: tls-creds-x509, id, dir, endpoint: server|client, verify-peer:
+ * true}: QEMU's x509 credentials from dir (QEMU's layout: ca-cert.pem, server-cert.pem,
+ * server-key.pem, client-cert.pem, client-key.pem), the peer's certificate always checked
+ * against the CA. */
+#define HV_TLS_CREDS "gw-tls"
+int hv_tls_creds_add(struct qmp *q, const char *id, const char *dir, int server, int timeout_ms,
+		     struct gw_err *err);
+/* "migrate-set-parameters" {tls-creds, tls-hostname}: QEMU's migration stream runs inside
+ * TLS with the credentials tls_creds; the sending end (hostname not NULL) checks that the
+ * receiver's certificate names hostname. */
+int hv_mig_set_tls(struct qmp *q, const char *tls_creds, const char *hostname, int timeout_ms,
+		   struct gw_err *err);
+/* "object-del" {id}. */
+int hv_object_del(struct qmp *q, const char *id, int timeout_ms, struct gw_err *err);
+
 /* ---- Block devices, NBD exports, block jobs (src/hv/vm_block.c) ---- */
 
 /* "query-block": the name of the node (*node, len bytes) behind device (a `-drive id=` gets a
@@ -222,10 +239,11 @@ int hv_mig_wait_event(struct qmp *q, int timeout_ms, enum hv_mig_event *which,
  * device has a medium; -EPROTO when its node name does not fit. */
 int hv_block_node_of(struct qmp *q, const char *device, char *node, size_t len,
 		     int timeout_ms, struct gw_err *err);
-/* "nbd-server-start" {addr: {type: fd, data: {str: fdname}}, max-connections}: QEMU's NBD
- * server accepts on the listening socket given earlier as fdname (hv_vm_getfd). */
+/* "nbd-server-start" {addr: {type: fd, data: {str: fdname}}, max-connections, tls-creds}:
+ * QEMU's NBD server accepts on the listening socket given earlier as fdname (hv_vm_getfd);
+ * with tls_creds (NULL: none; hv_tls_creds_add, server end) only clients that pass TLS. */
 int hv_nbd_server_start_fd(struct qmp *q, const char *fdname, int max_connections,
-			   int timeout_ms, struct gw_err *err);
+			   const char *tls_creds, int timeout_ms, struct gw_err *err);
 /* "nbd-server-stop" (its exports go too, closing asynchronously: hv_block_export_count). */
 int hv_nbd_server_stop(struct qmp *q, int timeout_ms, struct gw_err *err);
 /* "block-export-add" {type: nbd, id, node-name, name, writable}: node exported as `name`. */
@@ -237,10 +255,12 @@ int hv_block_export_del(struct qmp *q, const char *id, int hard, int timeout_ms,
 /* "query-block-exports": how many exports exist, closing ones included (a reply that is
  * not a list counts as none). */
 int hv_block_export_count(struct qmp *q, size_t *n, int timeout_ms, struct gw_err *err);
-/* "blockdev-add" {driver: nbd, node-name, server: {type: inet, host, port: "PORT"}, export}:
- * a node named node on the NBD export of host:port. */
+/* "blockdev-add" {driver: nbd, node-name, server: {type: inet, host, port: "PORT"}, export,
+ * tls-creds, tls-hostname}: a node named node on the NBD export of host:port; with tls_creds
+ * (NULL: none; client end) over TLS, the server's certificate checked for host. */
 int hv_blockdev_add_nbd(struct qmp *q, const char *node, const char *host, uint16_t port,
-			const char *export_name, int timeout_ms, struct gw_err *err);
+			const char *export_name, const char *tls_creds, int timeout_ms,
+			struct gw_err *err);
 /* "blockdev-del" {node-name}. */
 int hv_blockdev_del(struct qmp *q, const char *node, int timeout_ms, struct gw_err *err);
 

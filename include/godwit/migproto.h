@@ -62,6 +62,10 @@ struct mig_conn {
 	 * event loop the wait (job_wait). */
 	int (*wait)(void *arg, int fd, short events, int timeout_ms);
 	void *wait_arg;
+	/* Set for a connection inside TLS (gw_tls_io): one read or write of at most len bytes,
+	 * as gw_tls_io answers (-EAGAIN with *events to wait for). NULL: the fd itself. */
+	ssize_t (*io)(void *arg, void *buf, size_t len, int writing, short *events);
+	void *io_arg;
 };
 
 /* A received message; payload is malloc'd and NUL-terminated (one extra byte). */

@@ -86,6 +86,10 @@ int gw_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int gw_parse_duration(const char *s, int64_t *out_ns);
 
 /* asprintf that aborts on OOM is not allowed below main: returns NULL on failure. */
+/* s for a terminal: every control byte (below 0x20, and 0x7f) as \xNN, so that a string a
+ * peer or a guest chose (an error message, a status detail) cannot move the cursor, retitle
+ * the window or hide text; cut to fit out (n >= 1) and always terminated. */
+void gw_escape_ctl(const char *s, char *out, size_t n);
 char *gw_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Validate a container or image name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}. */

@@ -57,6 +57,13 @@ int cli_fail(const char *cmd, const struct gw_err *err);
 /* Print "godwit <cmd>: <fmt...>" (with a hint to --help) and return GW_EXIT_ERROR. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_tls.c (docs/security.md): *out the TLS directory of a move, from flag or else
+ * GODWIT_TLS_DIR, made absolute, with the files of its role (server: the destination)
+ * readable; NULL when neither says one. cli_is_loopback: host is 127.0.0.0/8, ::1 or
+ * localhost (an `incoming` without TLS listens only there unless --insecure). */
+int cli_tls_dir(const char *flag, int server, char **out, struct gw_err *err);
+int cli_is_loopback(const char *host);
+
 /* run_net.c: run --network/--ip/--mac (docs/network.md) */
 struct ct_config;
 struct run_net {

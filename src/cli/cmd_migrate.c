@@ -111,8 +111,12 @@ static int migrate_status(struct gw_cli *cli, const char *name, int json)
 	/* where the shim's job is, while one runs (query-migration) */
 	if (json_object_object_get_ex(d, "job_phase", &v))
 		printf("; phase %.32s", json_object_get_string(v));
-	if (json_object_object_get_ex(d, "error", &v))
-		printf(": %s", json_object_get_string(v));
+	if (json_object_object_get_ex(d, "error", &v)) {
+		/* a peer's words may be in it: escaped */
+		char e[4 * GW_ERR_MSG_MAX + 1];
+		gw_escape_ctl(json_object_get_string(v), e, sizeof(e));
+		printf(": %s", e);
+	}
 	printf("\n");
 	json_object_put(d);
 	return 0;
@@ -207,6 +211,8 @@ static void usage(void)
 	       "      --no-postcopy       pre-copy only: the policy throttles the guest instead\n"
 	       "                          of switching\n"
 	       "      --allow-postcopy    the default, said explicitly\n"
+	       "      --tls-dir DIR       the move inside mutual TLS, DIR in QEMU's x509\n"
+	       "                          layout (default $GODWIT_TLS_DIR; docs/security.md)\n"
 	       "      --json              print the final figures as one JSON object (with\n"
 	       "                          --status: the raw migration.json)\n\n"
 	       "Acting on a running move:\n"
@@ -297,8 +303,10 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "no-postcopy", no_argument, NULL, 'n' },
 		{ "postcopy-now", no_argument, NULL, 'N' },
 		{ "recover", no_argument, NULL, 'R' },
+		{ "tls-dir", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
+	const char *tls_flag = NULL;
 	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, no_pc = 0, now = 0;
 	int recover = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
@@ -327,6 +335,7 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'n': no_pc = 1; break;
 		case 'N': now = 1; break;
 		case 'R': recover = 1; break;
+		case 't': tls_flag = optarg; break;
 		case 'h':
 			usage();
 			return 0;
@@ -354,7 +363,13 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	const char *name = argv[optind], *uri = argv[optind + 1];
 	if (strncmp(uri, "tcp:", 4))
 		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
+	struct gw_err err = { 0 };
+	cleanup_free char *tls_dir = NULL;
+	if (cli_tls_dir(tls_flag, 0, &tls_dir, &err) < 0)
+		return cli_fail("migrate", &err);
 	json_object *args = json_object_new_object();
+	if (tls_dir)
+		json_object_object_add(args, "tls_dir", json_object_new_string(tls_dir));
 	json_object_object_add(args, "uri", json_object_new_string(uri));
 	json_object_object_add(args, "offline", json_object_new_boolean(offline));
 	if (postcopy)

@@ -74,7 +74,7 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 			if (quiet) {
 				printf("%s\n", cfg.name);
 			} else {
-				char up[32] = "-", mem[16] = "-", status[300];
+				char up[32] = "-", mem[16] = "-", status[300], shown[1200];
 				if (is_live(st.state) && st.started_ns)
 					fmt_duration(now - st.started_ns, up, sizeof(up));
 				if (have_cfg)
@@ -85,8 +85,10 @@ int cmd_ps(struct gw_cli *cli, int argc, char **argv)
 						 st.exit_status, st.detail[0] ? ": " : "", st.detail);
 				else
 					snprintf(status, sizeof(status), "%s", st.detail);
+				/* a detail may come from a peer (a move's error): escaped */
+				gw_escape_ctl(status, shown, sizeof(shown));
 				printf("%-20s %-24s %-10s %-10s %-8s %-6s %s\n", cfg.name, cfg.image,
-				       ct_state_name(st.state), up, mem, cfg.accel, status);
+				       ct_state_name(st.state), up, mem, cfg.accel, shown);
 			}
 		}
 		ct_config_free(&cfg); /* a zeroed config too */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "godwit/util.h"
 #include "godwit/knobs.h"
 #include "godwit/shim_main.h"
 #include "godwit/version.h"
@@ -48,7 +49,10 @@ static void usage(FILE *f)
 
 int cli_fail(const char *cmd, const struct gw_err *err)
 {
-	fprintf(stderr, "godwit %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
+	/* the message may carry a peer's words (a destination's refusal): escaped */
+	char msg[4 * GW_ERR_MSG_MAX + 1];
+	gw_escape_ctl(err->msg[0] ? err->msg : "failed", msg, sizeof(msg));
+	fprintf(stderr, "godwit %s: %s\n", cmd, msg);
 	return GW_EXIT_ERROR;
 }
 

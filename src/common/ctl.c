@@ -56,6 +56,11 @@ int ctl_connect(const char *path, struct gw_err *err)
 
 int ctl_send(int fd, json_object *msg, struct gw_err *err)
 {
+	return ctl_send_within(fd, msg, 5000, err);
+}
+
+int ctl_send_within(int fd, json_object *msg, int timeout_ms, struct gw_err *err)
+{
 	size_t len;
 	const char *s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
 	const char *parts[2] = { s, "\n" };
@@ -69,7 +74,7 @@ int ctl_send(int fd, json_object *msg, struct gw_err *err)
 				continue;
 			if (w < 0 && errno == EAGAIN) {
 				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-				if (poll(&pfd, 1, 5000) == 0)
+				if (poll(&pfd, 1, timeout_ms) == 0)
 					return gw_err_set(err, ETIMEDOUT, "control socket: peer not reading");
 				continue;
 			}

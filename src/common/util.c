@@ -357,6 +357,22 @@ int gw_parse_duration(const char *s, int64_t *out_ns)
 	return 0;
 }
 
+void gw_escape_ctl(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int esc = c < 0x20 || c == 0x7f;
+		if (o + (esc ? 4 : 1) >= n)
+			break;
+		if (esc)
+			o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 char *gw_strdup_printf(const char *fmt, ...)
 {
 	va_list ap;

@@ -44,7 +44,7 @@ int hv_block_node_of(struct qmp *q, const char *device, char *node, size_t len,
 }
 
 int hv_nbd_server_start_fd(struct qmp *q, const char *fdname, int max_connections,
-			   int timeout_ms, struct gw_err *err)
+			   const char *tls_creds, int timeout_ms, struct gw_err *err)
 {
 	json_object *addr = json_object_new_object();
 	json_object_object_add(addr, "type", json_object_new_string("fd"));
@@ -52,6 +52,8 @@ int hv_nbd_server_start_fd(struct qmp *q, const char *fdname, int max_connection
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "addr", addr);
 	json_object_object_add(a, "max-connections", json_object_new_int(max_connections));
+	if (tls_creds)
+		json_object_object_add(a, "tls-creds", json_object_new_string(tls_creds));
 	return hv_run(q, "nbd-server-start", a, NULL, timeout_ms, err);
 }
 
@@ -93,7 +95,8 @@ int hv_block_export_count(struct qmp *q, size_t *n, int timeout_ms, struct gw_er
 }
 
 int hv_blockdev_add_nbd(struct qmp *q, const char *node, const char *host, uint16_t port,
-			const char *export_name, int timeout_ms, struct gw_err *err)
+			const char *export_name, const char *tls_creds, int timeout_ms,
+			struct gw_err *err)
 {
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -106,6 +109,10 @@ int hv_blockdev_add_nbd(struct qmp *q, const char *node, const char *host, uint1
 	json_object_object_add(a, "node-name", json_object_new_string(node));
 	json_object_object_add(a, "server", server);
 	json_object_object_add(a, "export", json_object_new_string(export_name));
+	if (tls_creds) {
+		json_object_object_add(a, "tls-creds", json_object_new_string(tls_creds));
+		json_object_object_add(a, "tls-hostname", json_object_new_string(host));
+	}
 	return hv_run(q, "blockdev-add", a, NULL, timeout_ms, err);
 }
 

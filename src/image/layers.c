@@ -205,8 +205,9 @@ static int apply_entry(struct layer_ctx *c, struct archive *in, struct archive *
 		archive_entry_set_hardlink(e, link);
 	}
 	archive_entry_set_pathname(e, path);
-	if (type == AE_IFREG && !hl) {
-		uint64_t sz = archive_entry_size(e) > 0 ? (uint64_t)archive_entry_size(e) : 0;
+	/* every entry that carries data counts, a hard link with data too (pax allows it) */
+	if (archive_entry_size(e) > 0) {
+		uint64_t sz = (uint64_t)archive_entry_size(e);
 		if (sz > c->stats->max_bytes || c->stats->bytes > c->stats->max_bytes - sz)
 			return gw_err_set(err, EFBIG, "unpacked size exceeds %llu bytes",
 					  (unsigned long long)c->stats->max_bytes);
@@ -263,8 +264,17 @@ int layer_diff_id(int fd, char hex[65], struct gw_err *err)
 	size_t size;
 	la_int64_t off;
 	int ar;
-	while ((ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+	/* bounded: a layer that uncompresses beyond what unpacking allows (its data, plus a
+	 * generous 2 KiB of headers per entry) is refused here, not hashed for hours */
+	uint64_t total = 0, max = IMAGE_UNPACKED_MAX + (uint64_t)LAYER_ENTRIES_MAX * 2048;
+	while ((ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+		if ((total += size) > max) {
+			r = gw_err_set(err, EFBIG, "layer uncompresses to more than %llu bytes",
+				       (unsigned long long)max);
+			goto out;
+		}
 		EVP_DigestUpdate(ctx, buf, size);
+	}
 	if (ar != ARCHIVE_EOF) {
 		r = gw_err_set(err, EIO, "layer truncated or corrupt: %s", archive_error_string(a));
 		goto out;

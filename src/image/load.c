@@ -29,13 +29,14 @@ struct loader {
 
 static int open_beneath(int dirfd, const char *path, struct gw_err *err)
 {
+	/* O_NONBLOCK: a FIFO in the archive must not hang the open (fstat refuses it next) */
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS) /* old kernel: no symlinks at all then */
-		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == EXDEV ? gw_err_set(err, EPERM, "%.200s: points outside the archive",
 						   path)
@@ -45,6 +46,7 @@ static int open_beneath(int dirfd, const char *path, struct gw_err *err)
 		close(fd);
 		return gw_err_set(err, EINVAL, "%.200s: not a regular file", path);
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }
 

@@ -34,6 +34,8 @@ void mig_conn_init(struct mig_conn *c, int fd, int timeout_ms)
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : MIG_DEFAULT_TIMEOUT_MS;
 	c->wait = NULL;
 	c->wait_arg = NULL;
+	c->io = NULL;
+	c->io_arg = NULL;
 }
 
 /* CRC-32C: SSE4.2's crc32 instruction where the CPU has it (GB/s), else bit by bit. */
@@ -135,46 +137,78 @@ static int ms_left(int64_t deadline)
 	return left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
+/* Wait for fd to be ready for events until the deadline: 1, or 0 when it passed. */
+static int io_wait(const struct mig_conn *c, short events, int64_t deadline)
+{
+	for (;;) {
+		int left = ms_left(deadline), r;
+		if (c->wait) {
+			r = c->wait(c->wait_arg, c->fd, events, left);
+		} else {
+			struct pollfd pfd = { .fd = c->fd, .events = events };
+			r = poll(&pfd, 1, left);
+			if (r < 0 && errno != EINTR)
+				return -errno;
+		}
+		if (r > 0)
+			return 1;
+		if (ms_left(deadline) == 0)
+			return 0;
+		/* woken early (a signal, a turn of the loop): wait on */
+	}
+}
+
+/* One read or write of at most len bytes: through the TLS session, or the fd itself (which
+ * may be blocking: never ask for more than poll promised). */
+static ssize_t io_once(const struct mig_conn *c, char *p, size_t len, int writing,
+		       short *events)
+{
+	if (c->io)
+		return c->io(c->io_arg, p, len, writing, events);
+	ssize_t n;
+	if (writing) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(c->fd, p, len < PIPE_BUF ? len : PIPE_BUF);
+	} else {
+		n = read(c->fd, p, len);
+	}
+	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+		*events = writing ? POLLOUT : POLLIN;
+		return -EAGAIN;
+	}
+	return n < 0 ? -errno : n;
+}
+
 /* Read or write exactly len bytes before the deadline. Read: 0 bytes at EOF before anything
- * was read is -ECONNRESET (clean close), later -EPIPE (truncated). */
+ * was read is -ECONNRESET (clean close), later -EPIPE (truncated). A plain fd is waited for
+ * before each step; a TLS session is tried first (it may hold what was read already). */
 static int io_full(const struct mig_conn *c, void *buf, size_t len, int writing,
 		   int64_t deadline)
 {
 	char *p = buf;
 	size_t done = 0;
-	int fd = c->fd;
-	if (fd < 0) /* poll would skip it and sit out the whole deadline */
+	if (c->fd < 0) /* poll would skip it and sit out the whole deadline */
 		return -EBADF;
+	short ev = writing ? POLLOUT : POLLIN;
+	int ready = 0;
 	while (done < len) {
-		short ev = writing ? POLLOUT : POLLIN;
-		int r;
-		if (c->wait) {
-			r = c->wait(c->wait_arg, fd, ev, ms_left(deadline));
-			if (r == 0 && ms_left(deadline) > 0)
-				continue; /* woken early: wait on */
-		} else {
-			struct pollfd pfd = { .fd = fd, .events = ev };
-			r = poll(&pfd, 1, ms_left(deadline));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				return -errno;
+		if (!c->io && !ready) {
+			int w = io_wait(c, ev, deadline);
+			if (w <= 0)
+				return w < 0 ? w : -ETIMEDOUT;
 		}
-		if (r == 0)
-			return -ETIMEDOUT;
-		ssize_t n;
-		if (writing) {
-			/* The fd may be blocking: never ask for more than poll promised. */
-			n = send(fd, p + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && errno == ENOTSOCK)
-				n = write(fd, p + done, len - done < PIPE_BUF ? len - done : PIPE_BUF);
-		} else {
-			n = read(fd, p + done, len - done);
-		}
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		ssize_t n = io_once(c, p + done, len - done, writing, &ev);
+		ready = 0;
+		if (n == -EAGAIN) {
+			int w = io_wait(c, ev, deadline);
+			if (w <= 0)
+				return w < 0 ? w : -ETIMEDOUT;
+			ready = 1;
 			continue;
+		}
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			return done == 0 ? -ECONNRESET : -EPIPE;
 		done += (size_t)n;

@@ -53,12 +53,17 @@ int snap_create(const char *path, struct snap_writer **out, struct gw_err *err)
 		snap_discard(w);
 		return gw_err_set(err, ENOMEM, "out of memory");
 	}
-	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* a new file of our own: never one that is there already, nor through a symlink (the
+	 * directory is the user's: a planted PATH.tmp would receive the guest's RAM and disk) */
+	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int e = errno;
 		free(w->tmp);
 		w->tmp = NULL;	/* not ours to unlink */
 		snap_discard(w);
+		if (e == EEXIST)
+			return gw_err_set(err, EEXIST, "%s.tmp exists: another snapshot is being "
+					  "written there, or one that failed left it (remove it)", path);
 		return gw_err_sys(err, e, "create snapshot %s.tmp", path);
 	}
 	uint8_t h[SNAP_HDR_SIZE] = { 0 };

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "godwit/logfile.h"
@@ -13,9 +14,15 @@
 
 #define MAX_ARGS 4096
 
+void shim_send(struct shim_client *cl, json_object *msg)
+{
+	if (cl->fd >= 0 && ctl_send_within(cl->fd, msg, SHIM_CLIENT_SEND_MS, NULL) < 0)
+		shutdown(cl->fd, SHUT_RDWR); /* the loop sees the end and closes it */
+}
+
 void ctl_reply(struct shim_client *cl, json_object *msg)
 {
-	ctl_send(cl->fd, msg, NULL);
+	shim_send(cl, msg);
 	json_object_put(msg);
 }
 
@@ -67,7 +74,7 @@ static void replay_log(struct container *ct, struct shim_client *cl)
 			"output", shim_output_event_data(rec.stream == LOG_STDERR ? "stderr" : "stdout",
 							 buf, bl));
 		free(buf);
-		ctl_send(cl->fd, ev, NULL);
+		shim_send(cl, ev);
 		json_object_put(ev);
 	}
 	free(line);
@@ -268,7 +275,7 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 			json_object *d = json_object_new_object();
 			json_object_object_add(d, "status", json_object_new_int(ct->st.exit_status));
 			json_object *ev = ctl_make_event("exit", d);
-			ctl_send(cl->fd, ev, NULL);
+			shim_send(cl, ev);
 			json_object_put(ev);
 		}
 		return;

@@ -71,6 +71,20 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 		snprintf(reason, rlen, "bad-config");
 		return r;
 	}
+	/* the peer's size stays inside what this host's operator allows (incoming --memory-max,
+	 * --cpus-max; by default what the host has) */
+	if (in.mem_bytes > ct->max_mem || in.cpus > ct->max_cpus) {
+		snprintf(reason, rlen, "limits");
+		r = in.mem_bytes > ct->max_mem
+			    ? gw_err_set(err, E2BIG, "the container wants %llu MiB of memory; this "
+					 "host allows %llu MiB (incoming --memory-max)",
+					 (unsigned long long)(in.mem_bytes >> 20),
+					 (unsigned long long)(ct->max_mem >> 20))
+			    : gw_err_set(err, E2BIG, "the container wants %d CPUs; this host allows "
+					 "%d (incoming --cpus-max)", in.cpus, ct->max_cpus);
+		ct_config_free(&in);
+		return r;
+	}
 	/* keep this host's name, kit and accelerator; take everything else from the source */
 	snprintf(in.name, sizeof(in.name), "%s", ct->cfg.name);
 	snprintf(in.accel, sizeof(in.accel), "%s", ct->cfg.accel);
@@ -119,18 +133,15 @@ static int prepare(struct container *ct, json_object *msg, char *reason, size_t 
 
 /* PREPARE: ok, plus where the disk export listens and the token of a post-copy move's control
  * connection (docs/migration-protocol.md, "PREPARE"). */
-static int send_prepare_nbd(struct mig_conn *mc, uint16_t nbd_port, char token[33],
+static int send_prepare_nbd(struct mig_conn *mc, uint16_t nbd_port, const char token[33],
 				 struct gw_err *err)
 {
-	uint8_t rnd[16];
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return gw_err_sys(err, errno, "getrandom");
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	char exp[64];
+	snprintf(exp, sizeof(exp), "%s-%s", MIG_NBD_EXPORT, token);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
 	json_object_object_add(o, "nbd_port", json_object_new_int(nbd_port));
-	json_object_object_add(o, "nbd_export", json_object_new_string(MIG_NBD_EXPORT));
+	json_object_object_add(o, "nbd_export", json_object_new_string(exp));
 	json_object_object_add(o, "token", json_object_new_string(token));
 	int r = mig_send_json(mc, MIG_PREPARE, o, err);
 	json_object_put(o);
@@ -191,6 +202,8 @@ struct dst_move {
 	int listen_fd;
 	int fd;			/* the migration connection (QEMU's stream too) */
 	struct mig_conn mc, cc;	/* ... and a post-copy move's control connection */
+	struct mig_conn dc;	/* in TLS: the connection QEMU's stream takes (its own TLS) */
+	struct mig_tls tls;	/* in TLS: mc's session */
 	struct mig_conn *ctl;	/* where the messages after RAM_BEGIN go */
 	char reason[64];	/* a refusal's reason code (PREPARE) */
 	char token[33];		/* admits the control connection */
@@ -211,6 +224,27 @@ static json_object *config_caps(json_object *msg, int *postcopy)
 	*postcopy = caps && json_object_object_get_ex(caps, hv_mig_cap_name(HV_MIG_CAP_POSTCOPY_RAM),
 						    &pc) && json_object_get_boolean(pc);
 	return caps;
+}
+
+/* JOB_CONNECT: the source's connection. In TLS its certificate is checked before anything
+ * is read; a connection that fails the handshake (another CA, no TLS, a port scanner) is
+ * turned away and the listener waits on. */
+static int dst_accept(struct dst_move *m, struct gw_err *err)
+{
+	struct container *ct = m->ct;
+	for (;;) {
+		if ((m->fd = accept_one(ct, m->listen_fd, err)) < 0)
+			return m->fd;
+		mig_sock_tune(m->fd);
+		mig_conn_init(&m->mc, m->fd, 30000);
+		mig_conn_in_job(ct, &m->mc);
+		struct gw_err e = { 0 };
+		if (!ct->tls_dir || mig_tls_start(ct, &m->mc, NULL, &m->tls, &e) == 0)
+			return 0;
+		fprintf(stderr, "shim: a connection turned away: %s\n", e.msg);
+		close(m->fd);
+		m->fd = -1;
+	}
 }
 
 /* HELLO and CONFIG; can this host honour it (prepare)? Then QEMU in incoming mode with the
@@ -243,12 +277,21 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 		r = shim_vm_start(ct, 1, !m->early, err);
 	mig_trace("destination: QEMU started");
 	mig_qmp_serve_agent(ct, 1);
+	/* in TLS: QEMU's credentials, for its stream and its NBD server */
+	if (r == 0 && ct->tls_dir && (r = mig_tls_qemu(ct, NULL, err)) < 0)
+		snprintf(m->reason, sizeof(m->reason), "tls");
 	/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
 	if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 		snprintf(m->reason, sizeof(m->reason), "unsupported");
 	json_object_put(caps);
 	/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
-	if (r == 0 && (r = mig_nbd_export(ct, m->fd, &m->nbd_port, err)) < 0)
+	/* the move's token: it admits further connections and names the NBD exports */
+	uint8_t rnd[16];
+	if (r == 0 && getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		r = gw_err_sys(err, errno, "getrandom");
+	for (size_t i = 0; r == 0 && i < sizeof(rnd); i++)
+		snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
+	if (r == 0 && (r = mig_nbd_export(ct, m->fd, m->token, &m->nbd_port, err)) < 0)
 		snprintf(m->reason, sizeof(m->reason), "disk-export");
 	if (r < 0) {
 		kill_qemu(ct);
@@ -267,8 +310,10 @@ static int dst_log_and_begin(struct dst_move *m, struct gw_err *err)
 	json_object *msg;
 	int r = 0;
 	job_set_phase(ct->job, JOB_MIRROR);
-	if (m->postcopy)
-		r = mig_accept_control(ct, m->listen_fd, m->token, 30000, &m->cc, err);
+	/* in TLS the first connection stays godwit's: no second one for control */
+	if (m->postcopy && !ct->tls_dir)
+		r = mig_accept_control(ct, m->listen_fd, MIG_CONN_CONTROL, m->token, 30000,
+				       &m->cc, err);
 	/* the source mirrors the disk before it sends RAM_BEGIN: allow for that */
 	m->mc.timeout_ms = 600000;
 	if (r == 0)
@@ -283,9 +328,13 @@ static int dst_log_and_begin(struct dst_move *m, struct gw_err *err)
 	if (r == 0 && (r = mig_recv_json(&m->mc, MIG_RAM_BEGIN, &msg, err)) == 0) {
 		json_object_put(msg);
 		m->ram_begun = 1;
-		if (m->postcopy)
+		if (m->postcopy && !ct->tls_dir)
 			m->ctl = &m->cc;
 	}
+	/* in TLS QEMU's stream comes on a connection of its own */
+	if (r == 0 && ct->tls_dir)
+		r = mig_accept_control(ct, m->listen_fd, MIG_CONN_DATA, m->token, 30000, &m->dc,
+				       err);
 	return r;
 }
 
@@ -301,7 +350,7 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 	if (m->early)
 		r = alink_hold(ct, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, HV_MIG_IN, m->fd, 0, err);
+		r = mig_qemu_stream(ct, HV_MIG_IN, ct->tls_dir ? m->dc.fd : m->fd, 0, err);
 	if (r == 0)
 		r = mig_wait_qemu_for(ct, 3600 * 1000,
 				      m->postcopy ? HV_MIG_POSTCOPY_ACTIVE : HV_MIG_NONE, &status, err);
@@ -319,9 +368,12 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 
 static void dst_close(struct dst_move *m)
 {
+	mig_tls_end(&m->tls);
 	close(m->fd);
 	if (m->cc.fd >= 0)
 		close(m->cc.fd);
+	if (m->dc.fd >= 0)
+		close(m->dc.fd);
 }
 
 /* A failure before RUNNING: our QEMU goes first (once the source reads ABORT it may resume its
@@ -379,15 +431,13 @@ static void dst_running(struct dst_move *m)
 static int dest_run(struct container *ct, int listen_fd, struct gw_err *err)
 {
 	struct dst_move m = { .ct = ct, .listen_fd = listen_fd, .cc = { .fd = -1 },
-			      .reason = "failed" };
+			      .dc = { .fd = -1 }, .reason = "failed" };
 	job_set_phase(ct->job, JOB_CONNECT);
-	if ((m.fd = accept_one(ct, listen_fd, err)) < 0)
-		return m.fd;
-	mig_sock_tune(m.fd);
-	mig_conn_init(&m.mc, m.fd, 30000);
-	mig_conn_in_job(ct, &m.mc);
+	int r = dst_accept(&m, err);
+	if (r < 0)
+		return r;
 	m.ctl = &m.mc;
-	int r = dst_prepare(&m, err);
+	r = dst_prepare(&m, err);
 	if (r == 0)
 		r = dst_log_and_begin(&m, err);
 	if (r == 0)

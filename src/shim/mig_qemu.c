@@ -150,23 +150,34 @@ static void disk_names(int i, char exp[24], char job[24], char target[24])
 	snprintf(target, 24, "mig-target%d", i);
 }
 
-static int export_disks(struct container *ct, struct gw_err *err)
+/* An export's name: the disk's id and the move's token, so that a client must know the token
+ * (PREPARE's, inside TLS when the move is) to name it */
+static void export_name(int i, const char *token, char name[64])
+{
+	char id[16];
+	mig_disk_id(i, id);
+	snprintf(name, 64, "%s-%.32s", id, token);
+}
+
+static int export_disks(struct container *ct, const char *token, struct gw_err *err)
 {
 	for (int i = 0; i < mig_disk_count(ct); i++) {
 		/* the node behind the drive (`-drive if=none,id=...` gives it a generated name) */
-		char node[128], id[16], exp[24], job[24], target[24];
+		char node[128], id[16], exp[24], job[24], target[24], name[64];
 		mig_disk_id(i, id);
 		disk_names(i, exp, job, target);
+		export_name(i, token, name);
 		int r = hv_block_node_of(ct->qmp, id, node, sizeof(node), 5000, err);
 		if (r == 0)
-			r = hv_block_export_add_nbd(ct->qmp, exp, node, id, 1, 5000, err);
+			r = hv_block_export_add_nbd(ct->qmp, exp, node, name, 1, 5000, err);
 		if (r < 0)
 			return gw_err_prefix(err, "export %s over NBD", id);
 	}
 	return 0;
 }
 
-int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err)
+int mig_nbd_export(struct container *ct, int conn_fd, const char *token, uint16_t *port,
+		   struct gw_err *err)
 {
 	/* listen where the source reached us, on a port the kernel picks; QEMU gets the socket */
 	struct sockaddr_storage ss;
@@ -195,9 +206,10 @@ int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_
 	if ((r = hv_vm_getfd(ct->qmp, "nbd", lfd, 5000, err)) < 0)
 		return r;
 	/* one connection per disk */
-	if ((r = hv_nbd_server_start_fd(ct->qmp, "nbd", mig_disk_count(ct), 5000, err)) < 0)
+	if ((r = hv_nbd_server_start_fd(ct->qmp, "nbd", mig_disk_count(ct),
+					  ct->tls_dir ? HV_TLS_CREDS : NULL, 5000, err)) < 0)
 		return gw_err_prefix(err, "start the NBD server");
-	if ((r = export_disks(ct, err)) < 0)
+	if ((r = export_disks(ct, token, err)) < 0)
 		mig_nbd_stop(ct, NULL);
 	return r;
 }
@@ -225,12 +237,14 @@ int mig_nbd_stop(struct container *ct, struct gw_err *err)
 }
 
 static int mirror_one(struct container *ct, int i, const char *host, uint16_t port,
-		      struct gw_err *err)
+		      const char *token, struct gw_err *err)
 {
-	char id[16], exp[24], job[24], target[24];
+	char id[16], exp[24], job[24], target[24], name[64];
 	mig_disk_id(i, id);
 	disk_names(i, exp, job, target);
-	int r = hv_blockdev_add_nbd(ct->qmp, target, host, port, id, 5000, err);
+	export_name(i, token, name);
+	int r = hv_blockdev_add_nbd(ct->qmp, target, host, port, name,
+				    ct->tls_dir ? HV_TLS_CREDS : NULL, 5000, err);
 	if (r < 0)
 		return gw_err_prefix(err, "NBD connection to %s port %u for %s", host, port, id);
 	struct hv_mirror m = {
@@ -252,10 +266,11 @@ static int mirror_one(struct container *ct, int i, const char *host, uint16_t po
 	return 0;
 }
 
-int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err)
+int mig_mirror_start(struct container *ct, const char *host, uint16_t port, const char *token,
+		     struct gw_err *err)
 {
 	for (int i = 0; i < mig_disk_count(ct); i++) {
-		int r = mirror_one(ct, i, host, port, err);
+		int r = mirror_one(ct, i, host, port, token, err);
 		if (r < 0) {
 			mig_mirror_cancel(ct, 1, NULL);
 			return r;

@@ -19,16 +19,17 @@
 #include "godwit/util.h"
 #include "migrate.h"
 
-int mig_open_control(struct container *ct, const char *uri, const char *token,
-		     struct mig_conn *cc, struct gw_err *err)
+int mig_open_control(struct container *ct, const char *uri, const char *kind,
+		     const char *token, struct mig_conn *cc, struct gw_err *err)
 {
 	int fd = mig_connect(ct, uri, err);
 	if (fd < 0)
-		return gw_err_prefix(err, "control connection");
+		return gw_err_prefix(err, "%s connection", strcmp(kind, MIG_CONN_DATA) ? "control"
+										       : "data");
 	mig_conn_init(cc, fd, 30000);
 	mig_conn_in_job(ct, cc);
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "control_for", json_object_new_string(token));
+	json_object_object_add(o, kind, json_object_new_string(token));
 	int r = mig_send_json(cc, MIG_CONFIG, o, err);
 	json_object_put(o);
 	if (r < 0) {
@@ -38,8 +39,8 @@ int mig_open_control(struct container *ct, const char *uri, const char *token,
 	return r;
 }
 
-int mig_accept_control(struct container *ct, int listen_fd, const char *token, int timeout_ms,
-		       struct mig_conn *cc, struct gw_err *err)
+int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
+		       int timeout_ms, struct mig_conn *cc, struct gw_err *err)
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	while (gw_now_mono_ns() < deadline) {
@@ -58,7 +59,7 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *token, i
 		json_object *o;
 		char got[33] = "";
 		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
-			mig_json_str(o, "control_for", got, sizeof(got), NULL);
+			mig_json_str(o, kind, got, sizeof(got), NULL);
 			json_object_put(o);
 		}
 		if (got[0] && !strcmp(got, token)) {
@@ -136,7 +137,7 @@ static int recover_connect(struct container *ct, const char *uri, const char *to
 {
 	int64_t deadline = gw_now_mono_ns() + (int64_t)RECOVER_CONNECT_MS * 1000000;
 	for (int tries = 1;; tries++) {
-		int r = mig_open_control(ct, uri, token, cc, err);
+		int r = mig_open_control(ct, uri, MIG_CONN_CONTROL, token, cc, err);
 		if (r == 0 || !transient_connect_error(err->code) || gw_now_mono_ns() > deadline)
 			return r < 0 && tries > 1 ? gw_err_prefix(err, "%d tries in %d s", tries,
 								  RECOVER_CONNECT_MS / 1000)
@@ -279,7 +280,7 @@ int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *tok
 		}
 		struct mig_conn cc = { .fd = -1 };
 		struct gw_err e = { 0 };
-		r = mig_accept_control(ct, listen_fd, token, 1000, &cc, &e);
+		r = mig_accept_control(ct, listen_fd, MIG_CONN_CONTROL, token, 1000, &cc, &e);
 		if (r == -EINTR)
 			return gw_err_set(err, EINTR, "%s", e.msg);
 		if (r < 0)

@@ -28,6 +28,9 @@ struct src_move {
 	int64_t t0;
 	int fd;			/* the migration connection (QEMU's stream too) */
 	struct mig_conn mc, cc;	/* ... and a post-copy move's control connection */
+	struct mig_conn dc;	/* in TLS: the connection QEMU's stream takes (its own TLS) */
+	struct mig_tls tls;	/* in TLS: mc's session */
+	char host[256];		/* the destination's, from the URI */
 	struct mig_conn *ctl;	/* where the messages after RAM_BEGIN go */
 	char token[33];		/* admits the control connection */
 	uint16_t nbd_port;
@@ -159,21 +162,34 @@ static void src_enter(struct src_move *m, enum job_phase p)
 	job_set_phase(m->ct->job, p);
 }
 
-/* JOB_CONNECT: the connection; then the container is `migrating`. */
+/* JOB_CONNECT: the connection (in TLS: the handshake, and QEMU's credentials); then the
+ * container is `migrating`. */
 static int src_connect(struct src_move *m, struct gw_err *err)
 {
 	struct container *ct = m->ct;
+	char port[16];
 	src_enter(m, JOB_CONNECT);
 	mig_trace("source: connecting");
-	if ((m->fd = mig_connect(ct, m->o.uri, err)) < 0)
-		return m->fd;
+	int r = net_parse_tcp(m->o.uri, m->host, port, err);
+	if (r < 0 || (m->fd = mig_connect(ct, m->o.uri, err)) < 0)
+		return r < 0 ? r : m->fd;
+	mig_conn_init(&m->mc, m->fd, 30000);
+	mig_conn_in_job(ct, &m->mc);
+	if (ct->tls_dir)
+		r = mig_tls_start(ct, &m->mc, m->host, &m->tls, err);
+	if (r == 0)
+		r = mig_tls_qemu(ct, m->host, err);
+	if (r < 0) {
+		mig_tls_end(&m->tls);
+		close(m->fd);
+		m->fd = -1;
+		return r;
+	}
 	pol_initial(&m->o.targets, &m->ps, &m->pst);
 	shim_set_state(ct, CT_MIGRATING, m->o.uri);
 	/* from now on the control API may ask things of this move (control_migrate.c) */
 	ct->asks = (struct mig_asks){ .source = 1, .capable = m->o.postcopy != PC_NEVER };
 	publish_end(ct, "setup", m->o.uri, NULL, NULL);
-	mig_conn_init(&m->mc, m->fd, 30000);
-	mig_conn_in_job(ct, &m->mc);
 	m->ctl = &m->mc;
 	m->actions = json_object_new_array();
 	hv_mig_stats_parse(NULL, &m->q, NULL); /* none yet */
@@ -213,13 +229,14 @@ static int src_mirror(struct src_move *m, struct gw_err *err)
 	char host[256], port[16];
 	int r = 0;
 	src_enter(m, JOB_MIRROR);
-	if (m->o.postcopy) {
-		r = mig_open_control(m->ct, m->o.uri, m->token, &m->cc, err);
+	/* in TLS the first connection stays godwit's: no second one for control */
+	if (m->o.postcopy && !m->ct->tls_dir) {
+		r = mig_open_control(m->ct, m->o.uri, MIG_CONN_CONTROL, m->token, &m->cc, err);
 		mig_trace("source: control connection open");
 	}
 	if (r == 0)
 		r = net_parse_tcp(m->o.uri, host, port, err);
-	if (r == 0 && (r = mig_mirror_start(m->ct, host, m->nbd_port, err)) == 0) {
+	if (r == 0 && (r = mig_mirror_start(m->ct, host, m->nbd_port, m->token, err)) == 0) {
 		m->mirroring = 1;
 		mig_trace("source: disk mirror started");
 		r = mig_mirror_wait_ready(m->ct, (int)(m->o.targets.max_total_ns / 1000000),
@@ -246,10 +263,18 @@ static int src_stream_phase(struct src_move *m, struct gw_err *err)
 		return r;
 	m->ram_sent = 1;
 	src_enter(m, JOB_STREAM);
-	if (m->o.postcopy)
+	/* QEMU's stream: on this connection, or in TLS on one of its own (QEMU's TLS), the first
+	 * staying godwit's; a plain post-copy move's messages go on its control connection */
+	int qfd = m->fd;
+	if (m->ct->tls_dir) {
+		r = mig_open_control(m->ct, m->o.uri, MIG_CONN_DATA, m->token, &m->dc, err);
+		qfd = m->dc.fd;
+	} else if (m->o.postcopy) {
 		m->ctl = &m->cc;
-	r = src_stream(m->ct, m->cl, &m->o, &m->ps, &m->pst, m->fd, &m->mirroring, m->actions,
-		       &m->q, err);
+	}
+	if (r == 0)
+		r = src_stream(m->ct, m->cl, &m->o, &m->ps, &m->pst, qfd, &m->mirroring,
+			       m->actions, &m->q, err);
 	if (r > 0) {
 		r = 0; /* postcopy-active */
 		m->went_postcopy = 1;
@@ -326,10 +351,13 @@ static int src_postcopy_end(struct src_move *m, struct gw_err *err)
 
 static void src_close(struct src_move *m)
 {
+	mig_tls_end(&m->tls);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (m->cc.fd >= 0)
 		close(m->cc.fd);
+	if (m->dc.fd >= 0)
+		close(m->dc.fd);
 }
 
 /* A failure, undone as its phase requires (docs/migration-protocol.md §4): before COMMIT the
@@ -423,9 +451,14 @@ static json_object *src_result(struct src_move *m)
 static int source_run(struct container *ct, struct shim_client *cl, json_object *args,
 		      json_object **result, struct gw_err *err)
 {
-	struct src_move m = { .ct = ct, .cl = cl, .fd = -1, .cc = { .fd = -1 },
+	struct src_move m = { .ct = ct, .cl = cl, .fd = -1, .cc = { .fd = -1 }, .dc = { .fd = -1 },
 			      .t0 = gw_now_mono_ns() };
 	int r = src_parse_opts(ct, args, &m.o, err);
+	/* this move's TLS, whatever brought the container here (an incoming move's TLS) */
+	free(ct->tls_dir);
+	ct->tls_dir = NULL;
+	if (r == 0 && m.o.tls_dir && !(ct->tls_dir = strdup(m.o.tls_dir)))
+		r = gw_err_set(err, ENOMEM, "out of memory");
 	if (r == 0)
 		r = src_check(ct, &m.o, err);
 	if (r < 0)
@@ -470,6 +503,8 @@ int mig_source_run(struct container *ct, struct shim_client *cl, json_object *ar
 	ct->access = SHIM_EXCLUSIVE;
 	int r = source_run(ct, cl, args, result, err);
 	ct->access = SHIM_OPEN;
+	free(ct->tls_dir); /* the move's (source_run) */
+	ct->tls_dir = NULL;
 	mig_qmp_serve_agent(ct, 0);
 	return r;
 }

@@ -18,6 +18,7 @@ enum src_postcopy { PC_NEVER = 0, PC_AFTER_FIRST_PASS, PC_POLICY };
 
 struct src_opts {
 	const char *uri;
+	const char *tls_dir;	/* a move inside TLS (docs/security.md); NULL: plain */
 	int offline;
 	enum src_postcopy postcopy;
 	struct pol_targets targets;

@@ -17,6 +17,13 @@ int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 	    !json_object_is_type(v, json_type_string))
 		return gw_err_set(err, EINVAL, "missing \"uri\"");
 	o->uri = json_object_get_string(v);
+	/* a move inside TLS: the certificates (an absolute path: the CLI made it one) */
+	if (json_object_object_get_ex(args, "tls_dir", &v)) {
+		if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/' ||
+		    json_object_get_string_len(v) > 4000)
+			return gw_err_set(err, EINVAL, "\"tls_dir\" must be an absolute path");
+		o->tls_dir = json_object_get_string(v);
+	}
 	if (json_object_object_get_ex(args, "offline", &v))
 		o->offline = json_object_get_boolean(v);
 	if (json_object_object_get_ex(args, "max_downtime_ms", &v)) {

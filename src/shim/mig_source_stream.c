@@ -190,8 +190,8 @@ static void publish_progress(struct stream *s, const struct hv_mig_stats *q,
 	json_object_object_add(d, "actions", json_object_get(s->actions));
 	mig_publish_status(s->ct, d);
 	json_object *ev = ctl_make_event("migration-progress", d);
-	if (s->cl && s->cl->fd >= 0)
-		ctl_send(s->cl->fd, ev, NULL);
+	if (s->cl)
+		shim_send(s->cl, ev);
 	json_object_put(ev);
 }
 

@@ -91,12 +91,31 @@ int mig_src_postcopy_finish(struct container *ct, struct mig_conn *ctl, const ch
 			    struct gw_err *err);
 int mig_dst_postcopy_finish(struct container *ct, int listen_fd, const char *token,
 			    struct gw_err *err);
-/* The second, token-admitted connection of a post-copy move (source opens, destination
- * accepts: waits at most timeout_ms; SIGTERM/SIGINT end the wait). */
-int mig_open_control(struct container *ct, const char *uri, const char *token,
-		     struct mig_conn *cc, struct gw_err *err);
-int mig_accept_control(struct container *ct, int listen_fd, const char *token, int timeout_ms,
-		       struct mig_conn *cc, struct gw_err *err);
+/* A move's further connections, admitted by its token (docs/migration-protocol.md): the
+ * source opens one, saying CONFIG {kind: token}; the destination accepts it (waits at most
+ * timeout_ms; SIGTERM/SIGINT end the wait), turning away anything else. Kinds: a post-copy
+ * move's control connection, and in a move inside TLS the connection QEMU's stream takes
+ * (its own TLS), so that the first stays godwit's. */
+#define MIG_CONN_CONTROL "control_for"
+#define MIG_CONN_DATA "data_for"
+int mig_open_control(struct container *ct, const char *uri, const char *kind,
+		     const char *token, struct mig_conn *cc, struct gw_err *err);
+int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
+		       int timeout_ms, struct mig_conn *cc, struct gw_err *err);
+/* mig_tls.c: a move inside TLS (docs/security.md), when ct->tls_dir is set. mig_tls_start:
+ * the handshake on mc's connection (the source passes the destination's host, checked in
+ * its certificate; the destination NULL), after which mc's messages go through the session
+ * in *t (mig_tls_end frees it). mig_tls_qemu: QEMU's credentials for its end and its
+ * stream's use of them (host as above); a plain move turns the stream's TLS off, since a
+ * QEMU keeps its parameters from an earlier move. */
+struct mig_tls {
+	struct ssl_ctx_st *ctx;
+	struct ssl_st *ssl;
+};
+int mig_tls_start(struct container *ct, struct mig_conn *mc, const char *host,
+		  struct mig_tls *t, struct gw_err *err);
+void mig_tls_end(struct mig_tls *t);
+int mig_tls_qemu(struct container *ct, const char *host, struct gw_err *err);
 /* Keepalive and user timeout on a migration socket, so a vanished peer becomes an error. */
 void mig_sock_tune(int fd);
 
@@ -122,9 +141,11 @@ int mig_dst_volumes(struct container *ct, json_object *msg, char *reason, size_t
 		    struct gw_err *err);
 void mig_dst_volumes_drop(struct container *ct);
 void mig_disk_id(int i, char id[16]);
-int mig_nbd_export(struct container *ct, int conn_fd, uint16_t *port, struct gw_err *err);
+int mig_nbd_export(struct container *ct, int conn_fd, const char *token, uint16_t *port,
+		   struct gw_err *err);
 int mig_nbd_stop(struct container *ct, struct gw_err *err);
-int mig_mirror_start(struct container *ct, const char *host, uint16_t port, struct gw_err *err);
+int mig_mirror_start(struct container *ct, const char *host, uint16_t port, const char *token,
+		     struct gw_err *err);
 int mig_mirror_wait_ready(struct container *ct, int timeout_ms, struct gw_err *err);
 int mig_mirror_cancel(struct container *ct, int force, struct gw_err *err);
 

@@ -49,7 +49,7 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 		if (cl->fd < 0)
 			continue;
 		if ((chan == 0 && cl->attached) || (chan && cl->exec_chan == chan))
-			ctl_send(cl->fd, ev, NULL);
+			shim_send(cl, ev);
 	}
 	json_object_put(ev);
 }
@@ -251,7 +251,7 @@ static void accept_client(struct container *ct)
 		}
 	}
 	json_object *e = ctl_make_error("GenericError", "too many clients");
-	ctl_send(fd, e, NULL);
+	ctl_send_within(fd, e, SHIM_CLIENT_SEND_MS, NULL);
 	json_object_put(e);
 	close(fd);
 }
@@ -267,7 +267,7 @@ static void client_readable(struct container *ct, struct shim_client *cl)
 		int r = ctl_reader_next(&cl->rd, &req, &err);
 		if (r < 0) {
 			json_object *e = ctl_make_error("GenericError", err.msg);
-			ctl_send(cl->fd, e, NULL);
+			ctl_send_within(cl->fd, e, SHIM_CLIENT_SEND_MS, NULL);
 			json_object_put(e);
 			client_close(ct, cl);
 			return;
@@ -419,6 +419,7 @@ static void free_container(struct container *ct)
 	unlink(ct->sock_path);
 	free(ct->dir); free(ct->sock_path); free(ct->qmp_path); free(ct->agent_path);
 	free(ct->console_path); free(ct->log_path); free(ct->disk_path);
+	free(ct->tls_dir);
 	ct_config_free(&ct->cfg);
 }
 
@@ -506,10 +507,16 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		{ "incoming", required_argument, NULL, 'i' },
 		{ "restore", required_argument, NULL, 'R' },
 		{ "link", required_argument, NULL, 'L' },
+		{ "tls-dir", required_argument, NULL, 'T' },
+		{ "memory-max", required_argument, NULL, 'M' },
+		{ "cpus-max", required_argument, NULL, 'C' },
 		{ 0 },
 	};
+	/* by default an incoming container may be as large as this host */
+	uint64_t max_mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	long max_cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int ready_fd = -1, c, listen_fd = -1;
-	const char *incoming = NULL, *restore = NULL, *link = NULL;
+	const char *incoming = NULL, *restore = NULL, *link = NULL, *tls_dir = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
 			ready_fd = atoi(optarg);
@@ -519,10 +526,17 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 			restore = optarg;
 		else if (c == 'L')
 			link = optarg;
+		else if (c == 'T')
+			tls_dir = optarg;
+		else if (c == 'M')
+			max_mem = strtoull(optarg, NULL, 10);
+		else if (c == 'C')
+			max_cpus = strtol(optarg, NULL, 10);
 		else
 			return GW_EXIT_ERROR;
 	}
-	if (optind != argc - 1 || !restore != !link || (restore && incoming))
+	if (optind != argc - 1 || !restore != !link || (restore && incoming) ||
+	    (tls_dir && !incoming))
 		return GW_EXIT_ERROR;
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
@@ -533,6 +547,10 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		ct.clients[i].fd = -1;
 	ct.st.exit_status = -1;
 	ct.st.shim_pid = getpid();
+	/* an incoming move inside TLS: its certificates (docs/security.md) */
+	ct.tls_dir = tls_dir ? strdup(tls_dir) : NULL;
+	ct.max_mem = max_mem;
+	ct.max_cpus = max_cpus > 0 && max_cpus < 4096 ? (int)max_cpus : 1;
 	struct gw_err err = { 0 };
 	int r = shim_setup(&ct, o, argv[optind], incoming != NULL, &err);
 	if (r == 0 && incoming && (listen_fd = net_listen_tcp(incoming, &err)) < 0)

@@ -80,6 +80,10 @@ struct container {
 	int listen_fd;
 	int signal_fd;
 	struct mig_asks asks;	/* what the control API asks of a move running here */
+	char *tls_dir;		/* a move inside TLS: its certificates (docs/security.md); the
+				 * destination's for its life, the source's for the move */
+	uint64_t max_mem;	/* an incoming container's size may not pass these */
+	int max_cpus;
 	struct job *job;	/* a migration or snapshot running in the shim (job.h) */
 	enum shim_access access; /* what the control API may do meanwhile */
 	struct shim_client *job_client; /* the one that asked for it: not read meanwhile */
@@ -123,6 +127,11 @@ json_object *shim_net_start_json(const struct container *ct);
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);
 void ctl_reply(struct shim_client *cl, json_object *msg); /* takes msg */
+/* Send msg to a client (not taken). A client that has not read for SHIM_CLIENT_SEND_MS is
+ * cut off (the loop then closes it): one that stops reading must not stall the shim, the
+ * guest's output or the other clients. */
+#define SHIM_CLIENT_SEND_MS 1000
+void shim_send(struct shim_client *cl, json_object *msg);
 void ctl_reply_error(struct shim_client *cl, const char *desc);
 /* control_migrate.c: migrate, snapshot, and the requests to a running move
  * (query-migration, migrate-cancel, migrate-postcopy-now, migrate-recover). 1 when cmd was

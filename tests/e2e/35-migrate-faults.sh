@@ -47,9 +47,9 @@ start_move() {
 	if [ -n "$stall" ]; then
 		LD_PRELOAD=$STALL_LIB GODWIT_TEST_MIG_STALL=$stall \
 			ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-			h2 incoming --name src --listen "tcp:$H2_IP:$PORT" >/dev/null
+			h2 incoming --name src --listen "tcp:$H2_IP:$PORT" --insecure >/dev/null
 	else
-		h2 incoming --name src --listen "tcp:$H2_IP:$PORT" >/dev/null
+		h2 incoming --name src --listen "tcp:$H2_IP:$PORT" --insecure >/dev/null
 	fi
 	h1 migrate "$@" src "tcp:$H2_IP:$PORT" >"$OUT" 2>&1 &
 	MIG=$!
@@ -76,7 +76,7 @@ assert_match "no destination: clear message" "^godwit migrate: .*(refused|connec
 
 # an incoming container no source ever connects to: listed, and `rm -f` ends the wait
 PORT=$((PORT + 1))
-h2 incoming --name lone --listen "tcp:$H2_IP:$PORT" >/dev/null
+h2 incoming --name lone --listen "tcp:$H2_IP:$PORT" --insecure >/dev/null
 assert_match "lone incoming: ps lists it" "^lone +- +incoming .*waiting for the source" "$(h2 ps | grep '^lone ')"
 out=$(h2 rm lone 2>&1); rc=$?
 assert_eq "lone incoming: rm without -f refuses (exit 125)" 125 "$rc"

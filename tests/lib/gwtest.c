@@ -44,6 +44,39 @@ uint64_t pattern(uint64_t p, uint64_t it)
 	return x ^ (x >> 31);
 }
 
+/* secret SEED MIB: a marker made from SEED ("GW<SEED>MARK", SEED reversed after it, so that
+ * neither argv nor the log holds it) fills MIB of memory and the file /secret (fsynced); then
+ * every second the memory is checked and "secret ok N" printed. What a capture of a move's
+ * link must not show in the clear (tests/e2e/65-tls.sh). */
+static int secret(const char *seed, long mib)
+{
+	char mark[160];
+	size_t sl = strlen(seed) < 60 ? strlen(seed) : 60;
+	int n = snprintf(mark, sizeof(mark), "GW%.*sMARK", (int)sl, seed);
+	for (size_t i = 0; i < sl; i++)
+		mark[n++] = seed[sl - 1 - i];
+	size_t len = (size_t)mib << 20;
+	char *m = malloc(len);
+	if (!m)
+		return 1;
+	for (size_t o = 0; o + (size_t)n <= len; o += (size_t)n)
+		memcpy(m + o, mark, (size_t)n);
+	FILE *f = fopen("/secret", "w");
+	if (!f || fwrite(m, 1, 1 << 20, f) != 1 << 20 || fflush(f) || fsync(fileno(f)))
+		return 1;
+	fclose(f);
+	printf("secret ready\n");
+	for (long i = 0;; i++) {
+		for (size_t o = 0; o + (size_t)n <= len; o += (size_t)n)
+			if (memcmp(m + o, mark, (size_t)n)) {
+				printf("secret CORRUPT at %zu\n", o);
+				return 1;
+			}
+		printf("secret ok %ld\n", i);
+		sleep_ms(1000);
+	}
+}
+
 /* serve PORT ECHO: a TCP server on every address; each connection, in a child of its own,
  * gets back what it sends (ECHO 1) or is read to its end and dropped (0) */
 static int serve(long port, long echo)
@@ -102,7 +135,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: gwtest env|whoami|cwd|crash|exit N|sleep MS|echo ARGS|cat|\n"
 			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]|\n"
-			"              soak [MIB [MS]]|soakcheck|serve PORT 0|1\n");
+			"              soak [MIB [MS]]|soakcheck|serve PORT 0|1|secret SEED [MIB]\n");
 }
 
 int main(int argc, char **argv)
@@ -153,6 +186,8 @@ int main(int argc, char **argv)
 		return soak_main(a2 > 0 ? a2 : 64, a3 > 0 ? a3 : 1000);
 	} else if (!strcmp(cmd, "soakcheck")) {
 		return soakcheck_main();
+	} else if (!strcmp(cmd, "secret") && argc > 2) {
+		return secret(argv[2], a3 > 0 ? a3 : 16);
 	} else if (!strcmp(cmd, "serve")) {
 		return serve(a2 > 0 ? a2 : 5000, a3 > 0);
 	} else {

@@ -107,7 +107,7 @@ bg_move() {
 	local name=$1
 	shift
 	PORT=$((PORT + 1))
-	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" >/dev/null
+	h2 incoming --name "$name" --listen "tcp:$H2_IP:$PORT" --insecure >/dev/null
 	h1 migrate "$@" "$name" "tcp:$H2_IP:$PORT" >"$MOUT" 2>&1 &
 	MIG=$!
 }

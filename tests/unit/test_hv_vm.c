@@ -477,6 +477,52 @@ static void test_fd_passing(void **state)
 	assert_int_equal(f.passed_fd[4], -1);
 }
 
+/* a move inside TLS: QEMU's credentials, its stream's and the NBD server's and client's use */
+static void test_tls(void **state)
+{
+	(void)state;
+	const struct step steps[] = {
+		{ .reply = OK }, /* object-add */
+		{ .reply = OK }, /* migrate-set-parameters */
+		{ .reply = OK }, /* nbd-server-start */
+		{ .reply = OK }, /* blockdev-add */
+		{ .reply = "\"error\": {\"class\": \"GenericError\", \"desc\": \"Unable to access "
+			   "credentials /t/ca-cert.pem: No such file or directory\"}" },
+	};
+	struct fake f;
+	struct gw_err err = { 0 };
+	struct qmp *q = fake_start(&f, steps, ARRAY_SIZE(steps));
+	assert_int_equal(hv_tls_creds_add(q, HV_TLS_CREDS, "/t", 1, 2000, &err), 0);
+	assert_int_equal(hv_mig_set_tls(q, HV_TLS_CREDS, "10.0.0.2", 2000, &err), 0);
+	assert_int_equal(hv_nbd_server_start_fd(q, "nbd", 2, HV_TLS_CREDS, 2000, &err), 0);
+	assert_int_equal(hv_blockdev_add_nbd(q, "mig-target0", "10.0.0.2", 40123, "disk0",
+					     HV_TLS_CREDS, 2000, &err), 0);
+	assert_true(hv_tls_creds_add(q, HV_TLS_CREDS, "/t", 0, 2000, &err) < 0);
+	assert_non_null(strstr(err.msg, "ca-cert.pem"));
+	fake_stop(&f, q);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.lines[0],
+		"{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"tls-creds-x509\",\"id\":"
+		"\"gw-tls\",\"dir\":\"\\/t\",\"endpoint\":\"server\",\"verify-peer\":true},"
+		"\"id\":\"godwit-2\"}");
+	assert_string_equal(f.lines[1],
+		"{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"tls-creds\":\"gw-tls\","
+		"\"tls-hostname\":\"10.0.0.2\"},\"id\":\"godwit-3\"}");
+	assert_string_equal(f.lines[2],
+		"{\"execute\":\"nbd-server-start\",\"arguments\":{\"addr\":{\"type\":\"fd\","
+		"\"data\":{\"str\":\"nbd\"}},\"max-connections\":2,\"tls-creds\":\"gw-tls\"},"
+		"\"id\":\"godwit-4\"}");
+	assert_string_equal(f.lines[3],
+		"{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"nbd\",\"node-name\":"
+		"\"mig-target0\",\"server\":{\"type\":\"inet\",\"host\":\"10.0.0.2\",\"port\":\"40123\"},"
+		"\"export\":\"disk0\",\"tls-creds\":\"gw-tls\",\"tls-hostname\":\"10.0.0.2\"},"
+		"\"id\":\"godwit-5\"}");
+	assert_string_equal(f.lines[4],
+		"{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"tls-creds-x509\",\"id\":"
+		"\"gw-tls\",\"dir\":\"\\/t\",\"endpoint\":\"client\",\"verify-peer\":true},"
+		"\"id\":\"godwit-6\"}");
+}
+
 /* query-block as QEMU answers for a `-drive if=none,id=disk0` and an empty CD drive */
 #define REAL_QUERY_BLOCK                                                                        \
 	"\"return\": [{\"io-status\": \"ok\", \"device\": \"ide1-cd0\", \"locked\": false, "       \
@@ -524,7 +570,7 @@ static void test_block(void **state)
 	assert_int_equal(hv_block_node_of(q, "ide1-cd0", node, sizeof(node), 2000, &err), -ENOENT);
 	assert_string_equal(err.msg, "QEMU has no inserted ide1-cd0");
 	assert_int_equal(hv_block_node_of(q, "disk0", node, sizeof(node), 2000, &err), -EPROTO);
-	assert_int_equal(hv_nbd_server_start_fd(q, "nbd", 1, 2000, &err), 0);
+	assert_int_equal(hv_nbd_server_start_fd(q, "nbd", 1, NULL, 2000, &err), 0);
 	assert_int_equal(hv_block_export_add_nbd(q, "mig-disk0", "#block172", "disk0", 1, 2000,
 						 &err), 0);
 	assert_int_equal(hv_block_export_del(q, "mig-disk0", 1, 2000, NULL), 0);
@@ -534,8 +580,8 @@ static void test_block(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(hv_block_export_count(q, &n, 2000, &err), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(hv_blockdev_add_nbd(q, "mig-target0", "10.0.0.2", 40123, "disk0", 2000,
-					     &err), 0);
+	assert_int_equal(hv_blockdev_add_nbd(q, "mig-target0", "10.0.0.2", 40123, "disk0", NULL,
+					     2000, &err), 0);
 	struct hv_mirror m = { .job_id = "mig-mirror0", .device = "disk0",
 			       .target = "mig-target0", .sync = HV_MIRROR_SYNC_TOP,
 			       .copy_mode = HV_MIRROR_WRITE_BLOCKING };
@@ -648,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_query_migrate_hostile),
 		cmocka_unit_test(test_fd_passing),
 		cmocka_unit_test(test_block),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_blockdev_del),
 		cmocka_unit_test(test_migration_events),
 		cmocka_unit_test(test_migration_event_peer_gone),

@@ -227,6 +227,20 @@ static void test_size_bound(void **state)
 	struct layer_stats st2 = { .max_bytes = 12 };
 	assert_int_equal(apply(f, l, 2, 0, NULL, &st2, &e), 0);
 	assert_int_equal(st2.bytes, 12);
+	/* a hard link that carries data counts like a file: 6 + 10 > 12 */
+	char *p = tl_path(f->dir, "hl.tar");
+	assert_int_equal(tl_write_hardlink_with_data(p), 0);
+	for (uint64_t max = 12; max <= 16; max += 4) {
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		struct layer_stats st3 = { .max_bytes = max };
+		int r = layer_apply(fd, f->rootfs, NULL, &st3, &e);
+		if (r != (max == 12 ? -EFBIG : 0))
+			fail_msg("max %d: %d %s", (int)max, r, e.msg);
+		if (max == 16)
+			assert_int_equal(st3.bytes, 16);
+		close(fd);
+	}
+	free(p);
 }
 
 static void test_truncated(void **state)

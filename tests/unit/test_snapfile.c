@@ -192,6 +192,38 @@ static void test_damage(void **state)
 	expect_open_error(EINVAL, "section STATE ends at byte");
 }
 
+/* PATH.tmp in a directory someone else may write: a file or a symlink planted there is
+ * refused, never written through */
+static void test_planted_tmp(void **state)
+{
+	(void)state;
+	struct gw_err err = { 0 };
+	struct snap_writer *w;
+	char tmp[140], victim[140];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", snap);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(gw_write_file(victim, "keep", 4, 0600, NULL), 0);
+	assert_int_equal(symlink(victim, tmp), 0);
+	assert_int_equal(snap_create(snap, &w, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "web.snap.tmp exists"));
+	cleanup_free char *got = NULL;
+	size_t n;
+	assert_int_equal(gw_read_file(victim, 100, &got, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(got, "keep", 4);
+	struct stat st;
+	assert_int_equal(lstat(tmp, &st), 0);	/* not ours to remove */
+	assert_true(S_ISLNK(st.st_mode));
+	/* a dangling one too (it would create the target) */
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(symlink("/tmp/godwit-nonexistent-target", tmp), 0);
+	assert_int_equal(snap_create(snap, &w, &err), -EEXIST);
+	assert_int_equal(stat("/tmp/godwit-nonexistent-target", &st), -1);
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(snap_create(snap, &w, &err), 0);
+	snap_discard(w);
+}
+
 static void test_failure_keeps_old(void **state)
 {
 	(void)state;
@@ -422,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placed_misuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),

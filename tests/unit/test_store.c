@@ -201,6 +201,23 @@ static void test_failed_load_leaves_nothing(void **state)
 	free(from), free(old), free(to), free(images), free(tmp);
 }
 
+/* A FIFO where the archive's JSON should be: refused at once, never waited on */
+static void test_fifo_refused(void **state)
+{
+	struct fx *f = *state;
+	struct gw_err e = { 0 };
+	struct gw_image_loaded *res;
+	size_t n;
+	assert_int_equal(mkdir(f->arch, 0700), 0);
+	char *m = tl_path(f->arch, "manifest.json");
+	assert_int_equal(mkfifo(m, 0600), 0);
+	alarm(20); /* a hang fails the test instead of stalling the suite */
+	assert_int_equal(gw_image_load(f->root, f->arch, &res, &n, &e), -EINVAL);
+	alarm(0);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	free(m);
+}
+
 /* Every image tests/lib/mkimages.sh builds: good ones load, bad ones fail cleanly. */
 static void test_mkimages(void **state)
 {
@@ -268,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_load_resolve_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_load_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkimages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
