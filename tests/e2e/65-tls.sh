@@ -5,7 +5,8 @@
 # comes from another CA, before anything crosses: the source runs on, the destination waits
 # on. Then the move inside TLS, captured on the link with tcpdump: a marker the guest keeps in
 # memory and on its disk crosses, intact, yet the capture never holds it in the clear; the move
-# back without TLS (--insecure), captured the same way, does show it: the check can fail.
+# back without TLS (--insecure), captured the same way, does show it: the check can fail;
+# then a post-copy move inside TLS.
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
 . tests/lib/moves.sh
@@ -104,8 +105,27 @@ assert_true "its capture holds the marker in the clear" grep -qaF "$MARK" "$T/pl
 b=$(last_num sec 2 "$P")
 wait_num 1 sec "$P" $((b + 2)) 300
 assert_eq "the guest's marker is intact after both moves" "" "$(h1 logs sec | grep CORRUPT)"
-h1 rm -f sec >/dev/null
+
+# 5. a post-copy move inside TLS: its messages stay on the first connection (no control
+# connection), QEMU's stream and the pages it pulls on the second
 h2 rm sec >/dev/null 2>&1
+PORT=$((PORT + 1))
+assert_eq "incoming inside TLS, again" "sec" \
+	"$(h2 incoming --name sec --listen "tcp:$H2_IP:$PORT" --tls-dir "$T/good" 2>&1)"
+# memory dirtied flat out, so that QEMU has pages left to pull after the switch
+hgwt 30 1 exec sec sh -c '/bin/gwtest memtest 64 1 >/dev/null 2>&1 &'
+b=$(last_num sec 1 "$P")
+capture "$T/pc.pcap" 1
+out=$(h1 migrate --tls-dir "$T/good" --postcopy --json sec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
+stop_capture
+echo "# post-copy inside TLS: $out"
+assert_eq "the post-copy move inside TLS completes" 0 "$rc"
+assert_match "... and switched to post-copy" '"kind":"postcopy"' "$out"
+assert_false "its capture never holds the marker in the clear" grep -qaF "$MARK" "$T/pc.pcap"
+wait_num 2 sec "$P" $((b + 3)) 300
+assert_eq "the marker is intact after the post-copy move" "" "$(h2 logs sec | grep CORRUPT)"
+h2 rm -f sec >/dev/null
+h1 rm sec >/dev/null 2>&1
 sleep 1
 assert_eq "no QEMU or shim left on either host" "" "$(leftovers "$R1")$(leftovers "$R2")"
 finish
