@@ -191,20 +191,17 @@ static int io_full(const struct mig_conn *c, void *buf, size_t len, int writing,
 	if (c->fd < 0) /* poll would skip it and sit out the whole deadline */
 		return -EBADF;
 	short ev = writing ? POLLOUT : POLLIN;
-	int ready = 0;
+	int try_first = c->io != NULL, ready = try_first;
 	while (done < len) {
-		if (!c->io && !ready) {
+		if (!ready) {
 			int w = io_wait(c, ev, deadline);
 			if (w <= 0)
 				return w < 0 ? w : -ETIMEDOUT;
 		}
 		ssize_t n = io_once(c, p + done, len - done, writing, &ev);
-		ready = 0;
+		ready = try_first;
 		if (n == -EAGAIN) {
-			int w = io_wait(c, ev, deadline);
-			if (w <= 0)
-				return w < 0 ? w : -ETIMEDOUT;
-			ready = 1;
+			ready = 0; /* wait for what io_once said, then try again */
 			continue;
 		}
 		if (n < 0)

@@ -38,18 +38,6 @@ static int accept_one(struct container *ct, int listen_fd, struct gw_err *err)
 	}
 }
 
-/* Our QEMU goes before we tell the source we failed: once it reads ABORT it may resume its
- * own copy, so ours must already be gone (never two running copies). */
-static void kill_qemu(struct container *ct)
-{
-	if (ct->qemu_pid <= 0)
-		return;
-	kill(ct->qemu_pid, SIGKILL);
-	while (waitpid(ct->qemu_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	ct->qemu_pid = 0;
-}
-
 /* PREPARE: can this host honour the config? Fills ct->cfg and creates the disk. */
 static int prepare(struct container *ct, json_object *msg, char *reason, size_t rlen,
 		   struct gw_err *err)
@@ -294,7 +282,7 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	if (r == 0 && (r = mig_nbd_export(ct, m->fd, m->token, &m->nbd_port, err)) < 0)
 		snprintf(m->reason, sizeof(m->reason), "disk-export");
 	if (r < 0) {
-		kill_qemu(ct);
+		shim_kill_qemu(ct);
 		mig_send_prepare(&m->mc, m->reason, err->msg, NULL);
 		m->refused = 1;
 		return r;
@@ -381,7 +369,9 @@ static void dst_close(struct dst_move *m)
 static int dst_undo(struct dst_move *m, int r, struct gw_err *err)
 {
 	if (!m->refused) {
-		kill_qemu(m->ct);
+		/* our QEMU goes before we tell the source we failed: once it reads ABORT it may
+		 * resume its own copy, so ours must already be gone (never two running copies) */
+		shim_kill_qemu(m->ct);
 		alink_close(m->ct);
 		mig_send_abort(m->ram_begun ? m->ctl : &m->mc, "destination-failed", err->msg, NULL);
 	}

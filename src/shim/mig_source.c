@@ -226,7 +226,6 @@ static int src_negotiate(struct src_move *m, struct gw_err *err)
  * pre-switchover (mig_source_stream.c). A post-copy move opens its control connection too. */
 static int src_mirror(struct src_move *m, struct gw_err *err)
 {
-	char host[256], port[16];
 	int r = 0;
 	src_enter(m, JOB_MIRROR);
 	/* in TLS the first connection stays godwit's: no second one for control */
@@ -234,9 +233,7 @@ static int src_mirror(struct src_move *m, struct gw_err *err)
 		r = mig_open_control(m->ct, m->o.uri, MIG_CONN_CONTROL, m->token, &m->cc, err);
 		mig_trace("source: control connection open");
 	}
-	if (r == 0)
-		r = net_parse_tcp(m->o.uri, host, port, err);
-	if (r == 0 && (r = mig_mirror_start(m->ct, host, m->nbd_port, m->token, err)) == 0) {
+	if (r == 0 && (r = mig_mirror_start(m->ct, m->host, m->nbd_port, m->token, err)) == 0) {
 		m->mirroring = 1;
 		mig_trace("source: disk mirror started");
 		r = mig_mirror_wait_ready(m->ct, (int)(m->o.targets.max_total_ns / 1000000),

@@ -13,18 +13,14 @@ static ssize_t conn_io(void *ssl, void *buf, size_t len, int writing, short *eve
 	return gw_tls_io(ssl, buf, len, writing, events);
 }
 
-static int conn_wait(void *ct, int fd, short events, int timeout_ms)
-{
-	return job_wait(((struct container *)ct)->job, fd, events, -1, timeout_ms);
-}
-
 int mig_tls_start(struct container *ct, struct mig_conn *mc, const char *host,
 		  struct mig_tls *t, struct gw_err *err)
 {
 	int server = host == NULL;
 	int r = gw_tls_ctx_new(ct->tls_dir, server, &t->ctx, err);
 	if (r == 0)
-		r = gw_tls_handshake(t->ctx, mc->fd, host, conn_wait, ct, 10000, &t->ssl, err);
+		r = gw_tls_handshake(t->ctx, mc->fd, host, mc->wait, mc->wait_arg, 10000, &t->ssl,
+				     err);
 	if (r < 0) {
 		mig_tls_end(t);
 		return r;

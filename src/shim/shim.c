@@ -465,20 +465,21 @@ static int shim_setup(struct container *ct, const struct shim_opts *o, const cha
 	return r;
 }
 
-static void kill_vm(struct container *ct)
+void shim_kill_qemu(struct container *ct)
 {
-	if (ct->qemu_pid > 0) {
-		kill(ct->qemu_pid, SIGKILL);
-		waitpid(ct->qemu_pid, NULL, 0);
-		ct->qemu_pid = 0;
-	}
+	if (ct->qemu_pid <= 0)
+		return;
+	kill(ct->qemu_pid, SIGKILL);
+	while (waitpid(ct->qemu_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	ct->qemu_pid = 0;
 }
 
 /* After the loop: the exit status, and what goes with the shim (a failed incoming move's
  * record, a --rm container's). */
 static int shim_finish(struct container *ct)
 {
-	kill_vm(ct);
+	shim_kill_qemu(ct);
 	if (ct->incoming_failed) {
 		/* nothing of a failed incoming migration stays on this host */
 		char *dir = strdup(ct->dir);
@@ -562,7 +563,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		r = shim_vm_start(&ct, 0, 0, &err);
 	if (r < 0) {
 		fprintf(stderr, "shim: %s\n", err.msg);
-		kill_vm(&ct);
+		shim_kill_qemu(&ct);
 		free_container(&ct);
 		/* last: the CLI removes the half-made record once it reads this */
 		char msg[GW_ERR_MSG_MAX + 8];

@@ -107,6 +107,8 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 /* Ask the VM to go down: graceful through the agent, forced (QMP quit / SIGKILL) after
  * grace_ms. */
 void shim_request_stop(struct container *ct, int grace_ms);
+/* Kill QEMU at once (SIGKILL) and reap it. */
+void shim_kill_qemu(struct container *ct);
 
 /* shim_net.c: the container's tap on its network's bridge (nothing without a network) */
 int shim_net_up(struct container *ct, struct gw_err *err);

@@ -121,6 +121,8 @@ stop_capture
 echo "# post-copy inside TLS: $out"
 assert_eq "the post-copy move inside TLS completes" 0 "$rc"
 assert_match "... and switched to post-copy" '"kind":"postcopy"' "$out"
+size=$(stat -c %s "$T/pc.pcap")
+assert_true "its capture holds the move ($((size >> 20)) MiB)" test "$size" -gt $((32 << 20))
 assert_false "its capture never holds the marker in the clear" grep -qaF "$MARK" "$T/pc.pcap"
 wait_num 2 sec "$P" $((b + 3)) 300
 assert_eq "the marker is intact after the post-copy move" "" "$(h2 logs sec | grep CORRUPT)"
