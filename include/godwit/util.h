@@ -58,6 +58,10 @@ int gw_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int gw_dir_each(int at, const char *name, int (*fn)(int dfd, const char *entry, void *arg),
 		void *arg, struct gw_err *err);
 
+/* The state root and its images/, containers/ and volumes/: made 0700 if missing, tightened to
+ * 0700 if not, refused unless owned by the effective user (src/common/stateroot.c). */
+int gw_root_prepare(const char *root, struct gw_err *err);
+
 /* mkdir -p with mode for created dirs. */
 int gw_mkdir_p(const char *path, mode_t mode, struct gw_err *err);
 

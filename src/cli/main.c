@@ -127,7 +127,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name))
 			continue;
-		int idx = optind;
+		int idx = optind, help = 0;
+		for (int i = idx + 1; i < argc; i++)
+			help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+		struct gw_err err = { 0 };
+		if (!help && gw_root_prepare(cli.root, &err) < 0) {
+			fprintf(stderr, "godwit: %s\n", err.msg);
+			return GW_EXIT_ERROR;
+		}
 		optind = 0; /* let the command's getopt_long start afresh (GNU: full reset) */
 		return commands[i].fn(&cli, argc - idx, argv + idx);
 	}

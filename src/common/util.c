@@ -170,7 +170,7 @@ int gw_lock_dir(const char *dir, struct gw_err *err)
 	cleanup_free char *path = gw_strdup_printf("%s/lock", dir);
 	if (!path)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	int r = gw_mkdir_p(dir, 0755, err);
+	int r = gw_mkdir_p(dir, 0700, err);
 	if (r < 0)
 		return r;
 	cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

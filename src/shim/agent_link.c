@@ -194,8 +194,10 @@ static int json_int(const struct gw_frame *f, const char *key, int dflt)
 
 static void on_frame(struct container *ct, const struct gw_frame *f)
 {
-	if (f->hdr.chan)
+	if (f->hdr.chan) {
 		ctl_exec_answered(ct, f->hdr.chan);
+		exec_chan_seen(&ct->chans, f->hdr.chan, f->hdr.type == GW_FRAME_EXIT);
+	}
 	switch (f->hdr.type) {
 	case GW_FRAME_HELLO: {
 		uint32_t last, next;

@@ -131,9 +131,9 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 		return ctl_reply_error(cl, "\"argv\" must not be empty");
 	if (cl->exec_chan)
 		return ctl_reply_error(cl, "this connection already runs an exec session");
-	int chan = ct->next_chan++;
-	if (chan > 65535)
-		return ctl_reply_error(cl, "too many exec sessions");
+	int chan = exec_chan_take(&ct->chans);
+	if (chan < 0)
+		return ctl_reply_error(cl, "too many exec sessions (65535 are running)");
 	json_object *spec = json_object_new_object();
 	json_object_object_add(spec, "argv", json_object_get(argv));
 	/* like docker exec: the container's env, cwd and user unless the request overrides */
@@ -165,8 +165,10 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 	struct gw_err err = { 0 };
 	int r = alink_send_exec(ct, chan, spec, &err);
 	json_object_put(spec);
-	if (r < 0)
+	if (r < 0) {
+		exec_chan_seen(&ct->chans, chan, 1);
 		return ctl_reply_error(cl, err.msg);
+	}
 	cl->exec_chan = chan;
 	cl->exec_deadline_ns = gw_now_mono_ns() + SHIM_EXEC_START_MS * 1000000LL;
 	json_object *ret = json_object_new_object();

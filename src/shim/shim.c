@@ -542,8 +542,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
-	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
-				.next_chan = 1 };
+	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		ct.clients[i].fd = -1;
 	ct.st.exit_status = -1;

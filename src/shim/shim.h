@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <json-c/json.h>
 
+#include "exec_chans.h"
 #include "godwit/container.h"
 #include "godwit/ctl.h"
 #include "godwit/hostnet.h"
@@ -92,7 +93,7 @@ struct container {
 	int started;		/* START sent to the agent */
 	int main_exited;	/* EXIT for chan 0 received */
 	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
-	int next_chan;
+	struct exec_chans chans; /* exec sessions' numbers */
 	int done;		/* leave the event loop */
 	int incoming_failed;	/* the migration into this shim failed: remove the record */
 };

@@ -61,6 +61,21 @@ assert_eq "unknown command: exit 125" 125 "$rc"
 assert_match "unknown command: names it" "^godwit: unknown command 'nosuchcommand'" "$out"
 assert_eq "no container was created by bad runs" "" "$(gw ps -aq)"
 
+# the state root: made 0700 (with images/, containers/, volumes/), tightened when looser,
+# refused when someone else owns it
+assert_eq "the root and its stores are 0700" "700 700 700 700" \
+	"$(stat -c %a "$ROOT" "$ROOT/images" "$ROOT/containers" "$ROOT/volumes" | tr '\n' ' ' | sed 's/ $//')"
+chmod 755 "$ROOT" "$ROOT/images"
+gw images >/dev/null
+assert_eq "a looser root is tightened to 0700" "700 700" "$(stat -c %a "$ROOT" "$ROOT/images" | tr '\n' ' ' | sed 's/ $//')"
+FOREIGN=$(new_root)
+chown nobody "$FOREIGN"
+out=$("$GODWIT" --root "$FOREIGN" images 2>&1); rc=$?
+assert_eq "a root owned by another user: exit 125" 125 "$rc"
+assert_match "a root owned by another user: says whose it is" \
+	"^godwit: $FOREIGN is owned by uid [0-9]+, not by this user \(uid 0\)" "$out"
+assert_eq "nothing was made in a root owned by another user" "" "$(ls -A "$FOREIGN")"
+
 out=$(gw rmi gwtest:latest 2>&1); rc=$?
 assert_eq "rmi exits 0" 0 "$rc"
 assert_true "rmi removed it" bash -c "! '$GODWIT' --root '$ROOT' images | grep -q gwtest"
