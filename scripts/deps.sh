@@ -49,3 +49,12 @@ if [ ${#missing[@]} -gt 0 ] || [ "$qemu_ok" -eq 0 ]; then
 			"${bpo_pkgs[@]}" >/dev/null
 	fi
 fi
+# The user QEMU runs as (docs/security.md): no home, no shell, no password; in the kvm group
+# where the host has one.
+if ! getent passwd godwit-qemu >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+		--user-group godwit-qemu
+fi
+if getent group kvm >/dev/null; then
+	usermod -a -G kvm godwit-qemu
+fi

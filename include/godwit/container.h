@@ -52,7 +52,16 @@ struct ct_config {
 	char **ports;		/* published ports, "tcp:0.0.0.0:8080:80" (NULL = none) */
 	char **volumes;		/* volume mounts, "NAME:/target[:ro]" (godwit/mount.h; NULL = none) */
 	int64_t created_ns;	/* wall clock */
+	/* the output log's rotation (run --log-opt; 0 = the defaults below): output.log is
+	 * renamed output.log.1 (older ones shift up) once it reaches log_max_size, and at most
+	 * log_max_file files are kept, output.log counted */
+	uint64_t log_max_size;
+	int log_max_file;
 };
+#define CT_LOG_MAX_SIZE_DEFAULT (20ULL << 20)	/* as Docker's "local" log driver */
+#define CT_LOG_MAX_FILE_DEFAULT 5
+#define CT_LOG_MAX_SIZE_MIN (4ULL << 10)
+#define CT_LOG_MAX_FILE_MAX 100
 
 /* What the shim publishes (state.json, atomically replaced on every change). */
 struct ct_status {

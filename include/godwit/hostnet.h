@@ -8,6 +8,7 @@
 #define GODWIT_HOSTNET_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "godwit/err.h"
 
@@ -82,6 +83,8 @@ int gw_network_json(const char *root, const char *name, char **out, struct gw_er
  * bridge (a migrating container's, until COMMIT), until gw_tap_unseal brings it up. */
 int gw_tap_create(const char *tap, const char *bridge, int sealed, struct gw_err *err);
 int gw_tap_unseal(const char *tap, struct gw_err *err);
+/* Let uid/gid (QEMU's user) attach to the tap by name (TUNSETOWNER, TUNSETGROUP). */
+int gw_tap_set_owner(const char *tap, uid_t uid, gid_t gid, struct gw_err *err);
 /* Delete the link (nothing when it does not exist). */
 int gw_tap_delete(const char *tap, struct gw_err *err);
 /* The tap name of a container: "gwt" + a short hash of root and name (unique per host). */

@@ -39,7 +39,36 @@ struct hv_vm_config {
 	const char *nic_tap;		/* with nic_mac: a tap device name, or NULL for user net */
 	int incoming;			/* start with -incoming defer (destination of a migration) */
 	int paused;			/* start with -S */
+	/* > 0: the listening sockets for QMP and the agent port are these inherited fds
+	 * (QEMU binds nothing; qmp_path and agent_path stay the shim's) */
+	int qmp_fd, agent_fd;
+	int console_fd;			/* > 0: ttyS0 into this connected socket, not console_path */
+	int sandbox;			/* QEMU's seccomp filter (-sandbox, docs/security.md) */
 };
+
+/* QEMU's confinement, entered in its child before exec (src/hv/jail.c): a mount namespace in
+ * which `hide` (the state root) is an empty read-only tmpfs that shows only `keep` (paths under
+ * it: files or directories, read-only where keep_ro) again at their own paths, /dev/userfaultfd
+ * is the user's and (own_pids) /proc is the child's PID namespace's; then uid/gid/groups (uid
+ * 0: stays root). */
+#define HV_JAIL_KEEP_MAX (8 + GW_MOUNTS_MAX)
+#define HV_JAIL_GROUPS_MAX 16
+struct hv_jail {
+	const char *hide;
+	int n_keep;
+	const char *keep[HV_JAIL_KEEP_MAX];
+	int keep_ro[HV_JAIL_KEEP_MAX];
+	uid_t uid;
+	gid_t gid;
+	int n_groups;
+	gid_t groups[HV_JAIL_GROUPS_MAX];
+	int own_pids;		/* the caller is PID 1 of a new PID namespace: mount its /proc */
+};
+int hv_jail_enter(const struct hv_jail *j, struct gw_err *err);
+/* QEMU's user (GODWIT_QEMU_USER, default HV_QEMU_USER; "root" runs it as root, confined by
+ * the namespace and -sandbox only): its ids and groups into j. */
+#define HV_QEMU_USER "godwit-qemu"
+int hv_jail_user(struct hv_jail *j, struct gw_err *err);
 
 /* Choose the accelerator for `mode` ("auto", "kvm", "tcg"). auto picks KVM only where it can
  * run a stock guest kernel (a /dev/kvm backed by PVM cannot) and says why in reason. */

@@ -33,6 +33,8 @@ struct gw_image {
 	uint64_t size;		/* bytes of the unpacked root filesystem */
 };
 
+/* ROOT/images/<hex>/base.ext4 for id "sha256:<hex>" (NULL for another id or no memory). */
+char *gw_image_base_disk(const char *root, const char *id);
 /* ref: "name:tag", "name" (= name:latest), full "sha256:<hex>", or an unambiguous id prefix
  * (>= 4 hex chars, with or without "sha256:"). -ENOENT with "unknown image: REF" if absent. */
 int gw_image_resolve(const char *root, const char *ref, struct gw_image *out, struct gw_err *err);

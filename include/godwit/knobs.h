@@ -7,6 +7,8 @@
 
 struct gw_knobs {
 	const char *qemu;		/* GODWIT_QEMU: the QEMU binary (NULL: on PATH) */
+	const char *qemu_user;		/* GODWIT_QEMU_USER: the user QEMU runs as (NULL: godwit-qemu) */
+	const char *snapshot_key;	/* GODWIT_SNAPSHOT_KEY: a key file; snapshots get an HMAC */
 	const char *guest_cmdline;	/* GODWIT_GUEST_CMDLINE: appended to the guest kernel's */
 	int debug_keep;			/* GODWIT_DEBUG_KEEP set: a failed restore keeps its files */
 	int mig_trace;			/* GODWIT_MIG_TRACE set: each migration step to shim.log */

@@ -63,7 +63,13 @@ enum snap_section_type {
 	SNAP_SEC_DISK = 2,
 	SNAP_SEC_STATE = 3,
 	SNAP_SEC_PAD = 4,	/* filler before an aligned section (zeros) */
+	/* HMAC-SHA256 (32 bytes) with the host's snapshot key over the file's header and every
+	 * section header before it (snapfile_mac.c); written last before END, with
+	 * SNAP_FLAG_SKIPPABLE, when a key is set */
+	SNAP_SEC_MAC = 5,
 };
+#define SNAP_KEY_MIN 32
+#define SNAP_KEY_MAX 1024
 
 struct snap_section {
 	uint32_t type;
@@ -110,6 +116,8 @@ int snap_section_place(struct snap_writer *w, uint32_t type, uint64_t *data_off,
 int snap_section_adopt(struct snap_writer *w, struct gw_err *err);
 /* The file being written (PATH.tmp), for reopening it for QEMU; owned by w. */
 int snap_writer_fd(const struct snap_writer *w);
+/* Give the snapshot a MAC section with this key (copied) at snap_commit. */
+int snap_set_key(struct snap_writer *w, const uint8_t *key, size_t len, struct gw_err *err);
 /* Write END, fsync, rename PATH.tmp to PATH; frees w in every case. Requires CONFIG and STATE. */
 int snap_commit(struct snap_writer *w, struct gw_err *err);
 /* Give up: remove PATH.tmp, free w (NULL is fine). */
@@ -130,6 +138,13 @@ int snap_verify_section(struct snap_reader *r, uint32_t type, struct gw_err *err
 int snap_reader_fd(const struct snap_reader *r);
 void snap_close(struct snap_reader *r);
 const struct snap_info *snap_info(const struct snap_reader *r);
+/* With a key: 0 if the file's MAC section matches it, else -EPERM ("carries no HMAC", "does
+ * not match"); without (NULL): 0. */
+int snap_check_mac(struct snap_reader *r, const uint8_t *key, size_t key_len,
+		   struct gw_err *err);
+/* A snapshot key from a file: SNAP_KEY_MIN..SNAP_KEY_MAX bytes, a regular file of this user's
+ * that no one else can read (GODWIT_SNAPSHOT_KEY names it). */
+int snap_key_load(const char *path, uint8_t key[SNAP_KEY_MAX], size_t *len, struct gw_err *err);
 /* The section of that type, or NULL. */
 const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type);
 /* The CONFIG section as a NUL-terminated malloc'd string. */

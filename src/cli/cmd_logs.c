@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "godwit/container.h"
@@ -20,6 +21,50 @@ static void print_record(const struct log_record *rec, int timestamps, int *at_l
 		fputc('\n', out);
 	*at_line_start = !rec->partial;
 	fflush(out);
+}
+
+/* The log's records as they are read: a record the writer has not finished (no newline yet)
+ * waits in acc for the rest. */
+struct reader {
+	int ts;
+	int at_start[3];
+	char *line, *acc;
+	size_t cap, pend;
+};
+
+static void reader_free(struct reader *rd)
+{
+	free(rd->line);
+	free(rd->acc);
+}
+
+/* Print f's records up to its end (clearing EOF, so that more can be read later): 0, or -1
+ * out of memory. */
+static int drain(struct reader *rd, FILE *f)
+{
+	ssize_t n;
+	while ((n = getline(&rd->line, &rd->cap, f)) > 0) {
+		char *rec_line = rd->line;
+		size_t rl = (size_t)n;
+		if (rd->pend || rd->line[n - 1] != '\n') { /* a record read in pieces */
+			char *nb = realloc(rd->acc, rd->pend + (size_t)n);
+			if (!nb)
+				return -1;
+			rd->acc = nb;
+			memcpy(rd->acc + rd->pend, rd->line, (size_t)n);
+			rd->pend += (size_t)n;
+			if (rd->line[n - 1] != '\n')
+				continue; /* the writer is mid-record: keep the piece */
+			rec_line = rd->acc;
+			rl = rd->pend;
+			rd->pend = 0;
+		}
+		struct log_record rec;
+		if (log_parse(rec_line, rl - 1, &rec) == 0)
+			print_record(&rec, rd->ts, &rd->at_start[rec.stream]);
+	}
+	clearerr(f);
+	return 0;
 }
 
 static int is_live(enum ct_state s)
@@ -56,60 +101,67 @@ int cmd_logs(struct gw_cli *cli, int argc, char **argv)
 	struct ct_config cfg;
 	if (ct_config_load(cli->root, name, &cfg, &err) < 0)
 		return cli_fail("logs", &err);
+	int files = cfg.log_max_file ? cfg.log_max_file : CT_LOG_MAX_FILE_DEFAULT;
 	ct_config_free(&cfg);
 	cleanup_free char *path = ct_path(cli->root, name, "output.log");
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0; /* no output yet */
-	char *line = NULL;
-	size_t cap = 0, pend = 0;
-	int at_start[3] = { 1, 1, 1 };
-	char *acc = NULL; /* a record still being written (no newline yet) */
-	for (;;) {
-		ssize_t n = getline(&line, &cap, f);
-		if (n > 0 && line[n - 1] == '\n') {
-			char *rec_line = line;
-			size_t rl = (size_t)n - 1;
-			if (pend) { /* complete the record read in pieces */
-				char *nb = realloc(acc, pend + (size_t)n);
-				if (!nb)
-					break;
-				acc = nb;
-				memcpy(acc + pend, line, (size_t)n);
-				rec_line = acc;
-				rl = pend + (size_t)n - 1;
-				pend = 0;
-			}
-			struct log_record rec;
-			if (log_parse(rec_line, rl, &rec) == 0)
-				print_record(&rec, ts, &at_start[rec.stream]);
+	if (!path)
+		return cli_fail("logs", &(struct gw_err){ .code = ENOMEM, .msg = "out of memory" });
+	struct reader rd = { .ts = ts, .at_start = { 1, 1, 1 } };
+	/* the rotated files first, oldest first (run --log-opt) */
+	for (int k = files - 1; k >= 1; k--) {
+		cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
+		FILE *of = old ? fopen(old, "re") : NULL;
+		if (!of)
 			continue;
-		}
-		if (n > 0) { /* the writer is mid-record: keep the piece */
-			char *nb = realloc(acc, pend + (size_t)n);
-			if (!nb)
-				break;
-			acc = nb;
-			memcpy(acc + pend, line, (size_t)n);
-			pend += (size_t)n;
-		}
-		if (!follow)
-			break;
+		drain(&rd, of);
+		fclose(of);
+		rd.pend = 0; /* a record cut off at a file's end is not continued in the next */
+	}
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		reader_free(&rd);
+		return 0; /* no output yet */
+	}
+	while (drain(&rd, f) == 0 && follow) {
 		struct ct_status st;
 		if (ct_status_load(cli->root, name, &st, &err) < 0 || !is_live(st.state)) {
 			/* one last read: the shim may have written before it stopped */
-			clearerr(f);
-			if ((n = getline(&line, &cap, f)) > 0) {
-				fseek(f, -n, SEEK_CUR);
-				continue;
-			}
+			drain(&rd, f);
 			break;
 		}
-		clearerr(f);
+		/* rotated: the rest of the old file, the files rotated after it (it may have moved
+		 * more than once since the last look), then the new one from its start */
+		struct stat now, open_st;
+		if (stat(path, &now) == 0 && fstat(fileno(f), &open_st) == 0 &&
+		    now.st_ino != open_st.st_ino) {
+			drain(&rd, f);
+			int at = 0;
+			for (int k = 1; k < files && !at; k++) {
+				cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
+				struct stat ks;
+				if (old && stat(old, &ks) == 0 && ks.st_ino == open_st.st_ino)
+					at = k;
+			}
+			for (int k = at - 1; k >= 1; k--) {
+				cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
+				FILE *of = old ? fopen(old, "re") : NULL;
+				if (of) {
+					rd.pend = 0;
+					drain(&rd, of);
+					fclose(of);
+				}
+			}
+			FILE *nf = fopen(path, "re");
+			if (nf) {
+				fclose(f);
+				f = nf;
+				rd.pend = 0;
+				continue;
+			}
+		}
 		poll(NULL, 0, 100);
 	}
-	free(acc);
-	free(line);
+	reader_free(&rd);
 	fclose(f);
 	return 0;
 }

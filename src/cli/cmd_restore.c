@@ -5,16 +5,19 @@
  * lets QEMU read it in place only then. A failure at any step leaves nothing behind. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "shimctl.h"
 #include "godwit/container.h"
 #include "godwit/hv.h"
 #include "godwit/image.h"
+#include "godwit/knobs.h"
 #include "godwit/proc.h"
 #include "godwit/snapfile.h"
 #include "godwit/util.h"
@@ -180,21 +183,40 @@ static int write_record(struct gw_cli *cli, const char *snap, struct snap_reader
 int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "name", required_argument, NULL, 'n' },
+		{ "memory-max", required_argument, NULL, 'm' }, { "cpus-max", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *name = NULL;
 	int c;
+	/* by default what this host has */
+	uint64_t max_mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	long max_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char *end;
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
+		case 'm':
+			if (gw_parse_size(optarg, 1ULL << 20, &max_mem) < 0 || max_mem < (16ULL << 20))
+				return cli_usage_error("restore", "invalid --memory-max '%s'", optarg);
+			break;
+		case 'c':
+			max_cpus = strtol(optarg, &end, 10);
+			if (*end || max_cpus < 1 || max_cpus > 255)
+				return cli_usage_error("restore", "invalid --cpus-max '%s'", optarg);
+			break;
 		case 'h':
-			printf("Usage: godwit restore [--name NAME] FILE\n\n"
+			printf("Usage: godwit restore [--name NAME] [--memory-max SIZE] [--cpus-max N] FILE\n\n"
 			       "Start a new container from a snapshot written by `godwit snapshot`: it\n"
 			       "continues where the snapshot was taken (memory, processes, disk, log).\n"
 			       "The image must be loaded on this host. The file is verified first; a\n"
 			       "damaged file changes nothing.\n\n"
-			       "  -n, --name NAME  name of the new container (default: the saved name)\n"
-			       "  -h, --help       this help\n");
+			       "  -n, --name NAME        name of the new container (default: the saved name)\n"
+			       "      --memory-max SIZE  refuse a snapshot whose container wants more\n"
+			       "                         memory (default: this host's; a bare number is MiB)\n"
+			       "      --cpus-max N       refuse one that wants more CPUs (default: this\n"
+			       "                         host's)\n"
+			       "  -h, --help             this help\n");
 			return 0;
 		default: return cli_usage_error("restore", "invalid option");
 		}
@@ -213,10 +235,30 @@ int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 	struct gw_image img = { 0 };
 	/* STATE, the bulk, is checked by the shim while its QEMU starts */
 	int r = snap_open_ex(argv[optind], 1u << SNAP_SEC_STATE, &sr, &err);
+	/* a host with a snapshot key takes only the files made with it (docs/security.md) */
+	if (r == 0 && gw_knobs()->snapshot_key) {
+		uint8_t key[SNAP_KEY_MAX];
+		size_t klen;
+		r = snap_key_load(gw_knobs()->snapshot_key, key, &klen, &err);
+		if (r == 0)
+			r = snap_check_mac(sr, key, klen, &err);
+		OPENSSL_cleanse(key, sizeof(key));
+		if (r < 0)
+			gw_err_prefix(&err, "%s", argv[optind]);
+	}
 	if (r == 0)
 		r = read_saved(sr, &s, &err);
 	if (r == 0 && !snap_find(sr, SNAP_SEC_DISK))
 		r = gw_err_set(&err, EINVAL, "%s: snapshot has no DISK section", argv[optind]);
+	/* the file's size stays inside what this host's operator allows */
+	if (r == 0 && s.cfg.mem_bytes > max_mem)
+		r = gw_err_set(&err, E2BIG, "the snapshot's container wants %llu MiB of memory; this "
+			       "host allows %llu MiB (restore --memory-max)",
+			       (unsigned long long)(s.cfg.mem_bytes >> 20),
+			       (unsigned long long)(max_mem >> 20));
+	if (r == 0 && s.cfg.cpus > max_cpus)
+		r = gw_err_set(&err, E2BIG, "the snapshot's container wants %d CPUs; this host allows "
+			       "%ld (restore --cpus-max)", s.cfg.cpus, max_cpus);
 	if (r == 0 && !valid_image_id(s.cfg.image_id))
 		r = gw_err_set(&err, EINVAL, "snapshot config: bad image id");
 	if (r == 0 && gw_image_resolve(cli->root, s.cfg.image_id, &img, &err) < 0)

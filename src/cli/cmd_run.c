@@ -53,6 +53,10 @@ static void usage(FILE *f)
 		   "                        mount named volume NAME (made, 1G, if missing: godwit\n"
 		   "                        volume) at PATH; it moves with the container; up to 4;\n"
 		   "                        host directories cannot be mounted\n"
+		   "      --log-opt max-size=SIZE | max-file=N\n"
+		   "                        rotate the output log at SIZE (default 20m, at least\n"
+		   "                        4k; a bare number is bytes), keeping N files in all\n"
+		   "                        (default 5, 1 to 100); repeatable\n"
 		   "  -h, --help            this help\n");
 }
 
@@ -134,6 +138,8 @@ struct run_opts {
 	char *vols[GW_MOUNTS_MAX + 1];	/* -v specs as given, NULL-terminated */
 	size_t nvols;
 	uint64_t mem;
+	uint64_t log_max_size;	/* --log-opt max-size= (0: the default) */
+	int log_max_file;	/* --log-opt max-file= */
 	char *uenv[MAX_ENV];
 	size_t nuenv;
 };
@@ -187,6 +193,24 @@ static int take_opt(int c, const char *arg, struct run_opts *o)
 			return cli_usage_error("run", "more than %zu -p", ARRAY_SIZE(o->net.publish));
 		o->net.publish[o->net.npublish++] = arg;
 		break;
+	case 'L':
+		/* Docker's json-file/local options: max-size=SIZE (k, m, g), max-file=N */
+		if (!strncmp(arg, "max-size=", 9)) {
+			if (gw_parse_size(arg + 9, 1, &o->log_max_size) < 0 ||
+			    o->log_max_size < CT_LOG_MAX_SIZE_MIN || o->log_max_size > (1ULL << 40))
+				return cli_usage_error("run", "invalid --log-opt '%s' (max-size from "
+						       "4k to 1t)", arg);
+		} else if (!strncmp(arg, "max-file=", 9)) {
+			v = strtol(arg + 9, &end, 10);
+			if (!arg[9] || *end || v < 1 || v > CT_LOG_MAX_FILE_MAX)
+				return cli_usage_error("run", "invalid --log-opt '%s' (max-file from 1 "
+						       "to %d)", arg, CT_LOG_MAX_FILE_MAX);
+			o->log_max_file = (int)v;
+		} else {
+			return cli_usage_error("run", "unknown --log-opt '%s' (max-size=SIZE or "
+					       "max-file=N)", arg);
+		}
+		break;
 	case 'v':
 		if (o->nvols >= GW_MOUNTS_MAX)
 			return cli_usage_error("run", "more than %d volumes", GW_MOUNTS_MAX);
@@ -212,6 +236,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 		{ "network", required_argument, NULL, 'N' }, { "ip", required_argument, NULL, 'I' },
 		{ "mac", required_argument, NULL, 'A' }, { "publish", required_argument, NULL, 'p' },
 		{ "volume", required_argument, NULL, 'v' },
+		{ "log-opt", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int c, r;
@@ -273,6 +298,8 @@ static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const
 	cfg->mem_bytes = o->mem;
 	cfg->cpus = o->cpus;
 	cfg->auto_remove = o->autorm;
+	cfg->log_max_size = o->log_max_size;
+	cfg->log_max_file = o->log_max_file;
 	snprintf(cfg->accel, sizeof(cfg->accel), "%s", hv_accel_name(accel));
 	snprintf(cfg->machine, sizeof(cfg->machine), "%s", machine);
 	cfg->kernel = steal_ptr(kernel);

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "shimctl.h"
+#include "godwit/knobs.h"
 #include "godwit/util.h"
 
 /* The shim runs elsewhere (its own cwd): hand it an absolute path whose directory exists. */
@@ -82,6 +83,16 @@ int cmd_snapshot(struct gw_cli *cli, int argc, char **argv)
 	json_object *args = json_object_new_object(), *res = NULL;
 	json_object_object_add(args, "path", json_object_new_string(path));
 	json_object_object_add(args, "stop", json_object_new_boolean(stop));
+	/* the host's snapshot key: the file gets an HMAC (docs/security.md) */
+	cleanup_free char *key = gw_knobs()->snapshot_key
+					 ? absolute_path(gw_knobs()->snapshot_key, &err) : NULL;
+	if (gw_knobs()->snapshot_key && !key) {
+		json_object_put(args);
+		close(fd);
+		return cli_fail("snapshot", &err);
+	}
+	if (key)
+		json_object_object_add(args, "key_file", json_object_new_string(key));
 	struct ctl_reader rd = { 0 };
 	int r = ctl_call(fd, &rd, "snapshot", args, &res, NULL, NULL, -1, &err);
 	json_object_put(args);

@@ -17,6 +17,8 @@ void gw_knobs_load(void)
 {
 	knobs = (struct gw_knobs){
 		.qemu = env("GODWIT_QEMU"),
+		.qemu_user = env("GODWIT_QEMU_USER"),
+		.snapshot_key = env("GODWIT_SNAPSHOT_KEY"),
 		.guest_cmdline = env("GODWIT_GUEST_CMDLINE"),
 		.debug_keep = getenv("GODWIT_DEBUG_KEEP") != NULL,
 		.mig_trace = getenv("GODWIT_MIG_TRACE") != NULL,

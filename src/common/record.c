@@ -112,6 +112,10 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 	if (c->volumes && c->volumes[0])
 		json_object_object_add(o, "volumes", ct_strv_to_json(c->volumes));
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
+	if (c->log_max_size)
+		json_object_object_add(o, "log_max_size", json_object_new_int64((int64_t)c->log_max_size));
+	if (c->log_max_file)
+		json_object_object_add(o, "log_max_file", json_object_new_int(c->log_max_file));
 	*out = o;
 	return 0;
 }
@@ -166,6 +170,10 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		return r;
 	if ((r = get_str(j, "ip", 0, &s, err)) < 0 || (r = copy_fixed(c->ip, sizeof(c->ip), s, "ip", err)) < 0)
 		return r;
+	/* a peer's CONFIG or a snapshot may not bring a NIC of its own: godwit gives one only on
+	 * a network of the host's (a tap on its bridge) */
+	if (c->nic_mac[0] && !c->network[0])
+		return gw_err_set(err, EINVAL, "config: a NIC (\"nic_mac\") without a network");
 	json_object *v;
 	if (!json_object_object_get_ex(j, "argv", &v) || !(c->argv = ct_strv_from_json(v)) ||
 	    !c->argv[0]) {
@@ -216,6 +224,16 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		c->auto_remove = json_object_get_boolean(v);
 	if (json_object_object_get_ex(j, "created_ns", &v))
 		c->created_ns = json_object_get_int64(v);
+	if (json_object_object_get_ex(j, "log_max_size", &v))
+		c->log_max_size = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(j, "log_max_file", &v))
+		c->log_max_file = json_object_get_int(v);
+	if ((c->log_max_size && (c->log_max_size < CT_LOG_MAX_SIZE_MIN ||
+				 c->log_max_size > (1ULL << 40))) ||
+	    c->log_max_file < 0 || c->log_max_file > CT_LOG_MAX_FILE_MAX) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: log rotation out of range");
+	}
 	if (c->mem_bytes < (64ULL << 20) || c->mem_bytes > (1ULL << 40) || c->cpus < 1 ||
 	    c->cpus > 64) {
 		ct_config_free(c);

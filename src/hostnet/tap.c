@@ -33,6 +33,24 @@ static int tap_make(const char *tap, struct gw_err *err)
 	return 0;
 }
 
+int gw_tap_set_owner(const char *tap, uid_t uid, gid_t gid, struct gw_err *err)
+{
+	if (!tap_name_ok(tap))
+		return gw_err_set(err, EINVAL, "bad tap name \"%.20s\"", tap);
+	cleanup_close int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_sys(err, errno, "tap %s: open /dev/net/tun", tap);
+	struct ifreq ifr = { 0 };
+	memcpy(ifr.ifr_name, tap, strlen(tap));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return gw_err_sys(err, errno, "attach to tap %s", tap);
+	if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
+	    ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)
+		return gw_err_sys(err, errno, "give tap %s to uid %u", tap, (unsigned)uid);
+	return 0;
+}
+
 int gw_tap_create(const char *tap, const char *bridge, int sealed, struct gw_err *err)
 {
 	if (!tap_name_ok(tap))

@@ -206,11 +206,17 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 		argv_add(&a, "%s", HV_CMDLINE_BASE);
 
 	argv_add(&a, "-chardev");
-	argv_add(&a, "file,id=console0,path=%s", con);
+	if (cfg->console_fd > 0)
+		argv_add(&a, "socket,id=console0,fd=%d,server=off", cfg->console_fd);
+	else
+		argv_add(&a, "file,id=console0,path=%s", con);
 	argv_add(&a, "-serial");
 	argv_add(&a, "chardev:console0");
 	argv_add(&a, "-chardev");
-	argv_add(&a, "socket,id=qmp0,path=%s,server=on,wait=off", qmp);
+	if (cfg->qmp_fd > 0)
+		argv_add(&a, "socket,id=qmp0,fd=%d,server=on,wait=off", cfg->qmp_fd);
+	else
+		argv_add(&a, "socket,id=qmp0,path=%s,server=on,wait=off", qmp);
 	argv_add(&a, "-mon");
 	argv_add(&a, "chardev=qmp0,mode=control");
 
@@ -219,7 +225,7 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 		if (cfg->nic_tap)
 			argv_add(&a, "tap,id=net0,ifname=%s,script=no,downscript=no", cfg->nic_tap);
 		else
-			argv_add(&a, "user,id=net0");
+			argv_add(&a, "user,id=net0,restrict=on"); /* no way out of the VM */
 		argv_add(&a, "-device");
 		argv_add(&a, "virtio-net-pci,id=nic0,netdev=net0,mac=%s,bus=pci.0,addr=%s",
 			 cfg->nic_mac, HV_SLOT_NET);
@@ -250,10 +256,19 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 		argv_add(&a, "virtio-serial-pci,id=vser0,max_ports=2,bus=pci.0,addr=%s",
 			 HV_SLOT_SERIAL);
 		argv_add(&a, "-chardev");
-		argv_add(&a, "socket,id=agent0,path=%s,server=on,wait=off", agent);
+		if (cfg->agent_fd > 0)
+			argv_add(&a, "socket,id=agent0,fd=%d,server=on,wait=off", cfg->agent_fd);
+		else
+			argv_add(&a, "socket,id=agent0,path=%s,server=on,wait=off", agent);
 		argv_add(&a, "-device");
 		argv_add(&a, "virtserialport,id=agentport0,bus=vser0.0,nr=1,chardev=agent0,"
 			     "name=org.godwit.agent");
+	}
+	if (cfg->sandbox) {
+		/* seccomp: no obsolete calls, no setuid/setgid, no fork or exec, no scheduler or
+		 * NUMA changes (QEMU's own list of calls for each) */
+		argv_add(&a, "-sandbox");
+		argv_add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	}
 	if (cfg->incoming) {
 		argv_add(&a, "-incoming");

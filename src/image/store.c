@@ -169,6 +169,13 @@ static int read_meta(const char *root, const char *id, uint64_t *size, int64_t *
 	return 0;
 }
 
+char *gw_image_base_disk(const char *root, const char *id)
+{
+	if (strncmp(id, "sha256:", 7) || strlen(id) != 71)
+		return NULL;
+	return gw_strdup_printf("%s/images/%.64s/base.ext4", root, id + 7);
+}
+
 int gw_image_resolve(const char *root, const char *ref, struct gw_image *out, struct gw_err *err)
 {
 	struct oci_config cfg;
@@ -179,7 +186,7 @@ int gw_image_resolve(const char *root, const char *ref, struct gw_image *out, st
 	if (r < 0)
 		return r;
 	out->dir = image_dir(root, out->id);
-	out->base_disk = gw_strdup_printf("%s/images/%.64s/base.ext4", root, out->id + 7);
+	out->base_disk = gw_image_base_disk(root, out->id);
 	cfgp = gw_strdup_printf("%s/images/%.64s/config.json", root, out->id + 7);
 	if (!out->dir || !out->base_disk || !cfgp) {
 		gw_image_free(out);

@@ -19,7 +19,8 @@ struct snap_reader {
 	struct snap_info info;
 };
 
-static const char *const sec_names[SNAP_SEC_KNOWN] = { "END", "CONFIG", "DISK", "STATE", "PAD" };
+static const char *const sec_names[SNAP_SEC_KNOWN] = { "END", "CONFIG", "DISK", "STATE", "PAD",
+								  "MAC" };
 
 const char *snap_section_name(uint32_t type)
 {

@@ -38,6 +38,8 @@ struct snap_writer {
 	uint64_t pl_hdr, pl_off, pl_len;
 	uint8_t pl_dig[32];
 	struct bg_job hash, flush;
+	uint8_t key[SNAP_KEY_MAX];	/* snap_set_key: a MAC section at commit */
+	size_t key_len;
 };
 
 int snap_create(const char *path, struct snap_writer **out, struct gw_err *err)
@@ -86,7 +88,7 @@ static int check_new_section(struct snap_writer *w, uint32_t type, struct gw_err
 	if (w->in_section || (w->placed && !w->adopted))
 		return gw_err_set(err, EINVAL, "snapshot: section %s still open",
 				  snap_section_name(w->in_section ? w->type : w->pl_type));
-	if (type == SNAP_SEC_END || type >= SNAP_SEC_KNOWN)
+	if (type == SNAP_SEC_END || type == SNAP_SEC_MAC || type >= SNAP_SEC_KNOWN)
 		return gw_err_set(err, EINVAL, "snapshot: cannot write section type %u", type);
 	if (type != SNAP_SEC_PAD && (w->seen & (1u << type)))
 		return gw_err_set(err, EINVAL, "snapshot: section %s written twice",
@@ -284,6 +286,33 @@ int snap_writer_fd(const struct snap_writer *w)
 	return w->fd;
 }
 
+int snap_set_key(struct snap_writer *w, const uint8_t *key, size_t len, struct gw_err *err)
+{
+	if (len < SNAP_KEY_MIN || len > SNAP_KEY_MAX)
+		return gw_err_set(err, EINVAL, "snapshot key: %zu bytes (%d to %d)", len, SNAP_KEY_MIN,
+				  SNAP_KEY_MAX);
+	memcpy(w->key, key, len);
+	w->key_len = len;
+	return 0;
+}
+
+/* The MAC section, over the header and every section header written so far */
+static int add_mac(struct snap_writer *w, struct gw_err *err)
+{
+	uint8_t mac[32], dig[32];
+	int r = snap_mac_of(w->fd, w->pos, w->key, w->key_len, mac, err);
+	if (r < 0)
+		return r;
+	EVP_Digest(mac, sizeof(mac), dig, NULL, EVP_sha256(), NULL);
+	w->sec_hdr = w->pos;
+	if ((r = write_sec_hdr(w, SNAP_SEC_MAC, SNAP_FLAG_SKIPPABLE, sizeof(mac), dig, err)) < 0)
+		return r;
+	if ((r = gw_pwrite_full(w->fd, mac, sizeof(mac), w->pos + SNAP_SEC_HDR_SIZE)) < 0)
+		return gw_err_sys(err, -r, "write %s", w->tmp);
+	w->pos += SNAP_SEC_HDR_SIZE + sizeof(mac);
+	return 0;
+}
+
 int snap_commit(struct snap_writer *w, struct gw_err *err)
 {
 	int r;
@@ -318,6 +347,8 @@ int snap_commit(struct snap_writer *w, struct gw_err *err)
 				       err)) < 0)
 			goto fail;
 	}
+	if (w->key_len && (r = add_mac(w, err)) < 0)
+		goto fail;
 	w->sec_hdr = w->pos;
 	if ((r = write_sec_hdr(w, SNAP_SEC_END, 0, 0, empty_sha256, err)) < 0)
 		goto fail;
@@ -350,6 +381,7 @@ void snap_discard(struct snap_writer *w)
 	if (w->tmp)
 		unlink(w->tmp);
 	EVP_MD_CTX_free(w->md);
+	OPENSSL_cleanse(w->key, sizeof(w->key));
 	free(w->tmp);
 	free(w->path);
 	free(w);

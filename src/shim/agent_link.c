@@ -175,6 +175,7 @@ static void on_output(struct container *ct, const struct gw_frame *f)
 			       f->hdr.type == GW_FRAME_STDERR ? LOG_STDERR : LOG_STDOUT,
 			       ct->agent->rx_ns ? ct->agent->rx_ns : gw_now_real_ns(), (const char *)f->payload, f->hdr.len, &err) < 0)
 			fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
+		shim_log_rotate_check(ct);
 	}
 	shim_emit(ct, f->hdr.chan, "output",
 		  shim_output_event_data(stream, f->payload, f->hdr.len));
@@ -241,6 +242,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 			int n = snprintf(line, sizeof(line), "godwit: %s\n", msg);
 			log_append(ct->log_fd, LOG_STDERR, gw_now_real_ns(), line,
 				   (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1), NULL);
+			shim_log_rotate_check(ct);
 		}
 		json_object_put(o);
 		break;

@@ -22,6 +22,7 @@ struct ctl_job {
 	struct shim_client *cl;
 	json_object *args;	/* migrate's arguments (held) */
 	const char *path;	/* snapshot: in args */
+	const char *key_file;	/* snapshot: its HMAC's key file, or NULL */
 	int snapshot, stop;
 	json_object *res;
 };
@@ -30,7 +31,7 @@ static int ctl_job_run(void *arg, struct gw_err *err)
 {
 	struct ctl_job *j = arg;
 	if (j->snapshot)
-		return mig_snapshot(j->ct, j->path, j->stop, &j->res, err);
+		return mig_snapshot(j->ct, j->path, j->stop, j->key_file, &j->res, err);
 	return mig_source_run(j->ct, j->cl, j->args, &j->res, err);
 }
 
@@ -64,6 +65,14 @@ static void start_job(struct container *ct, struct shim_client *cl, json_object 
 	if (snapshot) {
 		j->path = json_object_get_string(p);
 		j->stop = json_object_object_get_ex(args, "stop", &v) && json_object_get_boolean(v);
+		if (json_object_object_get_ex(args, "key_file", &v)) {
+			if (!json_object_is_type(v, json_type_string) ||
+			    json_object_get_string(v)[0] != '/') {
+				free(j);
+				return ctl_reply_error(cl, "\"key_file\" must be an absolute path");
+			}
+			j->key_file = json_object_get_string(v);
+		}
 	}
 	ct->job_client = cl;
 	if (job_start(&ct->job, ctl_job_run, ctl_job_done, j, &err) < 0) {

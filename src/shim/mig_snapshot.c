@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 
 #include "godwit/hv_vm.h"
+#include <openssl/crypto.h>
+
 #include "godwit/snapfile.h"
 #include "godwit/util.h"
 #include "migrate.h"
@@ -249,7 +251,7 @@ static void wait_qemu_gone(struct container *ct, int timeout_ms)
 }
 
 static int snapshot_run(struct container *ct, const char *path, int stop_after,
-			json_object **result, struct gw_err *err)
+			const char *key_file, json_object **result, struct gw_err *err)
 {
 	if (ct->st.state != CT_RUNNING || !ct->qmp || !ct->started)
 		return gw_err_set(err, EINVAL, "container %s is %s, not running", ct->cfg.name,
@@ -264,6 +266,19 @@ static int snapshot_run(struct container *ct, const char *path, int stop_after,
 	struct snap_writer *w = NULL;
 	if ((r = snap_create(path, &w, err)) < 0)
 		return r;
+	/* with the host's snapshot key, the file carries an HMAC (docs/security.md) */
+	if (key_file) {
+		uint8_t key[SNAP_KEY_MAX];
+		size_t klen;
+		r = snap_key_load(key_file, key, &klen, err);
+		if (r == 0)
+			r = snap_set_key(w, key, klen, err);
+		OPENSSL_cleanse(key, sizeof(key));
+		if (r < 0) {
+			snap_discard(w);
+			return r;
+		}
+	}
 	/* QEMU writes STATE in place; it gets the file write-only, as its fd sets want */
 	uint64_t state_off = 0;
 	char self[64];
@@ -429,7 +444,8 @@ static int load_state(struct container *ct, const char *desc, struct gw_err *err
 	return r;
 }
 
-int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
+int mig_snapshot(struct container *ct, const char *path, int stop_after, const char *key_file,
+		 json_object **result,
 		 struct gw_err *err)
 {
 	/* a snapshot file holds the container's own disk, not its volumes (docs/volumes.md) */
@@ -438,7 +454,7 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, json_ob
 				  "not carry volumes; migrate it instead", ct->cfg.name,
 				  ct->cfg.volumes[0]);
 	ct->access = SHIM_EXCLUSIVE;
-	int r = snapshot_run(ct, path, stop_after, result, err);
+	int r = snapshot_run(ct, path, stop_after, key_file, result, err);
 	ct->access = SHIM_OPEN;
 	return r;
 }

@@ -7,6 +7,7 @@
 #include "godwit/hv_vm.h"
 #include "godwit/tls.h"
 #include "migrate.h"
+#include "shim.h"
 
 static ssize_t conn_io(void *ssl, void *buf, size_t len, int writing, short *events)
 {
@@ -51,7 +52,11 @@ int mig_tls_qemu(struct container *ct, const char *host, struct gw_err *err)
 		return hv_mig_set_tls(ct->qmp, "", host ? "" : NULL, 5000, err);
 	/* a source QEMU may hold the credentials of an earlier move: the directory's now */
 	hv_object_del(ct->qmp, HV_TLS_CREDS, 5000, NULL);
-	int r = hv_tls_creds_add(ct->qmp, HV_TLS_CREDS, ct->tls_dir, host == NULL, 5000, err);
+	char *copies = NULL;
+	int r = shim_jail_tls_copy(ct, ct->tls_dir, host == NULL, &copies, err);
+	if (r == 0)
+		r = hv_tls_creds_add(ct->qmp, HV_TLS_CREDS, copies, host == NULL, 5000, err);
+	shim_jail_tls_drop(&copies);
 	if (r == 0)
 		r = hv_mig_set_tls(ct->qmp, HV_TLS_CREDS, host, 5000, err);
 	return r < 0 ? gw_err_prefix(err, "QEMU's TLS credentials") : 0;

@@ -25,7 +25,8 @@ int mig_dest_start(struct container *ct, int listen_fd, struct gw_err *err);
 
 /* Snapshot: write ct's complete state to path (pause, write, resume; stop instead when
  * stop_after). */
-int mig_snapshot(struct container *ct, const char *path, int stop_after, json_object **result,
+int mig_snapshot(struct container *ct, const char *path, int stop_after, const char *key_file,
+		 json_object **result,
 		 struct gw_err *err);
 
 /* Restore: start ct's VM from the QEMU state in state_path with the saved agent link. */

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -54,28 +55,49 @@ void shim_emit(struct container *ct, int chan, const char *name, json_object *da
 	json_object_put(ev);
 }
 
-static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struct gw_err *err)
+static int spawn_qemu(struct container *ct, struct hv_vm_config *hc, struct gw_err *err)
 {
 	char **argv;
-	int r = hv_build_argv(hc, &argv, err);
-	if (r < 0)
+	struct shim_jail sj;
+	int r = shim_jail_prepare(ct, hc, &sj, err);
+	if (r < 0 || (r = hv_build_argv(hc, &argv, err)) < 0) {
+		shim_jail_release(&sj);
 		return r;
+	}
 	cleanup_free char *qlog = gw_strdup_printf("%s/qemu.log", ct->dir);
+	/* the child PID 1 of a new PID namespace (the jail's /proc shows only it): glibc's fork
+	 * (a raw clone would skip its atfork handlers, and the child could find malloc's lock
+	 * held by the thread that checks a restore's STATE meanwhile) after unshare, which
+	 * changes only where this thread's next child goes; setns puts that back */
+	int pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	sj.j.own_pids = pidns >= 0 && unshare(CLONE_NEWPID) == 0;
 	pid_t pid = fork();
+	if (pid != 0 && sj.j.own_pids && setns(pidns, CLONE_NEWPID) < 0)
+		fprintf(stderr, "shim %s: back to its PID namespace: %s\n", ct->cfg.name,
+			strerror(errno));
+	if (pid != 0 && pidns >= 0)
+		close(pidns);
 	if (pid < 0) {
 		hv_argv_free(argv);
+		shim_jail_release(&sj);
 		return gw_err_sys(err, errno, "fork");
 	}
 	if (pid == 0) {
-		/* QEMU never outlives its shim: nobody would own it */
+		/* QEMU never outlives its shim: nobody would own it (set again after the change of
+		 * user, which clears it; a shim gone before this line is not seen: the parent of PID
+		 * 1 of a namespace reads as 0 whoever it is) */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(127);
-		int devnull = open("/dev/null", O_RDWR);
-		int lf = open(qlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int lf = open(qlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		dup2(devnull, 0);
 		dup2(lf >= 0 ? lf : devnull, 1);
 		dup2(lf >= 0 ? lf : devnull, 2);
+		struct gw_err jerr = { 0 };
+		if (shim_jail_child(&sj, &jerr) < 0) {
+			dprintf(2, "godwit: confine QEMU: %s\n", jerr.msg);
+			_exit(127);
+		}
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
@@ -86,6 +108,7 @@ static int spawn_qemu(struct container *ct, const struct hv_vm_config *hc, struc
 		_exit(127);
 	}
 	hv_argv_free(argv);
+	shim_jail_release(&sj);
 	ct->qemu_pid = pid;
 	ct->st.qemu_pid = pid;
 	return 0;
@@ -309,8 +332,13 @@ static void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
 static int event_loop(struct container *ct)
 {
 	while (!ct->done) {
-		struct pollfd pfd[3 + JOB_POLLFDS + SHIM_CTL_POLLFDS];
-		int n = 0, idx_sig = -1, idx_agent = -1, idx_qmp = -1, idx_job;
+		struct pollfd pfd[4 + JOB_POLLFDS + SHIM_CTL_POLLFDS];
+		int n = 0, idx_sig = -1, idx_agent = -1, idx_qmp = -1, idx_con = -1, idx_job;
+		shim_own_log_check(ct);
+		if (ct->console_fd >= 0) {
+			idx_con = n;
+			pfd[n++] = (struct pollfd){ .fd = ct->console_fd, .events = POLLIN };
+		}
 		if (!ct->job) {
 			idx_sig = n;
 			pfd[n++] = (struct pollfd){ .fd = ct->signal_fd, .events = POLLIN };
@@ -353,6 +381,8 @@ static int event_loop(struct container *ct)
 					shim_request_stop(ct, 10000);
 			}
 		}
+		if (idx_con >= 0 && pfd[idx_con].revents)
+			shim_console_on_readable(ct);
 		if (idx_agent >= 0 && pfd[idx_agent].revents) {
 			if (pfd[idx_agent].revents & POLLOUT)
 				alink_on_writable(ct);
@@ -416,6 +446,7 @@ static void free_container(struct container *ct)
 		close(ct->signal_fd);
 	if (ct->log_fd >= 0)
 		close(ct->log_fd);
+	shim_console_close(ct);
 	unlink(ct->sock_path);
 	free(ct->dir); free(ct->sock_path); free(ct->qmp_path); free(ct->agent_path);
 	free(ct->console_path); free(ct->log_path); free(ct->disk_path);
@@ -542,7 +573,8 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
-	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1 };
+	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
+				.console_fd = -1, .console_log_fd = -1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		ct.clients[i].fd = -1;
 	ct.st.exit_status = -1;

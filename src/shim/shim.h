@@ -78,6 +78,8 @@ struct container {
 	struct qmp *qmp;
 	struct alink *agent;
 	int log_fd;		/* output.log, O_APPEND */
+	int console_fd;		/* the console's socket from QEMU (console.c), -1 */
+	int console_log_fd;	/* console.log */
 	int listen_fd;
 	int signal_fd;
 	struct mig_asks asks;	/* what the control API asks of a move running here */
@@ -97,6 +99,44 @@ struct container {
 	int done;		/* leave the event loop */
 	int incoming_failed;	/* the migration into this shim failed: remove the record */
 };
+
+/* log_rotate.c: after an append to the output log, rotate it if it reached its size (run
+ * --log-opt) and no job reads it */
+void shim_log_rotate_check(struct container *ct);
+
+/* console.c: the guest's console into console.log, and shim.log, each kept to a size */
+#define SHIM_CONSOLE_MAX (1ULL << 20)
+#define SHIM_OWN_LOG_MAX (1ULL << 20)
+/* A socketpair for a new QEMU's console: the shim's end in ct, QEMU's in *qemu_end (the
+ * caller passes it and closes it); console.log made afresh. */
+int shim_console_open(struct container *ct, int *qemu_end, struct gw_err *err);
+void shim_console_on_readable(struct container *ct);
+void shim_console_close(struct container *ct);
+/* shim.log (the shim's stderr) becomes shim.log.1 once it reaches SHIM_OWN_LOG_MAX */
+void shim_own_log_check(struct container *ct);
+
+/* vm_jail.c: QEMU's confinement (docs/security.md) */
+#define SHIM_JAIL_QMP_FD 3
+#define SHIM_JAIL_AGENT_FD 4
+#define SHIM_JAIL_CONSOLE_FD 5
+struct shim_jail {
+	struct hv_jail j;
+	int qmp_fd, agent_fd;	/* the listening sockets QEMU gets */
+	int console_fd;		/* QEMU's end of the console's socketpair */
+	char *base, *vm_dir;	/* paths j keeps */
+};
+/* Hand QEMU's files to its user, bind its sockets, fill the jail; hc gets the fds and the
+ * sandbox. */
+int shim_jail_prepare(struct container *ct, struct hv_vm_config *hc, struct shim_jail *sj,
+		      struct gw_err *err);
+/* In QEMU's child: the sockets at fds 3, 4 and 5, then hv_jail_enter. */
+int shim_jail_child(const struct shim_jail *sj, struct gw_err *err);
+void shim_jail_release(struct shim_jail *sj);
+/* Copies of the TLS files QEMU's side (server or client) needs, readable by QEMU's user only,
+ * in CT/vm/tls (*out); shim_jail_tls_drop removes them once QEMU has loaded them. */
+int shim_jail_tls_copy(struct container *ct, const char *tls_dir, int server, char **out,
+		       struct gw_err *err);
+void shim_jail_tls_drop(char **dir);
 
 /* shim.c */
 /* Start QEMU with the container's devices, connect QMP and (unless incoming) the agent link.

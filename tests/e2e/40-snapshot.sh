@@ -84,6 +84,27 @@ out=$(gb restore "$SNAPS/s1.snap" --name mt2 2>&1); rc=$?
 assert_eq "restore onto a name in use: exit 125" 125 "$rc"
 assert_match "restore onto a name in use: clear message" "already in use" "$out"
 assert_eq "the container with that name is untouched" running "$(state_of "$B" mt2)"
+# ---- the snapshot key: an HMAC made with it, checked with it ------------------------------
+KEY=$SNAPS/key KEY2=$SNAPS/key2
+head -c 32 /dev/urandom >"$KEY"
+head -c 32 /dev/urandom >"$KEY2"
+chmod 600 "$KEY" "$KEY2"
+out=$(GODWIT_SNAPSHOT_KEY=$KEY ga snapshot mt "$SNAPS/keyed.snap" 2>&1); rc=$?
+assert_eq "a snapshot with the host's key exits 0" 0 "$rc"
+out=$(GODWIT_SNAPSHOT_KEY=$KEY2 gb restore "$SNAPS/keyed.snap" --name k2 2>&1); rc=$?
+assert_eq "restore under another key: exit 125" 125 "$rc"
+assert_match "restore under another key: the HMAC does not match" \
+	"keyed.snap: the snapshot's HMAC does not match this host's snapshot key" "$out"
+out=$(GODWIT_SNAPSHOT_KEY=$KEY gb restore "$SNAPS/s1.snap" --name k3 2>&1); rc=$?
+assert_eq "a host with a key refuses a snapshot without an HMAC: exit 125" 125 "$rc"
+assert_match "... and says so" "the snapshot carries no HMAC" "$out"
+assert_eq "refused keyed restores create nothing" "" "$(gb ps -aq | grep -E '^k[23]$')"
+k_at=$(last_iter "$A" mt)
+out=$(GODWIT_SNAPSHOT_KEY=$KEY gb restore "$SNAPS/keyed.snap" --name k1 2>&1); rc=$?
+assert_eq "restore under the same key exits 0" "0 k1" "$rc $out"
+assert_true "the keyed restore runs on" wait_past "$B" k1 "$((k_at > 0 ? k_at - 1 : 0))"
+gb rm -f k1 >/dev/null
+rm -f "$SNAPS/keyed.snap"
 ga rm -f mt >/dev/null
 
 # ---- snapshot --stop -> restore, back and forth -------------------------------------------
@@ -160,6 +181,11 @@ try_bad "a wrong format version" "$SNAPS/ver.snap" "unsupported snapshot format 
 head -c 100000 /dev/urandom >"$SNAPS/junk.snap"
 try_bad "not a snapshot" "$SNAPS/junk.snap" "not a godwit snapshot"
 try_bad "a missing file" "$SNAPS/none.snap" "No such file"
+out=$(gb restore --memory-max 64M "$SNAPS/s1.snap" --name big 2>&1); rc=$?
+assert_eq "restore beyond --memory-max: exit 125" 125 "$rc"
+assert_match "restore beyond --memory-max: says what it wants and what is allowed" \
+	"the snapshot's container wants [0-9]+ MiB of memory; this host allows 64 MiB \(restore --memory-max\)" "$out"
+assert_eq "restore beyond --memory-max: nothing created" "" "$(gb ps -aq | grep -x big)"
 out=$(gc restore "$SNAPS/s1.snap" --name x 2>&1); rc=$?
 assert_eq "restore without the image: exit 125" 125 "$rc"
 assert_match "restore without the image: clear message" "image sha256:[0-9a-f]{64} .* is not on this host" "$out"

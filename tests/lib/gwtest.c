@@ -2,6 +2,7 @@
  * tests/lib/mkimages.sh. Each subcommand prints something a test can assert on; the periodic
  * ones (counter, heartbeat, memtest) prove liveness and memory integrity across migration;
  * soak and soakcheck (tests/lib/gwsoak.c) hold and check every resource a move must carry;
+ * hostile plays a guest whose root attacks the host through the agent link and floods;
  * serve is bench/network.sh's TCP server, the same in the godwit container and the anchor. */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -10,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,7 +140,98 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: gwtest env|whoami|cwd|crash|exit N|sleep MS|echo ARGS|cat|\n"
 			"              counter [MS [N]]|heartbeat [N]|memtest MIB [MS [N]]|\n"
-			"              soak [MIB [MS]]|soakcheck|serve PORT 0|1|secret SEED [MIB]\n");
+			"              soak [MIB [MS]]|soakcheck|serve PORT 0|1|secret SEED [MIB]|\n"
+			"              hostile [MIB]\n");
+}
+
+/* An agent frame header as the link encodes it (include/godwit/frame.h): big-endian magic
+ * "GWA1", type, chan, seq, ack, len. */
+static void frame_hdr(unsigned char *h, unsigned type, unsigned chan, uint32_t seq, uint32_t len)
+{
+	uint32_t w[5] = { 0x47574131u, (type << 16) | chan, seq, 0, len };
+	for (int i = 0; i < 5; i++)
+		for (int b = 0; b < 4; b++)
+			h[i * 4 + b] = (unsigned char)(w[i] >> (24 - 8 * b));
+}
+
+/* all of buf into fd, waiting while it is full (the agent's port is non-blocking); 0 bytes
+ * more within 5 s: give up; returns what was not written */
+static size_t put(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (fd >= 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		if (n < 0 && errno == EAGAIN && poll(&pfd, 1, 5000) <= 0)
+			break;
+	}
+	return len;
+}
+
+/* hostile MIB: what root in a guest can do to the host through its own guest: take the agent's
+ * virtio port from PID 1 (pidfd_getfd) and write garbage, a frame header claiming 4 GiB, frames
+ * replaying sequence numbers, an unknown type and a bad magic into it; then flood its stdout
+ * with MIB MiB and the serial console with MIB MiB; then stays. */
+static int hostile(long mib)
+{
+	int pidfd = (int)syscall(434 /* pidfd_open */, 1, 0), port = -1;
+	for (int fd = 0; fd < 256 && port < 0 && pidfd >= 0; fd++) {
+		char p[64], t[256];
+		snprintf(p, sizeof(p), "/proc/1/fd/%d", fd);
+		ssize_t n = readlink(p, t, sizeof(t) - 1);
+		if (n <= 0)
+			continue;
+		t[n] = '\0';
+		if (strstr(t, "vport"))
+			port = (int)syscall(438 /* pidfd_getfd */, pidfd, fd, 0);
+	}
+	printf("hostile: agent port %s\n", port >= 0 ? "taken" : "not found");
+	sleep_ms(1000); /* that line reaches the log before the garbage does */
+	unsigned char buf[65536], h[20];
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[i] = (unsigned char)x;
+	}
+	size_t lost = 0;
+	for (int i = 0; i < 16; i++)
+		lost += put(port, buf, sizeof(buf));
+	frame_hdr(h, 6 /* STDOUT */, 0, 1, 0xffffffffu);
+	lost += put(port, h, sizeof(h));
+	for (uint32_t i = 0; i < 200; i++) {
+		frame_hdr(h, 6, 0, 1 + i % 3, 9);
+		lost += put(port, h, sizeof(h));
+		lost += put(port, "replayed\n", 9);
+	}
+	frame_hdr(h, 99, 7, 5, 0);
+	lost += put(port, h, sizeof(h));
+	memset(h, 'Z', 4);
+	lost += put(port, h, sizeof(h));
+	printf("hostile: frames written (%zu bytes not taken)\n", lost);
+	/* stdout: lines of 100 bytes */
+	char line[101];
+	memset(line, 'o', 99);
+	line[99] = '\n';
+	line[100] = '\0';
+	for (long i = 0; i < mib * 10486; i++)
+		fputs(line, stdout);
+	fflush(stdout);
+	printf("hostile: stdout flooded\n");
+	int con = open("/dev/ttyS0", O_WRONLY | O_NOCTTY);
+	memset(buf, 'c', sizeof(buf));
+	for (long i = 0; con >= 0 && i < mib * 16; i++)
+		lost += put(con, buf, sizeof(buf));
+	printf("hostile: console %s\n", con >= 0 ? "flooded" : "not opened");
+	for (;;) /* stays, for the host to deal with */
+		sleep_ms(1000);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -188,6 +284,8 @@ int main(int argc, char **argv)
 		return soakcheck_main();
 	} else if (!strcmp(cmd, "secret") && argc > 2) {
 		return secret(argv[2], a3 > 0 ? a3 : 16);
+	} else if (!strcmp(cmd, "hostile")) {
+		return hostile(a2 > 0 ? a2 : 2);
 	} else if (!strcmp(cmd, "serve")) {
 		return serve(a2 > 0 ? a2 : 5000, a3 > 0);
 	} else {

@@ -151,6 +151,24 @@ static void test_config(void **state)
 	json_object_put(o);
 }
 
+/* a config (a peer's CONFIG, a snapshot's) with a NIC but no network is refused: godwit gives a
+ * NIC only on a network of the host's */
+static void test_config_nic_needs_network(void **state)
+{
+	(void)state;
+	struct ct_config c;
+	struct gw_err err = { 0 };
+	json_object *o = config_with(NULL);
+	json_object_object_add(o, "nic_mac", json_object_new_string("52:54:00:12:34:56"));
+	assert_int_equal(ct_config_from_json(o, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "a NIC (\"nic_mac\") without a network"));
+	json_object_object_add(o, "network", json_object_new_string("lan"));
+	assert_int_equal(ct_config_from_json(o, &c, &err), 0);
+	assert_string_equal(c.nic_mac, "52:54:00:12:34:56");
+	ct_config_free(&c);
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_nic_needs_network),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,7 +142,7 @@ static void test_nic_variants(void **state)
 	struct hv_vm_config c = sample();
 	c.nic_mac = "52:54:00:ab:cd:ef";
 	char **argv = build(&c);
-	assert_string_equal(opt(argv, "-netdev"), "user,id=net0");
+	assert_string_equal(opt(argv, "-netdev"), "user,id=net0,restrict=on");
 	assert_true(has_substr(argv, "virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:ab:cd:ef,"
 				     "bus=pci.0,addr=0x3"));
 	hv_argv_free(argv);

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -448,6 +449,78 @@ static void test_format1(void **state)
 	expect_open_error(EINVAL, "section CONFIG at byte 56 has unknown flags 0x2");
 }
 
+/* A snapshot with a key (snap_set_key) and what snap_check_mac says of it. */
+static void write_keyed(const uint8_t *key)
+{
+	struct gw_err err = { 0 };
+	struct snap_writer *w;
+	assert_int_equal(snap_create(snap, &w, &err), 0);
+	if (key)
+		assert_int_equal(snap_set_key(w, key, 40, &err), 0);
+	assert_int_equal(snap_add_buffer(w, SNAP_SEC_CONFIG, config, strlen(config), &err), 0);
+	assert_int_equal(snap_add_file(w, SNAP_SEC_DISK, disk, &err), 0);
+	assert_int_equal(snap_add_buffer(w, SNAP_SEC_STATE, "state", 5, &err), 0);
+	assert_int_equal(snap_commit(w, &err), 0);
+}
+
+static int mac_says(const uint8_t *key, char *msg, size_t len)
+{
+	struct gw_err err = { 0 };
+	struct snap_reader *r = NULL;
+	assert_int_equal(snap_open(snap, &r, &err), 0);
+	int ret = snap_check_mac(r, key, 40, &err);
+	snprintf(msg, len, "%s", err.msg);
+	snap_close(r);
+	return ret;
+}
+
+/* The HMAC: made with the key, checked with it; another key, no MAC, and a change whose
+ * digest was fixed up (what an unkeyed digest cannot catch) are refused; a reader without a
+ * key takes the file (older godwits skip the section: SKIPPABLE); the key file's rules. */
+static void test_mac(void **state)
+{
+	(void)state;
+	uint8_t key[40], other[40];
+	char msg[GW_ERR_MSG_MAX];
+	memset(key, 'k', sizeof(key));
+	memset(other, 'o', sizeof(other));
+	write_keyed(key);
+	assert_int_equal(mac_says(key, msg, sizeof(msg)), 0);
+	assert_int_equal(mac_says(NULL, msg, sizeof(msg)), 0);
+	assert_int_equal(mac_says(other, msg, sizeof(msg)), -EPERM);
+	assert_non_null(strstr(msg, "does not match this host's snapshot key"));
+	/* CONFIG changed, its digest recomputed: every digest holds, the MAC does not */
+	char forged[sizeof(config)];
+	memcpy(forged, config, sizeof(config));
+	forged[9] = 'X';
+	uint8_t dig[32];
+	EVP_Digest(forged, strlen(forged), dig, NULL, EVP_sha256(), NULL);
+	damage(SNAP_HDR_SIZE + SNAP_SEC_HDR_SIZE, forged, strlen(forged));
+	damage(SNAP_HDR_SIZE + 16, dig, 32);
+	assert_int_equal(mac_says(key, msg, sizeof(msg)), -EPERM);
+	assert_non_null(strstr(msg, "does not match"));
+	/* without a key the file carries no MAC, which a keyed host refuses */
+	write_keyed(NULL);
+	assert_int_equal(mac_says(key, msg, sizeof(msg)), -EPERM);
+	assert_non_null(strstr(msg, "carries no HMAC"));
+	/* the key file: this user's, 0600, 32 bytes at least */
+	char kf[160];
+	uint8_t got[SNAP_KEY_MAX];
+	size_t len;
+	struct gw_err err = { 0 };
+	snprintf(kf, sizeof(kf), "%s/key", dir);
+	assert_int_equal(gw_write_file(kf, key, sizeof(key), 0644, NULL), 0);
+	assert_int_equal(snap_key_load(kf, got, &len, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "chmod 600"));
+	assert_int_equal(chmod(kf, 0600), 0);
+	assert_int_equal(snap_key_load(kf, got, &len, &err), 0);
+	assert_int_equal(len, sizeof(key));
+	assert_memory_equal(got, key, sizeof(key));
+	assert_int_equal(gw_write_file(kf, key, 10, 0600, NULL), 0);
+	assert_int_equal(snap_key_load(kf, got, &len, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "at least 32"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placed_misuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mac, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
