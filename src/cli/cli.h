@@ -4,6 +4,8 @@
 #ifndef GODWIT_CLI_H
 #define GODWIT_CLI_H
 
+#include <stdint.h>
+
 #include "godwit/err.h"
 
 struct gw_cli {
@@ -56,6 +58,9 @@ int cli_fail(const char *cmd, const struct gw_err *err);
 
 /* Print "godwit <cmd>: <fmt...>" (with a hint to --help) and return GW_EXIT_ERROR. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --memory-max (c 'm') or --cpus-max (c 'c') of cmd into its limit (cli_limits.c): 0, or the
+ * exit status of a usage error */
+int cli_limit_opt(const char *cmd, int c, const char *arg, uint64_t *max_mem, long *max_cpus);
 
 /* cli_tls.c (docs/security.md): *out the TLS directory of a move, from flag or else
  * GODWIT_TLS_DIR, made absolute, with the files of its role (server: the destination)

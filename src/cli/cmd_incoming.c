@@ -25,7 +25,6 @@ int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
 	int c, insecure = 0;
 	uint64_t max_mem = 0;
 	long max_cpus = 0;
-	char *end;
 	while ((c = getopt_long(argc, argv, "n:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
@@ -33,13 +32,9 @@ int cmd_incoming(struct gw_cli *cli, int argc, char **argv)
 		case 't': tls_flag = optarg; break;
 		case 'I': insecure = 1; break;
 		case 'm':
-			if (gw_parse_size(optarg, 1ULL << 20, &max_mem) < 0 || max_mem < (16ULL << 20))
-				return cli_usage_error("incoming", "invalid --memory-max '%s'", optarg);
-			break;
 		case 'c':
-			max_cpus = strtol(optarg, &end, 10);
-			if (*end || max_cpus < 1 || max_cpus > 255)
-				return cli_usage_error("incoming", "invalid --cpus-max '%s'", optarg);
+			if ((c = cli_limit_opt("incoming", c, optarg, &max_mem, &max_cpus)) != 0)
+				return c;
 			break;
 		case 'h':
 			printf("Usage: godwit incoming --name NAME --listen tcp:ADDR:PORT [--tls-dir DIR |\n"

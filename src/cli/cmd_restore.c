@@ -192,18 +192,13 @@ int cmd_restore(struct gw_cli *cli, int argc, char **argv)
 	/* by default what this host has */
 	uint64_t max_mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	long max_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	char *end;
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
 		case 'm':
-			if (gw_parse_size(optarg, 1ULL << 20, &max_mem) < 0 || max_mem < (16ULL << 20))
-				return cli_usage_error("restore", "invalid --memory-max '%s'", optarg);
-			break;
 		case 'c':
-			max_cpus = strtol(optarg, &end, 10);
-			if (*end || max_cpus < 1 || max_cpus > 255)
-				return cli_usage_error("restore", "invalid --cpus-max '%s'", optarg);
+			if ((c = cli_limit_opt("restore", c, optarg, &max_mem, &max_cpus)) != 0)
+				return c;
 			break;
 		case 'h':
 			printf("Usage: godwit restore [--name NAME] [--memory-max SIZE] [--cpus-max N] FILE\n\n"

@@ -1,0 +1,20 @@
+/* --memory-max SIZE and --cpus-max N (incoming, restore): how big a container this host takes
+ * from a peer or a snapshot file (docs/security.md, "Limits a peer cannot pass"). */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "godwit/util.h"
+
+int cli_limit_opt(const char *cmd, int c, const char *arg, uint64_t *max_mem, long *max_cpus)
+{
+	char *end;
+	if (c == 'm') {
+		if (gw_parse_size(arg, 1ULL << 20, max_mem) < 0 || *max_mem < (16ULL << 20))
+			return cli_usage_error(cmd, "invalid --memory-max '%s'", arg);
+		return 0;
+	}
+	*max_cpus = strtol(arg, &end, 10);
+	if (*end || *max_cpus < 1 || *max_cpus > 255)
+		return cli_usage_error(cmd, "invalid --cpus-max '%s'", arg);
+	return 0;
+}
