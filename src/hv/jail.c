@@ -1,10 +1,12 @@
 /* QEMU's confinement (include/godwit/hv.h, docs/security.md): run in QEMU's child between fork
- * and exec, as root. A mount namespace of its own in which the state root is an empty,
+ * and exec, as root, without allocating (another thread of the shim, a restore's STATE check,
+ * may have held the allocator's lock at the fork: under ASan the child would wait for good). A mount namespace of its own in which the state root is an empty,
  * read-only tmpfs showing only the files this VM uses at their own paths (its disk, console,
  * base disk, volumes), then the unprivileged user. QEMU's own -sandbox (seccomp) comes with its
  * command line. */
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <pwd.h>
 #include <string.h>
@@ -26,9 +28,9 @@ static int under(const char *path, const char *dir)
 /* An empty file or directory at path (and its parents), where a kept mount goes. */
 static int make_spot(const char *path, int dir, struct gw_err *err)
 {
-	cleanup_free char *parent = strdup(path);
-	if (!parent)
-		return gw_err_set(err, ENOMEM, "out of memory");
+	char parent[PATH_MAX];
+	if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
+		return gw_err_set(err, ENAMETOOLONG, "path too long: %.100s", path);
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
 		*slash = '\0';
@@ -58,9 +60,9 @@ static int devs_for(const struct hv_jail *j, struct gw_err *err)
 		struct stat st;
 		if (stat(jail_devs[i], &st) < 0 || !S_ISCHR(st.st_mode))
 			continue;
-		cleanup_free char *node = gw_strdup_printf("%s/.dev%zu", j->hide, i);
-		if (!node)
-			return gw_err_set(err, ENOMEM, "out of memory");
+		char node[PATH_MAX];
+		if (snprintf(node, sizeof(node), "%s/.dev%zu", j->hide, i) >= (int)sizeof(node))
+			return gw_err_set(err, ENAMETOOLONG, "path too long: %.100s", j->hide);
 		if (mknod(node, S_IFCHR | 0600, st.st_rdev) < 0 || chown(node, j->uid, j->gid) < 0)
 			return gw_err_sys(err, errno, "mknod %s", node);
 		if (mount(node, jail_devs[i], NULL, MS_BIND, NULL) < 0)
