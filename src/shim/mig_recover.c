@@ -6,6 +6,7 @@
  * listener, admitted by the move's token, and QEMU resumes the stream on it
  * (`migrate-recover` there, `migrate resume=true` here). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -39,38 +40,99 @@ int mig_open_control(struct container *ct, const char *uri, const char *kind,
 	return r;
 }
 
+/* Admission of a second connection (control, data, --recover's): up to ADMIT_PENDING are
+ * held at once, each for ADMIT_MS, and the first whose whole CONFIG (a small message) has
+ * arrived is read without waiting; one that stays silent no longer holds up the others, as it
+ * did when they were taken one at a time (5 s each). When the set is full the oldest goes. */
+#define ADMIT_PENDING 16
+#define ADMIT_MS 5000
+#define ADMIT_MSG_MAX 512
+#define ADMIT_POLL_MS 20
+
+struct admit {
+	int fd;
+	int64_t deadline;
+};
+
+/* 1: fd holds a whole CONFIG of at most ADMIT_MSG_MAX bytes; 0: not yet; -1: drop it */
+static int admit_ready(int fd)
+{
+	uint8_t buf[MIG_HDR_SIZE + ADMIT_MSG_MAX];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		return -1; /* gone */
+	if (n < MIG_HDR_SIZE)
+		return 0;
+	struct mig_hdr h;
+	if (mig_hdr_decode(buf, &h, NULL) < 0 || h.type != MIG_CONFIG || h.length > ADMIT_MSG_MAX)
+		return -1;
+	return n >= (ssize_t)(MIG_HDR_SIZE + h.length);
+}
+
 int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
 		       int timeout_ms, struct mig_conn *cc, struct gw_err *err)
 {
+	struct admit p[ADMIT_PENDING];
+	int np = 0, r = -ETIMEDOUT;
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
-	while (gw_now_mono_ns() < deadline) {
+	cc->fd = -1;
+	while (r == -ETIMEDOUT && gw_now_mono_ns() < deadline) {
+		/* a new connection, or a moment for the held ones to speak */
 		int left = (int)((deadline - gw_now_mono_ns()) / 1000000) + 1;
-		int r = mig_await_peer(ct, listen_fd, left, err);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			continue;
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		mig_sock_tune(fd);
-		mig_conn_init(cc, fd, 5000);
-		mig_conn_in_job(ct, cc);
-		json_object *o;
-		char got[33] = "";
-		if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
-			mig_json_str(o, kind, got, sizeof(got), NULL);
-			json_object_put(o);
+		int w = mig_await_peer(ct, listen_fd, np ? ADMIT_POLL_MS : left, err);
+		if (w < 0) {
+			r = w;
+			break;
 		}
-		if (got[0] && !strcmp(got, token)) {
-			cc->timeout_ms = 30000;
-			return 0;
+		int fd = w ? accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) : -1;
+		if (fd >= 0) {
+			if (np == ADMIT_PENDING) { /* full: the oldest goes */
+				close(p[0].fd);
+				memmove(p, p + 1, sizeof(p[0]) * (ADMIT_PENDING - 1));
+				np--;
+			}
+			p[np++] = (struct admit){ fd, gw_now_mono_ns() + ADMIT_MS * 1000000LL };
 		}
-		/* anything else that connects is turned away */
-		close(fd);
-		cc->fd = -1;
+		int64_t now = gw_now_mono_ns();
+		for (int i = 0; i < np && r == -ETIMEDOUT; i++) {
+			int ready = admit_ready(p[i].fd);
+			if (ready == 0 && now < p[i].deadline)
+				continue;
+			if (ready == 1) {
+				fcntl(p[i].fd, F_SETFL, 0); /* as the other connections: blocking */
+				mig_sock_tune(p[i].fd);
+				mig_conn_init(cc, p[i].fd, 5000);
+				mig_conn_in_job(ct, cc);
+				json_object *o;
+				char got[33] = "";
+				if (mig_recv_json(cc, MIG_CONFIG, &o, NULL) == 0) {
+					mig_json_str(o, kind, got, sizeof(got), NULL);
+					json_object_put(o);
+				}
+				if (got[0] && !strcmp(got, token)) {
+					cc->timeout_ms = 30000;
+					r = 0;
+				} else {
+					cc->fd = -1;
+				}
+			}
+			if (r == 0) { /* admitted: out of the set, kept */
+				p[i] = p[--np];
+				break;
+			}
+			/* anything else is turned away: a wrong token, junk, silence past its time */
+			close(p[i].fd);
+			p[i--] = p[--np];
+		}
 	}
-	return gw_err_set(err, ETIMEDOUT, "the source did not open its control connection");
+	for (int i = 0; i < np; i++)
+		close(p[i].fd);
+	if (r == -ETIMEDOUT)
+		return gw_err_set(err, ETIMEDOUT, "the source did not open its %s connection",
+				  strcmp(kind, MIG_CONN_DATA) ? "control" : "data");
+	return r;
 }
 
 /* migration.json in post-copy: the phase, QEMU's status, pages still to come */

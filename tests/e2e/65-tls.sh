@@ -6,7 +6,7 @@
 # on. Then the move inside TLS, captured on the link with tcpdump: a marker the guest keeps in
 # memory and on its disk crosses, intact, yet the capture never holds it in the clear; the move
 # back without TLS (--insecure), captured the same way, does show it: the check can fail;
-# then a post-copy move inside TLS.
+# then a post-copy move inside TLS whose link breaks and which --recover resumes.
 . tests/lib/e2e.sh
 . tests/lib/netns.sh
 . tests/lib/moves.sh
@@ -107,17 +107,32 @@ wait_num 1 sec "$P" $((b + 2)) 300
 assert_eq "the guest's marker is intact after both moves" "" "$(h1 logs sec | grep CORRUPT)"
 
 # 5. a post-copy move inside TLS: its messages stay on the first connection (no control
-# connection), QEMU's stream and the pages it pulls on the second
+# connection), QEMU's stream and the pages it pulls on the second. Its link breaks in
+# post-copy: both ends pause, and `migrate --recover` resumes it over a new connection,
+# admitted by the move's token and inside QEMU's TLS again
 h2 rm sec >/dev/null 2>&1
 PORT=$((PORT + 1))
 assert_eq "incoming inside TLS, again" "sec" \
 	"$(h2 incoming --name sec --listen "tcp:$H2_IP:$PORT" --tls-dir "$T/good" 2>&1)"
-# memory dirtied flat out, so that QEMU has pages left to pull after the switch
-hgwt 30 1 exec sec sh -c '/bin/gwtest memtest 64 1 >/dev/null 2>&1 &'
+# 256 MiB dirtied flat out, so that QEMU has pages left to pull after the switch
+hgwt 30 1 exec sec sh -c '/bin/gwtest memtest 256 1 >/dev/null 2>&1 &'
 b=$(last_num sec 1 "$P")
 capture "$T/pc.pcap" 1
-out=$(h1 migrate --tls-dir "$T/good" --postcopy --json sec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
+h1 migrate --tls-dir "$T/good" --postcopy --bandwidth 50M --json sec "tcp:$H2_IP:$PORT" \
+	>"$T/pc.out" 2>&1 &
+mig=$!
+st() { for ((i = 0; i < $2; i++)); do h1 migrate --status sec 2>/dev/null | grep -q "$1" && return 0; sleep 0.2; done; return 1; }
+assert_true "the move inside TLS reaches post-copy" st "postcopy" 400
+sleep 1
+ip -n "$NS2" link set "$VETH2" down
+assert_true "inside TLS, the broken post-copy move pauses" st "postcopy-paused" 200
+ip -n "$NS2" link set "$VETH2" up
+out=$(h1 migrate --recover sec "tcp:$H2_IP:$PORT" 2>&1); rc=$?
+echo "# recover inside TLS: $out"
+assert_eq "migrate --recover inside TLS exits 0" 0 "$rc"
+wait "$mig"; rc=$?
 stop_capture
+out=$(cat "$T/pc.out")
 echo "# post-copy inside TLS: $out"
 assert_eq "the post-copy move inside TLS completes" 0 "$rc"
 assert_match "... and switched to post-copy" '"kind":"postcopy"' "$out"
