@@ -16,6 +16,8 @@ struct ssl_ctx_st;
 
 /* The files of dir that a role needs (the CA and its own pair) readable, or -errno naming the
  * one that is not; what a CLI checks before it starts anything. */
+/* The three files a side reads from DIR: CA certificate, its certificate, its key. */
+const char *const *gw_tls_role_files(int server);
 int gw_tls_dir_check(const char *dir, int server, struct gw_err *err);
 /* A context for the role, peer verification on (a server requires the client's certificate). */
 int gw_tls_ctx_new(const char *dir, int server, struct ssl_ctx_st **ctx, struct gw_err *err);

@@ -67,6 +67,21 @@ static int drain(struct reader *rd, FILE *f)
 	return 0;
 }
 
+/* The rotated files path.from ... path.1, oldest first; a record cut off at a file's end is
+ * not continued in the next. */
+static void drain_rotated(struct reader *rd, const char *path, int from)
+{
+	for (int k = from; k >= 1; k--) {
+		cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
+		FILE *of = old ? fopen(old, "re") : NULL;
+		if (!of)
+			continue;
+		drain(rd, of);
+		fclose(of);
+		rd->pend = 0;
+	}
+}
+
 static int is_live(enum ct_state s)
 {
 	return s == CT_RUNNING || s == CT_PAUSED || s == CT_MIGRATING || s == CT_INCOMING ||
@@ -108,15 +123,7 @@ int cmd_logs(struct gw_cli *cli, int argc, char **argv)
 		return cli_fail("logs", &(struct gw_err){ .code = ENOMEM, .msg = "out of memory" });
 	struct reader rd = { .ts = ts, .at_start = { 1, 1, 1 } };
 	/* the rotated files first, oldest first (run --log-opt) */
-	for (int k = files - 1; k >= 1; k--) {
-		cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
-		FILE *of = old ? fopen(old, "re") : NULL;
-		if (!of)
-			continue;
-		drain(&rd, of);
-		fclose(of);
-		rd.pend = 0; /* a record cut off at a file's end is not continued in the next */
-	}
+	drain_rotated(&rd, path, files - 1);
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		reader_free(&rd);
@@ -142,15 +149,8 @@ int cmd_logs(struct gw_cli *cli, int argc, char **argv)
 				if (old && stat(old, &ks) == 0 && ks.st_ino == open_st.st_ino)
 					at = k;
 			}
-			for (int k = at - 1; k >= 1; k--) {
-				cleanup_free char *old = gw_strdup_printf("%s.%d", path, k);
-				FILE *of = old ? fopen(old, "re") : NULL;
-				if (of) {
-					rd.pend = 0;
-					drain(&rd, of);
-					fclose(of);
-				}
-			}
+			rd.pend = 0;
+			drain_rotated(&rd, path, at - 1);
 			FILE *nf = fopen(path, "re");
 			if (nf) {
 				fclose(f);

@@ -20,6 +20,11 @@ static const char *const role_files[2][3] = {
 	{ "ca-cert.pem", "server-cert.pem", "server-key.pem" },
 };
 
+const char *const *gw_tls_role_files(int server)
+{
+	return role_files[!!server];
+}
+
 int gw_tls_dir_check(const char *dir, int server, struct gw_err *err)
 {
 	for (int i = 0; i < 3; i++) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "godwit/image.h"
+#include "godwit/tls.h"
 #include "godwit/util.h"
 #include "shim.h"
 
@@ -114,10 +115,7 @@ void shim_jail_release(struct shim_jail *sj)
 int shim_jail_tls_copy(struct container *ct, const char *tls_dir, int server, char **out,
 		       struct gw_err *err)
 {
-	static const char *files[2][3] = {
-		{ "ca-cert.pem", "client-cert.pem", "client-key.pem" },
-		{ "ca-cert.pem", "server-cert.pem", "server-key.pem" },
-	};
+	const char *const *files = gw_tls_role_files(server);
 	struct hv_jail j = { 0 };
 	int r = hv_jail_user(&j, err);
 	if (r < 0)
@@ -131,8 +129,8 @@ int shim_jail_tls_copy(struct container *ct, const char *tls_dir, int server, ch
 	if (r == 0)
 		r = hand_over(&j, *out, err);
 	for (int i = 0; r == 0 && i < 3; i++) {
-		cleanup_free char *from = gw_strdup_printf("%s/%s", tls_dir, files[server][i]);
-		cleanup_free char *to = gw_strdup_printf("%s/%s", *out, files[server][i]);
+		cleanup_free char *from = gw_strdup_printf("%s/%s", tls_dir, files[i]);
+		cleanup_free char *to = gw_strdup_printf("%s/%s", *out, files[i]);
 		cleanup_free char *buf = NULL;
 		size_t len;
 		if (!from || !to)
