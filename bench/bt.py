@@ -24,6 +24,17 @@
                                    world saw the lines (world_pause_ms): a line that arrived in
                                    [FROM, RELEASED) was seen at RELEASED
   median KEY FILE...               median of a numeric JSON field over JSON-lines files
+  cpuwatch OUT MATCH...            until SIGTERM, every 10 ms read the run time of every thread
+                                   (/proc/PID/task/TID/schedstat, ns) of the processes whose
+                                   command line holds a MATCH (new processes looked for every
+                                   50 ms); then write the samples to OUT (JSON)
+  cpusum OUT T0 T1                 the CPU time (ms) the watched threads ran in [T0, T1] (epoch
+                                   s), by kind: vcpu (QEMU's "CPU n/..." threads), mig (QEMU's
+                                   migration threads), qemu (QEMU's other threads), godwit (its
+                                   shims and CLI), and by side (the index of the MATCH); a
+                                   thread born in the window counts from 0; one that exited
+                                   loses at most its last 10 ms. OUT.ready appears once the
+                                   first pass is done: wait for it before T0
 """
 import json, os, select, socket, statistics, subprocess, sys, time
 from datetime import datetime
@@ -310,6 +321,111 @@ def median(key, files):
     print(statistics.median(vals) if vals else "n/a")
 
 
+def _cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _born(pid, tid):
+    """A thread's start, epoch s (its stat's starttime, clock ticks after boot)."""
+    try:
+        with open("/proc/%s/task/%s/stat" % (pid, tid)) as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            btime = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
+        return btime + start / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return 0.0
+
+
+def cpuwatch(out, matches):
+    import signal
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    procs = {}    # pid -> (side, is_qemu, is_godwit)
+    threads = {}  # tid -> {"pid", "side", "kind", "comm", "s": [[t, ns], ...]}
+    me = str(os.getpid())
+    last_scan = 0.0
+    while not stop:
+        now = time.time()
+        if now - last_scan >= 0.05:
+            last_scan = now
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or pid in procs or pid == me:
+                    continue
+                cl = _cmdline(pid)
+                if not cl:
+                    continue
+                for i, m in enumerate(matches):
+                    if m in cl and "bt.py" not in cl:
+                        procs[pid] = (i, "qemu-system" in cl, "godwit" in cl.split(" ")[0])
+                        break
+        for pid, (side, isq, isg) in list(procs.items()):
+            try:
+                tids = os.listdir("/proc/%s/task" % pid)
+            except OSError:
+                del procs[pid]
+                continue
+            for tid in tids:
+                try:
+                    with open("/proc/%s/task/%s/schedstat" % (pid, tid)) as f:
+                        ns = int(f.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    continue
+                th = threads.get(tid)
+                if th is None:
+                    try:
+                        with open("/proc/%s/task/%s/comm" % (pid, tid)) as f:
+                            comm = f.read().strip()
+                    except OSError:
+                        comm = "?"
+                    if isq:
+                        kind = ("vcpu" if comm.startswith("CPU ") else
+                                "mig" if comm.startswith(("live_migration", "mig/", "multifd"))
+                                else "qemu")
+                    else:
+                        kind = "godwit" if isg else "other"
+                    th = threads[tid] = {"pid": pid, "side": side, "kind": kind, "comm": comm,
+                                         "born": _born(pid, tid), "s": []}
+                th["s"].append([now, ns])
+        if not os.path.exists(out + ".ready"):
+            open(out + ".ready", "w").close()  # the first pass is done: the harness may go on
+        time.sleep(0.01)
+    with open(out, "w") as f:
+        json.dump(threads, f)
+
+
+def cpusum(out, t0, t1):
+    t0, t1 = float(t0), float(t1)
+    with open(out) as f:
+        threads = json.load(f)
+    kinds, sides, detail = {}, {}, {}
+    for th in threads.values():
+        before = [ns for t, ns in th["s"] if t <= t0]
+        upto = [ns for t, ns in th["s"] if t <= t1]
+        if not upto:
+            continue
+        # born before T0 but first seen after it: from its first sample (an undercount)
+        base = before[-1] if before else (upto[0] if th.get("born", 0) < t0 - 0.02 else 0)
+        ms = (upto[-1] - base) / 1e6
+        kinds[th["kind"]] = kinds.get(th["kind"], 0) + ms
+        key = "%d:%s" % (th["side"], th["comm"])
+        detail[key] = detail.get(key, 0) + ms
+        sides[th["side"]] = sides.get(th["side"], 0) + ms
+    r = {"cpu_ms": round(sum(kinds.values()))}
+    for k in ("vcpu", "mig", "qemu", "godwit"):
+        r["cpu_%s_ms" % k] = round(kinds.get(k, 0))
+    for i, v in sorted(sides.items()):
+        r["cpu_side%d_ms" % i] = round(v)
+    # the threads that ran most, "SIDE:NAME" (side 0 the source)
+    r["cpu_detail"] = {k: round(v) for k, v in sorted(detail.items(), key=lambda kv: -kv[1])
+                       if v >= 20}
+    print(json.dumps(r))
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -327,6 +443,10 @@ def main():
         return gaps(*a[1:6])
     if a[0] == "median":
         return median(a[1], a[2:])
+    if a[0] == "cpuwatch":
+        return cpuwatch(a[1], a[2:])
+    if a[0] == "cpusum":
+        return cpusum(a[1], a[2], a[3])
     print(__doc__)
     return 2
 

@@ -30,7 +30,13 @@
 # arrival times: godwit `logs -t`, QEMU its serial console sockets read by bench/bt.py reader)
 # and "world saw it again" (the same on the times the lines reached the world: godwit's
 # destination holds its guest's output until COMMIT and says when it released it, the
-# migrate result's held_output_released; QEMU's output is never held, so both are equal). Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).
+# migrate result's held_output_released; QEMU's output is never held, so both are equal).
+# CPU per move: bt.py cpuwatch samples every 10 ms the run time of each thread of the move's
+# processes on both hosts (godwit: its shims, CLI and QEMUs; the anchor: its two QEMUs) and
+# bt.py cpusum takes what they ran between the start and the end of the move (godwit: the
+# whole `migrate` command; the anchor: from `migrate` to `completed`), split into the vCPUs,
+# QEMU's migration threads, QEMU's other threads and godwit's own processes.
+# Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).
 source "$(dirname "$0")/lib.sh"
 MEM=1024
 TMO=${BENCH_MIG_TIMEOUT:-60}
@@ -51,6 +57,9 @@ for r in "$RA" "$RB"; do "$G" --root "$r" load -i "$IMGS/gwtest-oci.tar" >/dev/n
 # kernel trouble on a destination console
 KBAD='BUG:|Oops|corruption|Kernel panic|NX-protected'
 
+# the CPU watcher (bt.py cpuwatch) has sampled every thread once
+cpuwatch_ready() { for _ in $(seq 100); do [ -e "$1.ready" ] && return 0; sleep 0.05; done; }
+
 # One godwit run: prints one JSON line (migrate's result + completed + pause figures)
 godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	local w=$1 n=gw-$1-$2 mem ms cmd t0 t1 res flag=${3:-}
@@ -64,6 +73,9 @@ godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	sleep "$SETTLE"
 	local sec=(--insecure) tls=()
 	[ "${GW_TLS:-0}" = 1 ] && sec=(--tls-dir "$WD/tls") && tls=(--tls-dir "$WD/tls")
+	python3 "$BT" cpuwatch "$WD/$n.cpu" "$RA" "$RB" &
+	local wpid=$!
+	cpuwatch_ready "$WD/$n.cpu"
 	in_dst "$G" --root "$RB" incoming --name "$n" --listen "tcp:$DST_IP:$PORT" "${sec[@]}" \
 		>/dev/null
 	t0=$(date +%s.%N)
@@ -71,21 +83,25 @@ godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	res=$(in_src "$G" --root "$RA" migrate --json $flag "${tls[@]}" "$n" "tcp:$DST_IP:$PORT" \
 		2>"$WD/err") || true
 	t1=$(date +%s.%N)
+	sleep 0.1
+	kill -TERM "$wpid"
+	wait "$wpid" || true
 	sleep 6
 	"$G" --root "$RB" logs -t "$n" >"$WD/$n.log" 2>/dev/null ||
 		"$G" --root "$RA" logs -t "$n" >"$WD/$n.log"
-	local gaps corrupt kbad
+	local gaps corrupt kbad cpu
 	local held rel
 	held=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("held_output_first_rx",""))' "$res" 2>/dev/null)
 	rel=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("held_output_released",""))' "$res" 2>/dev/null)
 	gaps=$(python3 "$BT" gaps "$WD/$n.log" "$t0" "$t1" "${held:--}" "${rel:--}")
+	cpu=$(python3 "$BT" cpusum "$WD/$n.cpu" "$t0" "$t1")
 	corrupt=$(grep -c CORRUPT "$WD/$n.log" || true)
 	kbad=$(grep -E -c "$KBAD" "$RB/containers/$n/console.log" 2>/dev/null || true)
 	[ -f "$RB/containers/$n/console.log" ] || kbad=-1
 	cp "$RB/containers/$n/console.log" "$OUT/console-$n${flag// /}.log" 2>/dev/null || true
 	"$G" --root "$RB" rm -f "$n" >/dev/null 2>&1 || true
 	"$G" --root "$RA" rm -f "$n" >/dev/null 2>&1 || true
-	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" "$kbad" <<'PY'
+	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" "$kbad" "$cpu" <<'PY'
 import json, sys
 try:
     r = json.loads(sys.argv[1])
@@ -98,6 +114,7 @@ if not r["completed"]:
 r.update(json.loads(sys.argv[2]))
 r["corrupt_lines"] = int(sys.argv[3])
 r["kernel_bad"] = int(sys.argv[7] or 0)
+r.update(json.loads(sys.argv[8] or "{}"))
 r["actions"] = "; ".join(a if isinstance(a, str) else json.dumps(a) for a in r.get("actions", []))
 print(json.dumps(r))
 PY
@@ -127,9 +144,14 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC [MODE]]]
 	rpid=$!
 	for _ in $(seq 300); do grep -q ' hb ' "$d/serial.log" 2>/dev/null && break; sleep 0.1; done
 	sleep "$SETTLE"
+	python3 "$BT" cpuwatch "$d/cpu.json" "$d/src." "$d/dst." &
+	local wpid=$!
+	cpuwatch_ready "$d/cpu.json"
 	res=$(python3 "$BT" qmpmig "$d/src.qmp" "$d/dst.qmp" "tcp:$DST_IP:$PORT" "$3" 0 "$TMO" \
 		"${4:--}" "${5:-0}" "${6:-events}") ||
 		res='{"completed": false, "status": "error"}'
+	kill -TERM "$wpid"
+	wait "$wpid" || true
 	sleep 6
 	python3 "$BT" qmpcmd "$d/src.qmp" quit
 	python3 "$BT" qmpcmd "$d/dst.qmp" quit
@@ -141,13 +163,16 @@ qemu_run() { # WORKLOAD N BANDWIDTH(0 = QEMU's default) [CAPS [PC [MODE]]]
 	wait 2>/dev/null || true
 	local gaps
 	cp "$d/serial.log" "$OUT/serial-$(basename "$d").log" 2>/dev/null || true
-	gaps=$(python3 - "$res" "$d/serial.log" "$BT" "$d/dst.out" <<'PY'
+	gaps=$(python3 - "$res" "$d/serial.log" "$BT" "$d/dst.out" "$d/cpu.json" <<'PY'
 import json, re, subprocess, sys
 r = json.loads(sys.argv[1])
 t0, t1 = r.get("t0", 0), r.get("t1", 0)
 g = subprocess.run(["python3", sys.argv[3], "gaps", sys.argv[2], str(t0), str(t1)],
                    capture_output=True, text=True).stdout
 r.update(json.loads(g) if g.strip() else {})
+c = subprocess.run(["python3", sys.argv[3], "cpusum", sys.argv[5], str(t0), str(t1)],
+                   capture_output=True, text=True).stdout
+r.update(json.loads(c) if c.strip() else {})
 r["corrupt_lines"] = open(sys.argv[2], errors="replace").read().count("CORRUPT")
 # the destination's console: reader lines "TIME 1 LINE", plus QEMU's own stderr
 bad = re.compile(r"BUG:|Oops|corruption|Kernel panic|NX-protected")
@@ -160,7 +185,7 @@ PY
 	echo "$gaps"
 }
 export KBAD
-export -f godwit_run qemu_run workload_mem workload_ms check_same_qemu in_src in_dst
+export -f godwit_run qemu_run cpuwatch_ready workload_mem workload_ms check_same_qemu in_src in_dst
 export RA RB WD G BT MEM TMO PORT SETTLE DST_IP SRC_IP BENCH_NET NS_SRC NS_DST KIT OUT \
 	Q_MACHINE Q_ACCEL Q_CPU Q_APPEND
 export -f q_base
@@ -218,8 +243,9 @@ echo "### Live migration, 1 GiB guest ($(accel), $BENCH_NET: link $LINK GiB/s by
 	"median of $BENCH_RUNS runs, completed runs only for times/bytes)"
 echo
 echo "| workload | who | completed <= ${TMO}s | total ms | from QEMU's migrate ms | downtime ms (reported) |" \
-	"guest frozen ms | guest ran again: pause ms (arrival) | world saw it again: pause ms (release) | worst gap after the switch ms | guest healthy after (console clean, heartbeat +5 s, no CORRUPT) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	"guest frozen ms | guest ran again: pause ms (arrival) | world saw it again: pause ms (release) | worst gap after the switch ms | guest healthy after (console clean, heartbeat +5 s, no CORRUPT) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |" \
+	"CPU ms in the move, both hosts: all = vCPUs + QEMU's migration threads + QEMU's other threads + godwit's shims and CLI |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for w in "${WORKLOADS[@]}"; do
 	for k in "${KINDS[@]}"; do
 		f=$OUT/mig-$w-$k.jsonl
@@ -256,12 +282,16 @@ healthy = sum(1 for r in rs if r.get("after5_lines", 0) > 0 and r.get("kernel_ba
 # does QEMU's own total-time that godwit reports (qemu_total_ms)
 for r in ok:
     r.setdefault("qemu_total_ms", r.get("total_ms"))
-print("| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s |" % (
+cpu = "-"
+if med("cpu_ms", ok) is not None:
+    cpu = "%s = %s + %s + %s + %s" % tuple(fmt(med(k, ok)) for k in (
+        "cpu_ms", "cpu_vcpu_ms", "cpu_mig_ms", "cpu_qemu_ms", "cpu_godwit_ms"))
+print("| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s | %s |" % (
     sys.argv[2], who, len(ok), len(rs), fmt(med("total_ms", ok)), fmt(med("qemu_total_ms", ok)),
     fmt(med("downtime_ms", ok)), fmt(med("frozen_ms", ok), "%.1f"),
     fmt(med("pause_ms", ok), "%.1f"), fmt(med("world_pause_ms", ok), "%.1f"),
     fmt(med("post_gap_ms", ok), "%.1f"), healthy, len(rs), fmt(med("baseline_p99_ms", rs), "%.1f"),
-    fmt(b / 2**20 if b is not None else None), fmt(med("rounds", ok)), fmt(dirty)))
+    fmt(b / 2**20 if b is not None else None), fmt(med("rounds", ok)), fmt(dirty), cpu))
 PY
 	done
 done
@@ -272,8 +302,9 @@ for w in "${WORKLOADS[@]}"; do
 		python3 - "$OUT/mig-$w-$k.jsonl" "$w $k" <<'PY'
 import json, sys
 for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")):
-    print("- %s: %s %s ms, pause %s (world %s, held %s) / %s, kernel_bad %s, after5 %s, CORRUPT %s, %s | %s" % (
-        sys.argv[2], r.get("completed"), r.get("total_ms"), r.get("pause_ms"),
+    print("- %s: %s %s ms, cpu %s ms (vcpu %s, mig %s, qemu %s, godwit %s), pause %s (world %s, held %s) / %s, kernel_bad %s, after5 %s, CORRUPT %s, %s | %s" % (
+        sys.argv[2], r.get("completed"), r.get("total_ms"), r.get("cpu_ms"), r.get("cpu_vcpu_ms"),
+        r.get("cpu_mig_ms"), r.get("cpu_qemu_ms"), r.get("cpu_godwit_ms"), r.get("pause_ms"),
         r.get("world_pause_ms"), r.get("held_ms"), r.get("post_gap_ms"), r.get("kernel_bad"), r.get("after5_lines"),
         r.get("corrupt_lines"), r.get("actions") or r.get("status") or "-",
         r.get("error", "")[:200]))
