@@ -211,6 +211,9 @@ static void usage(void)
 	       "      --no-postcopy       pre-copy only: the policy throttles the guest instead\n"
 	       "                          of switching\n"
 	       "      --allow-postcopy    the default, said explicitly\n"
+	       "      --channels N        move memory on N parallel connections (QEMU's\n"
+	       "                          multifd, 2 to 8; 1: one stream, the default); not\n"
+	       "                          with --postcopy: the policy throttles instead\n"
 	       "      --tls-dir DIR       the move inside mutual TLS, DIR in QEMU's x509\n"
 	       "                          layout (default $GODWIT_TLS_DIR; docs/security.md)\n"
 	       "      --json              print the final figures as one JSON object (with\n"
@@ -304,11 +307,12 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		{ "postcopy-now", no_argument, NULL, 'N' },
 		{ "recover", no_argument, NULL, 'R' },
 		{ "tls-dir", required_argument, NULL, 't' },
+		{ "channels", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *tls_flag = NULL;
 	int offline = 0, json = 0, status = 0, cancel = 0, postcopy = 0, no_pc = 0, now = 0;
-	int recover = 0, c;
+	int recover = 0, channels = 0, c;
 	int64_t downtime_ns = 0, timeout_ns = 0;
 	uint64_t bw = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -336,6 +340,15 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		case 'N': now = 1; break;
 		case 'R': recover = 1; break;
 		case 't': tls_flag = optarg; break;
+		case 'C': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > 8)
+				return cli_usage_error("migrate", "invalid --channels '%s' (1 to 8)",
+						       optarg);
+			channels = (int)n;
+			break;
+		}
 		case 'h':
 			usage();
 			return 0;
@@ -360,6 +373,9 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (postcopy && (offline || no_pc))
 		return cli_usage_error("migrate", "--postcopy excludes --offline and --no-postcopy");
+	if (channels > 1 && (postcopy || offline))
+		return cli_usage_error("migrate", "--channels above 1 excludes --postcopy and "
+				       "--offline");
 	const char *name = argv[optind], *uri = argv[optind + 1];
 	if (strncmp(uri, "tcp:", 4))
 		return cli_usage_error("migrate", "destination '%s' must be tcp:HOST:PORT", uri);
@@ -382,6 +398,8 @@ int cmd_migrate(struct gw_cli *cli, int argc, char **argv)
 		json_object_object_add(args, "max_total_s", json_object_new_int64(timeout_ns / 1000000000LL));
 	if (bw)
 		json_object_object_add(args, "bandwidth", json_object_new_int64((int64_t)bw));
+	if (channels)
+		json_object_object_add(args, "channels", json_object_new_int(channels));
 	int r = run_move(cli, name, args, json);
 	json_object_put(args);
 	return r;

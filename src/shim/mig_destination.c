@@ -197,6 +197,8 @@ struct dst_move {
 	char token[33];		/* admits the control connection */
 	uint16_t nbd_port;
 	int postcopy;		/* the source set postcopy-ram */
+	int channels;		/* QEMU's multifd channels (CONFIG's "channels"; 0: one stream) */
+	struct mig_channels ch;
 	int early;		/* the guest runs before COMMIT, its output held */
 	int refused;		/* PREPARE said no: nothing more to tell the source */
 	int ram_begun;
@@ -255,6 +257,17 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	r = prepare(ct, msg, m->reason, sizeof(m->reason), err);
 	mig_trace("destination: overlay created");
 	json_object *caps = config_caps(msg, &m->postcopy);
+	json_object *v;
+	if (json_object_object_get_ex(msg, "channels", &v)) {
+		int64_t n = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || n < 2 || n > MIG_CHANNELS_MAX ||
+		    m->postcopy) {
+			if (r == 0)
+				r = gw_err_set(err, EPROTO, "CONFIG: bad \"channels\"");
+			snprintf(m->reason, sizeof(m->reason), "unsupported");
+		}
+		m->channels = (int)n;
+	}
 	json_object_put(msg);
 	/* the guest resumes the moment QEMU has the state (early resume, its output held until
 	 * COMMIT; in post-copy the source ended its disk mirror before the switch); a guest on a
@@ -271,6 +284,12 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 	/* the source's capabilities, before migrate-incoming (post-copy needs both ends) */
 	if (r == 0 && caps && (r = mig_set_caps(ct, caps, err)) < 0)
 		snprintf(m->reason, sizeof(m->reason), "unsupported");
+	if (r == 0 && m->channels) {
+		struct hv_mig_params p = { .set = HV_MIG_P_MULTIFD_CHANNELS,
+					   .multifd_channels = m->channels };
+		if ((r = hv_mig_set_params(ct->qmp, &p, 5000, err)) < 0)
+			snprintf(m->reason, sizeof(m->reason), "unsupported");
+	}
 	json_object_put(caps);
 	/* the disk comes over NBD (the source's mirror), not in QEMU's stream */
 	/* the move's token: it admits further connections and names the NBD exports */
@@ -319,8 +338,8 @@ static int dst_log_and_begin(struct dst_move *m, struct gw_err *err)
 		if (m->postcopy && !ct->tls_dir)
 			m->ctl = &m->cc;
 	}
-	/* in TLS QEMU's stream comes on a connection of its own */
-	if (r == 0 && ct->tls_dir)
+	/* in TLS QEMU's stream comes on a connection of its own (its channels: each on its own) */
+	if (r == 0 && ct->tls_dir && !m->channels)
 		r = mig_accept_control(ct, m->listen_fd, MIG_CONN_DATA, m->token, 30000, &m->dc,
 				       err);
 	return r;
@@ -338,7 +357,10 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 	if (m->early)
 		r = alink_hold(ct, err);
 	if (r == 0)
-		r = mig_qemu_stream(ct, HV_MIG_IN, ct->tls_dir ? m->dc.fd : m->fd, 0, err);
+		r = m->channels ? mig_dst_channels(ct, m->listen_fd, m->token, m->channels, &m->ch,
+						   err)
+				: mig_qemu_stream(ct, HV_MIG_IN, ct->tls_dir ? m->dc.fd : m->fd, 0,
+						  err);
 	if (r == 0)
 		r = mig_wait_qemu_for(ct, 3600 * 1000,
 				      m->postcopy ? HV_MIG_POSTCOPY_ACTIVE : HV_MIG_NONE, &status, err);
@@ -347,6 +369,7 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 							hv_mig_status_name(status));
 	if (r < 0)
 		return r;
+	mig_channels_stop(&m->ch); /* QEMU has every byte */
 	json_object *d = json_object_new_object();
 	mig_trace("destination: QEMU completed");
 	r = mig_send_json(m->ctl, MIG_DONE, d, err);
@@ -356,6 +379,7 @@ static int dst_stream(struct dst_move *m, struct gw_err *err)
 
 static void dst_close(struct dst_move *m)
 {
+	mig_channels_stop(&m->ch);
 	mig_tls_end(&m->tls);
 	close(m->fd);
 	if (m->cc.fd >= 0)

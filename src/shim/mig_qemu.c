@@ -69,7 +69,7 @@ int mig_wait_qemu(struct container *ct, int timeout_ms, enum hv_mig_status *stat
 /* The capabilities a CONFIG's "caps" may carry; anything else is refused. */
 static const enum hv_mig_cap MIG_CAPS[] = { HV_MIG_CAP_XBZRLE, HV_MIG_CAP_AUTO_CONVERGE,
 					    HV_MIG_CAP_EVENTS, HV_MIG_CAP_POSTCOPY_RAM,
-					    HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER };
+					    HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER, HV_MIG_CAP_MULTIFD };
 
 json_object *mig_caps_to_json(const struct hv_mig_cap_state *caps, size_t n)
 {

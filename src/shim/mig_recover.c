@@ -71,13 +71,14 @@ static int admit_ready(int fd)
 	return n >= (ssize_t)(MIG_HDR_SIZE + h.length);
 }
 
-int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
-		       int timeout_ms, struct mig_conn *cc, struct gw_err *err)
+int mig_accept_each(struct container *ct, int listen_fd, const char *kind, const char *token,
+		    int timeout_ms, int n, mig_admitted_fn on_admit, void *arg,
+		    struct gw_err *err)
 {
 	struct admit p[ADMIT_PENDING];
 	int np = 0, r = -ETIMEDOUT;
 	int64_t deadline = gw_now_mono_ns() + (int64_t)timeout_ms * 1000000;
-	cc->fd = -1;
+	struct mig_conn conn, *cc = &conn;
 	while (r == -ETIMEDOUT && gw_now_mono_ns() < deadline) {
 		/* a new connection, or a moment for the held ones to speak */
 		int left = (int)((deadline - gw_now_mono_ns()) / 1000000) + 1;
@@ -118,8 +119,11 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *kind, co
 					cc->fd = -1;
 				}
 			}
-			if (r == 0) { /* admitted: out of the set, kept */
+			if (r == 0) { /* admitted: out of the set, the caller's */
 				p[i] = p[--np];
+				r = on_admit(arg, cc, err);
+				if (r == 0 && --n > 0)
+					r = -ETIMEDOUT; /* the next one */
 				break;
 			}
 			/* anything else is turned away: a wrong token, junk, silence past its time */
@@ -133,6 +137,20 @@ int mig_accept_control(struct container *ct, int listen_fd, const char *kind, co
 		return gw_err_set(err, ETIMEDOUT, "the source did not open its %s connection",
 				  strcmp(kind, MIG_CONN_DATA) ? "control" : "data");
 	return r;
+}
+
+static int keep_one(void *arg, struct mig_conn *cc, struct gw_err *err)
+{
+	(void)err;
+	*(struct mig_conn *)arg = *cc;
+	return 0;
+}
+
+int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
+		       int timeout_ms, struct mig_conn *cc, struct gw_err *err)
+{
+	cc->fd = -1;
+	return mig_accept_each(ct, listen_fd, kind, token, timeout_ms, 1, keep_one, cc, err);
 }
 
 /* migration.json in post-copy: the phase, QEMU's status, pages still to come */

@@ -29,6 +29,7 @@ struct src_move {
 	int fd;			/* the migration connection (QEMU's stream too) */
 	struct mig_conn mc, cc;	/* ... and a post-copy move's control connection */
 	struct mig_conn dc;	/* in TLS: the connection QEMU's stream takes (its own TLS) */
+	struct mig_channels ch;	/* QEMU's channels, when o.channels (mig_channels.c) */
 	struct mig_tls tls;	/* in TLS: mc's session */
 	char host[256];		/* the destination's, from the URI */
 	struct mig_conn *ctl;	/* where the messages after RAM_BEGIN go */
@@ -261,16 +262,19 @@ static int src_stream_phase(struct src_move *m, struct gw_err *err)
 	m->ram_sent = 1;
 	src_enter(m, JOB_STREAM);
 	/* QEMU's stream: on this connection, or in TLS on one of its own (QEMU's TLS), the first
-	 * staying godwit's; a plain post-copy move's messages go on its control connection */
-	int qfd = m->fd;
-	if (m->ct->tls_dir) {
+	 * staying godwit's; a plain post-copy move's messages go on its control connection.
+	 * QEMU's channels (multifd) each take a connection of their own (mig_channels.c) */
+	struct src_sink sink = { .fd = m->fd, .token = m->token, .ch = &m->ch };
+	if (m->o.channels) {
+		/* the first connection stays godwit's */
+	} else if (m->ct->tls_dir) {
 		r = mig_open_control(m->ct, m->o.uri, MIG_CONN_DATA, m->token, &m->dc, err);
-		qfd = m->dc.fd;
+		sink.fd = m->dc.fd;
 	} else if (m->o.postcopy) {
 		m->ctl = &m->cc;
 	}
 	if (r == 0)
-		r = src_stream(m->ct, m->cl, &m->o, &m->ps, &m->pst, qfd, &m->mirroring,
+		r = src_stream(m->ct, m->cl, &m->o, &m->ps, &m->pst, &sink, &m->mirroring,
 			       m->actions, &m->q, err);
 	if (r > 0) {
 		r = 0; /* postcopy-active */
@@ -310,6 +314,8 @@ static int src_handover(struct src_move *m, struct gw_err *err)
 	mig_trace("source: DONE received");
 	if (r < 0)
 		return r;
+	/* the destination's QEMU has every byte: the channels' relays may go */
+	mig_channels_stop(&m->ch);
 	json_object_put(o);
 	r = send_commit(m->ct, m->ctl, m->log_sent, err);
 	mig_trace("source: log tail and COMMIT sent");
@@ -348,6 +354,7 @@ static int src_postcopy_end(struct src_move *m, struct gw_err *err)
 
 static void src_close(struct src_move *m)
 {
+	mig_channels_stop(&m->ch);
 	mig_tls_end(&m->tls);
 	if (m->fd >= 0)
 		close(m->fd);
@@ -424,6 +431,8 @@ static json_object *src_result(struct src_move *m)
 	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)m->q.downtime_ms));
 	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)m->q.transferred));
 	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)m->q.dirty_sync_count));
+	/* QEMU's connections: its main channel and its multifd channels */
+	json_object_object_add(res, "channels", json_object_new_int(m->o.channels + 1));
 	/* what happened: a move allowed to switch that finished in pre-copy is "live" */
 	json_object_object_add(res, "kind", json_object_new_string(m->o.offline	? "offline"
 								   : m->went_postcopy ? "postcopy"

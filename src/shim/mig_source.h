@@ -21,6 +21,7 @@ struct src_opts {
 	const char *tls_dir;	/* a move inside TLS (docs/security.md); NULL: plain */
 	int offline;
 	enum src_postcopy postcopy;
+	int channels;		/* > 0: QEMU's multifd channels (mig_channels.c); 0: one stream */
 	struct pol_targets targets;
 };
 
@@ -28,19 +29,27 @@ struct src_opts {
 int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 		   struct gw_err *err);
 /* The capabilities and starting parameters of QEMU's migration, from the policy's setup. */
-int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps, int offline,
-			    int postcopy, struct gw_err *err);
+int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps,
+			    const struct src_opts *o, struct gw_err *err);
 /* CONFIG: the container's config, the move's kind and the capabilities the destination sets. */
 json_object *src_config_msg(struct container *ct, const struct src_opts *o,
 			    const struct pol_setup *ps);
 
-/* Run QEMU's migration over fd and the policy loop until QEMU says completed (0) or, in a
+/* Where QEMU's stream goes: fd (one stream), or with o->channels the channels relayed over
+ * connections admitted by token (*ch, mig_channels.c). */
+struct src_sink {
+	int fd;
+	const char *token;
+	struct mig_channels *ch;
+};
+/* Run QEMU's migration into sink and the policy loop until QEMU says completed (0) or, in a
  * post-copy move, postcopy-active (1: the guest has stopped here and runs from the
  * destination's side from now on), or the policy, the user or a failure ends it (<0, QEMU's
  * migration cancelled). *mirroring goes to 0 when the disk mirror ended at pre-switchover;
  * actions collects what was done; *last_q holds the last figures. */
 int src_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
-	       const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
+	       const struct pol_setup *ps, struct pol_state *stp, const struct src_sink *sink,
+	       int *mirroring,
 	       json_object *actions, struct hv_mig_stats *last_q, struct gw_err *err);
 
 /* Cancel QEMU's migration and wait (at most 10 s) until it has stopped. */

@@ -48,6 +48,23 @@ int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 		o->postcopy = PC_NEVER;
 	if (o->postcopy && o->offline)
 		return gw_err_set(err, EINVAL, "post-copy is for live moves, not --offline");
+	/* QEMU's channels (multifd): QEMU 10.0 takes them without post-copy only */
+	if (json_object_object_get_ex(args, "channels", &v)) {
+		int64_t n = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || n < 1 || n > MIG_CHANNELS_MAX)
+			return gw_err_set(err, EINVAL, "channels out of range (1 to %d)",
+					  MIG_CHANNELS_MAX);
+		o->channels = n > 1 ? (int)n : 0;
+	}
+	if (o->channels && o->postcopy == PC_AFTER_FIRST_PASS)
+		return gw_err_set(err, EINVAL, "--channels above 1 cannot be used with --postcopy "
+					       "(QEMU's multifd and post-copy exclude each other)");
+	if (o->channels && o->offline)
+		o->channels = 0;
+	if (o->channels) { /* QEMU takes multifd without xbzrle and post-copy only */
+		o->postcopy = PC_NEVER;
+		o->targets.allow_xbzrle = 0;
+	}
 	/* post-copy needs postcopy-ram on both ends from the start (and the control connection
 	 * it brings), so the policy may only switch in a move set up for it */
 	o->targets.allow_postcopy = o->postcopy != PC_NEVER;
@@ -56,10 +73,11 @@ int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 
 /* The capabilities the source sets (*caps, MIG_SRC_CAPS of them); CONFIG carries them so the
  * destination sets the same. */
-#define MIG_SRC_CAPS 5
-static void caps_list(const struct pol_setup *ps, int offline, int postcopy,
+#define MIG_SRC_CAPS 6
+static void caps_list(const struct pol_setup *ps, const struct src_opts *o,
 		      struct hv_mig_cap_state caps[MIG_SRC_CAPS])
 {
+	int offline = o->offline, postcopy = o->postcopy != PC_NEVER;
 	caps[0] = (struct hv_mig_cap_state){ HV_MIG_CAP_XBZRLE, ps->cap_xbzrle && !offline };
 	caps[1] = (struct hv_mig_cap_state){ HV_MIG_CAP_AUTO_CONVERGE,
 					     ps->cap_auto_converge && !offline };
@@ -68,13 +86,15 @@ static void caps_list(const struct pol_setup *ps, int offline, int postcopy,
 	/* every move's disk rides a mirror that must end while the guest is stopped and before
 	 * the destination's guest runs: QEMU waits for us in pre-switchover */
 	caps[4] = (struct hv_mig_cap_state){ HV_MIG_CAP_PAUSE_BEFORE_SWITCHOVER, 1 };
+	caps[5] = (struct hv_mig_cap_state){ HV_MIG_CAP_MULTIFD, o->channels > 0 };
 }
 
-int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps, int offline,
-			    int postcopy, struct gw_err *err)
+int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps,
+			    const struct src_opts *o, struct gw_err *err)
 {
 	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
-	caps_list(ps, offline, postcopy, caps);
+	int postcopy = o->postcopy != PC_NEVER;
+	caps_list(ps, o, caps);
 	int r = hv_mig_set_caps(ct->qmp, caps, MIG_SRC_CAPS, 5000, err);
 	if (r < 0)
 		return r;
@@ -89,6 +109,10 @@ int src_set_caps_and_params(struct container *ct, const struct pol_setup *ps, in
 	if (postcopy) {
 		p.set |= HV_MIG_P_MAX_POSTCOPY_BANDWIDTH;
 		p.max_postcopy_bandwidth = (int64_t)bw;
+	}
+	if (o->channels) {
+		p.set |= HV_MIG_P_MULTIFD_CHANNELS;
+		p.multifd_channels = o->channels;
 	}
 	if (ps->cap_xbzrle && ps->xbzrle_cache_size) {
 		p.set |= HV_MIG_P_XBZRLE_CACHE_SIZE;
@@ -116,7 +140,9 @@ json_object *src_config_msg(struct container *ct, const struct src_opts *o,
 	if (net)
 		json_object_object_add(j, "net", net);
 	struct hv_mig_cap_state caps[MIG_SRC_CAPS];
-	caps_list(ps, o->offline, o->postcopy != PC_NEVER, caps);
+	caps_list(ps, o, caps);
 	json_object_object_add(j, "caps", mig_caps_to_json(caps, MIG_SRC_CAPS));
+	if (o->channels)
+		json_object_object_add(j, "channels", json_object_new_int(o->channels));
 	return j;
 }

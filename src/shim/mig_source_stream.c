@@ -196,16 +196,19 @@ static void publish_progress(struct stream *s, const struct hv_mig_stats *q,
 }
 
 int src_stream(struct container *ct, struct shim_client *cl, const struct src_opts *o,
-	       const struct pol_setup *ps, struct pol_state *stp, int fd, int *mirroring,
+	       const struct pol_setup *ps, struct pol_state *stp, const struct src_sink *sink,
+	       int *mirroring,
 	       json_object *actions, struct hv_mig_stats *last_q, struct gw_err *err)
 {
 	struct stream s = { .ct = ct, .cl = cl, .o = o, .st = *stp, .mirroring = mirroring,
 			    .actions = actions };
-	int r = src_set_caps_and_params(ct, ps, o->offline, o->postcopy != PC_NEVER, err);
+	int r = src_set_caps_and_params(ct, ps, o, err);
 	if (r < 0)
 		return r;
 	/* the disk is already in sync on the destination (the mirror, mig_source.c) */
-	if ((r = mig_qemu_stream(ct, HV_MIG_OUT, fd, 0, err)) < 0)
+	r = o->channels ? mig_src_channels(ct, o->uri, sink->token, o->channels, sink->ch, err)
+			: mig_qemu_stream(ct, HV_MIG_OUT, sink->fd, 0, err);
+	if (r < 0)
 		return r;
 	int64_t t0 = gw_now_mono_ns();
 	for (;;) {

@@ -103,6 +103,35 @@ int mig_open_control(struct container *ct, const char *uri, const char *kind,
 		     const char *token, struct mig_conn *cc, struct gw_err *err);
 int mig_accept_control(struct container *ct, int listen_fd, const char *kind, const char *token,
 		       int timeout_ms, struct mig_conn *cc, struct gw_err *err);
+/* The same for n connections, each handed to on_admit (its fd then the callee's) as soon as
+ * it is admitted, before the next is taken; an error from on_admit ends the wait. */
+typedef int (*mig_admitted_fn)(void *arg, struct mig_conn *cc, struct gw_err *err);
+int mig_accept_each(struct container *ct, int listen_fd, const char *kind, const char *token,
+		    int timeout_ms, int n, mig_admitted_fn on_admit, void *arg,
+		    struct gw_err *err);
+
+/* QEMU's RAM channels (multifd, docs/migration-protocol.md "Channels"; mig_channels.c,
+ * mig_relay.c). QEMU opens them itself to a socket address: each end's QEMU talks to a unix
+ * socket in its vm/ directory, and the shim relays each of its connections over one more
+ * connection of the move (MIG_CONN_DATA, admitted by the token). The source starts QEMU's
+ * migrate to its socket and opens one connection per connection QEMU makes (n + 1: the main
+ * channel and n multifd channels); the destination starts migrate-incoming on its socket and
+ * connects each admitted connection to it. mig_channels_stop ends the relays (the source
+ * once the destination has everything: DONE). */
+#define MIG_CHANNELS_MAX 8
+struct mig_relay;
+int mig_relay_start(int a, int b, struct mig_relay **out, struct gw_err *err);
+void mig_relay_stop(struct mig_relay *r);
+struct mig_channels {
+	int n;
+	struct mig_relay *relay[MIG_CHANNELS_MAX + 1];
+	char *path;
+};
+int mig_src_channels(struct container *ct, const char *uri, const char *token, int channels,
+		     struct mig_channels *ch, struct gw_err *err);
+int mig_dst_channels(struct container *ct, int listen_fd, const char *token, int channels,
+		     struct mig_channels *ch, struct gw_err *err);
+void mig_channels_stop(struct mig_channels *ch);
 /* mig_tls.c: a move inside TLS (docs/security.md), when ct->tls_dir is set. mig_tls_start:
  * the handshake on mc's connection (the source passes the destination's host, checked in
  * its certificate; the destination NULL), after which mc's messages go through the session

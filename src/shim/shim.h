@@ -134,6 +134,9 @@ int shim_jail_child(const struct shim_jail *sj, struct gw_err *err);
 void shim_jail_release(struct shim_jail *sj);
 /* Copies of the TLS files QEMU's side (server or client) needs, readable by QEMU's user only,
  * in CT/vm/tls (*out); shim_jail_tls_drop removes them once QEMU has loaded them. */
+/* A unix socket the shim bound at path (in the container's vm/ directory) given to QEMU's
+ * user, so that its QEMU may connect to it. */
+int shim_jail_socket(const char *path, struct gw_err *err);
 int shim_jail_tls_copy(struct container *ct, const char *tls_dir, int server, char **out,
 		       struct gw_err *err);
 void shim_jail_tls_drop(char **dir);

@@ -108,6 +108,15 @@ void shim_jail_release(struct shim_jail *sj)
 	sj->qmp_fd = sj->agent_fd = sj->console_fd = -1;
 }
 
+int shim_jail_socket(const char *path, struct gw_err *err)
+{
+	struct hv_jail j = { 0 };
+	int r = hv_jail_user(&j, err);
+	if (r == 0 && lchown(path, j.uid, j.gid) < 0)
+		r = gw_err_sys(err, errno, "chown %s", path);
+	return r;
+}
+
 /* QEMU's user cannot read the operator's key files (root's, 0600): it gets copies of the ones
  * its side needs, in the container's vm/ directory (which its namespace shows), for as long as
  * object-add takes to load them. */

@@ -42,6 +42,32 @@ assert_eq "memtest: never CORRUPT" "" "$(hgw 2 logs mem | grep CORRUPT)"
 kernel_ok 2 mem "mem"
 hgw 2 rm -f mem >/dev/null
 
+# 2b. the same guest on QEMU's multifd channels (--channels: the main channel and N more, each
+# relayed over a connection of the move, docs/migration-protocol.md "Channels"), there and back
+h1 run -d --name mfd -m 512M gwtest memtest 256 1000 >/dev/null
+wait_num 1 mfd "memtest iter=" 3 200
+out=$(h1 migrate --channels 2 --postcopy mfd tcp:127.0.0.1:1 2>&1); rc=$?
+assert_eq "channels: --channels 2 with --postcopy is a usage error" 125 "$rc"
+assert_match "channels: ... that says why" "excludes --postcopy" "$out"
+for hop in "1 2 2" "2 1 3"; do
+	read -r from to n <<<"$hop"
+	b=$(last_num mfd "$from" "memtest iter=")
+	out=$(migrate_to "$from" "$to" mfd --channels "$n" --json); rc=$?
+	echo "# mfd h$from→h$to, $n channels: $out"
+	assert_eq "channels $n: migrate exits 0" 0 "$rc"
+	assert_match "channels $n: QEMU moved it on the main channel and $n more" \
+		"\"channels\":$((n + 1))[,}]" "$out"
+	assert_match "channels $n: it completed in pre-copy" '"kind":"live"' "$out"
+	moved "$from" "$to" mfd "memtest iter=" "$b"
+	assert_eq "channels $n: never CORRUPT" "" "$(hgw "$to" logs mfd | grep CORRUPT)"
+	assert_eq "channels $n: no relay socket left on either side" "" \
+		"$(ls "$(hroot "$from")/containers/mfd/vm/" "$(hroot "$to")/containers/mfd/vm/" 2>/dev/null |
+			grep 'mig-.*\.sock')"
+	kernel_ok "$to" mfd "mfd"
+	hgw "$from" rm mfd >/dev/null
+done
+hgw 1 rm -f mfd >/dev/null
+
 # 3. a guest writing to its disk, 2 CPUs, live; then 4. offline back
 h1 run -d --name disk --cpus 2 -m 256M busybox sh -c \
 	'i=0; while true; do echo "w $i" >> /data.log; echo "w $i"; i=$((i+1)); sleep 0.1; done' >/dev/null
