@@ -48,15 +48,22 @@ static void pump(int wfd, const uint8_t *buf, size_t len, int rfd, uint8_t *out,
 	}
 }
 
-static void test_both_ways(void **state)
+/* two socket pairs, a[1] and b[1] relayed: the test talks on a[0] and b[0] */
+static struct mig_relay *relay_between(int a[2], int b[2])
 {
-	(void)state;
-	int a[2], b[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
 	struct mig_relay *r;
 	struct gw_err err = { 0 };
 	assert_int_equal(mig_relay_start(a[1], b[1], &r, &err), 0);
+	return r;
+}
+
+static void test_both_ways(void **state)
+{
+	(void)state;
+	int a[2], b[2];
+	struct mig_relay *r = relay_between(a, b);
 	uint8_t *x = malloc(BIG), *y = malloc(BIG), *got = malloc(BIG);
 	for (size_t i = 0; i < BIG; i++) {
 		x[i] = (uint8_t)(i * 7 + 3);
@@ -82,11 +89,7 @@ static void test_stop_mid_flow(void **state)
 {
 	(void)state;
 	int a[2], b[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
-	struct mig_relay *r;
-	struct gw_err err = { 0 };
-	assert_int_equal(mig_relay_start(a[1], b[1], &r, &err), 0);
+	struct mig_relay *r = relay_between(a, b);
 	assert_int_equal(write(a[0], "hello", 5), 5);
 	char buf[8];
 	assert_int_equal(read(b[0], buf, 5), 5);
