@@ -329,15 +329,18 @@ def _cmdline(pid):
         return None
 
 
-def _born(pid, tid):
+def _btime():
+    with open("/proc/stat") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
+
+
+def _born(pid, tid, btime):
     """A thread's start, epoch s (its stat's starttime, clock ticks after boot)."""
     try:
         with open("/proc/%s/task/%s/stat" % (pid, tid)) as f:
             start = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as f:
-            btime = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
         return btime + start / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+    except (OSError, ValueError, IndexError):
         return 0.0
 
 
@@ -348,6 +351,7 @@ def cpuwatch(out, matches):
     procs = {}    # pid -> (side, is_qemu, is_godwit)
     threads = {}  # tid -> {"pid", "side", "kind", "comm", "s": [[t, ns], ...]}
     me = str(os.getpid())
+    btime = _btime()
     last_scan = 0.0
     while not stop:
         now = time.time()
@@ -389,7 +393,7 @@ def cpuwatch(out, matches):
                     else:
                         kind = "godwit" if isg else "other"
                     th = threads[tid] = {"pid": pid, "side": side, "kind": kind, "comm": comm,
-                                         "born": _born(pid, tid), "s": []}
+                                         "born": _born(pid, tid, btime), "s": []}
                 th["s"].append([now, ns])
         if not os.path.exists(out + ".ready"):
             open(out + ".ready", "w").close()  # the first pass is done: the harness may go on

@@ -18,15 +18,19 @@
 
 #define CHANNELS_WAIT_MS 20000
 
+#define SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* ch->path, CT/vm/NAME, and QEMU's URI for it */
 static int channels_path(struct container *ct, const char *name, struct mig_channels *ch,
-			 struct gw_err *err)
+			 char quri[SUN_PATH_MAX + 8], struct gw_err *err)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->path = gw_strdup_printf("%s/vm/%s", ct->dir, name);
 	if (!ch->path)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	if (strlen(ch->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(ch->path) >= SUN_PATH_MAX)
 		return gw_err_set(err, ENAMETOOLONG, "socket path too long: %s", ch->path);
+	snprintf(quri, SUN_PATH_MAX + 8, "unix:%s", ch->path);
 	return 0;
 }
 
@@ -46,7 +50,8 @@ static int add_relay(struct mig_channels *ch, int a, int b, struct gw_err *err)
 int mig_src_channels(struct container *ct, const char *uri, const char *token, int channels,
 		     struct mig_channels *ch, struct gw_err *err)
 {
-	int r = channels_path(ct, "mig-out.sock", ch, err);
+	char quri[SUN_PATH_MAX + 8];
+	int r = channels_path(ct, "mig-out.sock", ch, quri, err);
 	if (r < 0)
 		return r;
 	int lfd = ctl_listen(ch->path, err);
@@ -54,8 +59,6 @@ int mig_src_channels(struct container *ct, const char *uri, const char *token, i
 		return lfd;
 	if ((r = shim_jail_socket(ch->path, err)) < 0)
 		goto out;
-	char quri[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-	snprintf(quri, sizeof(quri), "unix:%s", ch->path);
 	if ((r = hv_mig_start(ct->qmp, HV_MIG_OUT, quri, 0, 5000, err)) < 0)
 		goto out;
 	mig_trace("source: QEMU's migrate started (channels)");
@@ -76,12 +79,11 @@ int mig_src_channels(struct container *ct, const char *uri, const char *token, i
 				r = gw_err_sys(err, errno, "accept %s", ch->path);
 			continue;
 		}
-		struct mig_conn dc = { .fd = -1 };
+		struct mig_conn dc = { .fd = -1 }; /* (tuned by mig_connect) */
 		if ((r = mig_open_control(ct, uri, MIG_CONN_DATA, token, &dc, err)) < 0) {
 			close(qfd);
 			break;
 		}
-		mig_sock_tune(dc.fd);
 		r = add_relay(ch, qfd, dc.fd, err);
 	}
 	if (r == 0)
@@ -107,12 +109,11 @@ static int dst_connect(void *arg, struct mig_conn *cc, struct gw_err *err)
 int mig_dst_channels(struct container *ct, int listen_fd, const char *token, int channels,
 		     struct mig_channels *ch, struct gw_err *err)
 {
-	int r = channels_path(ct, "mig-in.sock", ch, err);
+	char quri[SUN_PATH_MAX + 8];
+	int r = channels_path(ct, "mig-in.sock", ch, quri, err);
 	if (r < 0)
 		return r;
 	unlink(ch->path);
-	char quri[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-	snprintf(quri, sizeof(quri), "unix:%s", ch->path);
 	/* QEMU binds and listens before it answers */
 	if ((r = hv_mig_start(ct->qmp, HV_MIG_IN, quri, 0, 5000, err)) < 0)
 		return r;
@@ -126,9 +127,10 @@ int mig_dst_channels(struct container *ct, int listen_fd, const char *token, int
 
 void mig_channels_stop(struct mig_channels *ch)
 {
-	for (int i = 0; i < ch->n; i++)
+	for (int i = 0; i < ch->n; i++) {
 		mig_relay_stop(ch->relay[i]);
-	ch->n = 0;
+		ch->relay[i] = NULL;
+	}
 	if (ch->path)
 		unlink(ch->path);
 	free(ch->path);

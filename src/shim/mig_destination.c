@@ -265,8 +265,9 @@ static int dst_prepare(struct dst_move *m, struct gw_err *err)
 			if (r == 0)
 				r = gw_err_set(err, EPROTO, "CONFIG: bad \"channels\"");
 			snprintf(m->reason, sizeof(m->reason), "unsupported");
+		} else {
+			m->channels = (int)n;
 		}
-		m->channels = (int)n;
 	}
 	json_object_put(msg);
 	/* the guest resumes the moment QEMU has the state (early resume, its output held until

@@ -20,6 +20,7 @@
 #define RELAY_PIPE_BYTES (256 * 1024)
 #define RELAY_CHUNK (128 * 1024)
 
+/* direction i reads fd[i] and writes fd[1 - i] */
 struct relay_dir {
 	int from, to;
 	int pipe[2];
@@ -70,12 +71,10 @@ static void *relay_main(void *arg)
 		struct pollfd p[3] = { { .fd = r->fd[0] }, { .fd = r->fd[1] },
 				       { .fd = r->stop_fd, .events = POLLIN } };
 		for (int i = 0; i < 2; i++) {
-			struct relay_dir *d = &r->d[i];
-			int from = d->from == r->fd[0] ? 0 : 1;
-			if (!d->eof && d->held < RELAY_PIPE_BYTES / 2)
-				p[from].events |= POLLIN;
-			if (d->held)
-				p[1 - from].events |= POLLOUT;
+			if (!r->d[i].eof && r->d[i].held < RELAY_PIPE_BYTES / 2)
+				p[i].events |= POLLIN;
+			if (r->d[i].held)
+				p[1 - i].events |= POLLOUT;
 		}
 		/* nothing wanted of an end: its hang-up must not spin us */
 		for (int i = 0; i < 2; i++)
@@ -89,11 +88,8 @@ static void *relay_main(void *arg)
 		if (p[2].revents)
 			break;
 		int bad = 0;
-		for (int i = 0; i < 2 && !bad; i++) {
-			struct relay_dir *d = &r->d[i];
-			int from = d->from == r->fd[0] ? 0 : 1;
-			bad = relay_step(d, p[from].revents, p[1 - from].revents) < 0;
-		}
+		for (int i = 0; i < 2 && !bad; i++)
+			bad = relay_step(&r->d[i], p[i].revents, p[1 - i].revents) < 0;
 		if (bad)
 			break;
 	}

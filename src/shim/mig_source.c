@@ -431,8 +431,8 @@ static json_object *src_result(struct src_move *m)
 	json_object_object_add(res, "downtime_ms", json_object_new_int64((int64_t)m->q.downtime_ms));
 	json_object_object_add(res, "bytes", json_object_new_int64((int64_t)m->q.transferred));
 	json_object_object_add(res, "rounds", json_object_new_int64((int64_t)m->q.dirty_sync_count));
-	/* QEMU's connections: its main channel and its multifd channels */
-	json_object_object_add(res, "channels", json_object_new_int(m->o.channels + 1));
+	/* the connections QEMU's stream took: one, or its channels as relayed */
+	json_object_object_add(res, "channels", json_object_new_int(m->ch.n ? m->ch.n : 1));
 	/* what happened: a move allowed to switch that finished in pre-copy is "live" */
 	json_object_object_add(res, "kind", json_object_new_string(m->o.offline	? "offline"
 								   : m->went_postcopy ? "postcopy"

@@ -117,13 +117,13 @@ int mig_accept_each(struct container *ct, int listen_fd, const char *kind, const
  * migrate to its socket and opens one connection per connection QEMU makes (n + 1: the main
  * channel and n multifd channels); the destination starts migrate-incoming on its socket and
  * connects each admitted connection to it. mig_channels_stop ends the relays (the source
- * once the destination has everything: DONE). */
+ * once the destination has everything: DONE); ch->n still says how many there were. */
 #define MIG_CHANNELS_MAX 8
 struct mig_relay;
 int mig_relay_start(int a, int b, struct mig_relay **out, struct gw_err *err);
 void mig_relay_stop(struct mig_relay *r);
 struct mig_channels {
-	int n;
+	int n;			/* QEMU's connections relayed (kept after the stop) */
 	struct mig_relay *relay[MIG_CHANNELS_MAX + 1];
 	char *path;
 };

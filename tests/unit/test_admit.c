@@ -18,38 +18,7 @@
 #include "godwit/util.h"
 #include "../../src/shim/shim.h"
 #include "../../src/shim/migrate.h"
-
-static int listener(struct sockaddr_in *a)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	socklen_t al = sizeof(*a);
-	*a = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	assert_int_equal(bind(fd, (struct sockaddr *)a, sizeof(*a)), 0);
-	assert_int_equal(listen(fd, 64), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)a, &al), 0);
-	return fd;
-}
-
-static int dial(const struct sockaddr_in *a)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(fd, (const struct sockaddr *)a, sizeof(*a)), 0);
-	return fd;
-}
-
-/* a client that says its kind and token at once */
-static int dial_token(const struct sockaddr_in *a, const char *token)
-{
-	int fd = dial(a);
-	struct mig_conn c;
-	struct gw_err err = { 0 };
-	mig_conn_init(&c, fd, 5000);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, MIG_CONN_CONTROL, json_object_new_string(token));
-	assert_int_equal(mig_send_json(&c, MIG_CONFIG, o, &err), 0);
-	json_object_put(o);
-	return fd;
-}
+#include "admit_testlib.h"
 
 static struct container ct;
 
@@ -59,11 +28,12 @@ static void test_silent_ones_first(void **state)
 	memset(&ct, 0, sizeof(ct));
 	ct.signal_fd = -1;
 	struct sockaddr_in a;
-	int lfd = listener(&a), silent[6], junk = dial(&a), wrong = dial_token(&a, "not-it");
+	int lfd = listener(&a), silent[6], junk = dial(&a);
+	int wrong = dial_token(&a, MIG_CONN_CONTROL, "not-it");
 	for (int i = 0; i < 6; i++)
 		silent[i] = dial(&a);
 	assert_int_equal(write(junk, "GET / HTTP/1.0\r\n\r\n", 18), 18);
-	int good = dial_token(&a, "0123456789abcdef");
+	int good = dial_token(&a, MIG_CONN_CONTROL, "0123456789abcdef");
 	struct mig_conn cc;
 	struct gw_err err = { 0 };
 	int64_t t0 = gw_now_mono_ns();
@@ -97,7 +67,8 @@ static void test_nobody_right(void **state)
 	memset(&ct, 0, sizeof(ct));
 	ct.signal_fd = -1;
 	struct sockaddr_in a;
-	int lfd = listener(&a), silent = dial(&a), wrong = dial_token(&a, "not-it");
+	int lfd = listener(&a), silent = dial(&a);
+	int wrong = dial_token(&a, MIG_CONN_CONTROL, "not-it");
 	struct mig_conn cc;
 	struct gw_err err = { 0 };
 	assert_int_equal(mig_accept_control(&ct, lfd, MIG_CONN_CONTROL, "0123456789abcdef", 300,

@@ -19,6 +19,7 @@
 #include "godwit/util.h"
 #include "../../src/shim/shim.h"
 #include "../../src/shim/migrate.h"
+#include "admit_testlib.h"
 
 #define BIG (3 * 1024 * 1024 + 17)
 
@@ -101,34 +102,6 @@ static void test_stop_mid_flow(void **state)
 	close(b[0]);
 }
 
-static int listener(struct sockaddr_in *a)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	socklen_t al = sizeof(*a);
-	*a = (struct sockaddr_in){ .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	assert_int_equal(bind(fd, (struct sockaddr *)a, sizeof(*a)), 0);
-	assert_int_equal(listen(fd, 64), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)a, &al), 0);
-	return fd;
-}
-
-static int dial_token(const struct sockaddr_in *a, const char *token)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(fd, (const struct sockaddr *)a, sizeof(*a)), 0);
-	if (!token)
-		return fd;
-	struct mig_conn c;
-	struct gw_err err = { 0 };
-	mig_conn_init(&c, fd, 5000);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, MIG_CONN_DATA, json_object_new_string(token));
-	assert_int_equal(mig_send_json(&c, MIG_CONFIG, o, &err), 0);
-	json_object_put(o);
-	return fd;
-}
-
 struct taken {
 	int n, fd[4];
 };
@@ -150,8 +123,9 @@ static void test_admit_several(void **state)
 	ct.signal_fd = -1;
 	struct sockaddr_in a;
 	int lfd = listener(&a);
-	int junk = dial_token(&a, NULL), c1 = dial_token(&a, "tok"), wrong = dial_token(&a, "x");
-	int c2 = dial_token(&a, "tok"), c3 = dial_token(&a, "tok");
+	int junk = dial(&a), c1 = dial_token(&a, MIG_CONN_DATA, "tok");
+	int wrong = dial_token(&a, MIG_CONN_DATA, "x");
+	int c2 = dial_token(&a, MIG_CONN_DATA, "tok"), c3 = dial_token(&a, MIG_CONN_DATA, "tok");
 	assert_int_equal(write(junk, "junk junk junk junk", 19), 19);
 	struct taken t = { 0 };
 	struct gw_err err = { 0 };
