@@ -14,7 +14,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 # lower layer into a higher one fails to link; scripts/check-layers.sh fails the build on an
 # include that points up a layer.
 LAYERS     := cli shim migproto image hv hostnet common
-layer_srcs  = $(sort $(filter-out src/cli/main.c src/shim/main.c,$(wildcard src/$(1)/*.c)))
+layer_srcs  = $(sort $(filter-out src/cli/main.c src/cli/oci_main.c src/shim/main.c,$(wildcard src/$(1)/*.c)))
 LIB_SRCS   := $(foreach l,$(LAYERS),$(call layer_srcs,$(l)))
 LIBS       := $(LAYERS:%=$(BUILD)/lib%.a)
 SHIM_LIBS  := $(filter-out $(BUILD)/libcli.a,$(LIBS))
@@ -28,7 +28,7 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_TIME  ?= 20
 
 .PHONY: all guest check check-unit check-asan fuzz bench clean
-all: $(BUILD)/godwit $(BUILD)/godwit-shim $(BUILD)/godwit-agent
+all: $(BUILD)/godwit $(BUILD)/godwit-shim $(BUILD)/godwit-runtime $(BUILD)/godwit-agent
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,6 +47,10 @@ $(BUILD)/layers.ok: scripts/check-layers.sh $(wildcard src/*/*.c src/*/*.h inclu
 	@touch $@
 
 $(BUILD)/godwit: $(BUILD)/src/cli/main.o $(LIBS)
+	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The OCI runtime (docs/oci-runtime.md): runc's command line over the same layers.
+$(BUILD)/godwit-runtime: $(BUILD)/src/cli/oci_main.o $(LIBS)
 	$(CC) $(GW_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The shim links no CLI, and only the libraries its objects use.

@@ -21,7 +21,7 @@ header_layer() {
 	err.h | util.h | ctl.h | frame.h | net.h | proc.h | container.h | logfile.h | version.h | knobs.h | mount.h | tls.h) echo common ;;
 	volume.h) echo image ;;
 	hv.h | hv_vm.h | qmp.h) echo hv ;;
-	image.h) echo image ;;
+	image.h | runtime_spec.h) echo image ;;
 	hostnet.h) echo hostnet ;;
 	migproto.h | policy.h | snapfile.h) echo migproto ;;
 	shim_main.h) echo shim ;;

@@ -50,6 +50,10 @@ int cmd_shim(struct gw_cli *cli, int argc, char **argv);
 int cli_for_each(struct gw_cli *cli, const char *cmd, int n, char **names, int arg,
 		 int (*fn)(struct gw_cli *cli, const char *name, int arg, struct gw_err *err));
 
+/* Remove one container, its disks and its lease; a live one only with force (stopped first,
+ * at once) (cmd_rm.c; godwit-runtime delete uses it). */
+int cli_rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err);
+
 /* Stop one container: SIGTERM, then SIGKILL after timeout_s (cmd_stop.c; rm -f uses it). */
 int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);
 

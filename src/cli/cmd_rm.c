@@ -8,7 +8,7 @@
 #include "godwit/container.h"
 #include "godwit/util.h"
 
-static int rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err)
+int cli_rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err)
 {
 	struct ct_status st;
 	int r = ct_status_load(cli->root, name, &st, err);
@@ -60,5 +60,5 @@ int cmd_rm(struct gw_cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("rm", "want at least one CONTAINER");
-	return cli_for_each(cli, "rm", argc - optind, argv + optind, force, rm_one);
+	return cli_for_each(cli, "rm", argc - optind, argv + optind, force, cli_rm_one);
 }

@@ -262,31 +262,11 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 	return 0;
 }
 
-/* the machine type of this QEMU, kept by the container for good (moves to newer QEMUs) */
-static int pick_machine(const char *umachine, char machine[HV_MACHINE_MAX], struct gw_err *err)
-{
-	char qv[64];
-	int vr = umachine ? 0 : hv_qemu_version(qv, sizeof(qv));
-	if (umachine)
-		snprintf(machine, HV_MACHINE_MAX, "%s", umachine);
-	else if (vr < 0 || hv_machine_for_version(qv, machine, HV_MACHINE_MAX) < 0)
-		return gw_err_set(err, vr < 0 ? -vr : EINVAL, "cannot tell the version of %s (%s)",
-				  hv_qemu_binary(), vr < 0 ? strerror(-vr) : qv);
-	return 0;
-}
-
 /* everything of the config that is not the command: from the options and the image */
 static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const char *ref,
 		       const struct gw_image *img, struct ct_config *cfg, struct gw_err *err)
 {
-	enum hv_accel accel;
-	char reason[256], machine[HV_MACHINE_MAX];
-	cleanup_free char *kernel = NULL, *initrd = NULL;
-	int r = hv_choose_accel(cli->accel, &accel, reason, sizeof(reason), err);
-	if (r == 0)
-		r = pick_machine(o->umachine, machine, err);
-	if (r == 0)
-		r = cli_kit_paths(cli, &kernel, &initrd, err);
+	int r = cli_vm_basics(cli, o->umachine, cfg, err);
 	if (r < 0)
 		return r;
 	snprintf(cfg->name, sizeof(cfg->name), "%s", o->name);
@@ -300,10 +280,6 @@ static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const
 	cfg->auto_remove = o->autorm;
 	cfg->log_max_size = o->log_max_size;
 	cfg->log_max_file = o->log_max_file;
-	snprintf(cfg->accel, sizeof(cfg->accel), "%s", hv_accel_name(accel));
-	snprintf(cfg->machine, sizeof(cfg->machine), "%s", machine);
-	cfg->kernel = steal_ptr(kernel);
-	cfg->initrd = steal_ptr(initrd);
 	cfg->created_ns = gw_now_real_ns();
 	return 0;
 }

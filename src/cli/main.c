@@ -1,6 +1,5 @@
 /* godwit's entry point: global options, then dispatch to one cmd_<name>.c per command. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,40 +44,6 @@ static void usage(FILE *f)
 		if (commands[i].help)
 			fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\nRun 'godwit COMMAND --help' for a command's options.\n");
-}
-
-int cli_fail(const char *cmd, const struct gw_err *err)
-{
-	/* the message may carry a peer's words (a destination's refusal): escaped */
-	char msg[4 * GW_ERR_MSG_MAX + 1];
-	gw_escape_ctl(err->msg[0] ? err->msg : "failed", msg, sizeof(msg));
-	fprintf(stderr, "godwit %s: %s\n", cmd, msg);
-	return GW_EXIT_ERROR;
-}
-
-int cli_for_each(struct gw_cli *cli, const char *cmd, int n, char **names, int arg,
-		 int (*fn)(struct gw_cli *cli, const char *name, int arg, struct gw_err *err))
-{
-	int rc = 0;
-	for (int i = 0; i < n; i++) {
-		struct gw_err err = { 0 };
-		if (fn(cli, names[i], arg, &err) < 0)
-			rc = cli_fail(cmd, &err);
-		else
-			printf("%s\n", names[i]);
-	}
-	return rc;
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "godwit %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nSee 'godwit %s --help'.\n", cmd);
-	return GW_EXIT_ERROR;
 }
 
 int main(int argc, char **argv)

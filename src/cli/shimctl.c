@@ -69,6 +69,12 @@ int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct
 int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra[],
 		   struct gw_err *err)
 {
+	return cli_spawn_shim_ex(cli, name, extra, 0, err);
+}
+
+int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const extra[],
+		      int pass_stdio, struct gw_err *err)
+{
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return gw_err_sys(err, errno, "pipe");
@@ -80,6 +86,10 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		/* the shim outlives the CLI: own session, no terminal, its own log */
 		setsid();
 		close(p[0]);
+		/* the runtime's stdio, kept above the fds set up below until they are in place */
+		int io[3] = { -1, -1, -1 };
+		for (int i = 0; pass_stdio && i < 3; i++)
+			io[i] = fcntl(i, F_DUPFD, 10);
 		int devnull = open("/dev/null", O_RDWR);
 		int lf = open(shimlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(devnull, 0);
@@ -91,7 +101,10 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 			fcntl(wfd, F_SETFD, 0);
 		else
 			dup2(p[1], wfd);
-		close_range(4, ~0U, 0);
+		int keep = 4;
+		for (int i = 0; pass_stdio && i < 3; i++)
+			dup2(io[i] >= 0 ? io[i] : 0, keep++); /* 0: /dev/null by now */
+		close_range((unsigned)keep, ~0U, 0);
 		char fdarg[16];
 		snprintf(fdarg, sizeof(fdarg), "%d", wfd);
 		char *argv[32];
@@ -112,6 +125,10 @@ int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra
 		argv[n++] = (char *)"__shim";
 		argv[n++] = (char *)"--ready-fd";
 		argv[n++] = fdarg;
+		if (pass_stdio) {
+			argv[n++] = (char *)"--stdio-fd";
+			argv[n++] = (char *)"4";
+		}
 		for (int i = 0; extra && extra[i] && n < 30; i++)
 			argv[n++] = extra[i];
 		argv[n++] = (char *)name;

@@ -9,10 +9,21 @@
  * binary (the build tree), else /usr/local/lib/godwit. Absolute paths, malloc'd. */
 int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct gw_err *err);
 
+/* cli_vm.c: a new container's accelerator, QEMU machine type (umachine, or this QEMU's
+ * newest, kept by the container for good so it can move to newer QEMUs) and guest kit into
+ * cfg (run, and godwit-runtime create) */
+struct ct_config;
+int cli_vm_basics(const struct gw_cli *cli, const char *umachine, struct ct_config *cfg,
+		  struct gw_err *err);
+
 /* Start the shim for container `name` (its config.json must exist) and wait until it reports
  * ready or fails; extra are more shim arguments (NULL-terminated, may be NULL). */
 int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra[],
 		   struct gw_err *err);
+/* The same; with pass_stdio the shim also gets this process's stdin, stdout and stderr as
+ * its fds 4, 5 and 6 (`--stdio-fd 4`: the OCI runtime's container stdio). */
+int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const extra[],
+		      int pass_stdio, struct gw_err *err);
 
 /* Connect to a running container's shim; a clear error when it is not running. */
 int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err);

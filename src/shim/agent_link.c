@@ -176,6 +176,8 @@ static void on_output(struct container *ct, const struct gw_frame *f)
 			       ct->agent->rx_ns ? ct->agent->rx_ns : gw_now_real_ns(), (const char *)f->payload, f->hdr.len, &err) < 0)
 			fprintf(stderr, "shim %s: %s\n", ct->cfg.name, err.msg);
 		shim_log_rotate_check(ct);
+		shim_stdio_write(ct, f->hdr.type == GW_FRAME_STDERR ? 2 : 1, f->payload,
+				 f->hdr.len);
 	}
 	shim_emit(ct, f->hdr.chan, "output",
 		  shim_output_event_data(stream, f->payload, f->hdr.len));
@@ -204,6 +206,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		uint32_t last, next;
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
 			gw_link_peer_reset(&ct->agent->link, last, 0, NULL);
+		ct->agent_hello = 1;
 		if (!ct->started && ct->st.state == CT_RUNNING)
 			send_start(ct);
 		break;
@@ -279,6 +282,13 @@ int alink_on_readable(struct container *ct)
 	}
 	alink_on_writable(ct);
 	return 0;
+}
+
+int alink_start(struct container *ct)
+{
+	if (ct->started || !ct->agent_hello || ct->st.state != CT_RUNNING)
+		return 0;
+	return send_start(ct);
 }
 
 int alink_send_exec(struct container *ct, int chan, json_object *spec, struct gw_err *err)

@@ -1,4 +1,4 @@
-/* The shim's control API (docs/api.md): attach, exec, signal, stdin, stop, query-status;
+/* The shim's control API (docs/api.md): attach, exec, signal, stdin, stop, start, query-status;
  * migrations and snapshots in control_migrate.c. Requests are untrusted: every argument is type-checked and bounded before it is acted on. */
 #include <limits.h>
 #include <openssl/evp.h>
@@ -220,6 +220,12 @@ static void do_signal(struct container *ct, struct shim_client *cl, json_object 
 		sig = json_object_get_int(v);
 	if (sig < 1 || sig > 64)
 		return ctl_reply_error(cl, "signal out of range");
+	if (ct->st.state == CT_CREATED && ct->hold_start && ct->qemu_pid > 0) {
+		/* nothing runs in it yet: the signal ends it, as it would end runc's init */
+		ct->st.exit_status = 128 + sig;
+		kill(ct->qemu_pid, SIGKILL);
+		return ctl_reply(cl, ctl_make_return(NULL));
+	}
 	if (ct->st.state != CT_RUNNING)
 		return ctl_reply_error(cl, "container is not running");
 	struct gw_err err = { 0 };
@@ -228,6 +234,19 @@ static void do_signal(struct container *ct, struct shim_client *cl, json_object 
 		chan = json_object_get_int(v);
 	if (alink_send_signal(ct, chan, sig, &err) < 0)
 		return ctl_reply_error(cl, err.msg);
+	ctl_reply(cl, ctl_make_return(NULL));
+}
+
+/* OCI start (docs/oci-runtime.md): a container made with --hold-start runs its process */
+static void do_start(struct container *ct, struct shim_client *cl)
+{
+	if (!ct->hold_start || ct->st.state != CT_CREATED)
+		return ctl_reply_error(cl, ct->st.state == CT_CREATED ? "container is not created "
+				       "to be started (godwit-runtime create)"
+				       : "container is not in the created state");
+	ct->hold_start = 0;
+	shim_set_state(ct, CT_RUNNING, "");
+	alink_start(ct);
 	ctl_reply(cl, ctl_make_return(NULL));
 }
 
@@ -300,6 +319,8 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		return do_signal(ct, cl, args);
 	if (!strcmp(cmd, "stdin"))
 		return do_stdin(ct, cl, args);
+	if (!strcmp(cmd, "start"))
+		return do_start(ct, cl);
 	if (!strcmp(cmd, "stop")) {
 		int timeout_s = 10;
 		if (args && json_object_object_get_ex(args, "timeout", &v))

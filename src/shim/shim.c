@@ -199,6 +199,11 @@ void shim_request_stop(struct container *ct, int grace_ms)
 {
 	if (ct->qemu_pid <= 0)
 		return;
+	if (ct->hold_start) {
+		/* created, not started: nothing in it to give a grace period to */
+		kill(ct->qemu_pid, SIGKILL);
+		return;
+	}
 	/* the agent escalates to SIGKILL after grace_ms; QEMU is forced down 5 s after that */
 	alink_send_shutdown(ct, grace_ms, NULL);
 	int64_t dl = gw_now_mono_ns() + ((int64_t)grace_ms + 5000) * 1000000;
@@ -447,6 +452,7 @@ static void free_container(struct container *ct)
 	if (ct->log_fd >= 0)
 		close(ct->log_fd);
 	shim_console_close(ct);
+	shim_stdio_close(ct);
 	unlink(ct->sock_path);
 	free(ct->dir); free(ct->sock_path); free(ct->qmp_path); free(ct->agent_path);
 	free(ct->console_path); free(ct->log_path); free(ct->disk_path);
@@ -542,12 +548,14 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		{ "tls-dir", required_argument, NULL, 'T' },
 		{ "memory-max", required_argument, NULL, 'M' },
 		{ "cpus-max", required_argument, NULL, 'C' },
+		{ "hold-start", no_argument, NULL, 'H' },
+		{ "stdio-fd", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	/* by default an incoming container may be as large as this host */
 	uint64_t max_mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	long max_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int ready_fd = -1, c, listen_fd = -1;
+	int ready_fd = -1, c, listen_fd = -1, hold = 0, stdio_fd = -1;
 	const char *incoming = NULL, *restore = NULL, *link = NULL, *tls_dir = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
@@ -564,11 +572,16 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 			max_mem = strtoull(optarg, NULL, 10);
 		else if (c == 'C')
 			max_cpus = strtol(optarg, NULL, 10);
+		else if (c == 'H')
+			hold = 1;
+		else if (c == 'S')
+			stdio_fd = atoi(optarg);
 		else
 			return GW_EXIT_ERROR;
 	}
 	if (optind != argc - 1 || !restore != !link || (restore && incoming) ||
-	    (tls_dir && !incoming))
+	    (tls_dir && !incoming) || ((hold || stdio_fd >= 0) && (incoming || restore)) ||
+	    stdio_fd == 0 || stdio_fd > 64)
 		return GW_EXIT_ERROR;
 	if (ready_fd >= 0)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
@@ -579,6 +592,9 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		ct.clients[i].fd = -1;
 	ct.st.exit_status = -1;
 	ct.st.shim_pid = getpid();
+	/* `godwit-runtime create`: the container's stdio, and START only at "start" */
+	shim_stdio_take(&ct, stdio_fd);
+	ct.hold_start = hold;
 	/* an incoming move inside TLS: its certificates (docs/security.md) */
 	ct.tls_dir = tls_dir ? strdup(tls_dir) : NULL;
 	ct.max_mem = max_mem;
@@ -612,6 +628,10 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 			ct.incoming_failed = 1;
 			ct.done = 1;
 		}
+	} else if (hold) {
+		/* created: the VM boots, its process waits for "start" (control.c) */
+		ct_status_save(ct.root, ct.cfg.name, &ct.st, NULL);
+		ready_report(ready_fd, "ok");
 	} else {
 		shim_set_state(&ct, CT_RUNNING, "");
 		ready_report(ready_fd, "ok");

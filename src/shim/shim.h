@@ -93,12 +93,21 @@ struct container {
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */
+	int hold_start;		/* OCI create (docs/oci-runtime.md): created until "start" */
+	int agent_hello;	/* the agent said HELLO: START may go */
+	int stdio_fd[3];	/* the OCI runtime's stdin, stdout, stderr (stdio_pass.c), -1 */
 	int main_exited;	/* EXIT for chan 0 received */
 	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
 	struct exec_chans chans; /* exec sessions' numbers */
 	int done;		/* leave the event loop */
 	int incoming_failed;	/* the migration into this shim failed: remove the record */
 };
+
+/* stdio_pass.c: the main process's output also to the stdout/stderr the OCI runtime was
+ * given (conmon's pipes); stdout is stream 1, stderr 2 */
+void shim_stdio_take(struct container *ct, int first_fd);
+void shim_stdio_write(struct container *ct, int stream, const void *data, size_t len);
+void shim_stdio_close(struct container *ct);
 
 /* log_rotate.c: after an append to the output log, rotate it if it reached its size (run
  * --log-opt) and no job reads it */
@@ -204,6 +213,8 @@ int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *er
 int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,
 		     struct gw_err *err);
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
+/* START the main process, if the agent has said HELLO (else HELLO will); once */
+int alink_start(struct container *ct);
 void alink_close(struct container *ct);
 /* Serialise the link (after draining what QEMU delivered) for a snapshot or migration. */
 int alink_save(struct container *ct, uint8_t **buf, size_t *len, struct gw_err *err);
