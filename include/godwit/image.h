@@ -151,6 +151,18 @@ uint64_t basedisk_virtual_size(uint64_t size);
 int basedisk_build(const char *rootfs, const char *path, uint64_t virtual_size,
 		   struct gw_err *err);
 
+/* Place small host files into the ext4 image at path (made by basedisk_build, not in use):
+ * each f[i].src, a regular file of at most BASEDISK_FILE_MAX bytes, becomes f[i].dst,
+ * replacing what is there, parents made as needed; each checked afterwards. Paths are absolute
+ * and of letters, digits and ._+- only (godwit-runtime: podman's /etc/hosts and friends). */
+#define BASEDISK_FILES_MAX 16
+#define BASEDISK_FILE_MAX (1 << 20)
+struct basedisk_file {
+	const char *src, *dst;
+};
+int basedisk_add_files(const char *path, const struct basedisk_file *f, size_t n,
+		       struct gw_err *err);
+
 /* ---- The store (store.c) and loading (load.c) ---- */
 
 struct gw_image_loaded {

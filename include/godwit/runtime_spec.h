@@ -17,6 +17,11 @@
 #define RTSPEC_MEM_MIN (64ull << 20)	/* the smallest guest the kit boots */
 #define RTSPEC_MEM_DEFAULT (512ull << 20)
 #define RTSPEC_CPUS_MAX 64
+#define RTSPEC_BINDS_MAX 16		/* bind mounts (copied in: docs/oci-runtime.md) */
+
+struct rt_bind {
+	char *src, *dst;	/* both absolute */
+};
 
 struct rt_spec {
 	char *oci_version;
@@ -30,6 +35,10 @@ struct rt_spec {
 	uint64_t mem_bytes;	/* linux.resources.memory.limit, else RTSPEC_MEM_DEFAULT */
 	int cpus;		/* ceil(cpu.quota / cpu.period), else 1 */
 	char *annotations;	/* the annotations object as JSON text ("{}" when none) */
+	/* bind mounts, but /dev/shm (the guest's own tmpfs): the caller copies a file in and
+	 * refuses anything else (a VM cannot share the host's directories) */
+	struct rt_bind binds[RTSPEC_BINDS_MAX];
+	int nbinds;
 };
 
 /* Parse config.json's text (len bytes, at most RTSPEC_JSON_MAX) into out (free with

@@ -36,9 +36,28 @@ static void usage(void)
 	       "  -h, --help                this help\n");
 }
 
-/* the rootfs as an ext4 disk sized like an image's base disk, in qcow2 so it is the
- * container's disk.qcow2 like any other */
-static int make_disk(const char *rootfs, const char *dir, struct gw_err *err)
+/* The bundle's bind mounts: a file is copied into the disk (podman's /etc/hosts,
+ * /etc/resolv.conf, /etc/hostname, /run/.containerenv); a directory cannot be shared with a VM */
+static int bind_files(const struct rt_spec *s, struct basedisk_file *f, struct gw_err *err)
+{
+	for (int i = 0; i < s->nbinds; i++) {
+		struct stat st;
+		if (stat(s->binds[i].src, &st) < 0)
+			return gw_err_sys(err, errno, "mounts: %s (bound at %s)", s->binds[i].src,
+					  s->binds[i].dst);
+		if (!S_ISREG(st.st_mode))
+			return gw_err_set(err, ENOTSUP, "mounts: %s at %s: a host directory cannot "
+					  "be shared with the container's VM (files are copied in; "
+					  "docs/oci-runtime.md)", s->binds[i].src, s->binds[i].dst);
+		f[i] = (struct basedisk_file){ s->binds[i].src, s->binds[i].dst };
+	}
+	return 0;
+}
+
+/* the rootfs as an ext4 disk sized like an image's base disk, the bound files in it, in
+ * qcow2 so it is the container's disk.qcow2 like any other */
+static int make_disk(const char *rootfs, const struct basedisk_file *files, size_t nfiles,
+		     const char *dir, struct gw_err *err)
 {
 	uint64_t size;
 	cleanup_free char *raw = gw_strdup_printf("%s/rootfs.ext4", dir);
@@ -49,6 +68,8 @@ static int make_disk(const char *rootfs, const char *dir, struct gw_err *err)
 	if (r == 0)
 		r = basedisk_build(rootfs, raw, basedisk_virtual_size(size), err);
 	unsetenv("E2FSPROGS_FAKE_TIME");
+	if (r == 0)
+		r = basedisk_add_files(raw, files, nfiles, err);
 	if (r == 0) {
 		char *argv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", raw, disk, NULL };
 		if ((r = gw_run(argv, err)) < 0)
@@ -136,6 +157,9 @@ static int create(struct oci_rt *rt, const char *id, const struct create_opts *o
 	else if (o->console_socket)
 		r = gw_err_set(err, EINVAL, "--console-socket given, but process.terminal is false");
 	cleanup_free char *rootfs = NULL;
+	struct basedisk_file files[RTSPEC_BINDS_MAX];
+	if (r == 0)
+		r = bind_files(&s, files, err);
 	if (r == 0) {
 		cleanup_free char *rp = s.root_path[0] == '/' ? strdup(s.root_path)
 					: gw_strdup_printf("%s/%s", bundle, s.root_path);
@@ -155,7 +179,7 @@ static int create(struct oci_rt *rt, const char *id, const struct create_opts *o
 	}
 	/* the directory is ours now: on any failure below it goes */
 	struct ct_config cfg = { 0 };
-	r = make_disk(rootfs, dir, err);
+	r = make_disk(rootfs, files, (size_t)s.nbinds, dir, err);
 	if (r == 0)
 		r = fill_config(rt, id, bundle, &s, &cfg, err);
 	if (r == 0)

@@ -18,7 +18,8 @@ int oci_delete(struct oci_rt *rt, int argc, char **argv)
 		case 'h':
 			printf("Usage: godwit-runtime delete [--force] ID\n\nRemove a container, its "
 			       "disk and its record.\n\n"
-			       "  -f, --force  a created, running or paused one too (stopped at once)\n");
+			       "  -f, --force  a created, running or paused one too (stopped at once);\n"
+			       "               no error when there is none\n");
 			return 0;
 		default: return oci_failf(rt, "delete: invalid option");
 		}
@@ -28,8 +29,13 @@ int oci_delete(struct oci_rt *rt, int argc, char **argv)
 	const char *id = argv[optind];
 	struct oci_rec rec;
 	struct gw_err err = { 0 };
-	if (oci_rec_load(rt, id, &rec, &err) < 0)
+	if (oci_rec_load(rt, id, &rec, &err) < 0) {
+		/* as runc: --force makes sure it is gone, and gone it is (podman deletes with
+		 * --force after a failed create) */
+		if (force && err.code == ENOENT)
+			return 0;
 		return oci_fail(rt, &err);
+	}
 	const char *status = oci_status(rec.st.state);
 	oci_rec_free(&rec);
 	/* runc deletes a created container without --force (nothing of it has run) */

@@ -2,9 +2,11 @@
  * with `mkfs.ext4 -d` (no loop devices, no root needed). Containers get a qcow2 overlay on it,
  * so the file system keeps a journal and generous free space: the guest writes into it. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "godwit/image.h"
 #include "godwit/util.h"
@@ -166,4 +168,73 @@ int basedisk_build(const char *rootfs, const char *path, uint64_t virtual_size,
 	if (chmod(path, 0444) < 0)
 		return gw_err_sys(err, errno, "chmod %s", path);
 	return 0;
+}
+
+/* debugfs takes its commands as words split at spaces, so only paths of plain characters go
+ * into them; and no "." or ".." component or empty one. */
+static int debugfs_path_ok(const char *p)
+{
+	if (p[0] != '/' || strlen(p) > 1024 || strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+						      "NOPQRSTUVWXYZ0123456789._/+-") != strlen(p))
+		return 0;
+	return !strstr(p, "//") && !strstr(p, "/./") && !strstr(p, "/../") &&
+	       strcmp(p + strlen(p) - (strlen(p) >= 2 ? 2 : 0), "/.") &&
+	       strcmp(p + strlen(p) - (strlen(p) >= 3 ? 3 : 0), "/..") && p[strlen(p) - 1] != '/';
+}
+
+/* debugfs's word on dst: a regular file of exactly size bytes */
+static int check_placed(const char *img, const char *dst, long long size, struct gw_err *err)
+{
+	char cmd[1100], out[4096], want[48];
+	snprintf(cmd, sizeof(cmd), "stat %s", dst);
+	char *argv[] = { "debugfs", "-R", cmd, (char *)img, NULL };
+	int r = run_capture(argv, out, sizeof(out), err);
+	if (r < 0)
+		return r;
+	snprintf(want, sizeof(want), "Size: %lld\n", size);
+	if (!strstr(out, "Type: regular") || !strstr(out, want))
+		return gw_err_set(err, EIO, "%s did not land in the disk as a %lld-byte file", dst,
+				  size);
+	return 0;
+}
+
+int basedisk_add_files(const char *path, const struct basedisk_file *f, size_t n,
+		       struct gw_err *err)
+{
+	if (n > BASEDISK_FILES_MAX)
+		return gw_err_set(err, E2BIG, "%zu files to place, at most %d", n, BASEDISK_FILES_MAX);
+	long long size[BASEDISK_FILES_MAX];
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (!debugfs_path_ok(f[i].src) || !debugfs_path_ok(f[i].dst))
+			return gw_err_set(err, EINVAL, "%s at %s: only absolute paths of letters, "
+					  "digits and ._+- can be placed", f[i].src, f[i].dst);
+		if (lstat(f[i].src, &st) < 0)
+			return gw_err_sys(err, errno, "%s", f[i].src);
+		if (!S_ISREG(st.st_mode) || st.st_size > BASEDISK_FILE_MAX)
+			return gw_err_set(err, EINVAL, "%s: not a regular file of at most %d bytes",
+					  f[i].src, BASEDISK_FILE_MAX);
+		size[i] = (long long)st.st_size;
+	}
+	if (n == 0)
+		return 0;
+	cleanup_free char *cmds = gw_strdup_printf("%s.debugfs", path);
+	FILE *c = cmds ? fopen(cmds, "we") : NULL;
+	if (!c)
+		return gw_err_sys(err, cmds ? errno : ENOMEM, "write %s", cmds ? cmds : "commands");
+	for (size_t i = 0; i < n; i++) {
+		/* its parents (an existing one is only a harmless complaint), then the file */
+		for (const char *s = strchr(f[i].dst + 1, '/'); s; s = strchr(s + 1, '/'))
+			fprintf(c, "mkdir %.*s\n", (int)(s - f[i].dst), f[i].dst);
+		fprintf(c, "rm %s\nwrite %s %s\n", f[i].dst, f[i].src, f[i].dst);
+	}
+	int r = fclose(c) == 0 ? 0 : gw_err_sys(err, errno, "write %s", cmds);
+	char out[4096];
+	char *argv[] = { "debugfs", "-w", "-f", cmds, (char *)path, NULL };
+	if (r == 0)
+		r = run_capture(argv, out, sizeof(out), err);
+	unlink(cmds);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = check_placed(path, f[i].dst, size[i], err);
+	return r < 0 ? gw_err_prefix(err, "place files in %s", path) : 0;
 }

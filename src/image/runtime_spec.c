@@ -100,7 +100,20 @@ static int parse_process(json_object *p, struct rt_spec *s, struct gw_err *err)
 	return 0;
 }
 
-static int parse_mounts(json_object *mounts, struct gw_err *err)
+static int is_bind(json_object *m, const char *type)
+{
+	if (!strcmp(type, "bind"))
+		return 1;
+	json_object *opts = get(m, "options", json_type_array);
+	for (size_t i = 0; opts && i < json_object_array_length(opts); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && (!strcmp(o, "bind") || !strcmp(o, "rbind")))
+			return 1;
+	}
+	return 0;
+}
+
+static int parse_mounts(json_object *mounts, struct rt_spec *s, struct gw_err *err)
 {
 	size_t n = json_object_array_length(mounts);
 	for (size_t i = 0; i < n; i++) {
@@ -110,14 +123,29 @@ static int parse_mounts(json_object *mounts, struct gw_err *err)
 		if (!json_object_is_type(m, json_type_object) || !dst)
 			return gw_err_set(err, EINVAL, "mounts[%zu]: no destination", i);
 		const char *ty = type ? json_object_get_string(type) : "";
+		const char *d = json_object_get_string(dst);
+		if (is_bind(m, ty)) {
+			json_object *src = get(m, "source", json_type_string);
+			if (!strcmp(d, "/dev/shm"))
+				continue; /* the guest's own tmpfs: shared memory never leaves it */
+			if (!src || json_object_get_string(src)[0] != '/' || d[0] != '/')
+				return gw_err_set(err, EINVAL, "mounts[%zu]: a bind mount needs an "
+						  "absolute source and destination", i);
+			if (s->nbinds == RTSPEC_BINDS_MAX)
+				return gw_err_set(err, E2BIG, "mounts: more than %d bind mounts",
+						  RTSPEC_BINDS_MAX);
+			struct rt_bind *b = &s->binds[s->nbinds++];
+			if (!(b->src = strdup(json_object_get_string(src))) || !(b->dst = strdup(d)))
+				return gw_err_set(err, ENOMEM, "out of memory");
+			continue;
+		}
 		size_t k = 0;
 		while (k < ARRAY_SIZE(GUEST_MOUNTS) && strcmp(ty, GUEST_MOUNTS[k]))
 			k++;
 		if (k == ARRAY_SIZE(GUEST_MOUNTS))
-			return gw_err_set(err, ENOTSUP, "mounts[%zu] (%.200s, type \"%.32s\"): the "
-					  "container runs in a VM, which cannot share the host's "
-					  "files; bind mounts are not supported yet",
-					  i, json_object_get_string(dst), ty);
+			return gw_err_set(err, ENOTSUP, "mounts[%zu] (%.200s, type \"%.32s\"): not "
+					  "a file system the guest makes itself, and the container's "
+					  "VM cannot share the host's", i, d, ty);
 	}
 	return 0;
 }
@@ -203,7 +231,7 @@ int rt_spec_parse(const char *json, size_t len, struct rt_spec *s, struct gw_err
 	if (r == 0 && wrong_type(o, "mounts", json_type_array))
 		r = gw_err_set(err, EINVAL, "mounts: not an array");
 	if (r == 0 && get(o, "mounts", json_type_array))
-		r = parse_mounts(get(o, "mounts", json_type_array), err);
+		r = parse_mounts(get(o, "mounts", json_type_array), s, err);
 	json_object *hooks = get(o, "hooks", json_type_object);
 	if (r == 0 && hooks && json_object_object_length(hooks) > 0)
 		r = gw_err_set(err, ENOTSUP, "hooks: not supported (they would run on the host, "
@@ -236,5 +264,9 @@ void rt_spec_free(struct rt_spec *s)
 	free(s->root_path);
 	free(s->hostname);
 	free(s->annotations);
+	for (int i = 0; i < s->nbinds; i++) {
+		free(s->binds[i].src);
+		free(s->binds[i].dst);
+	}
 	memset(s, 0, sizeof(*s));
 }

@@ -16,6 +16,7 @@ rt() { "$RT" --root "$R" "$@"; }
 mkdir -p "$W/b/rootfs/"{bin,dev,proc,sys,tmp,etc,root,run}
 cp /bin/busybox "$W/b/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" == busybox ] || ln -s busybox "$W/b/rootfs/bin/$a"; done
+printf '10.1.2.3 bundle-host\n' >"$W/hosts"
 # bundle_config ARGS_JSON [EXTRA_TOP_LEVEL_JSON]: config.json with process.args ARGS_JSON
 bundle_config() {
 	cat >"$W/b/config.json" <<JSON
@@ -34,7 +35,9 @@ bundle_config() {
   "hostname": "ocihost",
   "mounts": [
     {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+    {"destination": "/etc/hosts", "type": "bind", "source": "$W/hosts", "options": ["rbind", "rprivate"]},
+    {"destination": "/dev/shm", "type": "bind", "source": "$W", "options": ["bind"]}
   ],
   "linux": {"resources": {"memory": {"limit": 201326592}, "cpu": {"quota": 150000, "period": 100000}},
             "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]},
@@ -67,7 +70,7 @@ assert_true "features is JSON with ociVersionMax" python3 -c \
 	'import json,sys; assert json.loads(sys.argv[1])["ociVersionMax"].startswith("1.")' "$out"
 
 # ---- the life of a container, as conmon sees it --------------------------------------------
-bundle_config '["sh", "-c", "echo hello from $(hostname) in $(pwd): $GREETING; grep -m1 \"model name\" /proc/cpuinfo; nproc; grep MemTotal /proc/meminfo; echo oops >&2; exit 3"]'
+bundle_config '["sh", "-c", "echo hello from $(hostname) in $(pwd): $GREETING; grep -m1 \"model name\" /proc/cpuinfo; nproc; grep MemTotal /proc/meminfo; cat /etc/hosts; echo oops >&2; exit 3"]'
 reap c1
 assert_true "create returns and writes the pid file" wait_line c1 created
 pid=$(cat "$W/c1.pid" 2>/dev/null)
@@ -91,6 +94,7 @@ assert_eq "linux.resources.cpu: quota 1.5 CPUs gives 2 vCPUs" 2 "$(sed -n 3p "$W
 mem=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' "$W/c1.out")
 assert_true "linux.resources.memory.limit sizes the guest (MemTotal $mem kB of 192 MiB)" \
 	test "${mem:-0}" -gt 120000 -a "${mem:-0}" -le 196608
+assert_match "a bound file is copied into its disk" "10.1.2.3 bundle-host" "$(cat "$W/c1.out")"
 assert_eq "its stderr reaches create's stderr" oops "$(cat "$W/c1.err")"
 assert_eq "state: stopped, pid 0" "stopped 0" "$(status_of c1) $(json_field c1 '["pid"]')"
 out=$(rt kill c1 KILL 2>&1); rc=$?
@@ -162,8 +166,11 @@ refuse() { # refuse WHAT REGEX CREATE-ARGS...
 bundle_config '["true"]' '"hooks": {"prestart": [{"path": "/bin/true"}]}'
 refuse "hooks" "hooks: not supported"
 bundle_config '["true"]'
-sed -i 's|"mounts": \[|"mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind"]},|' "$W/b/config.json"
-refuse "a bind mount" "mounts\[0\] \(/etc/hosts, type \"bind\"\).*not supported yet"
+sed -i 's|"mounts": \[|"mounts": [{"destination": "/data", "type": "bind", "source": "'"$W"'", "options": ["rbind"]},|' "$W/b/config.json"
+refuse "a bound directory" "mounts: $W at /data: a host directory cannot be shared"
+bundle_config '["true"]'
+sed -i 's|"mounts": \[|"mounts": [{"destination": "/x", "type": "nfs", "source": "h:/x"},|' "$W/b/config.json"
+refuse "an nfs mount" "mounts\[0\] \(/x, type \"nfs\"\): not a file system the guest makes"
 bundle_config '["true"]'
 sed -i 's|"terminal": false|"terminal": true|' "$W/b/config.json"
 refuse "process.terminal" "process.terminal: containers with a terminal are not supported"

@@ -41,6 +41,20 @@ static void test_maps(void **state)
 	assert_int_equal(s.mem_bytes, 288ull << 20); /* rounded down to MiB */
 	assert_int_equal(s.cpus, 3);		     /* 2.5 CPUs: 3 vCPUs */
 	assert_string_equal(s.annotations, "{\"a\":\"b\"}");
+	assert_int_equal(s.nbinds, 0);
+	rt_spec_free(&s);
+
+	/* bind mounts come back for the caller to copy in; /dev/shm is the guest's own */
+	j = "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"mounts\": ["
+	    "{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},"
+	    "{\"destination\": \"/etc/hosts\", \"type\": \"bind\", \"source\": \"/run/h\"},"
+	    "{\"destination\": \"/dev/shm\", \"type\": \"bind\", \"source\": \"/var/shm\"},"
+	    "{\"destination\": \"/etc/x\", \"source\": \"/run/x\", \"options\": [\"rbind\"]}]}";
+	assert_int_equal(parse(j, &s, &e), 0);
+	assert_int_equal(s.nbinds, 2);
+	assert_string_equal(s.binds[0].src, "/run/h");
+	assert_string_equal(s.binds[0].dst, "/etc/hosts");
+	assert_string_equal(s.binds[1].dst, "/etc/x");
 	rt_spec_free(&s);
 
 	/* the least a config may say: defaults for the rest */
@@ -80,8 +94,11 @@ static void test_refuses(void **state)
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", \"root\": {\"path\": \"r\", \"readonly\": "
 		  "true}}", "root.readonly" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"mounts\": [{\"destination\": "
-		  "\"/data\", \"type\": \"bind\", \"source\": \"/srv\"}]}", "mounts[0] (/data, type "
-		  "\"bind\")" },
+		  "\"/data\", \"type\": \"nfs\", \"source\": \"h:/x\"}]}", "mounts[0] (/data, type "
+		  "\"nfs\")" },
+		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"mounts\": [{\"destination\": "
+		  "\"/data\", \"type\": \"bind\", \"source\": \"srv\"}]}", "mounts[0]: a bind mount "
+		  "needs an absolute source" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"hooks\": {\"poststart\": [{}]}}",
 		  "hooks: not supported" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"namespaces\": "

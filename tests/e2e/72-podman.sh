@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Debian's podman (4.3, through conmon) with godwit-runtime as its OCI runtime
+# (docs/oci-runtime.md): `podman run` returns the container's output and exit status and the
+# process runs in a QEMU guest; run -d, ps, logs, stop, rm; podman's /etc/hosts reaches the
+# guest; what the runtime cannot do yet (podman's network namespace, a host directory, -t)
+# fails with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
+# storage is this test's own (--root/--runroot), so nothing of the host's podman is touched.
+. tests/lib/e2e.sh
+RT=$(dirname "$GODWIT")/godwit-runtime
+W=$(mktemp -d /tmp/godwit-e2e-podman.XXXXXX)
+P=(podman --root "$W/storage" --runroot "$W/run" --runtime "$RT" --events-backend file)
+pm() { "${P[@]}" "$@"; }
+cleanup() {
+	pm rm -af >/dev/null 2>&1
+	umount -R "$W/storage/overlay" 2>/dev/null
+	rm -rf "$W"
+	cleanup_roots
+}
+trap cleanup EXIT
+out=$(pm load -i "$IMAGES/busybox-docker.tar" 2>&1); rc=$?
+assert_eq "podman loads the test image" 0 "$rc"
+
+out=$(pm run --rm --network none busybox sh -c \
+	'echo hello from podman; grep -m1 "model name" /proc/cpuinfo; grep -c localhost /etc/hosts; exit 3' 2>&1); rc=$?
+assert_eq "podman run returns the container's exit status" 3 "$rc"
+assert_match "... and its output" "hello from podman" "$out"
+assert_match "... from a QEMU guest" "model name.*QEMU" "$out"
+assert_match "podman's /etc/hosts is the guest's" $'\n[1-9]' "$out"
+assert_eq "--rm: nothing left in podman" "" "$(pm ps -aq)"
+
+id=$(pm run -d --name pd1 --network none busybox sh -c \
+	'i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.2; done' 2>&1); rc=$?
+assert_eq "podman run -d exits 0" 0 "$rc"
+for _ in $(seq 300); do pm logs pd1 2>/dev/null | grep -q "tick 3" && break; sleep 0.1; done
+assert_match "podman logs shows its output" "tick 3" "$(pm logs pd1 2>&1)"
+assert_match "podman ps shows it up" "Up .* pd1" "$(pm ps 2>&1)"
+pid=$("$RT" state "$id" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+assert_eq "the runtime's pid is the container's shim" godwit-shim "$(cat /proc/"$pid"/comm 2>/dev/null)"
+assert_eq "conmon is the shim's parent" conmon "$(ps -o comm= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')" 2>/dev/null)"
+pm stop -t 2 pd1 >/dev/null; rc=$?
+assert_eq "podman stop exits 0" 0 "$rc"
+assert_match "the container exited with SIGTERM's status" "Exited \(143\)" "$(pm ps -a 2>&1)"
+pm rm pd1 >/dev/null; rc=$?
+assert_eq "podman rm exits 0" 0 "$rc"
+assert_eq "the runtime forgot it" "" "$("$RT" state "$id" 2>/dev/null)"
+
+# what the runtime cannot do yet: podman's 126, the runtime's reason, nothing left
+refused() { # refused WHAT REGEX RUN-ARGS...
+	local what=$1 re=$2 out rc
+	shift 2
+	out=$(pm run --rm "$@" 2>&1); rc=$?
+	assert_eq "$what: podman exits 126" 126 "$rc"
+	assert_match "$what: the runtime says why" "$re" "$out"
+	assert_eq "$what: nothing left in podman" "" "$(pm ps -aq)"
+}
+refused "podman's network namespace" "joining an existing namespace .* is not supported yet" busybox true
+refused "a host directory" "a host directory cannot be shared with the container's VM" \
+	--network none -v /tmp:/mnt busybox true
+refused "a terminal" "containers with a terminal are not supported" --network none -t busybox true
+
+assert_eq "no shim of these containers left running" "" "$(pgrep -f "godwit-shim.*$id" || true)"
+finish
