@@ -1,7 +1,8 @@
 /* The container's network inside the guest (docs/network.md): the main process's START
- * carries {"net": {"mac", "ip", "prefix", "gateway", "dns": [..]}}; before the process starts
- * the agent gives the NIC with that MAC its address, brings it up, routes by the gateway, and
- * writes the container's /etc/resolv.conf and /etc/hosts. Through the kernel's ioctls: the
+ * carries {"net": {"mac", "ip", "prefix", "gateway", "dns": [..], "etc"?}}; before the
+ * process starts the agent gives the NIC with that MAC its address, brings it up, routes by the
+ * gateway, and writes the container's /etc/resolv.conf and /etc/hosts (unless "etc" is false:
+ * godwit-runtime's containers keep the files their bundle brought). Through the kernel's ioctls: the
  * guest has no tools of its own. What comes from the host is still checked: a bad field
  * fails the START with a clear error. */
 #include <arpa/inet.h>
@@ -29,6 +30,7 @@ struct netcfg {
 	int prefix;
 	char dns[3][16];
 	int ndns;
+	int etc;	/* write /etc/hosts and resolv.conf ("etc": false: the container's own) */
 };
 
 static int get_addr(struct json_object *o, const char *key, struct in_addr *a,
@@ -56,6 +58,8 @@ static int parse(struct json_object *o, struct netcfg *c, struct gw_err *err)
 		return gw_err_set(err, EINVAL, "net: \"prefix\" must be 8..30");
 	c->prefix = json_object_get_int(v);
 	c->mask.s_addr = htonl(0xffffffffu << (32 - c->prefix));
+	c->etc = !(json_object_object_get_ex(o, "etc", &v) &&
+		   json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v));
 	if (json_object_object_get_ex(o, "dns", &v) && json_object_is_type(v, json_type_array)) {
 		size_t n = json_object_array_length(v);
 		for (size_t i = 0; i < n && c->ndns < 3; i++) {
@@ -175,7 +179,8 @@ int net_setup(const struct agent *a, struct json_object *net, const char *hostna
 	close(fd);
 	if (r < 0)
 		return r;
-	write_etc(a->root, &c, hostname);
+	if (c.etc)
+		write_etc(a->root, &c, hostname);
 	agent_dbg(a, "net: %s up with %s/%d", ifname, inet_ntoa(c.ip), c.prefix);
 	return 0;
 }

@@ -51,6 +51,9 @@ struct ct_config {
 	char ip[16];		/* its address there, leased from the network's IPAM */
 	char **ports;		/* published ports, "tcp:0.0.0.0:8080:80" (NULL = none) */
 	char **volumes;		/* volume mounts, "NAME:/target[:ro]" (godwit/mount.h; NULL = none) */
+	char *netns;		/* godwit-runtime: the network namespace (a path) whose interface the
+				 * VM's NIC takes over (docs/oci-runtime.md); NULL = none. Never
+				 * taken from a peer or a snapshot (ct_config_from_json refuses it) */
 	int64_t created_ns;	/* wall clock */
 	/* the output log's rotation (run --log-opt; 0 = the defaults below): output.log is
 	 * renamed output.log.1 (older ones shift up) once it reaches log_max_size, and at most

@@ -37,6 +37,9 @@ struct hv_vm_config {
 	const char *console_path;	/* file for ttyS0 (kernel messages) */
 	const char *nic_mac;		/* NULL = no NIC; else a virtio-net NIC with this MAC */
 	const char *nic_tap;		/* with nic_mac: a tap device name, or NULL for user net */
+	int nic_fd;			/* > 0, with nic_mac, instead of nic_tap: an open tap
+					 * QEMU inherits as this fd (made in another network
+					 * namespace: godwit-runtime's) */
 	int incoming;			/* start with -incoming defer (destination of a migration) */
 	int paused;			/* start with -S */
 	/* > 0: the listening sockets for QMP and the agent port are these inherited fds

@@ -39,6 +39,7 @@ struct rt_spec {
 	 * refuses anything else (a VM cannot share the host's directories) */
 	struct rt_bind binds[RTSPEC_BINDS_MAX];
 	int nbinds;
+	char *netns;		/* the network namespace's path to take the interface of, or NULL */
 };
 
 /* Parse config.json's text (len bytes, at most RTSPEC_JSON_MAX) into out (free with

@@ -111,6 +111,7 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 		json_object_object_add(o, "ports", ct_strv_to_json(c->ports));
 	if (c->volumes && c->volumes[0])
 		json_object_object_add(o, "volumes", ct_strv_to_json(c->volumes));
+	add_str(o, "netns", c->netns);
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
 	if (c->log_max_size)
 		json_object_object_add(o, "log_max_size", json_object_new_int64((int64_t)c->log_max_size));
@@ -174,6 +175,10 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 	 * a network of the host's (a tap on its bridge) */
 	if (c->nic_mac[0] && !c->network[0])
 		return gw_err_set(err, EINVAL, "config: a NIC (\"nic_mac\") without a network");
+	/* a host's network namespace is this host's business: never joined on another's word */
+	if (json_object_object_get_ex(j, "netns", NULL))
+		return gw_err_set(err, EPERM, "config: a container in a network namespace of its "
+				  "host's (godwit-runtime) cannot come from elsewhere");
 	json_object *v;
 	if (!json_object_object_get_ex(j, "argv", &v) || !(c->argv = ct_strv_from_json(v)) ||
 	    !c->argv[0]) {
@@ -253,6 +258,7 @@ void ct_config_free(struct ct_config *c)
 	free(c->hostname);
 	free(c->kernel);
 	free(c->initrd);
+	free(c->netns);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -298,8 +304,22 @@ int ct_config_load(const char *root, const char *name, struct ct_config *c, stru
 		return gw_err_set(err, ENOENT, "no such container: %s", name);
 	if (r < 0)
 		return r;
+	/* this host's own record may name a network namespace (ct_config_from_json takes none) */
+	json_object *ns = NULL;
+	if (json_object_is_type(j, json_type_object) && json_object_object_get_ex(j, "netns", &ns))
+		ns = json_object_get(ns);
+	if (ns)
+		json_object_object_del(j, "netns");
 	r = ct_config_from_json(j, c, err);
 	json_object_put(j);
+	if (r == 0 && ns && (!json_object_is_type(ns, json_type_string) ||
+			     json_object_get_string(ns)[0] != '/'))
+		r = gw_err_set(err, EINVAL, "config: \"netns\" must be an absolute path");
+	if (r == 0 && ns && !(c->netns = strdup(json_object_get_string(ns))))
+		r = gw_err_set(err, ENOMEM, "out of memory");
+	json_object_put(ns);
+	if (r < 0 && c->argv)
+		ct_config_free(c);
 	return r;
 }
 

@@ -140,8 +140,10 @@ static int check_config(const struct hv_vm_config *c, struct gw_err *err)
 	for (int i = 0; i < c->n_vols; i++)
 		if (!c->vol_paths[i] || c->vol_paths[i][0] != '/')
 			return gw_err_set(err, EINVAL, "vm %s: volume %d: no absolute path", c->name, i);
-	if (c->nic_tap && !c->nic_mac)
+	if ((c->nic_tap || c->nic_fd > 0) && !c->nic_mac)
 		return gw_err_set(err, EINVAL, "vm %s: tap device without a MAC address", c->name);
+	if (c->nic_tap && c->nic_fd > 0)
+		return gw_err_set(err, EINVAL, "vm %s: a tap by name and by fd", c->name);
 	if (c->nic_tap && !gw_valid_ifname(c->nic_tap))
 		return gw_err_set(err, EINVAL, "vm %s: invalid tap device name \"%s\"", c->name,
 				  c->nic_tap);
@@ -224,6 +226,8 @@ int hv_build_argv(const struct hv_vm_config *cfg, char ***argv, struct gw_err *e
 		argv_add(&a, "-netdev");
 		if (cfg->nic_tap)
 			argv_add(&a, "tap,id=net0,ifname=%s,script=no,downscript=no", cfg->nic_tap);
+		else if (cfg->nic_fd > 0)
+			argv_add(&a, "tap,id=net0,fd=%d", cfg->nic_fd);
 		else
 			argv_add(&a, "user,id=net0,restrict=on"); /* no way out of the VM */
 		argv_add(&a, "-device");

@@ -155,10 +155,21 @@ static int parse_linux(json_object *l, struct rt_spec *s, struct gw_err *err)
 	json_object *ns = get(l, "namespaces", json_type_array);
 	for (size_t i = 0; ns && i < json_object_array_length(ns); i++) {
 		json_object *e = json_object_array_get_idx(ns, i);
-		if (get(e, "path", json_type_string))
-			return gw_err_set(err, ENOTSUP, "linux.namespaces[%zu]: joining an existing "
-					  "namespace (%.64s) is not supported yet", i,
-					  json_object_get_string(get(e, "path", json_type_string)));
+		json_object *path = get(e, "path", json_type_string);
+		json_object *type = get(e, "type", json_type_string);
+		if (!path)
+			continue;
+		const char *p = json_object_get_string(path);
+		/* the network's: the VM's NIC takes its interface over (shim_netns.c) */
+		if (type && !strcmp(json_object_get_string(type), "network") && p[0] == '/' &&
+		    strlen(p) < 4096 && !s->netns) {
+			if (!(s->netns = strdup(p)))
+				return gw_err_set(err, ENOMEM, "out of memory");
+			continue;
+		}
+		return gw_err_set(err, ENOTSUP, "linux.namespaces[%zu]: joining an existing %.16s "
+				  "namespace (%.64s) is not supported", i,
+				  type ? json_object_get_string(type) : "", p);
 	}
 	if (get(l, "uidMappings", json_type_array) || get(l, "gidMappings", json_type_array))
 		return gw_err_set(err, ENOTSUP, "linux.uidMappings: user namespaces are not "
@@ -264,6 +275,7 @@ void rt_spec_free(struct rt_spec *s)
 	free(s->root_path);
 	free(s->hostname);
 	free(s->annotations);
+	free(s->netns);
 	for (int i = 0; i < s->nbinds; i++) {
 		free(s->binds[i].src);
 		free(s->binds[i].dst);

@@ -143,7 +143,7 @@ static int send_start(struct container *ct)
 		json_object_object_add(o, "user", json_object_new_string(ct->cfg.user));
 	json_object_object_add(o, "hostname", json_object_new_string(
 		ct->cfg.hostname ? ct->cfg.hostname : ct->cfg.name));
-	json_object *net = shim_net_start_json(ct);
+	json_object *net = ct->cfg.netns ? shim_netns_start_json(ct) : shim_net_start_json(ct);
 	if (net)
 		json_object_object_add(o, "net", net);
 	struct gw_err err = { 0 };

@@ -453,6 +453,10 @@ int mig_snapshot(struct container *ct, const char *path, int stop_after, const c
 		return gw_err_set(err, ENOTSUP, "container %s mounts volumes (%s...): snapshots do "
 				  "not carry volumes; migrate it instead", ct->cfg.name,
 				  ct->cfg.volumes[0]);
+	if (ct->cfg.netns)
+		return gw_err_set(err, ENOTSUP, "container %s lives in a network namespace of this "
+				  "host's (godwit-runtime): a snapshot of it could not be restored",
+				  ct->cfg.name);
 	ct->access = SHIM_EXCLUSIVE;
 	int r = snapshot_run(ct, path, stop_after, key_file, result, err);
 	ct->access = SHIM_OPEN;

@@ -505,6 +505,9 @@ static int source_run(struct container *ct, struct shim_client *cl, json_object 
 int mig_source_run(struct container *ct, struct shim_client *cl, json_object *args,
 		   json_object **result, struct gw_err *err)
 {
+	if (ct->cfg.netns)
+		return gw_err_set(err, ENOTSUP, "container %s lives in a network namespace of this "
+				  "host's (godwit-runtime): it cannot move", ct->cfg.name);
 	mig_qmp_serve_agent(ct, 1);
 	ct->access = SHIM_EXCLUSIVE;
 	int r = source_run(ct, cl, args, result, err);

@@ -155,6 +155,8 @@ int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err 
 	struct hv_vm_config hc;
 	char *vols[GW_MOUNTS_MAX] = { 0 };
 	int r = ct->tap[0] ? 0 : shim_net_up(ct, err);
+	if (r == 0 && ct->cfg.netns && ct->netns_tap_fd < 0)
+		r = shim_netns_up(ct, err);
 	if (r < 0)
 		return r;
 	fill_hv_config(ct, &hc);
@@ -453,6 +455,8 @@ static void free_container(struct container *ct)
 		close(ct->log_fd);
 	shim_console_close(ct);
 	shim_stdio_close(ct);
+	if (ct->netns_tap_fd >= 0)
+		close(ct->netns_tap_fd);
 	unlink(ct->sock_path);
 	free(ct->dir); free(ct->sock_path); free(ct->qmp_path); free(ct->agent_path);
 	free(ct->console_path); free(ct->log_path); free(ct->disk_path);
@@ -587,6 +591,7 @@ int shim_main(const struct shim_opts *o, int argc, char **argv)
 		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 
 	struct container ct = { .root = o->root, .listen_fd = -1, .signal_fd = -1, .log_fd = -1,
+				.netns_tap_fd = -1,
 				.console_fd = -1, .console_log_fd = -1 };
 	for (int i = 0; i < SHIM_MAX_CLIENTS; i++)
 		ct.clients[i].fd = -1;

@@ -96,6 +96,13 @@ struct container {
 	int hold_start;		/* OCI create (docs/oci-runtime.md): created until "start" */
 	int agent_hello;	/* the agent said HELLO: START may go */
 	int stdio_fd[3];	/* the OCI runtime's stdin, stdout, stderr (stdio_pass.c), -1 */
+	/* cfg.netns (shim_netns.c): the tap made in that namespace, held for the shim's life (the
+	 * kernel removes it with the last fd), and what the NIC takes over from its interface */
+	int netns_tap_fd;
+	struct shim_netns_if {
+		char mac[18], ip[16], gateway[16];
+		int prefix, mtu;
+	} netns_if;
 	int main_exited;	/* EXIT for chan 0 received */
 	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
 	struct exec_chans chans; /* exec sessions' numbers */
@@ -128,10 +135,12 @@ void shim_own_log_check(struct container *ct);
 #define SHIM_JAIL_QMP_FD 3
 #define SHIM_JAIL_AGENT_FD 4
 #define SHIM_JAIL_CONSOLE_FD 5
+#define SHIM_JAIL_TAP_FD 6	/* godwit-runtime's tap in its network namespace (shim_netns.c) */
 struct shim_jail {
 	struct hv_jail j;
 	int qmp_fd, agent_fd;	/* the listening sockets QEMU gets */
 	int console_fd;		/* QEMU's end of the console's socketpair */
+	int tap_fd;		/* the tap QEMU gets as SHIM_JAIL_TAP_FD (not owned), or -1 */
 	char *base, *vm_dir;	/* paths j keeps */
 };
 /* Hand QEMU's files to its user, bind its sockets, fill the jail; hc gets the fds and the
@@ -178,6 +187,10 @@ int shim_net_unseal(struct container *ct, struct gw_err *err);
 void shim_net_leave(struct container *ct);
 /* START's "net" for the agent (NULL without a network) */
 json_object *shim_net_start_json(const struct container *ct);
+/* shim_netns.c: cfg.netns's interface taken over by a tap of its own, before QEMU starts
+ * (fills netns_tap_fd, netns_if and cfg.nic_mac); START's "net" for it (NULL: none) */
+int shim_netns_up(struct container *ct, struct gw_err *err);
+json_object *shim_netns_start_json(const struct container *ct);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);

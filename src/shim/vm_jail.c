@@ -39,7 +39,7 @@ int shim_jail_prepare(struct container *ct, struct hv_vm_config *hc, struct shim
 		      struct gw_err *err)
 {
 	memset(sj, 0, sizeof(*sj));
-	sj->qmp_fd = sj->agent_fd = sj->console_fd = -1;
+	sj->qmp_fd = sj->agent_fd = sj->console_fd = sj->tap_fd = -1;
 	struct hv_jail *j = &sj->j;
 	int r = hv_jail_user(j, err);
 	if (r < 0)
@@ -79,6 +79,10 @@ int shim_jail_prepare(struct container *ct, struct hv_vm_config *hc, struct shim
 	if ((r = shim_console_open(ct, &sj->console_fd, err)) < 0)
 		return r;
 	hc->console_fd = SHIM_JAIL_CONSOLE_FD;
+	if (ct->netns_tap_fd >= 0) {
+		sj->tap_fd = ct->netns_tap_fd;
+		hc->nic_fd = SHIM_JAIL_TAP_FD;
+	}
 	hc->sandbox = 1;
 	return 0;
 }
@@ -88,8 +92,10 @@ int shim_jail_child(const struct shim_jail *sj, struct gw_err *err)
 	int q = fcntl(sj->qmp_fd, F_DUPFD_CLOEXEC, 10);
 	int a = sj->agent_fd >= 0 ? fcntl(sj->agent_fd, F_DUPFD_CLOEXEC, 10) : -1;
 	int c = fcntl(sj->console_fd, F_DUPFD_CLOEXEC, 10);
-	if (q < 0 || c < 0 || (sj->agent_fd >= 0 && a < 0) || dup2(q, SHIM_JAIL_QMP_FD) < 0 ||
-	    (a >= 0 && dup2(a, SHIM_JAIL_AGENT_FD) < 0) || dup2(c, SHIM_JAIL_CONSOLE_FD) < 0)
+	int t = sj->tap_fd >= 0 ? fcntl(sj->tap_fd, F_DUPFD_CLOEXEC, 10) : -1;
+	if (q < 0 || c < 0 || (sj->agent_fd >= 0 && a < 0) || (sj->tap_fd >= 0 && t < 0) ||
+	    dup2(q, SHIM_JAIL_QMP_FD) < 0 || (a >= 0 && dup2(a, SHIM_JAIL_AGENT_FD) < 0) ||
+	    dup2(c, SHIM_JAIL_CONSOLE_FD) < 0 || (t >= 0 && dup2(t, SHIM_JAIL_TAP_FD) < 0))
 		return gw_err_sys(err, errno, "pass the monitor's and console's sockets");
 	return hv_jail_enter(&sj->j, err);
 }
@@ -105,7 +111,7 @@ void shim_jail_release(struct shim_jail *sj)
 	free(sj->base);
 	free(sj->vm_dir);
 	memset(sj, 0, sizeof(*sj));
-	sj->qmp_fd = sj->agent_fd = sj->console_fd = -1;
+	sj->qmp_fd = sj->agent_fd = sj->console_fd = sj->tap_fd = -1;
 }
 
 int shim_jail_socket(const char *path, struct gw_err *err)

@@ -2,8 +2,9 @@
 # Debian's podman (4.3, through conmon) with godwit-runtime as its OCI runtime
 # (docs/oci-runtime.md): `podman run` returns the container's output and exit status and the
 # process runs in a QEMU guest; run -d, ps, logs, stop, rm; podman's /etc/hosts reaches the
-# guest; what the runtime cannot do yet (podman's network namespace, a host directory, -t)
-# fails with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
+# guest; on podman's own network the VM has the container's address, and `-p HOSTPORT:80`
+# reaches a server in the guest; what the runtime cannot do yet (a host directory, -t) fails
+# with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
 # storage is this test's own (--root/--runroot), so nothing of the host's podman is touched.
 . tests/lib/e2e.sh
 RT=$(dirname "$GODWIT")/godwit-runtime
@@ -44,6 +45,32 @@ pm rm pd1 >/dev/null; rc=$?
 assert_eq "podman rm exits 0" 0 "$rc"
 assert_eq "the runtime forgot it" "" "$("$RT" state "$id" 2>/dev/null)"
 
+# podman's network: its namespace's interface is the VM's; a published port reaches the guest
+PORT=$((18000 + $$ % 1000))
+id=$(pm run -d --name web -p "$PORT:80" busybox sh -c \
+	'mkdir -p /www; echo served-by-the-vm > /www/index.html; ip -4 addr show eth0; ip route; exec httpd -f -p 80 -h /www' 2>&1); rc=$?
+assert_eq "podman run -d -p $PORT:80 exits 0" 0 "$rc"
+ip=$(pm inspect web -f '{{.NetworkSettings.IPAddress}}' 2>/dev/null)
+fetch() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "$1" 2>&1; }
+for _ in $(seq 100); do pm logs web 2>/dev/null | grep -q "default via" && break; sleep 0.1; done
+assert_match "the guest has podman's address for it ($ip)" "inet $ip/" "$(pm logs web 2>&1)"
+assert_match "... and its default route" "default via [0-9.]+ dev eth0" "$(pm logs web 2>&1)"
+out=""
+for _ in $(seq 50); do out=$(fetch "http://127.0.0.1:$PORT/"); [ "$out" == served-by-the-vm ] && break; sleep 0.2; done
+assert_eq "127.0.0.1:$PORT reaches the guest's server" served-by-the-vm "$out"
+assert_eq "the container's address reaches it too" served-by-the-vm "$(fetch "http://$ip:80/")"
+out=$("$GODWIT" --root /run/godwit-runtime migrate "$id" tcp:127.0.0.1:9 2>&1); rc=$?
+assert_eq "godwit migrate of a container in podman's namespace: exit 125" 125 "$rc"
+assert_match "... it cannot move" "lives in a network namespace of this host's .*cannot move" "$out"
+out=$("$GODWIT" --root /run/godwit-runtime snapshot "$id" "$W/web.snap" 2>&1); rc=$?
+assert_eq "... nor be snapshotted: exit 125" 125 "$rc"
+assert_eq "... and no file is written" "" "$(ls "$W" | grep snap)"
+assert_eq "it serves on" served-by-the-vm "$(fetch "http://127.0.0.1:$PORT/")"
+pm rm -f web >/dev/null; rc=$?
+assert_eq "podman rm -f of a running container exits 0" 0 "$rc"
+assert_eq "... and it is gone" "" "$(pm ps -aq)"
+assert_eq "its shim went with it" "" "$(pgrep -f "godwit-shim.*$id" || true)"
+
 # what the runtime cannot do yet: podman's 126, the runtime's reason, nothing left
 refused() { # refused WHAT REGEX RUN-ARGS...
 	local what=$1 re=$2 out rc
@@ -53,7 +80,6 @@ refused() { # refused WHAT REGEX RUN-ARGS...
 	assert_match "$what: the runtime says why" "$re" "$out"
 	assert_eq "$what: nothing left in podman" "" "$(pm ps -aq)"
 }
-refused "podman's network namespace" "joining an existing namespace .* is not supported yet" busybox true
 refused "a host directory" "a host directory cannot be shared with the container's VM" \
 	--network none -v /tmp:/mnt busybox true
 refused "a terminal" "containers with a terminal are not supported" --network none -t busybox true

@@ -5,11 +5,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "godwit/container.h"
 #include "godwit/mount.h"
+#include "godwit/util.h"
 
 static void test_parse_good(void **state)
 {
@@ -169,6 +173,39 @@ static void test_config_nic_needs_network(void **state)
 	json_object_put(o);
 }
 
+/* a network namespace to join (godwit-runtime's) is taken from this host's own record only:
+ * a peer's CONFIG or a snapshot naming one is refused */
+static void test_config_netns_local_only(void **state)
+{
+	(void)state;
+	struct ct_config c;
+	struct gw_err err = { 0 };
+	json_object *o = config_with(NULL);
+	json_object_object_add(o, "netns", json_object_new_string("/run/netns/x"));
+	assert_int_equal(ct_config_from_json(o, &c, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "cannot come from elsewhere"));
+
+	char dir[] = "/tmp/godwit-test-netns.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cdir[sizeof(dir) + 32], path[sizeof(dir) + 64];
+	snprintf(cdir, sizeof(cdir), "%s/containers", dir);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	snprintf(cdir, sizeof(cdir), "%s/containers/web", dir);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/config.json", cdir);
+	json_object_object_add(o, "name", json_object_new_string("web"));
+	assert_int_equal(json_object_to_file(path, o), 0);
+	assert_int_equal(ct_config_load(dir, "web", &c, &err), 0);
+	assert_string_equal(c.netns, "/run/netns/x");
+	ct_config_free(&c);
+	json_object_object_add(o, "netns", json_object_new_string("run/netns/x"));
+	assert_int_equal(json_object_to_file(path, o), 0);
+	assert_int_equal(ct_config_load(dir, "web", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "absolute"));
+	json_object_put(o);
+	assert_int_equal(gw_rm_rf(dir, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_nic_needs_network),
+		cmocka_unit_test(test_config_netns_local_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,6 +153,13 @@ static void test_nic_variants(void **state)
 			    "tap,id=net0,ifname=gw-web0,script=no,downscript=no");
 	assert_true(has_substr(argv, "mac=52:54:00:ab:cd:ef"));
 	hv_argv_free(argv);
+
+	/* godwit-runtime's tap, made in another network namespace: an inherited fd */
+	c.nic_tap = NULL;
+	c.nic_fd = 6;
+	argv = build(&c);
+	assert_string_equal(opt(argv, "-netdev"), "tap,id=net0,fd=6");
+	hv_argv_free(argv);
 }
 
 static void test_optional_devices_and_escaping(void **state)
@@ -252,6 +259,12 @@ static void test_invalid_configs(void **state)
 	c = sample();
 	c.nic_tap = "tap0";
 	expect_invalid(&c, "without a MAC");
+	c = sample();
+	c.nic_fd = 6;
+	expect_invalid(&c, "without a MAC");
+	c.nic_mac = "52:54:00:ab:cd:ef";
+	c.nic_tap = "tap0";
+	expect_invalid(&c, "by name and by fd");
 	c = sample();
 	c.kernel = NULL;
 	expect_invalid(&c, "no kernel");

@@ -55,6 +55,14 @@ static void test_maps(void **state)
 	assert_string_equal(s.binds[0].src, "/run/h");
 	assert_string_equal(s.binds[0].dst, "/etc/hosts");
 	assert_string_equal(s.binds[1].dst, "/etc/x");
+	assert_null(s.netns);
+	rt_spec_free(&s);
+
+	/* podman's network namespace: the VM takes its interface over */
+	j = "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"namespaces\": ["
+	    "{\"type\": \"pid\"}, {\"type\": \"network\", \"path\": \"/run/netns/n1\"}]}}";
+	assert_int_equal(parse(j, &s, &e), 0);
+	assert_string_equal(s.netns, "/run/netns/n1");
 	rt_spec_free(&s);
 
 	/* the least a config may say: defaults for the rest */
@@ -102,8 +110,11 @@ static void test_refuses(void **state)
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"hooks\": {\"poststart\": [{}]}}",
 		  "hooks: not supported" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"namespaces\": "
-		  "[{\"type\": \"network\", \"path\": \"/run/netns/n\"}]}}",
-		  "linux.namespaces[0]: joining an existing namespace (/run/netns/n)" },
+		  "[{\"type\": \"ipc\", \"path\": \"/proc/1/ns/ipc\"}]}}",
+		  "linux.namespaces[0]: joining an existing ipc namespace (/proc/1/ns/ipc)" },
+		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"namespaces\": "
+		  "[{\"type\": \"network\", \"path\": \"netns/n\"}]}}",
+		  "linux.namespaces[0]: joining an existing network namespace (netns/n)" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"uidMappings\": []}}",
 		  "linux.uidMappings" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"linux\": {\"resources\": "
