@@ -47,4 +47,8 @@ struct rt_spec {
 int rt_spec_parse(const char *json, size_t len, struct rt_spec *out, struct gw_err *err);
 void rt_spec_free(struct rt_spec *s);
 
+/* `exec --process FILE`'s text: a bare Process object (args, env, cwd, user, terminal) into
+ * out's process fields (free with rt_spec_free). */
+int rt_process_parse(const char *json, size_t len, struct rt_spec *out, struct gw_err *err);
+
 #endif

@@ -28,6 +28,11 @@ struct gw_cli {
 	X(logs, "Show a container's output")                                               \
 	X(exec, "Run a second process in a running container")                             \
 	X(stop, "Stop a running container")                                                \
+	X(start, "Start stopped containers again from their disks")                       \
+	X(restart, "Stop and start containers")                                            \
+	X(kill, "Send a signal to containers' main processes")                            \
+	X(wait, "Wait until containers stop; print their exit codes")                     \
+	X(inspect, "Show containers' configuration and state as JSON")                    \
 	X(rm, "Remove a container")                                                        \
 	X(info, "Versions, accelerator chosen and why, paths")                             \
 	X(snapshot, "Write a running container's complete state to a file")               \
@@ -53,6 +58,13 @@ int cli_for_each(struct gw_cli *cli, const char *cmd, int n, char **names, int a
 /* Remove one container, its disks and its lease; a live one only with force (stopped first,
  * at once) (cmd_rm.c; godwit-runtime delete uses it). */
 int cli_rm_one(struct gw_cli *cli, const char *name, int force, struct gw_err *err);
+
+/* cli_signal.c: a signal by number (1-64) or name ("TERM", "SIGKILL"); -1 when neither */
+int cli_parse_signal(const char *s);
+
+/* Start a stopped container again from its disk (cmd_start.c; restart uses it); a live one
+ * is left as it is */
+int cli_start_one(struct gw_cli *cli, const char *name, int arg, struct gw_err *err);
 
 /* Stop one container: SIGTERM, then SIGKILL after timeout_s (cmd_stop.c; rm -f uses it). */
 int cli_stop_one(struct gw_cli *cli, const char *name, int timeout_s, struct gw_err *err);

@@ -42,6 +42,9 @@ int oci_create(struct oci_rt *rt, int argc, char **argv);
 int oci_start(struct oci_rt *rt, int argc, char **argv);
 int oci_state(struct oci_rt *rt, int argc, char **argv);
 int oci_kill(struct oci_rt *rt, int argc, char **argv);
+int oci_exec(struct oci_rt *rt, int argc, char **argv);
+int oci_pause(struct oci_rt *rt, int argc, char **argv);
+int oci_resume(struct oci_rt *rt, int argc, char **argv);
 int oci_delete(struct oci_rt *rt, int argc, char **argv);
 int oci_features(struct oci_rt *rt, int argc, char **argv);
 

@@ -3,29 +3,11 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <strings.h>
 
 #include "oci.h"
 #include "shimctl.h"
-
-static int parse_signal(const char *s)
-{
-	char *end;
-	long n = strtol(s, &end, 10);
-	if (*s && !*end)
-		return n >= 1 && n <= 64 ? (int)n : -1;
-	if (!strncasecmp(s, "SIG", 3))
-		s += 3;
-	for (int i = 1; i < 32; i++) {
-		const char *name = sigabbrev_np(i);
-		if (name && !strcasecmp(s, name))
-			return i;
-	}
-	return -1;
-}
 
 int oci_kill(struct oci_rt *rt, int argc, char **argv)
 {
@@ -47,7 +29,7 @@ int oci_kill(struct oci_rt *rt, int argc, char **argv)
 	if (argc - optind < 1 || argc - optind > 2)
 		return oci_failf(rt, "kill: want ID and an optional SIGNAL");
 	const char *id = argv[optind];
-	int sig = argc - optind == 2 ? parse_signal(argv[optind + 1]) : SIGTERM;
+	int sig = argc - optind == 2 ? cli_parse_signal(argv[optind + 1]) : SIGTERM;
 	if (sig < 0)
 		return oci_failf(rt, "kill: invalid signal \"%.32s\"", argv[optind + 1]);
 	struct oci_rec rec;

@@ -21,12 +21,15 @@ static const struct {
 	{ "start", oci_start, "run the created container's process" },
 	{ "state", oci_state, "print the container's state as JSON" },
 	{ "kill", oci_kill, "send a signal to the container's process" },
+	{ "exec", oci_exec, "run another process in the running container" },
+	{ "pause", oci_pause, "pause the container's VM" },
+	{ "resume", oci_resume, "resume a paused container's VM" },
 	{ "delete", oci_delete, "remove a stopped container (--force: any)" },
 	{ "features", oci_features, "print what this runtime supports as JSON" },
 };
 
 /* runc verbs this runtime does not have yet: a clear refusal, not "unknown" */
-static const char *const LATER[] = { "exec", "pause", "resume", "ps", "update", "run",
+static const char *const LATER[] = { "ps", "update", "run",
 				     "checkpoint", "restore", "events", "list", "spec" };
 
 static void usage(FILE *f)

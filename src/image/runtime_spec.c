@@ -197,6 +197,35 @@ static int parse_linux(json_object *l, struct rt_spec *s, struct gw_err *err)
 	return 0;
 }
 
+/* one JSON object, the whole of json's len bytes, or NULL */
+static json_object *parse_object(const char *json, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	json_object *o = json_tokener_parse_ex(tok, json, (int)len);
+	int bad = json_tokener_get_error(tok) != json_tokener_success ||
+		  json_tokener_get_parse_end(tok) != len;
+	json_tokener_free(tok);
+	if (bad || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+int rt_process_parse(const char *json, size_t len, struct rt_spec *s, struct gw_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	if (len > RTSPEC_JSON_MAX)
+		return gw_err_set(err, EFBIG, "process: more than %u bytes", RTSPEC_JSON_MAX);
+	json_object *o = parse_object(json, len);
+	int r = o ? parse_process(o, s, err) : gw_err_set(err, EINVAL, "process: not one JSON "
+								    "object");
+	json_object_put(o);
+	return r;
+}
+
 int rt_spec_parse(const char *json, size_t len, struct rt_spec *s, struct gw_err *err)
 {
 	memset(s, 0, sizeof(*s));
@@ -204,15 +233,9 @@ int rt_spec_parse(const char *json, size_t len, struct rt_spec *s, struct gw_err
 	s->cpus = 1;
 	if (len > RTSPEC_JSON_MAX)
 		return gw_err_set(err, EFBIG, "config.json: more than %u bytes", RTSPEC_JSON_MAX);
-	json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return gw_err_set(err, ENOMEM, "out of memory");
-	json_object *o = json_tokener_parse_ex(tok, json, (int)len);
-	int bad = json_tokener_get_error(tok) != json_tokener_success ||
-		  json_tokener_get_parse_end(tok) != len;
-	json_tokener_free(tok);
+	json_object *o = parse_object(json, len);
 	int r = 0;
-	if (bad || !json_object_is_type(o, json_type_object))
+	if (!o)
 		r = gw_err_set(err, EINVAL, "config.json: not one JSON object");
 	json_object *v = get(o, "ociVersion", json_type_string), *root, *h, *a;
 	if (r == 0 && (!v || strncmp(json_object_get_string(v), "1.", 2)))

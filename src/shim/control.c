@@ -1,5 +1,5 @@
 /* The shim's control API (docs/api.md): attach, exec, signal, stdin, stop, start, query-status;
- * migrations and snapshots in control_migrate.c. Requests are untrusted: every argument is type-checked and bounded before it is acted on. */
+ * pause, resume; migrations and snapshots in control_migrate.c. Requests are untrusted: every argument is type-checked and bounded before it is acted on. */
 #include <limits.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "godwit/hv_vm.h"
 #include "godwit/logfile.h"
 #include "godwit/util.h"
 #include "shim.h"
@@ -250,6 +251,22 @@ static void do_start(struct container *ct, struct shim_client *cl)
 	ctl_reply(cl, ctl_make_return(NULL));
 }
 
+/* pause / resume: the VM's vCPUs stop and go on (QEMU's stop and cont); nothing in the guest
+ * runs meanwhile, its memory and connections stay */
+static void do_pause(struct container *ct, struct shim_client *cl, int pause)
+{
+	enum ct_state from = pause ? CT_RUNNING : CT_PAUSED;
+	if (ct->st.state != from || !ct->qmp)
+		return ctl_reply_error(cl, pause ? "container is not running"
+					     : "container is not paused");
+	struct gw_err err = { 0 };
+	int r = pause ? hv_vm_stop(ct->qmp, 5000, &err) : hv_vm_cont(ct->qmp, 5000, &err);
+	if (r < 0)
+		return ctl_reply_error(cl, err.msg);
+	shim_set_state(ct, pause ? CT_PAUSED : CT_RUNNING, pause ? "paused" : "");
+	ctl_reply(cl, ctl_make_return(NULL));
+}
+
 static void do_stdin(struct container *ct, struct shim_client *cl, json_object *args)
 {
 	json_object *d;
@@ -321,6 +338,8 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		return do_stdin(ct, cl, args);
 	if (!strcmp(cmd, "start"))
 		return do_start(ct, cl);
+	if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))
+		return do_pause(ct, cl, !strcmp(cmd, "pause"));
 	if (!strcmp(cmd, "stop")) {
 		int timeout_s = 10;
 		if (args && json_object_object_get_ex(args, "timeout", &v))

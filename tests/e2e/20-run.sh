@@ -50,7 +50,8 @@ assert_eq "a second container at once" "other" "$out"
 out=$(gw run -d --name web busybox true 2>&1); rc=$?
 assert_eq "a name already in use: exit 125" 125 "$rc"
 assert_match "a name already in use: clear message" "already in use" "$out"
-sleep 5
+# until web has printed two ticks (its guest boots beside another's: no fixed time will do)
+for _ in $(seq 300); do gw logs web 2>/dev/null | grep -q "tick 1" && break; sleep 0.1; done
 out=$(gw ps)
 accel=$(gw info | awk '/^accelerator:/ { print $2 }')
 assert_match "info names the accelerator ($accel)" "^(kvm|tcg)$" "$accel"

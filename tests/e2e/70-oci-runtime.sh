@@ -111,7 +111,7 @@ assert_match "... container does not exist" "container does not exist" "$out"
 assert_eq "nothing of it is left" "" "$(ls "$R/containers")"
 
 # ---- kill: a running process gets the signal; a created container ends ---------------------
-bundle_config '["sh", "-c", "trap \"echo got TERM; exit 42\" TERM; echo up; while :; do sleep 0.1; done"]'
+bundle_config '["sh", "-c", "trap \"echo got TERM; exit 42\" TERM; echo up; i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.1; done"]'
 reap c2
 wait_line c2 created
 rt start c2
@@ -123,11 +123,47 @@ assert_eq "... and it runs on" running "$(status_of c2)"
 out=$(rt start c2 2>&1); rc=$?
 assert_eq "start of a running container: exit 1" 1 "$rc"
 assert_match "... already running" "cannot start an already running container" "$out"
+# exec: in the foreground, and detached as conmon runs it (--process, --pid-file)
+out=$(rt exec c2 sh -c 'echo in-exec: $GREETING in $(pwd); echo exec-err >&2; exit 5' 2>&1); rc=$?
+assert_eq "exec in the foreground: its exit status" 5 "$rc"
+assert_match "... its output, with the container's env and cwd" "in-exec: from the bundle in /tmp" "$out"
+assert_match "... and its stderr" "exec-err" "$out"
+cat >"$W/proc.json" <<'JSON'
+{"args": ["sh", "-c", "echo detached as $(id -u):$(id -g) in $(pwd) with $EXTRA; exit 7"],
+ "env": ["EXTRA=from-process-json"], "cwd": "/root", "user": {"uid": 1000, "gid": 1000}}
+JSON
+python3 tests/lib/oci_reap.py "$W/x.out" "$W/x.err" "$W/x.pid" -- "$RT" --root "$R" exec --detach \
+	--pid-file "$W/x.pid" --process "$W/proc.json" c2 >"$W/x.reap"
+assert_match "exec --detach returns once started, the pid file names its process" "^created [0-9]+" \
+	"$(head -n 1 "$W/x.reap")"
+assert_eq "... whose exit status is the process's" "exit 7" "$(tail -n 1 "$W/x.reap")"
+assert_eq "... and process.json's args, env, cwd and user apply" \
+	"detached as 1000:1000 in /root with from-process-json" "$(cat "$W/x.out")"
+out=$(rt exec c2 2>&1); rc=$?
+assert_eq "exec without a process: exit 1" 1 "$rc"
+# pause and resume: the VM stops (no output) and goes on
+rt pause c2; rc=$?
+assert_eq "pause exits 0" 0 "$rc"
+assert_eq "state: paused" paused "$(status_of c2)"
+n1=$(grep -c tick "$W/c2.out"); sleep 1; n2=$(grep -c tick "$W/c2.out")
+assert_eq "nothing runs while it is paused" "$n1" "$n2"
+out=$(rt pause c2 2>&1); rc=$?
+assert_eq "pause of a paused container: exit 1 (container not running)" "1 godwit-runtime: container not running" "$rc $out"
+rt resume c2; rc=$?
+assert_eq "resume exits 0" 0 "$rc"
+assert_eq "state: running" running "$(status_of c2)"
+for _ in $(seq 50); do [ "$(grep -c tick "$W/c2.out")" -gt "$n2" ] && break; sleep 0.1; done
+assert_true "it goes on after resume" test "$(grep -c tick "$W/c2.out")" -gt "$n2"
+out=$(rt resume c2 2>&1); rc=$?
+assert_eq "resume of a running container: exit 1 (container not paused)" "1 godwit-runtime: container not paused" "$rc $out"
 rt kill c2 TERM; rc=$?
 assert_eq "kill TERM exits 0" 0 "$rc"
 assert_true "the process handles TERM and exits" wait_line c2 exit
 assert_eq "with its own status" "exit 42" "$(tail -n 1 "$W/c2.reap")"
 assert_match "its trap ran" "got TERM" "$(cat "$W/c2.out")"
+out=$(rt exec c2 true 2>&1); rc=$?
+assert_eq "exec in a stopped container: exit 1" 1 "$rc"
+assert_match "... cannot exec in a stopped container" "cannot exec in a stopped container" "$out"
 rt delete c2
 
 reap c3
@@ -186,9 +222,9 @@ refuse "--preserve-fds 3" "a VM cannot take the host's file descriptors" --prese
 out=$(rt create --bundle "$W/b" '../x' 2>&1); rc=$?
 assert_eq "an id with a slash: exit 1" 1 "$rc"
 assert_match "... invalid container id" "invalid container id" "$out"
-out=$(rt pause c1 2>&1); rc=$?
+out=$(rt ps c1 2>&1); rc=$?
 assert_eq "a runc verb not there yet: exit 1" 1 "$rc"
-assert_match "... says so" '"pause" is not supported by godwit-runtime yet' "$out"
+assert_match "... says so" '"ps" is not supported by godwit-runtime yet' "$out"
 
 assert_eq "no QEMU or shim left running" "" "$(leftovers "$R")"
 finish

@@ -1,5 +1,5 @@
-/* libFuzzer target: an OCI bundle's config.json (src/image/runtime_spec.c), which
- * godwit-runtime reads from whoever made the bundle. */
+/* libFuzzer target: an OCI bundle's config.json and exec's process.json
+ * (src/image/runtime_spec.c), which godwit-runtime reads from whoever made them. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -13,6 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (!s.args || !s.args[0] || !s.env || !s.cwd || s.cwd[0] != '/' || !s.root_path ||
 	     !s.annotations || s.mem_bytes < RTSPEC_MEM_MIN || s.cpus < 1 ||
 	     s.cpus > RTSPEC_CPUS_MAX))
+		abort();
+	rt_spec_free(&s);
+	if (rt_process_parse((const char *)data, size, &s, &err) == 0 &&
+	    (!s.args || !s.args[0] || !s.env || !s.cwd || s.cwd[0] != '/'))
 		abort();
 	rt_spec_free(&s);
 	return 0;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Docker's everyday verbs on one container VM: inspect (Docker's fields, godwit's), kill -s,
+# wait (the exit code), start (a stopped container boots again from its own disk: its files
+# and its output log go on), restart, kill's default SIGKILL, and their errors.
+. tests/lib/e2e.sh
+ROOT=$(new_root)
+gw load -i "$IMAGES/busybox-docker.tar" >/dev/null
+# jq-like: json_get JSON EXPR (python's indexing on the parsed JSON)
+json_get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1" 2>&1; }
+ticks_past() { # ticks_past N: until the log holds more than N "start" lines and a tick after
+	for _ in $(seq 300); do
+		[ "$(gw logs v1 2>/dev/null | grep -c '^start$')" -gt "$1" ] &&
+			gw logs v1 2>/dev/null | sed -n '$p' | grep -q tick && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+gw run -d --name v1 -m 256 busybox sh -c \
+	'trap "echo got TERM; exit 42" TERM; echo start; i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.2; done' >/dev/null
+assert_true "v1 runs" ticks_past 0
+out=$(gw inspect v1); rc=$?
+assert_eq "inspect exits 0" 0 "$rc"
+assert_eq "inspect: Name, State.Status, Running" "/v1 running True" \
+	"$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j[0]["Name"], j[0]["State"]["Status"], j[0]["State"]["Running"])' "$out")"
+qpid=$(pgrep -f -- "qemu-system.*$ROOT/containers/v1/" | head -n 1)
+assert_eq "inspect: State.Pid is the VM's QEMU" "$qpid" "$(json_get "$out" '[0]["State"]["Pid"]')"
+assert_eq "inspect: Config.Cmd" "sh" "$(json_get "$out" '[0]["Config"]["Cmd"][0]')"
+assert_eq "inspect: HostConfig.Memory" 268435456 "$(json_get "$out" '[0]["HostConfig"]["Memory"]')"
+assert_match "inspect: Godwit.Accel" "^(tcg|kvm)$" "$(json_get "$out" '[0]["Godwit"]["Accel"]')"
+started1=$(json_get "$out" '[0]["State"]["StartedAt"]')
+gw exec v1 sh -c 'echo kept > /kept; sync'
+
+out=$(gw kill -s TERM v1); rc=$?
+assert_eq "kill -s TERM prints the name, exits 0" "0 v1" "$rc $out"
+out=$(gw wait v1); rc=$?
+assert_eq "wait prints the exit code of the process (its TERM trap's)" "0 42" "$rc $out"
+out=$(gw inspect v1)
+assert_eq "inspect after: exited, ExitCode 42, not running, Pid 0" "exited 42 False 0" \
+	"$(python3 -c 'import json,sys; s=json.loads(sys.argv[1])[0]["State"]; print(s["Status"], s["ExitCode"], s["Running"], s["Pid"])' "$out")"
+out=$(gw kill v1 2>&1); rc=$?
+assert_eq "kill of a stopped container: exit 125" 125 "$rc"
+assert_match "... it is not running" "container v1 is not running" "$out"
+
+out=$(gw start v1); rc=$?
+assert_eq "start of a stopped container prints the name" "0 v1" "$rc $out"
+assert_true "it boots again and its output log goes on (a second start line)" ticks_past 1
+assert_eq "the log kept the first run's lines" 1 "$(gw logs v1 | grep -c '^got TERM$')"
+out=$(gw exec v1 cat /kept 2>&1)
+assert_eq "a file written before the stop is on its disk" kept "$out"
+started2=$(json_get "$(gw inspect v1)" '[0]["State"]["StartedAt"]')
+assert_true "inspect: StartedAt moved ($started1 -> $started2)" test "$started2" \> "$started1"
+out=$(gw start v1); rc=$?
+assert_eq "start of a running container: nothing to do, exit 0" "0 v1" "$rc $out"
+
+out=$(gw restart -t 5 v1); rc=$?
+assert_eq "restart prints the name" "0 v1" "$rc $out"
+assert_true "it runs a third time" ticks_past 2
+assert_eq "its TERM trap ran at the restart's stop" 2 "$(gw logs v1 | grep -c '^got TERM$')"
+out=$(gw exec v1 cat /kept 2>&1)
+assert_eq "the file is still there" kept "$out"
+
+gw run -d --name w2 busybox sh -c 'sleep 1; exit 3' >/dev/null
+gw kill v1 >/dev/null
+out=$(gw wait v1 w2 | tr '\n' ' '); rc=$?
+assert_eq "kill's default is SIGKILL (137); wait prints one code a line, in order" "0 137 3 " \
+	"$rc $out"
+out=$(gw start nosuch 2>&1); rc=$?
+assert_eq "start of an unknown container: exit 125" 125 "$rc"
+assert_match "... says so" "no such container: nosuch" "$out"
+out=$(gw inspect nosuch v1 2>/dev/null); rc=$?
+assert_eq "inspect of an unknown and a known one: exit 125" 125 "$rc"
+assert_eq "... still prints the known one" "/v1" "$(json_get "$out" '[0]["Name"]')"
+out=$(gw kill -s NOPE v1 2>&1); rc=$?
+assert_eq "kill -s with an unknown signal: exit 125" 125 "$rc"
+assert_match "... says which" "invalid signal 'NOPE'" "$out"
+gw rm -f v1 w2 >/dev/null
+assert_eq "no QEMU or shim left running" "" "$(leftovers "$ROOT")"
+finish
