@@ -64,8 +64,11 @@ int cmd_exec(struct gw_cli *cli, int argc, char **argv)
 	int r = ctl_call(fd, &rd, "exec", args, NULL, NULL, NULL, 10000, &err);
 	json_object_put(args);
 	int status = -1;
+	int sigfd = r == 0 ? cli_signals_forwarded() : -1;
 	if (r == 0)
-		r = cli_stream_events(fd, &rd, &status, &err);
+		r = cli_stream_events_fwd(fd, &rd, &status, sigfd, &err);
+	if (sigfd >= 0)
+		close(sigfd);
 	ctl_reader_free(&rd);
 	close(fd);
 	if (r < 0)

@@ -372,8 +372,12 @@ static int attach(struct gw_cli *cli, const char *name, int autorm)
 	int r = ctl_call(fd, &rd, "attach", args, NULL, NULL, NULL, 10000, &err);
 	json_object_put(args);
 	int status = -1;
+	/* Ctrl-C and kill reach the container's process (docker's --sig-proxy) */
+	int sigfd = r == 0 ? cli_signals_forwarded() : -1;
 	if (r == 0)
-		r = cli_stream_events(fd, &rd, &status, &err);
+		r = cli_stream_events_fwd(fd, &rd, &status, sigfd, &err);
+	if (sigfd >= 0)
+		close(sigfd);
 	if (r == 0 && autorm)
 		cli_wait_closed(fd, 60000);
 	ctl_reader_free(&rd);

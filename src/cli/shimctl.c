@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <linux/close_range.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 
 #include "cli.h"
@@ -203,12 +204,51 @@ static int write_b64(int fd, json_object *data)
 	return 0;
 }
 
+int cli_signals_forwarded(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		/* a shell starts background commands with SIGINT ignored: taken back */
+		signal(sigs[i], SIG_DFL);
+		sigaddset(&set, sigs[i]);
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* each signal that reached us since the last look goes to the process on the other end */
+static void forward_signals(int fd, int sigfd)
+{
+	struct signalfd_siginfo si;
+	while (sigfd >= 0 && read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		json_object *req = json_object_new_object(), *a = json_object_new_object();
+		json_object_object_add(a, "signal", json_object_new_int((int)si.ssi_signo));
+		json_object_object_add(req, "execute", json_object_new_string("signal"));
+		json_object_object_add(req, "arguments", a);
+		ctl_send(fd, req, NULL); /* its answer comes between the events, unread */
+		json_object_put(req);
+	}
+}
+
 int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err *err)
+{
+	return cli_stream_events_fwd(fd, rd, status, -1, err);
+}
+
+int cli_stream_events_fwd(int fd, struct ctl_reader *rd, int *status, int sigfd,
+			  struct gw_err *err)
 {
 	*status = -1;
 	for (;;) {
 		json_object *m, *ev, *data;
-		int r = ctl_recv(rd, fd, -1, &m, err);
+		int r = ctl_recv(rd, fd, sigfd >= 0 ? 100 : -1, &m, err);
+		if (r == -ETIMEDOUT) {
+			*err = (struct gw_err){ 0 };
+			forward_signals(fd, sigfd);
+			continue;
+		}
 		if (r == -EPIPE)
 			return 0; /* the shim closed: done */
 		if (r < 0)

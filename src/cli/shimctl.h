@@ -31,6 +31,14 @@ int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err);
 /* Copy output events to stdout/stderr until an exit event (*status) or the shim closes
  * (*status stays -1). */
 int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err *err);
+/* The same, and every signal read from sigfd (cli_signals_forwarded's) is sent to the process
+ * at the other end of fd (the main process of an attached run, an exec's), as docker's
+ * --sig-proxy does; checked every 100 ms. */
+int cli_stream_events_fwd(int fd, struct ctl_reader *rd, int *status, int sigfd,
+			  struct gw_err *err);
+/* SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 blocked and readable from the fd
+ * returned (-1: none), for cli_stream_events_fwd */
+int cli_signals_forwarded(void);
 
 /* Wait until the peer closes fd (the shim exited). -ETIMEDOUT after timeout_ms. */
 int cli_wait_closed(int fd, int timeout_ms);

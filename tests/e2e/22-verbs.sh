@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Docker's everyday verbs on one container VM: inspect (Docker's fields, godwit's), kill -s,
 # wait (the exit code), start (a stopped container boots again from its own disk: its files
-# and its output log go on), restart, kill's default SIGKILL, and their errors.
+# and its output log go on), restart, kill's default SIGKILL, and their errors; a foreground
+# run and exec pass the signals they get to the container's process (docker's --sig-proxy).
 . tests/lib/e2e.sh
 ROOT=$(new_root)
 gw load -i "$IMAGES/busybox-docker.tar" >/dev/null
@@ -45,7 +46,7 @@ assert_match "... it is not running" "container v1 is not running" "$out"
 out=$(gw start v1); rc=$?
 assert_eq "start of a stopped container prints the name" "0 v1" "$rc $out"
 assert_true "it boots again and its output log goes on (a second start line)" ticks_past 1
-assert_eq "the log kept the first run's lines" 1 "$(gw logs v1 | grep -c '^got TERM$')"
+assert_eq "the log kept the first run's lines" 1 "$(gw logs v1 2>/dev/null | grep -c '^got TERM$')"
 out=$(gw exec v1 cat /kept 2>&1)
 assert_eq "a file written before the stop is on its disk" kept "$out"
 started2=$(json_get "$(gw inspect v1)" '[0]["State"]["StartedAt"]')
@@ -56,7 +57,7 @@ assert_eq "start of a running container: nothing to do, exit 0" "0 v1" "$rc $out
 out=$(gw restart -t 5 v1); rc=$?
 assert_eq "restart prints the name" "0 v1" "$rc $out"
 assert_true "it runs a third time" ticks_past 2
-assert_eq "its TERM trap ran at the restart's stop" 2 "$(gw logs v1 | grep -c '^got TERM$')"
+assert_eq "its TERM trap ran at the restart's stop" 2 "$(gw logs v1 2>/dev/null | grep -c '^got TERM$')"
 out=$(gw exec v1 cat /kept 2>&1)
 assert_eq "the file is still there" kept "$out"
 
@@ -74,6 +75,20 @@ assert_eq "... still prints the known one" "/v1" "$(json_get "$out" '[0]["Name"]
 out=$(gw kill -s NOPE v1 2>&1); rc=$?
 assert_eq "kill -s with an unknown signal: exit 125" 125 "$rc"
 assert_match "... says which" "invalid signal 'NOPE'" "$out"
+# a foreground run passes SIGINT and SIGTERM on to the container's process
+"$GODWIT" --root "$ROOT" run --rm --name fg busybox sh -c \
+	'trap "echo got INT" INT; trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.1; done' \
+	>"$ROOT/fg.out" 2>&1 &
+fg=$!
+for _ in $(seq 300); do grep -q ready "$ROOT/fg.out" && break; sleep 0.1; done
+kill -INT "$fg"
+for _ in $(seq 100); do grep -q "got INT" "$ROOT/fg.out" && break; sleep 0.1; done
+assert_match "Ctrl-C (SIGINT) on a foreground run reaches the container's process" "got INT" \
+	"$(cat "$ROOT/fg.out")"
+kill -TERM "$fg"
+wait "$fg"; rc=$?
+assert_eq "... and SIGTERM too: the run exits with the process's status" 9 "$rc"
+assert_match "... after its trap ran" "got TERM" "$(cat "$ROOT/fg.out")"
 gw rm -f v1 w2 >/dev/null
 assert_eq "no QEMU or shim left running" "" "$(leftovers "$ROOT")"
 finish
