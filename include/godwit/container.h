@@ -60,7 +60,11 @@ struct ct_config {
 	 * log_max_file files are kept, output.log counted */
 	uint64_t log_max_size;
 	int log_max_file;
+	/* run --restart: when the VM goes down by itself the shim boots it again (docs/cli.md) */
+	enum ct_restart { CT_RESTART_NO, CT_RESTART_ON_FAILURE, CT_RESTART_ALWAYS } restart;
+	int restart_max;	/* on-failure: at most this many restarts (0: no limit) */
 };
+#define CT_RESTART_MAX_RETRIES 1000
 #define CT_LOG_MAX_SIZE_DEFAULT (20ULL << 20)	/* as Docker's "local" log driver */
 #define CT_LOG_MAX_FILE_DEFAULT 5
 #define CT_LOG_MAX_SIZE_MIN (4ULL << 10)
@@ -74,6 +78,7 @@ struct ct_status {
 	int64_t started_ns;	/* wall clock when the VM started (0 = never) */
 	int64_t finished_ns;
 	int exit_status;	/* -1 = none yet */
+	int restarts;		/* times the shim booted it again (run --restart) */
 	char detail[256];	/* e.g. why it stopped, where it migrated */
 };
 

@@ -98,6 +98,7 @@ static json_object *inspect_one(const struct ct_config *c, const struct ct_statu
 	json_object_object_add(o, "Args", args);
 	json_object_object_add(o, "State", state_json(st));
 	json_object_object_add(o, "Image", json_object_new_string(c->image_id));
+	json_object_object_add(o, "RestartCount", json_object_new_int(st->restarts));
 	json_object_object_add(cfg, "Hostname", json_object_new_string(c->hostname ? c->hostname
 										    : c->name));
 	json_object_object_add(cfg, "User", json_object_new_string(c->user ? c->user : ""));
@@ -116,6 +117,12 @@ static json_object *inspect_one(const struct ct_config *c, const struct ct_statu
 	json_object_object_add(log, "MaxFile", json_object_new_int(c->log_max_file
 		? c->log_max_file : CT_LOG_MAX_FILE_DEFAULT));
 	json_object_object_add(host, "LogConfig", log);
+	json_object *rp = json_object_new_object();
+	json_object_object_add(rp, "Name", json_object_new_string(
+		c->restart == CT_RESTART_ALWAYS ? "always"
+		: c->restart == CT_RESTART_ON_FAILURE ? "on-failure" : "no"));
+	json_object_object_add(rp, "MaximumRetryCount", json_object_new_int(c->restart_max));
+	json_object_object_add(host, "RestartPolicy", rp);
 	json_object_object_add(o, "HostConfig", host);
 	json_object_object_add(o, "NetworkSettings", network_json(c));
 	json_object *mounts = json_object_new_array();

@@ -53,6 +53,10 @@ static void usage(FILE *f)
 		   "                        mount named volume NAME (made, 1G, if missing: godwit\n"
 		   "                        volume) at PATH; it moves with the container; up to 4;\n"
 		   "                        host directories cannot be mounted\n"
+		   "      --restart POLICY  no (default), always, unless-stopped (the same as\n"
+		   "                        always here) or on-failure[:N]: boot the VM again\n"
+		   "                        when its process exits (on-failure: with a status\n"
+		   "                        other than 0, at most N times); not after stop\n"
 		   "      --log-opt max-size=SIZE | max-file=N\n"
 		   "                        rotate the output log at SIZE (default 20m, at least\n"
 		   "                        4k; a bare number is bytes), keeping N files in all\n"
@@ -140,6 +144,8 @@ struct run_opts {
 	uint64_t mem;
 	uint64_t log_max_size;	/* --log-opt max-size= (0: the default) */
 	int log_max_file;	/* --log-opt max-file= */
+	enum ct_restart restart; /* --restart */
+	int restart_max;
 	char *uenv[MAX_ENV];
 	size_t nuenv;
 };
@@ -211,6 +217,25 @@ static int take_opt(int c, const char *arg, struct run_opts *o)
 					       "max-file=N)", arg);
 		}
 		break;
+	case 'r':
+		/* docker's policies; unless-stopped is always here (no daemon to restart) */
+		o->restart_max = 0;
+		if (!strcmp(arg, "no")) {
+			o->restart = CT_RESTART_NO;
+		} else if (!strcmp(arg, "always") || !strcmp(arg, "unless-stopped")) {
+			o->restart = CT_RESTART_ALWAYS;
+		} else if (!strncmp(arg, "on-failure", 10) && (!arg[10] || arg[10] == ':')) {
+			o->restart = CT_RESTART_ON_FAILURE;
+			v = arg[10] ? strtol(arg + 11, &end, 10) : 0;
+			if (arg[10] && (!arg[11] || *end || v < 1 || v > CT_RESTART_MAX_RETRIES))
+				return cli_usage_error("run", "invalid --restart '%s' (on-failure:N, N "
+						       "from 1 to %d)", arg, CT_RESTART_MAX_RETRIES);
+			o->restart_max = (int)v;
+		} else {
+			return cli_usage_error("run", "invalid --restart '%s' (no, always, "
+					       "unless-stopped or on-failure[:N])", arg);
+		}
+		break;
 	case 'v':
 		if (o->nvols >= GW_MOUNTS_MAX)
 			return cli_usage_error("run", "more than %d volumes", GW_MOUNTS_MAX);
@@ -237,6 +262,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 		{ "mac", required_argument, NULL, 'A' }, { "publish", required_argument, NULL, 'p' },
 		{ "volume", required_argument, NULL, 'v' },
 		{ "log-opt", required_argument, NULL, 'L' },
+		{ "restart", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int c, r;
@@ -250,6 +276,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 	}
 	if (optind >= argc)
 		return cli_usage_error("run", "missing IMAGE");
+	if (o->autorm && o->restart)
+		return cli_usage_error("run", "--restart and --rm conflict (as in docker)");
 	if (o->name && !gw_valid_name(o->name))
 		return cli_usage_error("run", "invalid name '%s' ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at "
 				       "most 64)", o->name);
@@ -280,6 +308,8 @@ static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const
 	cfg->auto_remove = o->autorm;
 	cfg->log_max_size = o->log_max_size;
 	cfg->log_max_file = o->log_max_file;
+	cfg->restart = o->restart;
+	cfg->restart_max = o->restart_max;
 	cfg->created_ns = gw_now_real_ns();
 	return 0;
 }

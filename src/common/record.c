@@ -117,6 +117,10 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 		json_object_object_add(o, "log_max_size", json_object_new_int64((int64_t)c->log_max_size));
 	if (c->log_max_file)
 		json_object_object_add(o, "log_max_file", json_object_new_int(c->log_max_file));
+	if (c->restart) {
+		add_str(o, "restart", c->restart == CT_RESTART_ALWAYS ? "always" : "on-failure");
+		json_object_object_add(o, "restart_max", json_object_new_int(c->restart_max));
+	}
 	*out = o;
 	return 0;
 }
@@ -233,6 +237,22 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		c->log_max_size = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "log_max_file", &v))
 		c->log_max_file = json_object_get_int(v);
+	if ((r = get_str(j, "restart", 0, &s, err)) < 0) {
+		ct_config_free(c);
+		return r;
+	}
+	if (s && strcmp(s, "always") && strcmp(s, "on-failure")) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"restart\" must be always or on-failure");
+	}
+	c->restart = !s ? CT_RESTART_NO : !strcmp(s, "always") ? CT_RESTART_ALWAYS
+							       : CT_RESTART_ON_FAILURE;
+	if (json_object_object_get_ex(j, "restart_max", &v))
+		c->restart_max = json_object_get_int(v);
+	if (c->restart_max < 0 || c->restart_max > CT_RESTART_MAX_RETRIES) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"restart_max\" out of range");
+	}
 	if ((c->log_max_size && (c->log_max_size < CT_LOG_MAX_SIZE_MIN ||
 				 c->log_max_size > (1ULL << 40))) ||
 	    c->log_max_file < 0 || c->log_max_file > CT_LOG_MAX_FILE_MAX) {
@@ -333,6 +353,7 @@ int ct_status_save(const char *root, const char *name, const struct ct_status *s
 	json_object_object_add(o, "started_ns", json_object_new_int64(s->started_ns));
 	json_object_object_add(o, "finished_ns", json_object_new_int64(s->finished_ns));
 	json_object_object_add(o, "exit_status", json_object_new_int(s->exit_status));
+	json_object_object_add(o, "restarts", json_object_new_int(s->restarts));
 	json_object_object_add(o, "detail", json_object_new_string(s->detail));
 	const char *txt = json_object_to_json_string(o);
 	cleanup_free char *path = ct_path(root, name, "state.json");
@@ -403,6 +424,8 @@ int ct_status_load(const char *root, const char *name, struct ct_status *s, stru
 		s->finished_ns = json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "exit_status", &v))
 		s->exit_status = json_object_get_int(v);
+	if (json_object_object_get_ex(j, "restarts", &v))
+		s->restarts = json_object_get_int(v);
 	if (json_object_object_get_ex(j, "detail", &v) && json_object_is_type(v, json_type_string))
 		snprintf(s->detail, sizeof(s->detail), "%s", json_object_get_string(v));
 	json_object_put(j);

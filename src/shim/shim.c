@@ -199,6 +199,7 @@ int shim_vm_start(struct container *ct, int incoming, int paused, struct gw_err 
 
 void shim_request_stop(struct container *ct, int grace_ms)
 {
+	ct->stop_asked = 1;
 	if (ct->qemu_pid <= 0)
 		return;
 	if (ct->hold_start) {
@@ -223,6 +224,43 @@ static void force_quit(struct container *ct)
 		kill(ct->qemu_pid, SIGKILL), ct->quit_deadline_ns = 0;
 }
 
+/* run --restart: the VM went down by itself, and its policy says boot it again */
+static int restart_wanted(const struct container *ct)
+{
+	if (ct->stop_asked || ct->hold_start || ct->st.state != CT_RUNNING || ct->job)
+		return 0;
+	if (ct->cfg.restart == CT_RESTART_ALWAYS)
+		return 1;
+	return ct->cfg.restart == CT_RESTART_ON_FAILURE && ct->st.exit_status != 0 &&
+	       (!ct->cfg.restart_max || ct->st.restarts < ct->cfg.restart_max);
+}
+
+/* boot it again: the same disk, network and log, a fresh VM and main process; 0, or -1 and
+ * the container stops as it would have */
+static int restart_vm(struct container *ct, char *detail, size_t len)
+{
+	int code = ct->st.exit_status;
+	ct->st.restarts++;
+	fprintf(stderr, "shim %s: restarting (policy %s, exit status %d, restart %d)\n",
+		ct->cfg.name, ct->cfg.restart == CT_RESTART_ALWAYS ? "always" : "on-failure", code,
+		ct->st.restarts);
+	ct->started = ct->main_exited = ct->agent_hello = 0;
+	ct->quit_deadline_ns = 0;
+	ct->st.exit_status = -1;
+	struct gw_err err = { 0 };
+	if (shim_vm_start(ct, 0, 0, &err) == 0) {
+		char d[64];
+		snprintf(d, sizeof(d), "restarted %d times", ct->st.restarts);
+		shim_set_state(ct, CT_RUNNING, d);
+		return 0;
+	}
+	fprintf(stderr, "shim %s: restart failed: %s\n", ct->cfg.name, err.msg);
+	shim_kill_qemu(ct);
+	ct->st.exit_status = code;
+	snprintf(detail, len, "restart failed: %.100s", err.msg);
+	return -1;
+}
+
 static void on_qemu_exit(struct container *ct, int wstatus)
 {
 	ct->qemu_pid = 0;
@@ -244,6 +282,8 @@ static void on_qemu_exit(struct container *ct, int wstatus)
 		json_object_object_add(d, "status", json_object_new_int(ct->st.exit_status));
 		shim_emit(ct, 0, "exit", d);
 	}
+	if (restart_wanted(ct) && restart_vm(ct, detail, sizeof(detail)) == 0)
+		return;
 	if (ct->st.state != CT_MIGRATED)
 		shim_set_state(ct, CT_STOPPED, detail[0] ? detail : NULL);
 	ct->done = 1;

@@ -105,6 +105,7 @@ struct container {
 	} netns_if;
 	int main_exited;	/* EXIT for chan 0 received */
 	int64_t quit_deadline_ns; /* monotonic: force QEMU down after this (0 = none) */
+	int stop_asked;		/* stop, or a signal to the shim: no restart (run --restart) */
 	struct exec_chans chans; /* exec sessions' numbers */
 	int done;		/* leave the event loop */
 	int incoming_failed;	/* the migration into this shim failed: remove the record */

@@ -89,6 +89,28 @@ kill -TERM "$fg"
 wait "$fg"; rc=$?
 assert_eq "... and SIGTERM too: the run exits with the process's status" 9 "$rc"
 assert_match "... after its trap ran" "got TERM" "$(cat "$ROOT/fg.out")"
-gw rm -f v1 w2 >/dev/null
+# --restart: on-failure:2 boots it twice more, then it stays stopped with its status
+gw run -d --name r1 --restart on-failure:2 busybox sh -c 'echo boot; exit 3' >/dev/null
+out=$(gw wait r1); rc=$?
+assert_eq "on-failure:2: wait returns the last status" "0 3" "$rc $out"
+assert_eq "... after three runs of the process" 3 "$(gw logs r1 2>/dev/null | grep -c '^boot$')"
+out=$(gw inspect r1)
+assert_eq "... inspect: RestartCount 2, RestartPolicy on-failure/2" "2 on-failure 2" \
+	"$(python3 -c 'import json,sys; j=json.loads(sys.argv[1])[0]; p=j["HostConfig"]["RestartPolicy"]; print(j["RestartCount"], p["Name"], p["MaximumRetryCount"])' "$out")"
+gw run -d --name r2 --restart always busybox sh -c 'echo boot; sleep 1; exit 0' >/dev/null
+for _ in $(seq 600); do [ "$(gw logs r2 2>/dev/null | grep -c '^boot$')" -ge 2 ] && break; sleep 0.1; done
+n=$(gw logs r2 2>/dev/null | grep -c '^boot$')
+assert_true "always: a process that exits 0 runs again ($n runs)" test "$n" -ge 2
+gw stop r2 >/dev/null; rc=$?
+assert_eq "always: stop exits 0" 0 "$rc"
+n=$(gw logs r2 2>/dev/null | grep -c '^boot$'); sleep 3
+assert_eq "... and after stop it stays stopped" "stopped $n" \
+	"$(gw ps -a | awk '$1 == "r2" { print $3 }') $(gw logs r2 2>/dev/null | grep -c '^boot$')"
+out=$(gw run --rm --restart always busybox true 2>&1); rc=$?
+assert_eq "--restart with --rm: exit 125" 125 "$rc"
+assert_match "... they conflict" "--restart and --rm conflict" "$out"
+out=$(gw run --restart on-failure:0 busybox true 2>&1); rc=$?
+assert_eq "--restart on-failure:0: exit 125" 125 "$rc"
+gw rm -f v1 w2 r1 r2 >/dev/null
 assert_eq "no QEMU or shim left running" "" "$(leftovers "$ROOT")"
 finish

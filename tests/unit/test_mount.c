@@ -173,6 +173,32 @@ static void test_config_nic_needs_network(void **state)
 	json_object_put(o);
 }
 
+/* run --restart round-trips; an unknown policy or a count out of range is refused */
+static void test_config_restart(void **state)
+{
+	(void)state;
+	struct ct_config c;
+	struct gw_err err = { 0 };
+	json_object *o = config_with(NULL), *back;
+	json_object_object_add(o, "restart", json_object_new_string("on-failure"));
+	json_object_object_add(o, "restart_max", json_object_new_int(3));
+	assert_int_equal(ct_config_from_json(o, &c, &err), 0);
+	assert_int_equal(c.restart, CT_RESTART_ON_FAILURE);
+	assert_int_equal(c.restart_max, 3);
+	assert_int_equal(ct_config_to_json(&c, &back), 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(back, "restart")),
+			    "on-failure");
+	json_object_put(back);
+	ct_config_free(&c);
+	json_object_object_add(o, "restart_max", json_object_new_int(CT_RESTART_MAX_RETRIES + 1));
+	assert_int_equal(ct_config_from_json(o, &c, &err), -EINVAL);
+	json_object_object_add(o, "restart_max", json_object_new_int(0));
+	json_object_object_add(o, "restart", json_object_new_string("sometimes"));
+	assert_int_equal(ct_config_from_json(o, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "always or on-failure"));
+	json_object_put(o);
+}
+
 /* a network namespace to join (godwit-runtime's) is taken from this host's own record only:
  * a peer's CONFIG or a snapshot naming one is refused */
 static void test_config_netns_local_only(void **state)
@@ -215,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_nic_needs_network),
 		cmocka_unit_test(test_config_netns_local_only),
+		cmocka_unit_test(test_config_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
