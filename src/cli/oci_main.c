@@ -24,12 +24,13 @@ static const struct {
 	{ "exec", oci_exec, "run another process in the running container" },
 	{ "pause", oci_pause, "pause the container's VM" },
 	{ "resume", oci_resume, "resume a paused container's VM" },
+	{ "ps", oci_ps, "the container's host processes (its shim and QEMU)" },
 	{ "delete", oci_delete, "remove a stopped container (--force: any)" },
 	{ "features", oci_features, "print what this runtime supports as JSON" },
 };
 
 /* runc verbs this runtime does not have yet: a clear refusal, not "unknown" */
-static const char *const LATER[] = { "ps", "update", "run",
+static const char *const LATER[] = { "update", "run",
 				     "checkpoint", "restore", "events", "list", "spec" };
 
 static void usage(FILE *f)

@@ -141,6 +141,8 @@ assert_eq "... and process.json's args, env, cwd and user apply" \
 	"detached as 1000:1000 in /root with from-process-json" "$(cat "$W/x.out")"
 out=$(rt exec c2 2>&1); rc=$?
 assert_eq "exec without a process: exit 1" 1 "$rc"
+out=$(rt ps --format json c2); rc=$?
+assert_eq "ps --format json: the shim and its QEMU" "0 [$(cat "$W/c2.pid"),$(pgrep -f -- "qemu-system.*$R/containers/c2/" | head -n 1)]" "$rc $out"
 # pause and resume: the VM stops (no output) and goes on
 rt pause c2; rc=$?
 assert_eq "pause exits 0" 0 "$rc"
@@ -222,9 +224,9 @@ refuse "--preserve-fds 3" "a VM cannot take the host's file descriptors" --prese
 out=$(rt create --bundle "$W/b" '../x' 2>&1); rc=$?
 assert_eq "an id with a slash: exit 1" 1 "$rc"
 assert_match "... invalid container id" "invalid container id" "$out"
-out=$(rt ps c1 2>&1); rc=$?
+out=$(rt update c1 2>&1); rc=$?
 assert_eq "a runc verb not there yet: exit 1" 1 "$rc"
-assert_match "... says so" '"ps" is not supported by godwit-runtime yet' "$out"
+assert_match "... says so" '"update" is not supported by godwit-runtime yet' "$out"
 
 assert_eq "no QEMU or shim left running" "" "$(leftovers "$R")"
 finish

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian's podman (4.3, through conmon) with godwit-runtime as its OCI runtime
 # (docs/oci-runtime.md): `podman run` returns the container's output and exit status and the
-# process runs in a QEMU guest; run -d, ps, logs, stop, rm; podman's /etc/hosts reaches the
-# guest; on podman's own network the VM has the container's address, and `-p HOSTPORT:80`
+# process runs in a QEMU guest; run -d, ps, logs, exec, pause, unpause, stop, rm; podman's
+# /etc/hosts reaches the guest; on podman's own network the VM has the container's address, and `-p HOSTPORT:80`
 # reaches a server in the guest; what the runtime cannot do yet (a host directory, -t) fails
 # with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
 # storage is this test's own (--root/--runroot), so nothing of the host's podman is touched.
@@ -38,6 +38,15 @@ assert_match "podman ps shows it up" "Up .* pd1" "$(pm ps 2>&1)"
 pid=$("$RT" state "$id" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 assert_eq "the runtime's pid is the container's shim" godwit-shim "$(cat /proc/"$pid"/comm 2>/dev/null)"
 assert_eq "conmon is the shim's parent" conmon "$(ps -o comm= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')" 2>/dev/null)"
+out=$(pm exec pd1 sh -c 'echo in-exec $(hostname); exit 4' 2>&1); rc=$?
+assert_eq "podman exec returns the process's status" 4 "$rc"
+assert_match "... and its output" "in-exec" "$out"
+pm pause pd1 >/dev/null; rc=$?
+assert_eq "podman pause exits 0" 0 "$rc"
+assert_match "podman ps -a says paused" "Paused .* pd1" "$(pm ps -a 2>&1)"
+pm unpause pd1 >/dev/null; rc=$?
+assert_eq "podman unpause exits 0" 0 "$rc"
+assert_match "podman ps says up again" "Up .* pd1" "$(pm ps 2>&1)"
 pm stop -t 2 pd1 >/dev/null; rc=$?
 assert_eq "podman stop exits 0" 0 "$rc"
 assert_match "the container exited with SIGTERM's status" "Exited \(143\)" "$(pm ps -a 2>&1)"
