@@ -77,6 +77,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* --memory-max (c 'm') or --cpus-max (c 'c') of cmd into its limit (cli_limits.c): 0, or the
  * exit status of a usage error */
 int cli_limit_opt(const char *cmd, int c, const char *arg, uint64_t *max_mem, long *max_cpus);
+/* -t/--time SECONDS of cmd (stop, restart: 0 to 3600) into *seconds: 0, or the exit status of a
+ * usage error */
+int cli_time_opt(const char *cmd, const char *arg, int *seconds);
 
 /* cli_tls.c (docs/security.md): *out the TLS directory of a move, from flag or else
  * GODWIT_TLS_DIR, made absolute, with the files of its role (server: the destination)

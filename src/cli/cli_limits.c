@@ -1,5 +1,6 @@
 /* --memory-max SIZE and --cpus-max N (incoming, restore): how big a container this host takes
- * from a peer or a snapshot file (docs/security.md, "Limits a peer cannot pass"). */
+ * from a peer or a snapshot file (docs/security.md, "Limits a peer cannot pass"); and stop's
+ * and restart's --time. */
 #include <stdlib.h>
 
 #include "cli.h"
@@ -16,5 +17,15 @@ int cli_limit_opt(const char *cmd, int c, const char *arg, uint64_t *max_mem, lo
 	*max_cpus = strtol(arg, &end, 10);
 	if (*end || *max_cpus < 1 || *max_cpus > 255)
 		return cli_usage_error(cmd, "invalid --cpus-max '%s'", arg);
+	return 0;
+}
+
+int cli_time_opt(const char *cmd, const char *arg, int *seconds)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 0 || v > 3600)
+		return cli_usage_error(cmd, "invalid --time '%s'", arg);
+	*seconds = (int)v;
 	return 0;
 }

@@ -23,14 +23,10 @@ int cmd_restart(struct gw_cli *cli, int argc, char **argv)
 	int timeout = 10, c;
 	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 3600)
-				return cli_usage_error("restart", "invalid --time '%s'", optarg);
-			timeout = (int)v;
+		case 't':
+			if (cli_time_opt("restart", optarg, &timeout))
+				return GW_EXIT_ERROR;
 			break;
-		}
 		case 'h':
 			printf("Usage: godwit restart [-t SECONDS] CONTAINER...\n\nStop containers "
 			       "(SIGTERM, SIGKILL after the timeout) and start them again\nfrom their "

@@ -58,14 +58,10 @@ int cmd_stop(struct gw_cli *cli, int argc, char **argv)
 	int timeout = 10, c;
 	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 3600)
-				return cli_usage_error("stop", "invalid --time '%s'", optarg);
-			timeout = (int)v;
+		case 't':
+			if (cli_time_opt("stop", optarg, &timeout))
+				return GW_EXIT_ERROR;
 			break;
-		}
 		case 'h':
 			printf("Usage: godwit stop [-t SECONDS] CONTAINER...\n\nStop running "
 			       "containers: SIGTERM, then SIGKILL after the timeout.\n\n"

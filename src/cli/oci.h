@@ -35,6 +35,8 @@ struct oci_rec {
 int oci_rec_load(const struct oci_rt *rt, const char *id, struct oci_rec *rec,
 		 struct gw_err *err);
 void oci_rec_free(struct oci_rec *rec);
+/* One request to id's shim (args may be NULL): 0, or the error reported (oci_fail's 1) */
+int oci_shim_call(struct oci_rt *rt, const char *id, const char *cmd, json_object *args);
 /* runc's status of a godwit state: created, running, paused or stopped */
 const char *oci_status(enum ct_state s);
 

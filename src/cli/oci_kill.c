@@ -4,10 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "oci.h"
-#include "shimctl.h"
 
 int oci_kill(struct oci_rt *rt, int argc, char **argv)
 {
@@ -40,16 +38,10 @@ int oci_kill(struct oci_rt *rt, int argc, char **argv)
 	oci_rec_free(&rec);
 	if (!strcmp(status, "stopped"))
 		return oci_failf(rt, "container not running");
-	int fd = cli_connect(&rt->cli, id, &err);
-	if (fd < 0)
-		return oci_fail(rt, &err);
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "signal", json_object_new_int(sig));
 	json_object_object_add(args, "chan", json_object_new_int(0));
-	struct ctl_reader rd = { 0 };
-	int r = ctl_call(fd, &rd, "signal", args, NULL, NULL, NULL, 10000, &err);
+	int r = oci_shim_call(rt, id, "signal", args);
 	json_object_put(args);
-	ctl_reader_free(&rd);
-	close(fd);
-	return r < 0 ? oci_fail(rt, &err) : 0;
+	return r;
 }

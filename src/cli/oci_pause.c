@@ -2,10 +2,8 @@
  * and resume: QEMU's vCPUs stop; memory, connections and the clock's view stay). */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "oci.h"
-#include "shimctl.h"
 
 static int pause_or_resume(struct oci_rt *rt, int argc, char **argv, int pause)
 {
@@ -28,14 +26,7 @@ static int pause_or_resume(struct oci_rt *rt, int argc, char **argv, int pause)
 		return oci_failf(rt, "container not running");
 	if (!pause && s != CT_PAUSED)
 		return oci_failf(rt, "container not paused");
-	int fd = cli_connect(&rt->cli, argv[1], &err);
-	if (fd < 0)
-		return oci_fail(rt, &err);
-	struct ctl_reader rd = { 0 };
-	int r = ctl_call(fd, &rd, verb, NULL, NULL, NULL, NULL, 10000, &err);
-	ctl_reader_free(&rd);
-	close(fd);
-	return r < 0 ? oci_fail(rt, &err) : 0;
+	return oci_shim_call(rt, argv[1], verb, NULL);
 }
 
 int oci_pause(struct oci_rt *rt, int argc, char **argv)

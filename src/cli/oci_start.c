@@ -1,10 +1,8 @@
 /* godwit-runtime start ID: the created container's process runs (the shim's "start"). */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "oci.h"
-#include "shimctl.h"
 
 int oci_start(struct oci_rt *rt, int argc, char **argv)
 {
@@ -25,12 +23,5 @@ int oci_start(struct oci_rt *rt, int argc, char **argv)
 	if (s != CT_CREATED)
 		return oci_failf(rt, "cannot start %s", strcmp(oci_status(s), "stopped")
 			? "an already running container" : "a container that has stopped");
-	int fd = cli_connect(&rt->cli, argv[1], &err);
-	if (fd < 0)
-		return oci_fail(rt, &err);
-	struct ctl_reader rd = { 0 };
-	int r = ctl_call(fd, &rd, "start", NULL, NULL, NULL, NULL, 10000, &err);
-	ctl_reader_free(&rd);
-	close(fd);
-	return r < 0 ? oci_fail(rt, &err) : 0;
+	return oci_shim_call(rt, argv[1], "start", NULL);
 }

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "oci.h"
+#include "shimctl.h"
 #include "godwit/util.h"
 
 const char *oci_status(enum ct_state s)
@@ -47,6 +49,19 @@ int oci_rec_load(const struct oci_rt *rt, const char *id, struct oci_rec *rec,
 		return gw_err_set(err, EINVAL, "%s: not a godwit-runtime record", path);
 	}
 	return ct_status_load(rt->cli.root, id, &rec->st, err);
+}
+
+int oci_shim_call(struct oci_rt *rt, const char *id, const char *cmd, json_object *args)
+{
+	struct gw_err err = { 0 };
+	int fd = cli_connect(&rt->cli, id, &err);
+	if (fd < 0)
+		return oci_fail(rt, &err);
+	struct ctl_reader rd = { 0 };
+	int r = ctl_call(fd, &rd, cmd, args, NULL, NULL, NULL, 10000, &err);
+	ctl_reader_free(&rd);
+	close(fd);
+	return r < 0 ? oci_fail(rt, &err) : 0;
 }
 
 void oci_rec_free(struct oci_rec *rec)
