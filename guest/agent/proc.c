@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -19,6 +20,7 @@
 
 #define MAX_ARGS 4096
 #define MAX_GROUPS 64
+#define MAX_RLIMITS 16
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct spec {
@@ -34,7 +36,48 @@ struct spec {
 	gid_t gid;
 	gid_t groups[MAX_GROUPS];
 	int ngroups;
+	struct { int res; struct rlimit lim; } rl[MAX_RLIMITS];	/* START's "rlimits" */
+	int nrl;
 };
+
+static const struct { const char *name; int res; } RLIMITS[] = {
+	{ "RLIMIT_CPU", RLIMIT_CPU }, { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_DATA", RLIMIT_DATA }, { "RLIMIT_STACK", RLIMIT_STACK },
+	{ "RLIMIT_CORE", RLIMIT_CORE }, { "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC }, { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS }, { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO }, { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+};
+
+/* "rlimits": [{"type": "RLIMIT_NOFILE", "soft": N, "hard": N}, ...], set in the process before
+ * it drops to its user (the guest's kernel is the container's own: raising is allowed) */
+static int parse_rlimits(struct json_object *arr, struct spec *s, struct gw_err *err)
+{
+	size_t n = json_object_array_length(arr);
+	if (n > MAX_RLIMITS)
+		return gw_err_set(err, E2BIG, "rlimits: more than %d", MAX_RLIMITS);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i), *t, *so, *ha;
+		if (!json_object_object_get_ex(e, "type", &t) ||
+		    !json_object_object_get_ex(e, "soft", &so) ||
+		    !json_object_object_get_ex(e, "hard", &ha) ||
+		    !json_object_is_type(so, json_type_int) || !json_object_is_type(ha, json_type_int))
+			return gw_err_set(err, EINVAL, "rlimits[%zu]: want type, soft and hard", i);
+		size_t k = 0;
+		while (k < sizeof(RLIMITS) / sizeof(RLIMITS[0]) &&
+		       strcmp(json_object_get_string(t), RLIMITS[k].name))
+			k++;
+		uint64_t soft = json_object_get_uint64(so), hard = json_object_get_uint64(ha);
+		if (k == sizeof(RLIMITS) / sizeof(RLIMITS[0]) || soft > hard)
+			return gw_err_set(err, EINVAL, "rlimits[%zu]: unknown type or soft > hard", i);
+		s->rl[s->nrl].res = RLIMITS[k].res;
+		s->rl[s->nrl].lim.rlim_cur = soft;
+		s->rl[s->nrl++].lim.rlim_max = hard;
+	}
+	return 0;
+}
 
 /* NULL-terminated array of the strings in a JSON array (pointers into obj); NULL on error. */
 static char **str_array(struct json_object *arr, bool add_path, struct gw_err *err,
@@ -101,6 +144,8 @@ static int parse_spec(struct json_object *o, struct spec *s, struct gw_err *err)
 		s->mounts = v;
 	if (json_object_object_get_ex(o, "stdin", &v))
 		s->want_stdin = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "rlimits", &v) && json_object_is_type(v, json_type_array))
+		return parse_rlimits(v, s, err);
 	return 0;
 }
 
@@ -213,6 +258,9 @@ static void child(const struct agent *a, struct spec *s, int pin, int pout, int 
 		child_fail(efd, 126, "chroot %s: %s", a->root);
 	if (chdir(s->cwd) < 0)
 		child_fail(efd, 126, "cwd %s: %s", s->cwd);
+	for (int i = 0; i < s->nrl; i++)
+		if (setrlimit((__rlimit_resource_t)s->rl[i].res, &s->rl[i].lim) < 0)
+			child_fail(efd, 126, "rlimit of %s: %s", s->argv[0]);
 	if (setgroups((size_t)s->ngroups, s->groups) < 0 || setgid(s->gid) < 0 ||
 	    setuid(s->uid) < 0)
 		child_fail(efd, 126, "user %s: %s", s->user);

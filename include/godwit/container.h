@@ -51,6 +51,8 @@ struct ct_config {
 	char ip[16];		/* its address there, leased from the network's IPAM */
 	char **ports;		/* published ports, "tcp:0.0.0.0:8080:80" (NULL = none) */
 	char **volumes;		/* volume mounts, "NAME:/target[:ro]" (godwit/mount.h; NULL = none) */
+	char **rlimits;		/* the main process's, "RLIMIT_X=SOFT:HARD" (godwit-runtime's
+				 * process.rlimits; NULL = the guest's defaults) */
 	char *netns;		/* godwit-runtime: the network namespace (a path) whose interface the
 				 * VM's NIC takes over (docs/oci-runtime.md); NULL = none. Never
 				 * taken from a peer or a snapshot (ct_config_from_json refuses it) */

@@ -17,7 +17,8 @@
 #define RTSPEC_MEM_MIN (64ull << 20)	/* the smallest guest the kit boots */
 #define RTSPEC_MEM_DEFAULT (512ull << 20)
 #define RTSPEC_CPUS_MAX 64
-#define RTSPEC_BINDS_MAX 16		/* bind mounts (copied in: docs/oci-runtime.md) */
+#define RTSPEC_BINDS_MAX 16
+#define RTSPEC_RLIMITS_MAX 16		/* bind mounts (copied in: docs/oci-runtime.md) */
 
 struct rt_bind {
 	char *src, *dst;	/* both absolute */
@@ -30,6 +31,7 @@ struct rt_spec {
 	char *cwd;		/* absolute */
 	uint32_t uid, gid;
 	int terminal;		/* process.terminal */
+	char **rlimits;		/* process.rlimits as "RLIMIT_X=SOFT:HARD" (NULL-terminated) */
 	char *root_path;	/* root.path as given (relative to the bundle, or absolute) */
 	char *hostname;		/* NULL: none given */
 	uint64_t mem_bytes;	/* linux.resources.memory.limit, else RTSPEC_MEM_DEFAULT */

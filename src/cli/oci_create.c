@@ -97,6 +97,7 @@ static int fill_config(struct oci_rt *rt, const char *id, const char *bundle,
 	cfg->mem_bytes = s->mem_bytes;
 	cfg->cpus = s->cpus;
 	cfg->netns = steal_ptr(s->netns);
+	cfg->rlimits = steal_ptr(s->rlimits);
 	cfg->created_ns = gw_now_real_ns();
 	if (!cfg->user || !cfg->hostname)
 		return gw_err_set(err, ENOMEM, "out of memory");

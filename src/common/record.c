@@ -111,6 +111,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 		json_object_object_add(o, "ports", ct_strv_to_json(c->ports));
 	if (c->volumes && c->volumes[0])
 		json_object_object_add(o, "volumes", ct_strv_to_json(c->volumes));
+	if (c->rlimits && c->rlimits[0])
+		json_object_object_add(o, "rlimits", ct_strv_to_json(c->rlimits));
 	add_str(o, "netns", c->netns);
 	json_object_object_add(o, "created_ns", json_object_new_int64(c->created_ns));
 	if (c->log_max_size)
@@ -211,6 +213,12 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		ct_config_free(c);
 		return gw_err_set(err, EINVAL, "config: \"ports\" must be at most 64 strings");
 	}
+	if (json_object_object_get_ex(j, "rlimits", &v) &&
+	    (!json_object_is_type(v, json_type_array) || json_object_array_length(v) > 16 ||
+	     !(c->rlimits = ct_strv_from_json(v)))) {
+		ct_config_free(c);
+		return gw_err_set(err, EINVAL, "config: \"rlimits\" must be at most 16 strings");
+	}
 	/* every volume spec checked here: a CONFIG brings the config from another host */
 	struct gw_mount mounts[GW_MOUNTS_MAX];
 	int nm;
@@ -273,6 +281,7 @@ void ct_config_free(struct ct_config *c)
 	ct_strv_free(c->env);
 	ct_strv_free(c->ports);
 	ct_strv_free(c->volumes);
+	ct_strv_free(c->rlimits);
 	free(c->cwd);
 	free(c->user);
 	free(c->hostname);

@@ -66,6 +66,33 @@ static int uint32_field(json_object *o, const char *k, const char *field, uint32
 	return 0;
 }
 
+/* each {"type": "RLIMIT_X", "soft": N, "hard": N} as "RLIMIT_X=SOFT:HARD" (the agent sets them
+ * in the guest, where raising them is the container's own kernel's business) */
+static int parse_rlimits(json_object *rl, struct rt_spec *s, struct gw_err *err)
+{
+	size_t n = rl ? json_object_array_length(rl) : 0;
+	if (n > RTSPEC_RLIMITS_MAX)
+		return gw_err_set(err, E2BIG, "process.rlimits: more than %d", RTSPEC_RLIMITS_MAX);
+	if (!(s->rlimits = calloc(n + 1, sizeof(char *))))
+		return gw_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(rl, i);
+		json_object *t = get(e, "type", json_type_string), *so = get(e, "soft", json_type_int);
+		json_object *ha = get(e, "hard", json_type_int);
+		const char *ty = t ? json_object_get_string(t) : "";
+		uint64_t soft = so ? json_object_get_uint64(so) : 0, hard = ha ? json_object_get_uint64(ha) : 0;
+		if (!t || !so || !ha || strncmp(ty, "RLIMIT_", 7) || strlen(ty) > 24 ||
+		    strspn(ty + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(ty + 7) || soft > hard)
+			return gw_err_set(err, EINVAL, "process.rlimits[%zu]: want an RLIMIT_ type, "
+					  "and soft <= hard", i);
+		s->rlimits[i] = gw_strdup_printf("%s=%llu:%llu", ty, (unsigned long long)soft,
+						 (unsigned long long)hard);
+		if (!s->rlimits[i])
+			return gw_err_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int parse_process(json_object *p, struct rt_spec *s, struct gw_err *err)
 {
 	json_object *args = get(p, "args", json_type_array), *env = get(p, "env", json_type_array);
@@ -93,6 +120,11 @@ static int parse_process(json_object *p, struct rt_spec *s, struct gw_err *err)
 		return r;
 	if (get(user, "username", json_type_string))
 		return gw_err_set(err, EINVAL, "process.user.username: a Windows field");
+	json_object *rl = get(p, "rlimits", json_type_array);
+	if (wrong_type(p, "rlimits", json_type_array))
+		return gw_err_set(err, EINVAL, "process.rlimits: not an array");
+	if ((r = parse_rlimits(rl, s, err)) < 0)
+		return r;
 	json_object *t = get(p, "terminal", json_type_boolean);
 	if (wrong_type(p, "terminal", json_type_boolean))
 		return gw_err_set(err, EINVAL, "process.terminal: not a boolean");
@@ -293,6 +325,7 @@ void rt_spec_free(struct rt_spec *s)
 {
 	ct_strv_free(s->args);
 	ct_strv_free(s->env);
+	ct_strv_free(s->rlimits);
 	free(s->oci_version);
 	free(s->cwd);
 	free(s->root_path);

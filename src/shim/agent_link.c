@@ -133,6 +133,27 @@ static json_object *start_mounts(struct container *ct, struct gw_err *err)
 	return a;
 }
 
+/* START's "rlimits" from the config's "RLIMIT_X=SOFT:HARD" (a malformed one is left out:
+ * the agent checks the names) */
+static json_object *start_rlimits(const struct container *ct)
+{
+	if (!ct->cfg.rlimits || !ct->cfg.rlimits[0])
+		return NULL;
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; ct->cfg.rlimits[i]; i++) {
+		char type[32];
+		unsigned long long soft, hard;
+		if (sscanf(ct->cfg.rlimits[i], "%31[A-Z_]=%llu:%llu", type, &soft, &hard) != 3)
+			continue;
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "type", json_object_new_string(type));
+		json_object_object_add(e, "soft", json_object_new_uint64(soft));
+		json_object_object_add(e, "hard", json_object_new_uint64(hard));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
 static int send_start(struct container *ct)
 {
 	json_object *o = json_object_new_object();
@@ -143,6 +164,9 @@ static int send_start(struct container *ct)
 		json_object_object_add(o, "user", json_object_new_string(ct->cfg.user));
 	json_object_object_add(o, "hostname", json_object_new_string(
 		ct->cfg.hostname ? ct->cfg.hostname : ct->cfg.name));
+	json_object *rl = start_rlimits(ct);
+	if (rl)
+		json_object_object_add(o, "rlimits", rl);
 	json_object *net = ct->cfg.netns ? shim_netns_start_json(ct) : shim_net_start_json(ct);
 	if (net)
 		json_object_object_add(o, "net", net);

@@ -28,7 +28,7 @@ bundle_config() {
     "args": $1,
     "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=from the bundle"],
     "cwd": "/tmp",
-    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 2000, "soft": 1000}],
     "noNewPrivileges": true
   },
   "root": {"path": "rootfs", "readonly": false},
@@ -70,7 +70,7 @@ assert_true "features is JSON with ociVersionMax" python3 -c \
 	'import json,sys; assert json.loads(sys.argv[1])["ociVersionMax"].startswith("1.")' "$out"
 
 # ---- the life of a container, as conmon sees it --------------------------------------------
-bundle_config '["sh", "-c", "echo hello from $(hostname) in $(pwd): $GREETING; grep -m1 \"model name\" /proc/cpuinfo; nproc; grep MemTotal /proc/meminfo; cat /etc/hosts; echo oops >&2; exit 3"]'
+bundle_config '["sh", "-c", "echo hello from $(hostname) in $(pwd): $GREETING; grep -m1 \"model name\" /proc/cpuinfo; nproc; grep MemTotal /proc/meminfo; cat /etc/hosts; echo nofile $(ulimit -n) $(ulimit -Hn); echo oops >&2; exit 3"]'
 reap c1
 assert_true "create returns and writes the pid file" wait_line c1 created
 pid=$(cat "$W/c1.pid" 2>/dev/null)
@@ -94,6 +94,8 @@ assert_eq "linux.resources.cpu: quota 1.5 CPUs gives 2 vCPUs" 2 "$(sed -n 3p "$W
 mem=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' "$W/c1.out")
 assert_true "linux.resources.memory.limit sizes the guest (MemTotal $mem kB of 192 MiB)" \
 	test "${mem:-0}" -gt 120000 -a "${mem:-0}" -le 196608
+assert_match "process.rlimits apply in the guest (RLIMIT_NOFILE 1000/2000)" "nofile 1000 2000" \
+	"$(cat "$W/c1.out")"
 assert_match "a bound file is copied into its disk" "10.1.2.3 bundle-host" "$(cat "$W/c1.out")"
 assert_eq "its stderr reaches create's stderr" oops "$(cat "$W/c1.err")"
 assert_eq "state: stopped, pid 0" "stopped 0" "$(status_of c1) $(json_field c1 '["pid"]')"

@@ -11,7 +11,8 @@
 #include "godwit/runtime_spec.h"
 
 #define PROC "\"process\": {\"args\": [\"sh\", \"-c\", \"exit 3\"], \"env\": [\"A=1\"], " \
-	     "\"cwd\": \"/srv\", \"user\": {\"uid\": 1000, \"gid\": 100}}"
+	     "\"cwd\": \"/srv\", \"user\": {\"uid\": 1000, \"gid\": 100}, \"rlimits\": [{\"type\": " \
+	     "\"RLIMIT_NOFILE\", \"soft\": 1000, \"hard\": 2000}]}"
 #define ROOT "\"root\": {\"path\": \"rootfs\"}"
 
 static int parse(const char *json, struct rt_spec *s, struct gw_err *e)
@@ -37,6 +38,8 @@ static void test_maps(void **state)
 	assert_int_equal(s.uid, 1000);
 	assert_int_equal(s.gid, 100);
 	assert_string_equal(s.root_path, "rootfs");
+	assert_string_equal(s.rlimits[0], "RLIMIT_NOFILE=1000:2000");
+	assert_null(s.rlimits[1]);
 	assert_string_equal(s.hostname, "web");
 	assert_int_equal(s.mem_bytes, 288ull << 20); /* rounded down to MiB */
 	assert_int_equal(s.cpus, 3);		     /* 2.5 CPUs: 3 vCPUs */
@@ -99,6 +102,11 @@ static void test_refuses(void **state)
 		{ "{\"ociVersion\": \"1.0.2\", \"process\": {\"args\": [\"a\"], \"user\": "
 		  "{\"uid\": -1}}, " ROOT "}", "process.user.uid: -1 is not an id" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC "}", "root.path: missing" },
+		{ "{\"ociVersion\": \"1.0.2\", \"process\": {\"args\": [\"a\"], \"rlimits\": [{\"type\": "
+		  "\"RLIMIT_NOFILE\", \"soft\": 3, \"hard\": 2}]}, " ROOT "}",
+		  "process.rlimits[0]: want an RLIMIT_ type, and soft <= hard" },
+		{ "{\"ociVersion\": \"1.0.2\", \"process\": {\"args\": [\"a\"], \"rlimits\": [{\"type\": "
+		  "\"NOFILE x\", \"soft\": 1, \"hard\": 2}]}, " ROOT "}", "process.rlimits[0]" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", \"root\": {\"path\": \"r\", \"readonly\": "
 		  "true}}", "root.readonly" },
 		{ "{\"ociVersion\": \"1.0.2\", " PROC ", " ROOT ", \"mounts\": [{\"destination\": "
