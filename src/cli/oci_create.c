@@ -67,7 +67,6 @@ static int make_disk(const char *rootfs, const struct basedisk_file *files, size
 	int r = basedisk_tree_size(rootfs, &size, err);
 	if (r == 0)
 		r = basedisk_build(rootfs, raw, basedisk_virtual_size(size), err);
-	unsetenv("E2FSPROGS_FAKE_TIME");
 	if (r == 0)
 		r = basedisk_add_files(raw, files, nfiles, err);
 	if (r == 0) {

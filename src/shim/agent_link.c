@@ -231,8 +231,7 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
 			gw_link_peer_reset(&ct->agent->link, last, 0, NULL);
 		ct->agent_hello = 1;
-		if (!ct->started && ct->st.state == CT_RUNNING)
-			send_start(ct);
+		alink_start(ct);
 		break;
 	}
 	case GW_FRAME_STDOUT:

@@ -224,7 +224,7 @@ static void do_signal(struct container *ct, struct shim_client *cl, json_object 
 	if (ct->st.state == CT_CREATED && ct->hold_start && ct->qemu_pid > 0) {
 		/* nothing runs in it yet: the signal ends it, as it would end runc's init */
 		ct->st.exit_status = 128 + sig;
-		kill(ct->qemu_pid, SIGKILL);
+		shim_request_stop(ct, 0);
 		return ctl_reply(cl, ctl_make_return(NULL));
 	}
 	if (ct->st.state != CT_RUNNING)

@@ -79,6 +79,7 @@ assert_eq "state: the pid is the pid file's" "$pid" "$(json_field c1 '["pid"]')"
 assert_eq "state: the bundle" "$W/b" "$(json_field c1 '["bundle"]')"
 assert_eq "state: the annotations" kept "$(json_field c1 '["annotations"]["org.example.note"]')"
 assert_eq "the pid file names the container's shim" godwit-shim "$(cat /proc/"$pid"/comm 2>/dev/null)"
+sleep 4 # longer than a guest's boot here (under 2 s): a START sent at the agent's HELLO would show
 assert_eq "nothing ran before start" "" "$(cat "$W/c1.out")"
 assert_eq "godwit's own ps shows it created" created \
 	"$("$GODWIT" --root "$R" ps -a | awk '$1 == "c1" { print $3 }')"
@@ -178,6 +179,7 @@ assert_match "... container with id exists" "container with id exists: c3" "$out
 assert_eq "... the first is untouched" created "$(status_of c3)"
 assert_match "runc's JSON log line for it" '"level":"error","msg":"container with id exists: c3"' \
 	"$(cat "$W/log.json" 2>/dev/null)"
+sleep 4 # its VM boots meanwhile: the process must still not run
 rt kill c3 KILL; rc=$?
 assert_eq "kill of a created container exits 0" 0 "$rc"
 assert_true "a created container killed ends" wait_line c3 exit
