@@ -13,6 +13,7 @@
 
 #define AGENT_MAX_PROCS 64
 #define AGENT_ROOT "/newroot"
+#define AGENT_INPUT_MAX (1U << 20)
 
 struct agent_proc {
 	bool used;
@@ -20,6 +21,10 @@ struct agent_proc {
 	pid_t pid;		/* 0 once reaped */
 	int in_fd;		/* write end of its stdin pipe, or -1 */
 	int out_fd, err_fd;	/* read ends of its stdout/stderr pipes, or -1 */
+	int tty_fd;		/* its pseudo-terminal's master (START/EXEC "tty"), or -1 */
+	uint8_t *in_buf;	/* STDIN bytes its stdin could not take yet (input.c) */
+	size_t in_len;
+	bool in_eof;		/* a len-0 STDIN came: close the pipe once in_buf is out */
 	bool reaped;
 	int status;		/* shell-style, valid once reaped */
 };
@@ -34,6 +39,8 @@ struct agent {
 	struct agent_proc procs[AGENT_MAX_PROCS];
 	bool main_started, main_done;
 	bool shutting_down;
+	size_t in_pending;	/* bytes in all processes' in_buf: at AGENT_INPUT_MAX the port
+				 * is not read until they drain */
 	int64_t kill_at_ns;	/* SHUTDOWN: SIGKILL the main process at this time (0 = none) */
 	int64_t poweroff_at_ns;	/* give up waiting for acks at this time (0 = not exiting) */
 };
@@ -65,5 +72,14 @@ void mounts_teardown(void);
  * the shell-style status (127 not found, 126 otherwise) and err says why. */
 int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struct gw_frame *f,
 	       bool is_main, int *status, struct gw_err *err);
+/* input.c: STDIN frames queued into a process's stdin without blocking the agent */
+int input_fd(const struct agent_proc *p);	/* where its input goes: its tty or pipe */
+void input_add(struct agent *a, struct agent_proc *p, const uint8_t *b, size_t len);
+void input_flush(struct agent *a, struct agent_proc *p);	/* poll() said it can take more */
+void input_drop(struct agent *a, struct agent_proc *p);	/* it exited */
+
+/* a window size from the host, bounded to 0..PROC_TTY_SIZE_MAX */
+#define PROC_TTY_SIZE_MAX 10000
+int proc_clamp_size(int64_t v);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
@@ -31,21 +32,6 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 void agent_log(const char *fmt, ...)
@@ -158,15 +144,8 @@ static void handle_stdin(struct agent *a, const struct gw_frame *f)
 {
 	struct agent_proc *p = proc_by_chan(a, f->hdr.chan);
 
-	if (!p || p->in_fd < 0)
-		return;
-	if (f->hdr.len == 0) {
-		proc_close(&p->in_fd);
-		return;
-	}
-	/* The pipe is blocking: a process that never reads its stdin stalls only this write. */
-	if (write_all(p->in_fd, f->payload, f->hdr.len) < 0)
-		proc_close(&p->in_fd);
+	if (p)
+		input_add(a, p, f->payload, f->hdr.len);
 }
 
 static int frame_int(const struct gw_frame *f, const char *key, int64_t def, int64_t *out)
@@ -211,6 +190,22 @@ static void handle_frame(struct agent *a, const struct gw_frame *f)
 		else if (p && !p->reaped && kill(p->pid, (int)v) < 0)
 			agent_log("kill %d: %s", p->pid, strerror(errno));
 		break;
+	case GW_FRAME_WINSIZE: {
+		int64_t rows, cols;
+
+		p = proc_by_chan(a, f->hdr.chan);
+		if (frame_int(f, "rows", 0, &rows) < 0 || frame_int(f, "cols", 0, &cols) < 0) {
+			agent_log("WINSIZE: bad payload");
+			break;
+		}
+		struct winsize ws = { .ws_row = (unsigned short)proc_clamp_size(rows),
+				      .ws_col = (unsigned short)proc_clamp_size(cols) };
+
+		/* the kernel sends SIGWINCH to the terminal's foreground process group */
+		if (p && p->tty_fd >= 0 && ioctl(p->tty_fd, TIOCSWINSZ, &ws) < 0)
+			agent_log("chan %u: window size: %s", p->chan, strerror(errno));
+		break;
+	}
 	case GW_FRAME_PING:
 		if (gw_link_send(&a->link, GW_FRAME_PONG, f->hdr.chan, f->payload, f->hdr.len,
 				 &err) < 0)
@@ -251,6 +246,7 @@ static void reap(struct agent *a)
 				continue;
 			p->reaped = true;
 			p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			input_drop(a, p);
 			proc_close(&p->in_fd);
 			agent_dbg(a, "chan %u: pid %d exited, status %d", p->chan, pid, p->status);
 		}
@@ -297,8 +293,9 @@ static void finish_procs(struct agent *a)
 		send_json(a, GW_FRAME_EXIT, p->chan, "status", p->status, NULL);
 		if (p->chan == 0)
 			begin_exit(a);
+		proc_close(&p->tty_fd);
 		memset(p, 0, sizeof(*p));
-		p->in_fd = p->out_fd = p->err_fd = -1;
+		p->in_fd = p->out_fd = p->err_fd = p->tty_fd = -1;
 	}
 }
 
@@ -350,8 +347,8 @@ static void check_host(struct agent *a)
 
 static void run(struct agent *a)
 {
-	struct pollfd pfds[2 + 2 * AGENT_MAX_PROCS];
-	struct agent_proc *owner[2 + 2 * AGENT_MAX_PROCS];
+	struct pollfd pfds[2 + 3 * AGENT_MAX_PROCS];
+	struct agent_proc *owner[2 + 3 * AGENT_MAX_PROCS];
 	int64_t now, timeout_ns;
 
 	for (;;) {
@@ -373,7 +370,9 @@ static void run(struct agent *a)
 			return;
 		int n = 0;
 
-		pfds[n] = (struct pollfd){ .fd = a->host_gone ? -1 : a->port_fd, .events = POLLIN };
+		/* input waiting for its processes past AGENT_INPUT_MAX: read no more (input.c) */
+		pfds[n] = (struct pollfd){ .fd = a->host_gone ? -1 : a->port_fd,
+					   .events = a->in_pending < AGENT_INPUT_MAX ? POLLIN : 0 };
 		if (gw_link_want_write(&a->link))
 			pfds[n].events |= POLLOUT;
 		owner[n++] = NULL;
@@ -382,6 +381,10 @@ static void run(struct agent *a)
 		for (int i = 0; i < AGENT_MAX_PROCS; i++) {
 			struct agent_proc *p = &a->procs[i];
 
+			if (p->used && p->in_len) {
+				pfds[n] = (struct pollfd){ .fd = input_fd(p), .events = POLLOUT };
+				owner[n++] = p;
+			}
 			if (!p->used || !gw_link_can_send(&a->link, PIPE_CHUNK))
 				continue;
 			if (p->out_fd >= 0) {
@@ -409,7 +412,9 @@ static void run(struct agent *a)
 
 			if (!pfds[i].revents)
 				continue;
-			if (pfds[i].fd == p->out_fd)
+			if (pfds[i].events == POLLOUT)
+				input_flush(a, p);
+			else if (pfds[i].fd == p->out_fd)
 				relay(a, p, &p->out_fd, GW_FRAME_STDOUT);
 			else if (pfds[i].fd == p->err_fd)
 				relay(a, p, &p->err_fd, GW_FRAME_STDERR);
@@ -439,7 +444,7 @@ int main(void)
 	a.debug = boot_debug_requested();
 	agent_dbg(&a, "starting");
 	for (int i = 0; i < AGENT_MAX_PROCS; i++)
-		a.procs[i].in_fd = a.procs[i].out_fd = a.procs[i].err_fd = -1;
+		a.procs[i].in_fd = a.procs[i].out_fd = a.procs[i].err_fd = a.procs[i].tty_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

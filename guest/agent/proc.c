@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -32,6 +34,8 @@ struct spec {
 	struct json_object *net;	/* the main process's network, or NULL */
 	struct json_object *mounts;	/* the main process's volumes, or NULL */
 	bool want_stdin;
+	bool tty;		/* a pseudo-terminal for stdin, stdout and stderr */
+	struct winsize ws;	/* its first size (0 = the kernel's default) */
 	uid_t uid;
 	gid_t gid;
 	gid_t groups[MAX_GROUPS];
@@ -144,6 +148,12 @@ static int parse_spec(struct json_object *o, struct spec *s, struct gw_err *err)
 		s->mounts = v;
 	if (json_object_object_get_ex(o, "stdin", &v))
 		s->want_stdin = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "tty", &v))
+		s->tty = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "rows", &v) && json_object_is_type(v, json_type_int))
+		s->ws.ws_row = (unsigned short)proc_clamp_size(json_object_get_int64(v));
+	if (json_object_object_get_ex(o, "cols", &v) && json_object_is_type(v, json_type_int))
+		s->ws.ws_col = (unsigned short)proc_clamp_size(json_object_get_int64(v));
 	if (json_object_object_get_ex(o, "rlimits", &v) && json_object_is_type(v, json_type_array))
 		return parse_rlimits(v, s, err);
 	return 0;
@@ -242,6 +252,36 @@ static void child_fail(int fd, int status, const char *fmt, const char *arg)
 	_exit(status);
 }
 
+int proc_clamp_size(int64_t v)
+{
+	return v < 0 ? 0 : v > PROC_TTY_SIZE_MAX ? PROC_TTY_SIZE_MAX : (int)v;
+}
+
+/* A new pseudo-terminal in the container's devpts instance (boot.c mounts one with
+ * newinstance under every root): its master, and its slave opened through the master
+ * (TIOCGPTPEER, so no path in the container's /dev is trusted). */
+static int open_tty(const struct agent *a, const struct winsize *ws, int *slave,
+		    struct gw_err *err)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/dev/pts/ptmx", strcmp(a->root, "/") ? a->root : "");
+	int m = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+
+	if (m < 0)
+		return gw_err_sys(err, errno, "open %s", path);
+	if (ioctl(m, TIOCSPTLCK, &unlock) < 0 ||
+	    ((ws->ws_row || ws->ws_col) && ioctl(m, TIOCSWINSZ, ws) < 0) ||
+	    (*slave = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		close(m);
+		return gw_err_sys(err, e, "pseudo-terminal");
+	}
+	return m;
+}
+
 static void child(const struct agent *a, struct spec *s, int pin, int pout, int perr, int efd)
 {
 	sigset_t all;
@@ -250,6 +290,9 @@ static void child(const struct agent *a, struct spec *s, int pin, int pout, int 
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setsid();
+	/* with a tty, pin = pout = perr = its slave: the session's controlling terminal */
+	if (s->tty && ioctl(pin, TIOCSCTTY, 0) < 0)
+		child_fail(efd, 126, "controlling terminal for %s: %s", s->argv[0]);
 	if (pin < 0)
 		pin = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (dup2(pin, 0) < 0 || dup2(pout, 1) < 0 || dup2(perr, 2) < 0)
@@ -277,6 +320,7 @@ int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struc
 	struct json_object *o = NULL;
 	struct spec s = { 0 };
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int master = -1, slave = -1;
 	char msg[512];
 	ssize_t n;
 	pid_t pid;
@@ -296,9 +340,19 @@ int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struc
 		goto out;
 	if (is_main && s.mounts && (ret = mounts_setup(a, s.mounts, err)) < 0)
 		goto out;
-	if ((s.want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
-	    pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+	if (s.tty && (master = open_tty(a, &s.ws, &slave, err)) < 0) {
+		ret = master;
+		goto out;
+	}
+	if ((!s.tty && ((s.want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+			pipe2(errp, O_CLOEXEC) < 0)) || pipe2(ep, O_CLOEXEC) < 0) {
 		ret = gw_err_sys(err, errno, "pipe");
+		goto out;
+	}
+	/* the relay reads a tty through its own descriptor, closed at EOF; tty_fd stays for
+	 * stdin and window sizes until the process is finished */
+	if (s.tty && (out[0] = fcntl(master, F_DUPFD_CLOEXEC, 3)) < 0) {
+		ret = gw_err_sys(err, errno, "dup");
 		goto out;
 	}
 	pid = fork();
@@ -306,8 +360,11 @@ int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struc
 		ret = gw_err_sys(err, errno, "fork");
 		goto out;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		if (s.tty)
+			child(a, &s, slave, slave, slave, ep[1]);
 		child(a, &s, in[0], out[1], errp[1], ep[1]);
+	}
 	close(ep[1]);
 	ep[1] = -1;
 	/* EOF = exec succeeded; otherwise one status byte and a message. */
@@ -321,10 +378,12 @@ int proc_start(struct agent *a, struct agent_proc *p, uint16_t chan, const struc
 	p->in_fd = steal_fd(in[1]);
 	p->out_fd = steal_fd(out[0]);
 	p->err_fd = steal_fd(errp[0]);
-	set_nonblock(p->out_fd);
-	set_nonblock(p->err_fd);
+	p->tty_fd = steal_fd(master);
+	set_nonblock(p->out_fd);	/* a tty's: tty_fd's too (one open file) */
+	if (p->err_fd >= 0)
+		set_nonblock(p->err_fd);
 	if (p->in_fd >= 0)
-		set_nonblock(p->in_fd);
+		set_nonblock(p->in_fd);	/* input.c waits with poll() */
 	if (n > 0) {
 		msg[n] = 0;
 		*status = (unsigned char)msg[0];
@@ -342,6 +401,10 @@ out:
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
+	if (master >= 0)
+		close(master);
+	if (slave >= 0)
+		close(slave);
 	free(s.argv);
 	free(s.env);
 	json_object_put(o);

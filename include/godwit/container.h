@@ -41,6 +41,8 @@ struct ct_config {
 	uint64_t mem_bytes;
 	int cpus;
 	int auto_remove;	/* --rm */
+	int tty;		/* -t: the main process gets a pseudo-terminal in the guest */
+	int open_stdin;		/* -i: its stdin stays open for attached clients */
 	char accel[8];		/* "tcg" | "kvm": chosen at creation, kept across restarts */
 	char machine[32];	/* QEMU machine type chosen at creation ("" = before it was kept:
 				 * HV_MACHINE_LEGACY); kept across restarts and moves */

@@ -68,7 +68,8 @@ enum gw_frame_type {
 	GW_FRAME_SHUTDOWN = 14,
 	GW_FRAME_ACK = 15,
 	/* 16 was TLBFLUSH (a guest TLB flusher for QEMU < 9.0 under TCG): not to be reused */
-	GW_FRAME_TYPE_MAX = 15,
+	GW_FRAME_WINSIZE = 17,	/* host→agent: a tty's window size {"rows","cols"} */
+	GW_FRAME_TYPE_MAX = 17,
 };
 
 struct gw_frame_hdr {

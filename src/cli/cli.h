@@ -27,6 +27,7 @@ struct gw_cli {
 	X(ps, "List containers")                                                           \
 	X(logs, "Show a container's output")                                               \
 	X(exec, "Run a second process in a running container")                             \
+	X(attach, "Attach to a running container's main process (its tty, stdin, output)") \
 	X(stop, "Stop a running container")                                                \
 	X(start, "Start stopped containers again from their disks")                       \
 	X(restart, "Stop and start containers")                                            \

@@ -26,6 +26,11 @@ static void usage(FILE *f)
 		   "Run a command in a new container VM.\n\n"
 		   "Options:\n"
 		   "  -d, --detach          run in the background and print the container's name\n"
+		   "  -i, --interactive     keep the container's stdin open and send ours to it\n"
+		   "  -t, --tty             give the container's process a terminal (in the guest);\n"
+		   "                        ours goes raw while attached and its size follows\n"
+		   "      --detach-keys KEYS  the keys that detach and leave it running\n"
+		   "                        (default ctrl-p,ctrl-q; \"\": none)\n"
 		   "  -n, --name NAME       name the container (default: generated)\n"
 		   "      --rm              remove the container when it exits\n"
 		   "  -m, --memory SIZE     guest memory (default 512M, at least 64M; e.g. 1G;\n"
@@ -137,6 +142,8 @@ static int make_config(struct ct_config *c, const struct gw_image *img, char **a
 /* What `run` was asked for */
 struct run_opts {
 	int detach, autorm, cpus;
+	int interactive, tty;
+	const char *detach_keys;
 	const char *name, *workdir, *user, *hostname, *ep, *umachine;
 	struct run_net net;
 	char *vols[GW_MOUNTS_MAX + 1];	/* -v specs as given, NULL-terminated */
@@ -157,6 +164,17 @@ static int take_opt(int c, const char *arg, struct run_opts *o)
 	long v;
 	switch (c) {
 	case 'd': o->detach = 1; break;
+	case 'i': o->interactive = 1; break;
+	case 't': o->tty = 1; break;
+	case 'K': {
+		char keys[CLI_DETACH_MAX];
+		size_t n;
+		if (cli_detach_keys_parse(arg, keys, &n) < 0)
+			return cli_usage_error("run", "invalid --detach-keys '%s' (e.g. ctrl-p,ctrl-q)",
+					       arg);
+		o->detach_keys = arg;
+		break;
+	}
 	case 'n': o->name = arg; break;
 	case 'R': o->autorm = 1; break;
 	case 'm':
@@ -263,10 +281,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 		{ "volume", required_argument, NULL, 'v' },
 		{ "log-opt", required_argument, NULL, 'L' },
 		{ "restart", required_argument, NULL, 'r' },
+		{ "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
+		{ "detach-keys", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },	{ 0 },
 	};
 	int c, r;
-	while ((c = getopt_long(argc, argv, "+dn:m:e:w:u:p:v:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ditn:m:e:w:u:p:v:h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 1;
@@ -276,6 +296,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, int *img_at)
 	}
 	if (optind >= argc)
 		return cli_usage_error("run", "missing IMAGE");
+	/* as docker: a terminal says what it is, unless -e says otherwise */
+	if (o->tty) {
+		if (o->nuenv >= MAX_ENV)
+			return cli_usage_error("run", "too many --env");
+		memmove(o->uenv + 1, o->uenv, o->nuenv++ * sizeof(o->uenv[0]));
+		o->uenv[0] = (char *)"TERM=xterm";
+	}
 	if (o->autorm && o->restart)
 		return cli_usage_error("run", "--restart and --rm conflict (as in docker)");
 	if (o->name && !gw_valid_name(o->name))
@@ -306,6 +333,8 @@ static int fill_config(const struct gw_cli *cli, const struct run_opts *o, const
 	cfg->mem_bytes = o->mem;
 	cfg->cpus = o->cpus;
 	cfg->auto_remove = o->autorm;
+	cfg->tty = o->tty;
+	cfg->open_stdin = o->interactive;
 	cfg->log_max_size = o->log_max_size;
 	cfg->log_max_file = o->log_max_file;
 	cfg->restart = o->restart;
@@ -390,35 +419,12 @@ static int create(struct gw_cli *cli, const struct run_opts *o, struct ct_config
 }
 
 /* foreground: attach (replaying what was already logged), then wait for the exit */
-static int attach(struct gw_cli *cli, const char *name, int autorm)
+static int attach(struct gw_cli *cli, const struct run_opts *o)
 {
-	struct gw_err err = { 0 };
-	int fd = cli_connect(cli, name, &err);
-	if (fd < 0)
-		return cli_fail("run", &err);
-	struct ctl_reader rd = { 0 };
-	json_object *args = json_object_new_object();
-	json_object_object_add(args, "logs", json_object_new_boolean(1));
-	int r = ctl_call(fd, &rd, "attach", args, NULL, NULL, NULL, 10000, &err);
-	json_object_put(args);
-	int status = -1;
-	/* Ctrl-C and kill reach the container's process (docker's --sig-proxy) */
-	int sigfd = r == 0 ? cli_signals_forwarded() : -1;
-	if (r == 0)
-		r = cli_stream_events_fwd(fd, &rd, &status, sigfd, &err);
-	if (sigfd >= 0)
-		close(sigfd);
-	if (r == 0 && autorm)
-		cli_wait_closed(fd, 60000);
-	ctl_reader_free(&rd);
-	close(fd);
-	if (r < 0)
-		return cli_fail("run", &err);
-	if (status < 0) {
-		fprintf(stderr, "godwit run: the container's VM stopped without an exit status\n");
-		return GW_EXIT_ERROR;
-	}
-	return status;
+	struct cli_session_opts so = { .in_fd = o->interactive ? 0 : -1, .tty = o->tty };
+	cli_detach_keys_parse(o->detach_keys ? o->detach_keys : CLI_DETACH_DEFAULT, so.detach,
+			      &so.ndetach);
+	return cli_attach_session(cli, "run", o->name, &so, 1, o->autorm);
 }
 
 int cmd_run(struct gw_cli *cli, int argc, char **argv)
@@ -450,5 +456,5 @@ int cmd_run(struct gw_cli *cli, int argc, char **argv)
 		printf("%s\n", o.name);
 		return 0;
 	}
-	return attach(cli, o.name, o.autorm);
+	return attach(cli, &o);
 }

@@ -218,62 +218,30 @@ int cli_signals_forwarded(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-/* each signal that reached us since the last look goes to the process on the other end */
-static void forward_signals(int fd, int sigfd)
-{
-	struct signalfd_siginfo si;
-	while (sigfd >= 0 && read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-		json_object *req = json_object_new_object(), *a = json_object_new_object();
-		json_object_object_add(a, "signal", json_object_new_int((int)si.ssi_signo));
-		json_object_object_add(req, "execute", json_object_new_string("signal"));
-		json_object_object_add(req, "arguments", a);
-		ctl_send(fd, req, NULL); /* its answer comes between the events, unread */
-		json_object_put(req);
-	}
-}
-
 int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err *err)
 {
-	return cli_stream_events_fwd(fd, rd, status, -1, err);
+	struct cli_session_opts o = { .in_fd = -1, .sigfd = -1 };
+	return cli_session_run(fd, rd, &o, status, err);
 }
 
-int cli_stream_events_fwd(int fd, struct ctl_reader *rd, int *status, int sigfd,
-			  struct gw_err *err)
+int cli_print_event(json_object *m, int *status)
 {
-	*status = -1;
-	for (;;) {
-		json_object *m, *ev, *data;
-		int r = ctl_recv(rd, fd, sigfd >= 0 ? 100 : -1, &m, err);
-		if (r == -ETIMEDOUT) {
-			*err = (struct gw_err){ 0 };
-			forward_signals(fd, sigfd);
-			continue;
-		}
-		if (r == -EPIPE)
-			return 0; /* the shim closed: done */
-		if (r < 0)
-			return r;
-		if (json_object_object_get_ex(m, "event", &ev) &&
-		    json_object_is_type(ev, json_type_string) &&
-		    json_object_object_get_ex(m, "data", &data)) {
-			const char *name = json_object_get_string(ev);
-			json_object *v;
-			if (!strcmp(name, "output")) {
-				int isErr = json_object_object_get_ex(data, "stream", &v) &&
-					    gw_json_streq(v, "stderr");
-				write_b64(isErr ? 2 : 1, data);
-			} else if (!strcmp(name, "exit")) {
-				*status = json_object_object_get_ex(data, "status", &v)
-						  ? json_object_get_int(v) : 255;
-				json_object_put(m);
-				return 0;
-			} else if (!strcmp(name, "error")) {
-				if (json_object_object_get_ex(data, "message", &v))
-					fprintf(stderr, "godwit: %s\n", json_object_get_string(v));
-			}
-		}
-		json_object_put(m);
+	json_object *ev, *data, *v;
+	if (!json_object_object_get_ex(m, "event", &ev) || !json_object_is_type(ev, json_type_string) ||
+	    !json_object_object_get_ex(m, "data", &data))
+		return 0;
+	const char *name = json_object_get_string(ev);
+	if (!strcmp(name, "output")) {
+		int isErr = json_object_object_get_ex(data, "stream", &v) && gw_json_streq(v, "stderr");
+		write_b64(isErr ? 2 : 1, data);
+	} else if (!strcmp(name, "exit")) {
+		*status = json_object_object_get_ex(data, "status", &v) ? json_object_get_int(v) : 255;
+		return 1;
+	} else if (!strcmp(name, "error")) {
+		if (json_object_object_get_ex(data, "message", &v))
+			fprintf(stderr, "godwit: %s\n", json_object_get_string(v));
 	}
+	return 0;
 }
 
 int cli_wait_closed(int fd, int timeout_ms)

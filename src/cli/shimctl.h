@@ -31,14 +31,38 @@ int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err);
 /* Copy output events to stdout/stderr until an exit event (*status) or the shim closes
  * (*status stays -1). */
 int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err *err);
-/* The same, and every signal read from sigfd (cli_signals_forwarded's) is sent to the process
- * at the other end of fd (the main process of an attached run, an exec's), as docker's
- * --sig-proxy does; checked every 100 ms. */
-int cli_stream_events_fwd(int fd, struct ctl_reader *rd, int *status, int sigfd,
-			  struct gw_err *err);
 /* SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 blocked and readable from the fd
- * returned (-1: none), for cli_stream_events_fwd */
+ * returned (-1: none), for cli_session_run */
 int cli_signals_forwarded(void);
+
+/* Print one output or error event of an attached session; 1 (and *status) for its exit. */
+int cli_print_event(json_object *m, int *status);
+
+/* cli_session.c: an attached session with input. in_fd: our stdin to relay (-1 none); tty:
+ * the process has a tty, so our terminal goes raw (if in_fd is one) and its size follows ours;
+ * sigfd: cli_signals_forwarded's (-1 none); detach: the keys that end a tty session (ndetach
+ * 0: none; without tty they are data). 0 when the process exited (*status) or the shim closed (*status -1), CLI_DETACHED
+ * when detached, <0 on an error. */
+#define CLI_DETACHED 1
+#define CLI_DETACH_MAX 16
+#define CLI_DETACH_DEFAULT "ctrl-p,ctrl-q"
+struct cli_session_opts {
+	int in_fd, tty, sigfd;
+	char detach[CLI_DETACH_MAX];
+	size_t ndetach;
+};
+int cli_session_run(int fd, struct ctl_reader *rd, const struct cli_session_opts *o, int *status,
+		    struct gw_err *err);
+/* docker's --detach-keys: "ctrl-X" (a-z @ [ \ ] ^ _) or one character, comma-separated; -1 if
+ * malformed */
+int cli_detach_keys_parse(const char *spec, char *out, size_t *n);
+
+/* cmd_attach.c: attach to name's main process (with logs, the log replayed first) and run a session
+ * (o->tty, o->in_fd say what to relay; signals forwarded) until it exits (its status),
+ * detaches (0) or the shim goes (125, saying why: a move away, a VM that stopped); with
+ * autorm, wait for the shim to remove the container. cmd names the command for errors. */
+int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
+		       struct cli_session_opts *o, int logs, int autorm);
 
 /* Wait until the peer closes fd (the shim exited). -ETIMEDOUT after timeout_ms. */
 int cli_wait_closed(int fd, int timeout_ms);

@@ -22,7 +22,7 @@ static const char *const type_names[GW_FRAME_TYPE_MAX + 1] = {
 	[GW_FRAME_SIGNAL] = "SIGNAL",	[GW_FRAME_EXIT] = "EXIT",
 	[GW_FRAME_ERROR] = "ERROR",	[GW_FRAME_PING] = "PING",
 	[GW_FRAME_PONG] = "PONG",	[GW_FRAME_SHUTDOWN] = "SHUTDOWN",
-	[GW_FRAME_ACK] = "ACK",
+	[GW_FRAME_ACK] = "ACK",		[GW_FRAME_WINSIZE] = "WINSIZE",
 };
 
 const char *gw_frame_type_name(unsigned int type)
@@ -61,7 +61,7 @@ int gw_frame_hdr_decode(const uint8_t in[GW_FRAME_HDR_LEN], struct gw_frame_hdr 
 	h->seq = get32(in + 8);
 	h->ack = get32(in + 12);
 	h->len = get32(in + 16);
-	if (h->type == 0 || h->type > GW_FRAME_TYPE_MAX)
+	if (h->type == 0 || h->type > GW_FRAME_TYPE_MAX || !type_names[h->type])
 		return gw_err_set(err, EPROTO, "agent frame: unknown type %u", h->type);
 	if (h->len > GW_FRAME_MAX)
 		return gw_err_set(err, EPROTO, "agent frame %s: payload of %u bytes exceeds %u",

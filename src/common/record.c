@@ -97,6 +97,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 	json_object_object_add(o, "mem_bytes", json_object_new_int64((int64_t)c->mem_bytes));
 	json_object_object_add(o, "cpus", json_object_new_int(c->cpus));
 	json_object_object_add(o, "auto_remove", json_object_new_boolean(c->auto_remove));
+	json_object_object_add(o, "tty", json_object_new_boolean(c->tty));
+	json_object_object_add(o, "open_stdin", json_object_new_boolean(c->open_stdin));
 	add_str(o, "accel", c->accel);
 	if (c->machine[0])
 		add_str(o, "machine", c->machine);
@@ -239,6 +241,10 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		c->cpus = json_object_get_int(v);
 	if (json_object_object_get_ex(j, "auto_remove", &v))
 		c->auto_remove = json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "tty", &v))
+		c->tty = json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "open_stdin", &v))
+		c->open_stdin = json_object_get_boolean(v);
 	if (json_object_object_get_ex(j, "created_ns", &v))
 		c->created_ns = json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "log_max_size", &v))

@@ -164,6 +164,14 @@ static int send_start(struct container *ct)
 		json_object_object_add(o, "user", json_object_new_string(ct->cfg.user));
 	json_object_object_add(o, "hostname", json_object_new_string(
 		ct->cfg.hostname ? ct->cfg.hostname : ct->cfg.name));
+	if (ct->cfg.tty)
+		json_object_object_add(o, "tty", json_object_new_boolean(1));
+	if (ct->cfg.open_stdin)
+		json_object_object_add(o, "stdin", json_object_new_boolean(1));
+	if (ct->winsize[0] || ct->winsize[1]) { /* a client's resize that came before START */
+		json_object_object_add(o, "rows", json_object_new_int(ct->winsize[0]));
+		json_object_object_add(o, "cols", json_object_new_int(ct->winsize[1]));
+	}
 	json_object *rl = start_rlimits(ct);
 	if (rl)
 		json_object_object_add(o, "rlimits", rl);
@@ -183,10 +191,12 @@ static int send_start(struct container *ct)
 		json_object_put(mounts);
 	int r = send_json(ct, GW_FRAME_START, 0, o, &err);
 	json_object_put(o);
-	if (r < 0)
+	if (r < 0) {
 		fprintf(stderr, "shim %s: START: %s\n", ct->cfg.name, err.msg);
-	else
+	} else {
 		ct->started = 1;
+		shim_stdin_early_flush(ct);
+	}
 	return r;
 }
 
@@ -324,6 +334,16 @@ int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *er
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "signal", json_object_new_int(sig));
 	int r = send_json(ct, GW_FRAME_SIGNAL, chan, o, err);
+	json_object_put(o);
+	return r;
+}
+
+int alink_send_winsize(struct container *ct, int chan, int rows, int cols, struct gw_err *err)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "rows", json_object_new_int(rows));
+	json_object_object_add(o, "cols", json_object_new_int(cols));
+	int r = send_json(ct, GW_FRAME_WINSIZE, chan, o, err);
 	json_object_put(o);
 	return r;
 }

@@ -163,6 +163,18 @@ static void do_exec(struct container *ct, struct shim_client *cl, json_object *a
 		    json_object_is_type(v, json_type_string))
 			json_object_object_add(spec, keys[i], json_object_get(v));
 	}
+	/* exec -i / -t (docs/agent-protocol.md): a pipe or a tty for stdin, the tty's size */
+	const char *flags[] = { "stdin", "tty" }, *sizes[] = { "rows", "cols" };
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		json_object *v;
+		if (json_object_object_get_ex(args, flags[i], &v) &&
+		    json_object_is_type(v, json_type_boolean))
+			json_object_object_add(spec, flags[i], json_object_get(v));
+		if (json_object_object_get_ex(args, sizes[i], &v) &&
+		    json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0 &&
+		    json_object_get_int64(v) <= SHIM_TTY_SIZE_MAX)
+			json_object_object_add(spec, sizes[i], json_object_get(v));
+	}
 	struct gw_err err = { 0 };
 	int r = alink_send_exec(ct, chan, spec, &err);
 	json_object_put(spec);
@@ -267,30 +279,6 @@ static void do_pause(struct container *ct, struct shim_client *cl, int pause)
 	ctl_reply(cl, ctl_make_return(NULL));
 }
 
-static void do_stdin(struct container *ct, struct shim_client *cl, json_object *args)
-{
-	json_object *d;
-	if (!cl->exec_chan && !cl->attached)
-		return ctl_reply_error(cl, "stdin needs an attached or exec connection");
-	const char *b64 = args && json_object_object_get_ex(args, "data", &d)
-				  ? json_object_get_string(d) : "";
-	size_t bl = strlen(b64);
-	if (bl > 256 * 1024)
-		return ctl_reply_error(cl, "stdin chunk too large");
-	unsigned char *buf = malloc(bl / 4 * 3 + 3);
-	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
-	if (n < 0) {
-		free(buf);
-		return ctl_reply_error(cl, "stdin data is not base64");
-	}
-	while (n > 0 && bl > 0 && b64[bl - 1] == '=')
-		n--, bl--;
-	struct gw_err err = { 0 };
-	int r = alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err);
-	free(buf);
-	return r < 0 ? ctl_reply_error(cl, err.msg) : ctl_reply(cl, ctl_make_return(NULL));
-}
-
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 {
 	json_object *v, *args = NULL;
@@ -320,10 +308,14 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 	}
 	if (ctl_migration_command(ct, cl, cmd, args))
 		return;
+	/* input waits out a move ("Busy": the client sends it again), never refused for it */
+	if (!strcmp(cmd, "stdin"))
+		return ctl_do_stdin(ct, cl, args);
+	if (!strcmp(cmd, "resize"))
+		return ctl_do_resize(ct, cl, args);
 	/* a migration or snapshot job runs (job.h): only what cannot disturb it */
 	if (ct->access == SHIM_EXCLUSIVE ||
-	    (ct->access == SHIM_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal") &&
-	     strcmp(cmd, "stdin"))) {
+	    (ct->access == SHIM_LIVE && strcmp(cmd, "exec") && strcmp(cmd, "signal"))) {
 		char desc[256];
 		snprintf(desc, sizeof(desc), "container %.64s is %s: \"%.32s\" must wait until that "
 			 "ends", ct->cfg.name, ct->access == SHIM_LIVE ? "finishing its post-copy move"
@@ -334,8 +326,6 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		return do_exec(ct, cl, args);
 	if (!strcmp(cmd, "signal"))
 		return do_signal(ct, cl, args);
-	if (!strcmp(cmd, "stdin"))
-		return do_stdin(ct, cl, args);
 	if (!strcmp(cmd, "start"))
 		return do_start(ct, cl);
 	if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))

@@ -495,6 +495,7 @@ static void free_container(struct container *ct)
 		close(ct->log_fd);
 	shim_console_close(ct);
 	shim_stdio_close(ct);
+	free(ct->stdin_early.buf);
 	if (ct->netns_tap_fd >= 0)
 		close(ct->netns_tap_fd);
 	unlink(ct->sock_path);

@@ -93,6 +93,9 @@ struct container {
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */
+	int winsize[2];		/* the main process's tty: rows, cols a client asked for (0 0) */
+	/* the main process's stdin that came before START (control_input.c), sent after it */
+	struct { uint8_t *buf; size_t len; int eof; } stdin_early;
 	int hold_start;		/* OCI create (docs/oci-runtime.md): created until "start" */
 	int agent_hello;	/* the agent said HELLO: START may go */
 	int stdio_fd[3];	/* the OCI runtime's stdin, stdout, stderr (stdio_pass.c), -1 */
@@ -110,6 +113,14 @@ struct container {
 	int done;		/* leave the event loop */
 	int incoming_failed;	/* the migration into this shim failed: remove the record */
 };
+
+/* control_input.c: the control API's stdin and resize (docs/api.md), and the main
+ * process's early stdin once START went */
+#define SHIM_STDIN_EARLY_MAX (1U << 20)
+#define SHIM_TTY_SIZE_MAX 10000
+void ctl_do_stdin(struct container *ct, struct shim_client *cl, json_object *args);
+void ctl_do_resize(struct container *ct, struct shim_client *cl, json_object *args);
+void shim_stdin_early_flush(struct container *ct);
 
 /* stdio_pass.c: the main process's output also to the stdout/stderr the OCI runtime was
  * given (conmon's pipes); stdout is stream 1, stderr 2 */
@@ -226,6 +237,8 @@ int alink_send_exec(struct container *ct, int chan, json_object *spec, struct gw
 int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *err);
 int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,
 		     struct gw_err *err);
+/* a tty's window size (WINSIZE) */
+int alink_send_winsize(struct container *ct, int chan, int rows, int cols, struct gw_err *err);
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 /* START the main process, if the agent has said HELLO (else HELLO will); once */
 int alink_start(struct container *ct);

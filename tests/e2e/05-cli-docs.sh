@@ -176,7 +176,7 @@ done
 # (getopt "+": run, exec) the words after it are the container's.
 usage_line() {
 	local -a w
-	local i=1 c f bad="" stop=0
+	local i=1 c f eq bad="" stop=0
 	read -ra w <<<"$1"
 	while [ "$i" -lt "${#w[@]}" ] && [[ ${w[$i]} == -* ]]; do
 		f=${w[$i]%%=*}
@@ -194,9 +194,18 @@ usage_line() {
 				[ "$stop" -eq 1 ] && break
 				continue
 			fi
-			f=${BASH_REMATCH[1]}
+			f=${BASH_REMATCH[1]} eq=${BASH_REMATCH[2]}
+			if [[ $f =~ ^-[A-Za-z]{2,}$ ]] && ! in_list "$f" "${FLAGS[$c]}"; then
+				# bundled short flags (-it): each one a flag without an argument
+				local k
+				for ((k = 1; k < ${#f}; k++)); do
+					in_list "-${f:$k:1}" "${FLAGS[$c]}" &&
+						! in_list "-${f:$k:1}" "${ARGFLAGS[$c]}" || bad="$bad -${f:$k:1}"
+				done
+				continue
+			fi
 			in_list "$f" "${FLAGS[$c]}" || bad="$bad $f"
-			if [ -z "${BASH_REMATCH[2]}" ] && in_list "$f" "${ARGFLAGS[$c]}"; then
+			if [ -z "$eq" ] && in_list "$f" "${ARGFLAGS[$c]}"; then
 				i=$((i + 1))
 			fi
 		done

@@ -65,7 +65,13 @@ static void test_hdr_rejects(void **state)
 	gw_frame_hdr_encode(&h, buf);
 	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), 0);
 	assert_string_equal(gw_frame_type_name(GW_FRAME_ACK), "ACK");
-	h.type = GW_FRAME_TYPE_MAX + 1;	/* 16, once TLBFLUSH, is refused */
+	h.type = 16;	/* once TLBFLUSH: refused */
+	gw_frame_hdr_encode(&h, buf);
+	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), -EPROTO);
+	h.type = GW_FRAME_WINSIZE;	/* the newest */
+	gw_frame_hdr_encode(&h, buf);
+	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), 0);
+	h.type = GW_FRAME_TYPE_MAX + 1;
 	gw_frame_hdr_encode(&h, buf);
 	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), -EPROTO);
 	h.type = GW_FRAME_ACK;	/* ACK must have seq 0 */
