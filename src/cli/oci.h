@@ -41,6 +41,9 @@ int oci_shim_call(struct oci_rt *rt, const char *id, const char *cmd, json_objec
 const char *oci_status(enum ct_state s);
 
 int oci_create(struct oci_rt *rt, int argc, char **argv);
+/* oci_console.c: a host terminal whose master goes to the --console-socket caller; its slave
+ * (raw) returned, or <0 */
+int oci_console_open(const char *socket_path, struct gw_err *err);
 int oci_start(struct oci_rt *rt, int argc, char **argv);
 int oci_state(struct oci_rt *rt, int argc, char **argv);
 int oci_kill(struct oci_rt *rt, int argc, char **argv);

@@ -30,7 +30,7 @@ static void usage(void)
 	       "  -b, --bundle DIR          the bundle (default: the current directory)\n"
 	       "      --pid-file FILE       write the pid of the container's host process (its\n"
 	       "                            shim, whose exit status is the container's)\n"
-	       "      --console-socket SOCK for process.terminal (not supported yet)\n"
+	       "      --console-socket SOCK for process.terminal: where the terminal's master goes\n"
 	       "      --preserve-fds N      only 0: a VM cannot take host file descriptors\n"
 	       "      --no-pivot, --no-new-keyring  accepted (the guest has its own kernel)\n"
 	       "  -h, --help                this help\n");
@@ -95,6 +95,9 @@ static int fill_config(struct oci_rt *rt, const char *id, const char *bundle,
 	cfg->hostname = strdup(s->hostname ? s->hostname : id);
 	cfg->mem_bytes = s->mem_bytes;
 	cfg->cpus = s->cpus;
+	/* as runc: the process reads what its stdin (conmon's pipe, or the terminal) gives */
+	cfg->open_stdin = 1;
+	cfg->tty = s->terminal;
 	cfg->netns = steal_ptr(s->netns);
 	cfg->rlimits = steal_ptr(s->rlimits);
 	cfg->created_ns = gw_now_real_ns();
@@ -152,10 +155,10 @@ static int create(struct oci_rt *rt, const char *id, const struct create_opts *o
 		rt_spec_free(&s);
 		return gw_err_prefix(err, "%s", cfgpath);
 	}
-	if (s.terminal)
-		r = gw_err_set(err, ENOTSUP, "process.terminal: containers with a terminal are not "
-			       "supported by godwit-runtime yet");
-	else if (o->console_socket)
+	if (s.terminal && !o->console_socket)
+		r = gw_err_set(err, EINVAL, "process.terminal needs --console-socket (where the "
+			       "terminal's master goes)");
+	else if (!s.terminal && o->console_socket)
 		r = gw_err_set(err, EINVAL, "--console-socket given, but process.terminal is false");
 	cleanup_free char *rootfs = NULL;
 	struct basedisk_file files[RTSPEC_BINDS_MAX];
@@ -188,8 +191,16 @@ static int create(struct oci_rt *rt, const char *id, const struct create_opts *o
 	if (r == 0)
 		r = write_rec(rt, id, bundle, rootfs, s.annotations, err);
 	char *extra[] = { "--hold-start", NULL };
+	/* the container's stdio: ours (conmon's pipes), or a terminal's slave */
+	int stdio[3] = { 0, 1, 2 }, slave = -1;
+	if (r == 0 && s.terminal && (slave = r = oci_console_open(o->console_socket, err)) >= 0) {
+		stdio[0] = stdio[1] = stdio[2] = slave;
+		r = 0;
+	}
 	if (r == 0)
-		r = cli_spawn_shim_ex(&rt->cli, id, extra, 1, err);
+		r = cli_spawn_shim_ex(&rt->cli, id, extra, stdio, err);
+	if (slave >= 0)
+		close(slave);
 	if (r == 0 && (r = write_pid_file(rt, id, o->pid_file, err)) < 0)
 		cli_rm_one(&rt->cli, id, 1, NULL);
 	ct_config_free(&cfg);

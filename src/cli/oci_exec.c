@@ -75,6 +75,8 @@ static int make_request(const struct exec_opts *o, int argc, char **argv, json_o
 		json_object_array_add(av, json_object_new_string(argv[i]));
 	json_object_object_add(args, "argv", av);
 	json_object_object_add(args, "env", env);
+	/* as runc: the process reads what our stdin gives (conmon's pipe for exec -i) */
+	json_object_object_add(args, "stdin", json_object_new_boolean(1));
 	if (r == 0 && cwd)
 		json_object_object_add(args, "cwd", json_object_new_string(cwd));
 	if (r == 0 && (o->user || user[0]))
@@ -102,7 +104,8 @@ static int session(struct oci_rt *rt, const char *id, json_object *req, int star
 		close(started_fd);
 	}
 	int status = -1;
-	if (r == 0 && (r = cli_stream_events(fd, &rd, &status, err)) == 0 && status < 0)
+	struct cli_session_opts so = { .in_fd = 0, .sigfd = -1 };
+	if (r == 0 && (r = cli_session_run(fd, &rd, &so, &status, err)) == 0 && status < 0)
 		r = gw_err_set(err, EPIPE, "the container stopped before the process ended");
 	ctl_reader_free(&rd);
 	if (fd >= 0)

@@ -70,11 +70,11 @@ int cli_kit_paths(const struct gw_cli *cli, char **kernel, char **initrd, struct
 int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra[],
 		   struct gw_err *err)
 {
-	return cli_spawn_shim_ex(cli, name, extra, 0, err);
+	return cli_spawn_shim_ex(cli, name, extra, NULL, err);
 }
 
 int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const extra[],
-		      int pass_stdio, struct gw_err *err)
+		      const int *stdio, struct gw_err *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -89,8 +89,8 @@ int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const ex
 		close(p[0]);
 		/* the runtime's stdio, kept above the fds set up below until they are in place */
 		int io[3] = { -1, -1, -1 };
-		for (int i = 0; pass_stdio && i < 3; i++)
-			io[i] = fcntl(i, F_DUPFD, 10);
+		for (int i = 0; stdio && i < 3; i++)
+			io[i] = fcntl(stdio[i], F_DUPFD, 10);
 		int devnull = open("/dev/null", O_RDWR);
 		int lf = open(shimlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(devnull, 0);
@@ -103,7 +103,7 @@ int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const ex
 		else
 			dup2(p[1], wfd);
 		int keep = 4;
-		for (int i = 0; pass_stdio && i < 3; i++)
+		for (int i = 0; stdio && i < 3; i++)
 			dup2(io[i] >= 0 ? io[i] : 0, keep++); /* 0: /dev/null by now */
 		close_range((unsigned)keep, ~0U, 0);
 		char fdarg[16];
@@ -126,7 +126,7 @@ int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const ex
 		argv[n++] = (char *)"__shim";
 		argv[n++] = (char *)"--ready-fd";
 		argv[n++] = fdarg;
-		if (pass_stdio) {
+		if (stdio) {
 			argv[n++] = (char *)"--stdio-fd";
 			argv[n++] = (char *)"4";
 		}

@@ -20,10 +20,10 @@ int cli_vm_basics(const struct gw_cli *cli, const char *umachine, struct ct_conf
  * ready or fails; extra are more shim arguments (NULL-terminated, may be NULL). */
 int cli_spawn_shim(const struct gw_cli *cli, const char *name, char *const extra[],
 		   struct gw_err *err);
-/* The same; with pass_stdio the shim also gets this process's stdin, stdout and stderr as
- * its fds 4, 5 and 6 (`--stdio-fd 4`: the OCI runtime's container stdio). */
+/* The same; with stdio (3 fds: this process's 0 1 2, or a terminal's slave thrice) the shim
+ * also gets them as its fds 4, 5 and 6 (`--stdio-fd 4`: the OCI runtime's container stdio). */
 int cli_spawn_shim_ex(const struct gw_cli *cli, const char *name, char *const extra[],
-		      int pass_stdio, struct gw_err *err);
+		      const int *stdio, struct gw_err *err);
 
 /* Connect to a running container's shim; a clear error when it is not running. */
 int cli_connect(const struct gw_cli *cli, const char *name, struct gw_err *err);

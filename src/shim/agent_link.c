@@ -338,6 +338,11 @@ int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *er
 	return r;
 }
 
+int alink_can_send(struct container *ct, size_t len)
+{
+	return ct->agent && ct->agent->fd >= 0 && gw_link_can_send(&ct->agent->link, len);
+}
+
 int alink_send_winsize(struct container *ct, int chan, int rows, int cols, struct gw_err *err)
 {
 	json_object *o = json_object_new_object();

@@ -78,16 +78,30 @@ void ctl_do_stdin(struct container *ct, struct shim_client *cl, json_object *arg
 		return ctl_reply_error(cl, "stdin data is not base64");
 	while (n > 0 && bl > 0 && b64[bl - 1] == '=')
 		n--, bl--;
-	if (!cl->exec_chan && !ct->started) {
-		if (keep_early(ct, buf, (size_t)n) < 0)
-			return reply_busy(cl, "the container has not started yet");
-		return ctl_reply(cl, ctl_make_return(NULL));
-	}
 	struct gw_err err = { 0 };
-	int r = alink_send_stdin(ct, input_chan(cl), buf, (size_t)n, &err);
+	int r = cl->exec_chan ? alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err)
+			      : shim_input_main(ct, buf, (size_t)n, &err);
 	if (r == -EAGAIN)
 		return reply_busy(cl, err.msg);
 	return r < 0 ? ctl_reply_error(cl, err.msg) : ctl_reply(cl, ctl_make_return(NULL));
+}
+
+int shim_input_main(struct container *ct, const void *b, size_t n, struct gw_err *err)
+{
+	if (ct->started)
+		return alink_send_stdin(ct, 0, b, n, err);
+	if (keep_early(ct, b, n) < 0)
+		return gw_err_set(err, EAGAIN, "the container has not started yet");
+	return 0;
+}
+
+int shim_input_main_room(struct container *ct, size_t n)
+{
+	if (ct->access == SHIM_EXCLUSIVE)
+		return 0;
+	if (!ct->started)
+		return !ct->stdin_early.eof && ct->stdin_early.len + n <= SHIM_STDIN_EARLY_MAX;
+	return alink_can_send(ct, n);
 }
 
 static int get_size(json_object *args, const char *key)

@@ -379,7 +379,7 @@ static void shim_ctl_serve(struct container *ct, const struct pollfd *pfd)
 static int event_loop(struct container *ct)
 {
 	while (!ct->done) {
-		struct pollfd pfd[4 + JOB_POLLFDS + SHIM_CTL_POLLFDS];
+		struct pollfd pfd[5 + JOB_POLLFDS + SHIM_CTL_POLLFDS];
 		int n = 0, idx_sig = -1, idx_agent = -1, idx_qmp = -1, idx_con = -1, idx_job;
 		shim_own_log_check(ct);
 		if (ct->console_fd >= 0) {
@@ -395,6 +395,12 @@ static int event_loop(struct container *ct)
 			pfd[n++] = (struct pollfd){ .fd = alink_fd(ct),
 						    .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
 		}
+		int idx_in = -1;
+		if (shim_stdio_in_fd(ct) >= 0) {
+			idx_in = n;
+			pfd[n++] = (struct pollfd){ .fd = shim_stdio_in_fd(ct), .events = POLLIN };
+		}
+		shim_stdio_size_check(ct);
 		if (ct->qmp && !ct->job) {
 			idx_qmp = n;
 			pfd[n++] = (struct pollfd){ .fd = qmp_fd(ct->qmp), .events = POLLIN };
@@ -430,6 +436,8 @@ static int event_loop(struct container *ct)
 		}
 		if (idx_con >= 0 && pfd[idx_con].revents)
 			shim_console_on_readable(ct);
+		if (idx_in >= 0 && pfd[idx_in].revents && ct->stdio_fd[0] >= 0)
+			shim_stdio_on_input(ct);
 		if (idx_agent >= 0 && pfd[idx_agent].revents) {
 			if (pfd[idx_agent].revents & POLLOUT)
 				alink_on_writable(ct);

@@ -99,6 +99,7 @@ struct container {
 	int hold_start;		/* OCI create (docs/oci-runtime.md): created until "start" */
 	int agent_hello;	/* the agent said HELLO: START may go */
 	int stdio_fd[3];	/* the OCI runtime's stdin, stdout, stderr (stdio_pass.c), -1 */
+	int stdio_tty;		/* ... a terminal's slave (oci_console.c) */
 	/* cfg.netns (shim_netns.c): the tap made in that namespace, held for the shim's life (the
 	 * kernel removes it with the last fd), and what the NIC takes over from its interface */
 	int netns_tap_fd;
@@ -121,11 +122,21 @@ struct container {
 void ctl_do_stdin(struct container *ct, struct shim_client *cl, json_object *args);
 void ctl_do_resize(struct container *ct, struct shim_client *cl, json_object *args);
 void shim_stdin_early_flush(struct container *ct);
+/* input for the main process (kept until START): 0, -EAGAIN when it cannot be taken now */
+int shim_input_main(struct container *ct, const void *b, size_t n, struct gw_err *err);
+int shim_input_main_room(struct container *ct, size_t n); /* can n bytes be taken now? */
 
 /* stdio_pass.c: the main process's output also to the stdout/stderr the OCI runtime was
  * given (conmon's pipes); stdout is stream 1, stderr 2 */
 void shim_stdio_take(struct container *ct, int first_fd);
 void shim_stdio_write(struct container *ct, int stream, const void *data, size_t len);
+/* the runtime's stdin into the main process's (cfg.open_stdin): the fd to poll while it can
+ * take a chunk (-1: not now), and what to do when it is readable */
+int shim_stdio_in_fd(struct container *ct);
+void shim_stdio_on_input(struct container *ct);
+/* with a terminal for stdio (godwit-runtime's --console-socket): its window size, checked at
+ * every turn of the loop, goes to the main process's tty when it changes */
+void shim_stdio_size_check(struct container *ct);
 void shim_stdio_close(struct container *ct);
 
 /* log_rotate.c: after an append to the output log, rotate it if it reached its size (run
@@ -239,6 +250,7 @@ int alink_send_stdin(struct container *ct, int chan, const void *data, size_t le
 		     struct gw_err *err);
 /* a tty's window size (WINSIZE) */
 int alink_send_winsize(struct container *ct, int chan, int rows, int cols, struct gw_err *err);
+int alink_can_send(struct container *ct, size_t len);	/* the link's queue has room */
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 /* START the main process, if the agent has said HELLO (else HELLO will); once */
 int alink_start(struct container *ct);

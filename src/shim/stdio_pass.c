@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "godwit/util.h"
@@ -26,6 +27,47 @@ void shim_stdio_take(struct container *ct, int first_fd)
 			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		ct->stdio_fd[i] = fd;
 	}
+	ct->stdio_tty = ct->stdio_fd[1] >= 0 && isatty(ct->stdio_fd[1]);
+}
+
+#define STDIO_IN_CHUNK 16384
+
+int shim_stdio_in_fd(struct container *ct)
+{
+	return ct->cfg.open_stdin && ct->stdio_fd[0] >= 0 &&
+	       shim_input_main_room(ct, STDIO_IN_CHUNK) ? ct->stdio_fd[0] : -1;
+}
+
+void shim_stdio_on_input(struct container *ct)
+{
+	char buf[STDIO_IN_CHUNK];
+	struct gw_err err = { 0 };
+	ssize_t n = read(ct->stdio_fd[0], buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* EOF (a terminal's: EIO once its master is closed); a terminal has no EOF to pass */
+		close(ct->stdio_fd[0]);
+		ct->stdio_fd[0] = -1;
+		if (!ct->stdio_tty && shim_input_main(ct, "", 0, &err) < 0)
+			fprintf(stderr, "shim %s: stdin EOF: %s\n", ct->cfg.name, err.msg);
+		return;
+	}
+	if (shim_input_main(ct, buf, (size_t)n, &err) < 0) /* room was checked: not expected */
+		fprintf(stderr, "shim %s: %zd bytes of stdin lost: %s\n", ct->cfg.name, n, err.msg);
+}
+
+void shim_stdio_size_check(struct container *ct)
+{
+	struct winsize ws;
+	if (!ct->stdio_tty || ct->stdio_fd[1] < 0 || ioctl(ct->stdio_fd[1], TIOCGWINSZ, &ws) < 0 ||
+	    (ws.ws_row == ct->winsize[0] && ws.ws_col == ct->winsize[1]))
+		return;
+	ct->winsize[0] = ws.ws_row;
+	ct->winsize[1] = ws.ws_col;
+	struct gw_err err = { 0 };
+	if (ct->started && alink_send_winsize(ct, 0, ws.ws_row, ws.ws_col, &err) < 0)
+		fprintf(stderr, "shim %s: window size: %s\n", ct->cfg.name, err.msg);
 }
 
 void shim_stdio_write(struct container *ct, int stream, const void *data, size_t len)
@@ -60,6 +102,7 @@ void shim_stdio_write(struct container *ct, int stream, const void *data, size_t
 
 void shim_stdio_close(struct container *ct)
 {
+	ct->stdio_tty = 0;
 	for (int i = 0; i < 3; i++) {
 		if (ct->stdio_fd[i] >= 0)
 			close(ct->stdio_fd[i]);

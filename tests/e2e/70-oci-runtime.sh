@@ -215,7 +215,12 @@ sed -i 's|"mounts": \[|"mounts": [{"destination": "/x", "type": "nfs", "source":
 refuse "an nfs mount" "mounts\[0\] \(/x, type \"nfs\"\): not a file system the guest makes"
 bundle_config '["true"]'
 sed -i 's|"terminal": false|"terminal": true|' "$W/b/config.json"
-refuse "process.terminal" "process.terminal: containers with a terminal are not supported"
+refuse "process.terminal without --console-socket" "process.terminal needs --console-socket"
+refuse "a --console-socket nobody listens on" "console-socket $W/nosock: No such file" \
+	--console-socket "$W/nosock"
+bundle_config '["true"]'
+refuse "--console-socket without process.terminal" "console-socket given, but process.terminal is false" \
+	--console-socket "$W/nosock"
 bundle_config '[]'
 refuse "empty process.args" "process.args: missing or empty"
 bundle_config '["true"]'

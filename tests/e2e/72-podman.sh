@@ -3,8 +3,8 @@
 # (docs/oci-runtime.md): `podman run` returns the container's output and exit status and the
 # process runs in a QEMU guest; run -d, ps, logs, exec, pause, unpause, stop, rm; podman's
 # /etc/hosts reaches the guest; on podman's own network the VM has the container's address, and `-p HOSTPORT:80`
-# reaches a server in the guest; what the runtime cannot do yet (a host directory, -t) fails
-# with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
+# reaches a server in the guest; run -it through a pty (the console socket); what the runtime
+# cannot do yet (a host directory) fails with podman's exit 126 and the runtime's reason, and leaves nothing behind. Podman's
 # storage is this test's own (--root/--runroot), so nothing of the host's podman is touched.
 . tests/lib/e2e.sh
 RT=$(dirname "$GODWIT")/godwit-runtime
@@ -41,6 +41,10 @@ assert_eq "conmon is the shim's parent" conmon "$(ps -o comm= -p "$(ps -o ppid= 
 out=$(pm exec pd1 sh -c 'echo in-exec $(hostname); exit 4' 2>&1); rc=$?
 assert_eq "podman exec returns the process's status" 4 "$rc"
 assert_match "... and its output" "in-exec" "$out"
+out=$(printf 'one\ntwo\n' | pm exec -i pd1 sh -c 'cat; echo end' 2>&1); rc=$?
+assert_eq "podman exec -i: our stdin reaches the process, EOF too" "0 one
+two
+end" "$rc $out"
 pm pause pd1 >/dev/null; rc=$?
 assert_eq "podman pause exits 0" 0 "$rc"
 assert_match "podman ps -a says paused" "Paused .* pd1" "$(pm ps -a 2>&1)"
@@ -91,7 +95,19 @@ refused() { # refused WHAT REGEX RUN-ARGS...
 }
 refused "a host directory" "a host directory cannot be shared with the container's VM" \
 	--network none -v /tmp:/mnt busybox true
-refused "a terminal" "containers with a terminal are not supported" --network none -t busybox true
+
+# -it: conmon gets the terminal's master over --console-socket; the guest has the tty
+out=$(python3 tests/lib/pty_drive.py size=27x91 expect='/ # ' \
+	send='tty; stty size; grep -c QEMU /proc/cpuinfo\r' expect='/ # ' size=35x99 pause=1.5 \
+	send='stty size; sleep 30; echo after\r' pause=2 send='\x03' expect='/ # ' \
+	send='echo rc=$?; exit 4\r' exit -- "${P[@]}" run -it --rm --network none busybox sh)
+echo "$out" | sed 's/^/# /'
+assert_match "podman run -it: a terminal in the guest, of our size" \
+	'/dev/pts/0\\r\\n27 91\\r\\n[1-9]' "$out"
+assert_match "podman run -it: a window size change reaches it" 'stty size; sleep 30.*35 99' "$out"
+assert_match "podman run -it: Ctrl-C interrupts the foreground process" 'rc=130' "$out"
+assert_match "podman run -it: the exit status is the shell's" 'status: 4' "$out"
+assert_eq "podman run -it --rm: nothing left in podman" "" "$(pm ps -aq)"
 
 assert_eq "no shim of these containers left running" "" "$(pgrep -f "godwit-shim.*$id" || true)"
 finish
