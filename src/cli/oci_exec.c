@@ -4,12 +4,16 @@
  * foreground this process exits with its status; with --detach a child of ours (in a session of
  * its own, reparented to the caller's subreaper like create's shim) carries the session, its
  * pid goes to --pid-file once the shim has started the process, and its exit status is the
- * process's. */
+ * process's. With --tty (or process.terminal) the process gets a terminal in the guest: with
+ * --console-socket a host terminal's master goes to the caller (oci_console.c) and its slave
+ * is this session's stdio (and, detached, its controlling terminal: SIGWINCH says the size
+ * changed); without it our own stdio is the terminal. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,8 +23,9 @@
 #include "godwit/util.h"
 
 struct exec_opts {
-	const char *process, *pid_file, *cwd, *user;
+	const char *process, *pid_file, *cwd, *user, *console_socket;
 	int detach, tty;
+	int slave;		/* the console's terminal, or -1 */
 	json_object *env;	/* -e K=V (held) */
 };
 
@@ -36,14 +41,14 @@ static void usage(void)
 	       "      --cwd DIR         working directory (absolute)\n"
 	       "  -e, --env K=V         an environment variable (repeatable)\n"
 	       "  -u, --user UID[:GID]  the ids to run it as\n"
-	       "  -t, --tty             not supported yet\n"
-	       "      --console-socket SOCK  not supported yet\n"
+	       "  -t, --tty             a terminal in the guest for the process\n"
+	       "      --console-socket SOCK  where the terminal's master goes (runc's protocol)\n"
 	       "      --preserve-fds N  only 0\n"
 	       "  -h, --help            this help\n");
 }
 
 /* the shim's exec request from --process or the command line */
-static int make_request(const struct exec_opts *o, int argc, char **argv, json_object **out,
+static int make_request(struct exec_opts *o, int argc, char **argv, json_object **out,
 			struct gw_err *err)
 {
 	json_object *args = json_object_new_object(), *av = json_object_new_array();
@@ -59,8 +64,7 @@ static int make_request(const struct exec_opts *o, int argc, char **argv, json_o
 		if (r == 0 && (r = rt_process_parse(txt, len, &s, err)) < 0)
 			gw_err_prefix(err, "%s", o->process);
 		if (r == 0 && s.terminal)
-			r = gw_err_set(err, ENOTSUP, "process.terminal: exec with a terminal is not "
-				       "supported by godwit-runtime yet");
+			o->tty = 1;
 		for (size_t i = 0; r == 0 && s.args[i]; i++)
 			json_object_array_add(av, json_object_new_string(s.args[i]));
 		for (size_t i = 0; r == 0 && s.env[i]; i++)
@@ -77,6 +81,8 @@ static int make_request(const struct exec_opts *o, int argc, char **argv, json_o
 	json_object_object_add(args, "env", env);
 	/* as runc: the process reads what our stdin gives (conmon's pipe for exec -i) */
 	json_object_object_add(args, "stdin", json_object_new_boolean(1));
+	if (r == 0 && o->tty)
+		json_object_object_add(args, "tty", json_object_new_boolean(1));
 	if (r == 0 && cwd)
 		json_object_object_add(args, "cwd", json_object_new_string(cwd));
 	if (r == 0 && (o->user || user[0]))
@@ -92,8 +98,8 @@ static int make_request(const struct exec_opts *o, int argc, char **argv, json_o
 
 /* The session: the shim starts the process ("started" written to started_fd, or the error),
  * then its output and exit status. Returns its status, or -1 (err filled). */
-static int session(struct oci_rt *rt, const char *id, json_object *req, int started_fd,
-		   struct gw_err *err)
+static int session(struct oci_rt *rt, const char *id, json_object *req, int tty,
+		   int started_fd, struct gw_err *err)
 {
 	int fd = cli_connect(&rt->cli, id, err);
 	struct ctl_reader rd = { 0 };
@@ -104,7 +110,7 @@ static int session(struct oci_rt *rt, const char *id, json_object *req, int star
 		close(started_fd);
 	}
 	int status = -1;
-	struct cli_session_opts so = { .in_fd = 0, .sigfd = -1 };
+	struct cli_session_opts so = { .in_fd = 0, .tty = tty, .sigfd = -1 };
 	if (r == 0 && (r = cli_session_run(fd, &rd, &so, &status, err)) == 0 && status < 0)
 		r = gw_err_set(err, EPIPE, "the container stopped before the process ended");
 	ctl_reader_free(&rd);
@@ -133,7 +139,12 @@ static int detached(struct oci_rt *rt, const char *id, const struct exec_opts *o
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
-		int status = session(rt, id, req, p[1], &err);
+		if (o->slave >= 0) { /* the console is ours: its size changes come as SIGWINCH */
+			ioctl(o->slave, TIOCSCTTY, 0);
+			for (int i = 0; i < 3; i++)
+				dup2(o->slave, i);
+		}
+		int status = session(rt, id, req, o->tty, p[1], &err);
 		if (status < 0)
 			fprintf(stderr, "godwit-runtime: exec: %s\n", err.msg);
 		_exit(status < 0 ? 255 : status);
@@ -167,7 +178,7 @@ int oci_exec(struct oci_rt *rt, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct exec_opts o = { .env = json_object_new_array() };
+	struct exec_opts o = { .env = json_object_new_array(), .slave = -1 };
 	int c, rc = -1;
 	while (rc < 0 && (c = getopt_long(argc, argv, "+p:de:u:th", opts, NULL)) != -1) {
 		switch (c) {
@@ -187,10 +198,7 @@ int oci_exec(struct oci_rt *rt, int argc, char **argv)
 			break;
 		case 'u': o.user = optarg; break;
 		case 't': o.tty = 1; break;
-		case 's':
-			rc = oci_failf(rt, "exec: --console-socket: a terminal is not supported by "
-				       "godwit-runtime yet");
-			break;
+		case 's': o.console_socket = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "0"))
 				rc = oci_failf(rt, "exec: --preserve-fds %s: a VM cannot take the "
@@ -200,8 +208,6 @@ int oci_exec(struct oci_rt *rt, int argc, char **argv)
 		default: rc = oci_failf(rt, "exec: invalid option (godwit-runtime exec -h)");
 		}
 	}
-	if (rc < 0 && o.tty)
-		rc = oci_failf(rt, "exec: --tty: a terminal is not supported by godwit-runtime yet");
 	if (rc < 0 && argc - optind < 1)
 		rc = oci_failf(rt, "exec: want a container ID");
 	struct oci_rec rec;
@@ -218,15 +224,27 @@ int oci_exec(struct oci_rt *rt, int argc, char **argv)
 	}
 	if (rc < 0 && make_request(&o, argc - optind - 1, argv + optind + 1, &req, &err) < 0)
 		rc = oci_fail(rt, &err);
+	if (rc < 0 && o.console_socket && !o.tty)
+		rc = oci_failf(rt, "exec: --console-socket given, but no --tty");
+	if (rc < 0 && o.console_socket && (o.slave = oci_console_open(o.console_socket, &err)) < 0)
+		rc = oci_fail(rt, &err);
 	if (rc < 0 && o.detach)
 		rc = detached(rt, id, &o, req);
 	if (rc < 0 && write_pid(o.pid_file, getpid(), &err) < 0)
 		rc = oci_fail(rt, &err);
+	if (rc < 0 && o.slave >= 0) {
+		setsid(); /* fails if we lead a process group: then no SIGWINCH, the size stays */
+		ioctl(o.slave, TIOCSCTTY, 0);
+		for (int i = 0; i < 3; i++)
+			dup2(o.slave, i);
+	}
 	if (rc < 0) {
-		int status = session(rt, id, req, -1, &err);
+		int status = session(rt, id, req, o.tty, -1, &err);
 		rc = status < 0 ? oci_fail(rt, &err) : status;
 	}
 	json_object_put(req);
 	json_object_put(o.env);
+	if (o.slave >= 0)
+		close(o.slave);
 	return rc;
 }

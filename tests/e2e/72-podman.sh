@@ -45,6 +45,13 @@ out=$(printf 'one\ntwo\n' | pm exec -i pd1 sh -c 'cat; echo end' 2>&1); rc=$?
 assert_eq "podman exec -i: our stdin reaches the process, EOF too" "0 one
 two
 end" "$rc $out"
+out=$(python3 tests/lib/pty_drive.py size=22x77 expect='/ # ' send='tty; stty size\r' \
+	expect='/ # ' size=24x70 pause=1.5 send='stty size; exit 6\r' exit -- "${P[@]}" exec -it pd1 sh)
+echo "$out" | sed 's/^/# /'
+assert_match "podman exec -it: a terminal in the guest, of our size" \
+	'/dev/pts/[0-9]+\\r\\n22 77' "$out"
+assert_match "podman exec -it: a window size change reaches it" 'exit 6\\r\\n24 70' "$out"
+assert_match "podman exec -it: its exit status" 'status: 6' "$out"
 pm pause pd1 >/dev/null; rc=$?
 assert_eq "podman pause exits 0" 0 "$rc"
 assert_match "podman ps -a says paused" "Paused .* pd1" "$(pm ps -a 2>&1)"
