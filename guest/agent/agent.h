@@ -78,6 +78,9 @@ void input_add(struct agent *a, struct agent_proc *p, const uint8_t *b, size_t l
 void input_flush(struct agent *a, struct agent_proc *p);	/* poll() said it can take more */
 void input_drop(struct agent *a, struct agent_proc *p);	/* it exited */
 
+/* query.c: a QUERY frame answered (ANSWER) from the guest's /proc */
+void query_handle(struct agent *a, const struct gw_frame *f);
+
 /* a window size from the host, bounded to 0..PROC_TTY_SIZE_MAX */
 #define PROC_TTY_SIZE_MAX 10000
 int proc_clamp_size(int64_t v);

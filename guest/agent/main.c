@@ -206,6 +206,9 @@ static void handle_frame(struct agent *a, const struct gw_frame *f)
 			agent_log("chan %u: window size: %s", p->chan, strerror(errno));
 		break;
 	}
+	case GW_FRAME_QUERY:
+		query_handle(a, f);
+		break;
 	case GW_FRAME_PING:
 		if (gw_link_send(&a->link, GW_FRAME_PONG, f->hdr.chan, f->payload, f->hdr.len,
 				 &err) < 0)

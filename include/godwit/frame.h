@@ -69,7 +69,9 @@ enum gw_frame_type {
 	GW_FRAME_ACK = 15,
 	/* 16 was TLBFLUSH (a guest TLB flusher for QEMU < 9.0 under TCG): not to be reused */
 	GW_FRAME_WINSIZE = 17,	/* host→agent: a tty's window size {"rows","cols"} */
-	GW_FRAME_TYPE_MAX = 17,
+	GW_FRAME_QUERY = 18,	/* host→agent: {"id","what": "ps"|"stats"} */
+	GW_FRAME_ANSWER = 19,	/* agent→host: {"id", "ps"|"stats"|"error"} */
+	GW_FRAME_TYPE_MAX = 19,
 };
 
 struct gw_frame_hdr {

@@ -28,6 +28,8 @@ struct gw_cli {
 	X(logs, "Show a container's output")                                               \
 	X(exec, "Run a second process in a running container")                             \
 	X(attach, "Attach to a running container's main process (its tty, stdin, output)") \
+	X(top, "Show the processes running in a container's guest")                     \
+	X(stats, "Show containers' CPU, memory, network and disk use")                  \
 	X(stop, "Stop a running container")                                                \
 	X(start, "Start stopped containers again from their disks")                       \
 	X(restart, "Stop and start containers")                                            \

@@ -244,6 +244,36 @@ int cli_print_event(json_object *m, int *status)
 	return 0;
 }
 
+int cli_guest_query(const struct gw_cli *cli, const char *name, const char *what,
+		    json_object **out, struct gw_err *err)
+{
+	*out = NULL;
+	int fd = cli_connect(cli, name, err);
+	if (fd < 0)
+		return fd;
+	struct ctl_reader rd = { 0 };
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "what", json_object_new_string(what));
+	int r = ctl_call(fd, &rd, "guest-query", args, NULL, NULL, NULL, 10000, err);
+	json_object_put(args);
+	while (r == 0 && !*out) {
+		json_object *m, *ev, *data, *e;
+		if ((r = ctl_recv(&rd, fd, 15000, &m, err)) < 0)
+			break;
+		if (json_object_object_get_ex(m, "event", &ev) && gw_json_streq(ev, "guest-answer") &&
+		    json_object_object_get_ex(m, "data", &data)) {
+			if (json_object_object_get_ex(data, "error", &e))
+				r = gw_err_set(err, EIO, "%s", json_object_get_string(e));
+			else
+				*out = json_object_get(data);
+		}
+		json_object_put(m);
+	}
+	ctl_reader_free(&rd);
+	close(fd);
+	return r == -EPIPE ? gw_err_set(err, EPIPE, "container %s stopped", name) : r;
+}
+
 int cli_wait_closed(int fd, int timeout_ms)
 {
 	char buf[4096];

@@ -64,6 +64,11 @@ int cli_detach_keys_parse(const char *spec, char *out, size_t *n);
 int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
 		       struct cli_session_opts *o, int logs, int autorm);
 
+/* What the guest's agent says about a running container (docs/api.md guest-query): what
+ * "ps" or "stats"; *out the answer's object ({"ps": [...]} or {"stats": {...}}). */
+int cli_guest_query(const struct gw_cli *cli, const char *name, const char *what,
+		    json_object **out, struct gw_err *err);
+
 /* Wait until the peer closes fd (the shim exited). -ETIMEDOUT after timeout_ms. */
 int cli_wait_closed(int fd, int timeout_ms);
 

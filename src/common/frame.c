@@ -23,6 +23,7 @@ static const char *const type_names[GW_FRAME_TYPE_MAX + 1] = {
 	[GW_FRAME_ERROR] = "ERROR",	[GW_FRAME_PING] = "PING",
 	[GW_FRAME_PONG] = "PONG",	[GW_FRAME_SHUTDOWN] = "SHUTDOWN",
 	[GW_FRAME_ACK] = "ACK",		[GW_FRAME_WINSIZE] = "WINSIZE",
+	[GW_FRAME_QUERY] = "QUERY",	[GW_FRAME_ANSWER] = "ANSWER",
 };
 
 const char *gw_frame_type_name(unsigned int type)

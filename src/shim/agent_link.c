@@ -283,6 +283,14 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		json_object_put(o);
 		break;
 	}
+	case GW_FRAME_ANSWER: {
+		json_object *o;
+		if (gw_frame_json(f, &o, NULL) == 0) {
+			shim_query_answered(ct, o);
+			json_object_put(o);
+		}
+		break;
+	}
 	default:
 		break; /* STARTED, PONG, ACK: nothing to do */
 	}
@@ -336,6 +344,11 @@ int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *er
 	int r = send_json(ct, GW_FRAME_SIGNAL, chan, o, err);
 	json_object_put(o);
 	return r;
+}
+
+int alink_send_query(struct container *ct, json_object *q, struct gw_err *err)
+{
+	return send_json(ct, GW_FRAME_QUERY, 0, q, err);
 }
 
 int alink_can_send(struct container *ct, size_t len)

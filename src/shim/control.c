@@ -326,6 +326,8 @@ void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req)
 		return do_exec(ct, cl, args);
 	if (!strcmp(cmd, "signal"))
 		return do_signal(ct, cl, args);
+	if (!strcmp(cmd, "guest-query"))
+		return ctl_do_guest_query(ct, cl, args);
 	if (!strcmp(cmd, "start"))
 		return do_start(ct, cl);
 	if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))

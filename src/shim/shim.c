@@ -423,6 +423,7 @@ static int event_loop(struct container *ct)
 			force_quit(ct);
 		}
 		ctl_exec_timeouts(ct);
+		ctl_query_timeouts(ct);
 		if (pr < 0)
 			continue;
 		if (idx_sig >= 0 && pfd[idx_sig].revents) {

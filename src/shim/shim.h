@@ -32,6 +32,8 @@ struct shim_client {
 	int attached;		/* receives the main process's output and exit events */
 	int exec_chan;		/* > 0: this client owns that exec session */
 	int64_t exec_deadline_ns; /* monotonic: the agent must answer the exec by then (0 = it did) */
+	int query_id;		/* a guest-query waits for the agent's ANSWER with this id (0: none) */
+	int64_t query_deadline_ns;
 };
 
 /* A migration or snapshot runs as a job of the event loop (job.h): `godwit ps`, `exec` and
@@ -93,6 +95,7 @@ struct container {
 	struct shim_client clients[SHIM_MAX_CLIENTS];
 
 	int started;		/* START sent to the agent */
+	int query_seq;		/* the last guest-query's id (control_query.c) */
 	int winsize[2];		/* the main process's tty: rows, cols a client asked for (0 0) */
 	/* the main process's stdin that came before START (control_input.c), sent after it */
 	struct { uint8_t *buf; size_t len; int eof; } stdin_early;
@@ -125,6 +128,11 @@ void shim_stdin_early_flush(struct container *ct);
 /* input for the main process (kept until START): 0, -EAGAIN when it cannot be taken now */
 int shim_input_main(struct container *ct, const void *b, size_t n, struct gw_err *err);
 int shim_input_main_room(struct container *ct, size_t n); /* can n bytes be taken now? */
+
+/* control_query.c: guest-query (ps, stats) and its answer event */
+void ctl_do_guest_query(struct container *ct, struct shim_client *cl, json_object *args);
+void shim_query_answered(struct container *ct, json_object *ans);
+void ctl_query_timeouts(struct container *ct);
 
 /* stdio_pass.c: the main process's output also to the stdout/stderr the OCI runtime was
  * given (conmon's pipes); stdout is stream 1, stderr 2 */
@@ -251,6 +259,7 @@ int alink_send_stdin(struct container *ct, int chan, const void *data, size_t le
 /* a tty's window size (WINSIZE) */
 int alink_send_winsize(struct container *ct, int chan, int rows, int cols, struct gw_err *err);
 int alink_can_send(struct container *ct, size_t len);	/* the link's queue has room */
+int alink_send_query(struct container *ct, json_object *q, struct gw_err *err);	/* QUERY */
 int alink_send_shutdown(struct container *ct, int grace_ms, struct gw_err *err);
 /* START the main process, if the agent has said HELLO (else HELLO will); once */
 int alink_start(struct container *ct);

@@ -31,6 +31,26 @@ assert_eq "inspect: HostConfig.Memory" 268435456 "$(json_get "$out" '[0]["HostCo
 assert_match "inspect: Godwit.Accel" "^(tcg|kvm)$" "$(json_get "$out" '[0]["Godwit"]["Accel"]')"
 started1=$(json_get "$out" '[0]["State"]["StartedAt"]')
 gw exec v1 sh -c 'echo kept > /kept; sync'
+out=$(gw top v1); rc=$?
+assert_eq "top exits 0" 0 "$rc"
+assert_match "top: its header" "^UID +PID +PPID +STAT +RSS +TIME +CMD" "$out"
+assert_match "top: the main process, root, child of the agent, its command line" \
+	$'\n0 +[0-9]+ +1 +[A-Z] +[0-9]+k .* sh -c trap' "$out"
+assert_eq "top: not the agent itself (pid 1)" "" "$(echo "$out" | awk '$2 == 1')"
+gw exec v1 sh -c 'dd if=/dev/zero of=/big bs=1M count=12 2>/dev/null; sync; rm /big'
+out=$(gw stats --no-stream v1); rc=$?
+echo "$out" | sed 's/^/# /'
+assert_eq "stats --no-stream exits 0" 0 "$rc"
+assert_match "stats: docker's columns and the host's" \
+	"^NAME +CPU % +MEM USAGE / LIMIT +MEM % +NET I/O +BLOCK I/O +PIDS +HOST CPU % +QEMU RSS" "$out"
+row=$(echo "$out" | awk '$1 == "v1"')
+assert_match "stats: the guest's memory limit is about its 256M, usage below it" \
+	"^v1 +[0-9.]+% +[0-9.]+MiB / 2[0-9][0-9]MiB +[0-9.]+% " "$row"
+assert_match "stats: the 12 MB the guest wrote are in its block I/O" " / (1[2-9]|[2-9][0-9])\\.?[0-9]*MB " "$row"
+assert_match "stats: its processes, the host's CPU and QEMU's memory" \
+	" [1-9][0-9]* +[0-9.]+% +[0-9.]+MiB$" "$row"
+out=$(gw top nosuch 2>&1); rc=$?
+assert_eq "top of no such container: exit 125" 125 "$rc"
 
 out=$(gw kill -s TERM v1); rc=$?
 assert_eq "kill -s TERM prints the name, exits 0" "0 v1" "$rc $out"

@@ -68,7 +68,7 @@ static void test_hdr_rejects(void **state)
 	h.type = 16;	/* once TLBFLUSH: refused */
 	gw_frame_hdr_encode(&h, buf);
 	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), -EPROTO);
-	h.type = GW_FRAME_WINSIZE;	/* the newest */
+	h.type = GW_FRAME_ANSWER;	/* the newest */
 	gw_frame_hdr_encode(&h, buf);
 	assert_int_equal(gw_frame_hdr_decode(buf, &d, &err), 0);
 	h.type = GW_FRAME_TYPE_MAX + 1;
