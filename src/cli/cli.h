@@ -30,6 +30,7 @@ struct gw_cli {
 	X(attach, "Attach to a running container's main process (its tty, stdin, output)") \
 	X(top, "Show the processes running in a container's guest")                     \
 	X(stats, "Show containers' CPU, memory, network and disk use")                  \
+	X(cp, "Copy files between a container and the host")                             \
 	X(stop, "Stop a running container")                                                \
 	X(start, "Start stopped containers again from their disks")                       \
 	X(restart, "Stop and start containers")                                            \

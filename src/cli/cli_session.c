@@ -192,7 +192,8 @@ int cli_session_run(int fd, struct ctl_reader *rd, const struct cli_session_opts
 		while (!done && (n = ctl_reader_next(rd, &m, err)) > 0) {
 			json_object *v;
 			if (json_object_object_get_ex(m, "event", &v))
-				done = cli_print_event(m, status);
+				done = cli_print_event(m, status, o->out_fd > 0 ? o->out_fd : 1,
+							 o->err_fd > 0 ? o->err_fd : 2);
 			else
 				on_reply(&s, m);
 			json_object_put(m);

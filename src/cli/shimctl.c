@@ -224,7 +224,7 @@ int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err 
 	return cli_session_run(fd, rd, &o, status, err);
 }
 
-int cli_print_event(json_object *m, int *status)
+int cli_print_event(json_object *m, int *status, int out_fd, int err_fd)
 {
 	json_object *ev, *data, *v;
 	if (!json_object_object_get_ex(m, "event", &ev) || !json_object_is_type(ev, json_type_string) ||
@@ -233,7 +233,7 @@ int cli_print_event(json_object *m, int *status)
 	const char *name = json_object_get_string(ev);
 	if (!strcmp(name, "output")) {
 		int isErr = json_object_object_get_ex(data, "stream", &v) && gw_json_streq(v, "stderr");
-		write_b64(isErr ? 2 : 1, data);
+		write_b64(isErr ? err_fd : out_fd, data);
 	} else if (!strcmp(name, "exit")) {
 		*status = json_object_object_get_ex(data, "status", &v) ? json_object_get_int(v) : 255;
 		return 1;

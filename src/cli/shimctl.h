@@ -35,8 +35,9 @@ int cli_stream_events(int fd, struct ctl_reader *rd, int *status, struct gw_err 
  * returned (-1: none), for cli_session_run */
 int cli_signals_forwarded(void);
 
-/* Print one output or error event of an attached session; 1 (and *status) for its exit. */
-int cli_print_event(json_object *m, int *status);
+/* Print one output (to out_fd, err_fd) or error event of an attached session; 1 (and
+ * *status) for its exit. */
+int cli_print_event(json_object *m, int *status, int out_fd, int err_fd);
 
 /* cli_session.c: an attached session with input. in_fd: our stdin to relay (-1 none); tty:
  * the process has a tty, so our terminal goes raw (if in_fd is one) and its size follows ours;
@@ -48,6 +49,7 @@ int cli_print_event(json_object *m, int *status);
 #define CLI_DETACH_DEFAULT "ctrl-p,ctrl-q"
 struct cli_session_opts {
 	int in_fd, tty, sigfd;
+	int out_fd, err_fd;	/* where the output goes (0: our stdout, stderr) */
 	char detach[CLI_DETACH_MAX];
 	size_t ndetach;
 };

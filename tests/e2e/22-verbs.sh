@@ -49,6 +49,44 @@ assert_match "stats: the guest's memory limit is about its 256M, usage below it"
 assert_match "stats: the 12 MB the guest wrote are in its block I/O" " / (1[2-9]|[2-9][0-9])\\.?[0-9]*MB " "$row"
 assert_match "stats: its processes, the host's CPU and QEMU's memory" \
 	" [1-9][0-9]* +[0-9.]+% +[0-9.]+MiB$" "$row"
+# cp, both ways, with the container's tar
+mkdir -p "$ROOT/out" "$ROOT/indir/sub"
+gw exec v1 sh -c 'mkdir -p /d/sub; echo a > /d/f; echo b > /d/sub/g; ln -s f /d/link; chmod 4755 /d/f'
+out=$(gw cp v1:/d/f "$ROOT/out"); rc=$?
+assert_eq "cp out: a file into a host directory" "0 a" "$rc $(cat "$ROOT/out/f" 2>&1)"
+assert_eq "cp out: no setuid bit reaches the host" "" "$(find "$ROOT/out/f" -perm -4000)"
+gw cp v1:/d "$ROOT/out/d2"; rc=$?
+assert_eq "cp out: a directory under a new name (files, subdirectory, symlink)" "0 a b f" \
+	"$rc $(cat "$ROOT/out/d2/f" "$ROOT/out/d2/sub/g" 2>&1 | tr '\n' ' ')$(readlink "$ROOT/out/d2/link")"
+assert_eq "cp out to -: a tar stream" "f" "$(gw cp v1:/d/f - | tar -tf -)"
+echo hello-in >"$ROOT/in.txt"
+echo x-in >"$ROOT/indir/sub/x"
+head -c 2000000 /dev/urandom >"$ROOT/indir/blob"
+gw cp "$ROOT/in.txt" v1:/tmp; rc=$?
+assert_eq "cp in: a file into the container's directory" "0 hello-in" "$rc $(gw exec v1 cat /tmp/in.txt 2>&1)"
+gw cp "$ROOT/indir" v1:/newdir; rc=$?
+assert_eq "cp in: a directory under a new name, 2 MB arrive whole" \
+	"0 x-in $(md5sum <"$ROOT/indir/blob" | cut -c1-32)" \
+	"$rc $(gw exec v1 sh -c 'cat /newdir/sub/x; md5sum < /newdir/blob' 2>&1 | cut -c1-32 | tr '\n' ' ' | sed 's/ $//')"
+out=$(gw cp v1:/nope "$ROOT/out/x" 2>&1); rc=$?
+assert_eq "cp of a missing path: exit 125" 125 "$rc"
+assert_match "... the container's tar says why" "tar -c in the container failed.*nope" "$out"
+out=$(gw cp "$ROOT/in.txt" "$ROOT/x" 2>&1); rc=$?
+assert_eq "cp between two host paths: a usage error, 125" 125 "$rc"
+# a container's tar that lies: an entry that climbs out of the destination
+python3 -c 'import io,tarfile,sys
+t=tarfile.open(sys.argv[1],"w")
+for n in ("d/ok","d/../../escaped"):
+    i=tarfile.TarInfo(n); d=b"x\n"; i.size=len(d); t.addfile(i,io.BytesIO(d))
+t.close()' "$ROOT/evil.tar"
+gw cp "$ROOT/evil.tar" v1:/evil.tar
+gw exec v1 sh -c 'mkdir -p /usr/local/bin; printf "#!/bin/sh\ncat /evil.tar\n" > /usr/local/bin/tar; chmod +x /usr/local/bin/tar'
+mkdir -p "$ROOT/out/deep/er"
+out=$(cd "$ROOT/out/deep/er" && "$GODWIT" --root "$ROOT" cp v1:/d "$ROOT/out/deep/er/d3" 2>&1); rc=$?
+assert_eq "cp out of a lying tar: exit 125" 125 "$rc"
+assert_match "... refused, saying why" "outside|\\.\\." "$out"
+assert_eq "... nothing escaped the destination" "" "$(find "$ROOT/out" -name escaped)"
+gw exec v1 rm /usr/local/bin/tar
 out=$(gw top nosuch 2>&1); rc=$?
 assert_eq "top of no such container: exit 125" 125 "$rc"
 
