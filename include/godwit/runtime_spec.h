@@ -53,4 +53,9 @@ void rt_spec_free(struct rt_spec *s);
  * out's process fields (free with rt_spec_free). */
 int rt_process_parse(const char *json, size_t len, struct rt_spec *out, struct gw_err *err);
 
+/* `update --resources FILE`'s text: a LinuxResources object; *mem_bytes and *cpus what its
+ * memory.limit and cpu quota/period ask for, 0 where it says nothing. */
+int rt_resources_parse(const char *json, size_t len, uint64_t *mem_bytes, int *cpus,
+		       struct gw_err *err);
+
 #endif

@@ -49,6 +49,7 @@ int oci_state(struct oci_rt *rt, int argc, char **argv);
 int oci_kill(struct oci_rt *rt, int argc, char **argv);
 int oci_exec(struct oci_rt *rt, int argc, char **argv);
 int oci_pause(struct oci_rt *rt, int argc, char **argv);
+int oci_update(struct oci_rt *rt, int argc, char **argv);
 int oci_resume(struct oci_rt *rt, int argc, char **argv);
 int oci_ps(struct oci_rt *rt, int argc, char **argv);
 int oci_delete(struct oci_rt *rt, int argc, char **argv);

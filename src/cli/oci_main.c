@@ -26,11 +26,12 @@ static const struct {
 	{ "resume", oci_resume, "resume a paused container's VM" },
 	{ "ps", oci_ps, "the container's host processes (its shim and QEMU)" },
 	{ "delete", oci_delete, "remove a stopped container (--force: any)" },
+	{ "update", oci_update, "update resources (a VM's memory and vCPUs stay as they are)" },
 	{ "features", oci_features, "print what this runtime supports as JSON" },
 };
 
 /* runc verbs this runtime does not have yet: a clear refusal, not "unknown" */
-static const char *const LATER[] = { "update", "run",
+static const char *const LATER[] = { "run",
 				     "checkpoint", "restore", "events", "list", "spec" };
 
 static void usage(FILE *f)

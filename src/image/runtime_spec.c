@@ -182,6 +182,32 @@ static int parse_mounts(json_object *mounts, struct rt_spec *s, struct gw_err *e
 	return 0;
 }
 
+/* linux.resources (or `update --resources`): memory.limit sizes the VM, cpu quota/period
+ * its vCPUs; the rest confines host processes and has nothing to confine here */
+static int parse_resources(json_object *res, struct rt_spec *s, struct gw_err *err)
+{
+	json_object *mem = get(get(res, "memory", json_type_object), "limit", json_type_int);
+	if (mem) {
+		int64_t lim = json_object_get_int64(mem);
+		if (lim > 0 && (uint64_t)lim < RTSPEC_MEM_MIN)
+			return gw_err_set(err, EINVAL, "linux.resources.memory.limit: %lld bytes, "
+					  "a VM needs at least %llu", (long long)lim,
+					  (unsigned long long)RTSPEC_MEM_MIN);
+		if (lim > 0)
+			s->mem_bytes = (uint64_t)lim & ~((1ull << 20) - 1);
+	}
+	json_object *cpu = get(res, "cpu", json_type_object);
+	json_object *quota = get(cpu, "quota", json_type_int), *period = get(cpu, "period",
+									     json_type_int);
+	if (quota && period && json_object_get_int64(quota) > 0 &&
+	    json_object_get_int64(period) > 0) {
+		int64_t q = json_object_get_int64(quota), p = json_object_get_int64(period);
+		int64_t c = q / p + (q % p != 0);
+		s->cpus = c > RTSPEC_CPUS_MAX ? RTSPEC_CPUS_MAX : (int)c;
+	}
+	return 0;
+}
+
 static int parse_linux(json_object *l, struct rt_spec *s, struct gw_err *err)
 {
 	json_object *ns = get(l, "namespaces", json_type_array);
@@ -206,27 +232,7 @@ static int parse_linux(json_object *l, struct rt_spec *s, struct gw_err *err)
 	if (get(l, "uidMappings", json_type_array) || get(l, "gidMappings", json_type_array))
 		return gw_err_set(err, ENOTSUP, "linux.uidMappings: user namespaces are not "
 				  "supported (the VM is the container's boundary)");
-	json_object *res = get(l, "resources", json_type_object);
-	json_object *mem = get(get(res, "memory", json_type_object), "limit", json_type_int);
-	if (mem) {
-		int64_t lim = json_object_get_int64(mem);
-		if (lim > 0 && (uint64_t)lim < RTSPEC_MEM_MIN)
-			return gw_err_set(err, EINVAL, "linux.resources.memory.limit: %lld bytes, "
-					  "a VM needs at least %llu", (long long)lim,
-					  (unsigned long long)RTSPEC_MEM_MIN);
-		if (lim > 0)
-			s->mem_bytes = (uint64_t)lim & ~((1ull << 20) - 1);
-	}
-	json_object *cpu = get(res, "cpu", json_type_object);
-	json_object *quota = get(cpu, "quota", json_type_int), *period = get(cpu, "period",
-									     json_type_int);
-	if (quota && period && json_object_get_int64(quota) > 0 &&
-	    json_object_get_int64(period) > 0) {
-		int64_t q = json_object_get_int64(quota), p = json_object_get_int64(period);
-		int64_t c = q / p + (q % p != 0);
-		s->cpus = c > RTSPEC_CPUS_MAX ? RTSPEC_CPUS_MAX : (int)c;
-	}
-	return 0;
+	return parse_resources(get(l, "resources", json_type_object), s, err);
 }
 
 /* one JSON object, the whole of json's len bytes, or NULL */
@@ -255,6 +261,21 @@ int rt_process_parse(const char *json, size_t len, struct rt_spec *s, struct gw_
 	int r = o ? parse_process(o, s, err) : gw_err_set(err, EINVAL, "process: not one JSON "
 								    "object");
 	json_object_put(o);
+	return r;
+}
+
+int rt_resources_parse(const char *json, size_t len, uint64_t *mem_bytes, int *cpus,
+		       struct gw_err *err)
+{
+	struct rt_spec s = { 0 };
+	if (len > RTSPEC_JSON_MAX)
+		return gw_err_set(err, EFBIG, "resources: more than %u bytes", RTSPEC_JSON_MAX);
+	json_object *o = parse_object(json, len);
+	int r = o ? parse_resources(o, &s, err) : gw_err_set(err, EINVAL, "resources: not one "
+								       "JSON object");
+	json_object_put(o);
+	*mem_bytes = s.mem_bytes;
+	*cpus = s.cpus;
 	return r;
 }
 

@@ -161,6 +161,20 @@ for _ in $(seq 50); do [ "$(grep -c tick "$W/c2.out")" -gt "$n2" ] && break; sle
 assert_true "it goes on after resume" test "$(grep -c tick "$W/c2.out")" -gt "$n2"
 out=$(rt resume c2 2>&1); rc=$?
 assert_eq "resume of a running container: exit 1 (container not paused)" "1 godwit-runtime: container not paused" "$rc $out"
+
+# update: the VM's memory and vCPUs stay; limits for host processes are accepted
+echo '{"memory": {"limit": 201326592}, "cpu": {"quota": 150000, "period": 100000, "shares": 512}, "pids": {"limit": 100}}' >"$W/res.json"
+rt update --resources "$W/res.json" c2; rc=$?
+assert_eq "update with the VM's own memory and CPUs (and host-only limits): exit 0" 0 "$rc"
+rt update --pids-limit 50 --cpu-share 100 c2; rc=$?
+assert_eq "update --pids-limit --cpu-share: accepted, exit 0" 0 "$rc"
+out=$(echo '{"memory": {"limit": 536870912}}' | rt update -r - c2 2>&1); rc=$?
+assert_eq "update to another memory limit: exit 1" 1 "$rc"
+assert_match "... the VM cannot change it while it runs" "memory limit 536870912: the container's VM has 201326592 bytes" "$out"
+out=$(rt update --cpu-quota 400000 --cpu-period 100000 c2 2>&1); rc=$?
+assert_match "update to 4 CPUs: exit 1, the VM has 2" "^1 .*4 CPUs: the container's VM has 2 vCPUs" "$rc $out"
+out=$(echo '{"memory": ' | rt update -r - c2 2>&1); rc=$?
+assert_match "update with a broken resources object: exit 1, says why" "^1 .*not one JSON object" "$rc $out"
 rt kill c2 TERM; rc=$?
 assert_eq "kill TERM exits 0" 0 "$rc"
 assert_true "the process handles TERM and exits" wait_line c2 exit
@@ -233,9 +247,9 @@ refuse "--preserve-fds 3" "a VM cannot take the host's file descriptors" --prese
 out=$(rt create --bundle "$W/b" '../x' 2>&1); rc=$?
 assert_eq "an id with a slash: exit 1" 1 "$rc"
 assert_match "... invalid container id" "invalid container id" "$out"
-out=$(rt update c1 2>&1); rc=$?
+out=$(rt checkpoint c1 2>&1); rc=$?
 assert_eq "a runc verb not there yet: exit 1" 1 "$rc"
-assert_match "... says so" '"update" is not supported by godwit-runtime yet' "$out"
+assert_match "... says so" '"checkpoint" is not supported by godwit-runtime yet' "$out"
 
 assert_eq "no QEMU or shim left running" "" "$(leftovers "$R")"
 finish

@@ -1,4 +1,4 @@
-/* libFuzzer target: an OCI bundle's config.json and exec's process.json
+/* libFuzzer target: an OCI bundle's config.json, exec's process.json and update's resources
  * (src/image/runtime_spec.c), which godwit-runtime reads from whoever made them. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,5 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (!s.args || !s.args[0] || !s.env || !s.cwd || s.cwd[0] != '/'))
 		abort();
 	rt_spec_free(&s);
+	uint64_t mem;
+	int cpus;
+	if (rt_resources_parse((const char *)data, size, &mem, &cpus, &err) == 0 &&
+	    ((mem && mem < RTSPEC_MEM_MIN) || cpus < 0 || cpus > RTSPEC_CPUS_MAX))
+		abort();
 	return 0;
 }

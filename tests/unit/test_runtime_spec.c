@@ -145,11 +145,33 @@ static void test_refuses(void **state)
 	rt_spec_free(&s);
 }
 
+/* update --resources: what it asks of the VM, 0 where it says nothing; bad input refused */
+static void test_resources(void **state)
+{
+	(void)state;
+	uint64_t mem;
+	int cpus;
+	struct gw_err err = { 0 };
+	const char *all = "{\"memory\": {\"limit\": 268435457}, \"cpu\": {\"quota\": 250000, "
+			  "\"period\": 100000, \"shares\": 2}, \"pids\": {\"limit\": 9}}";
+	assert_int_equal(rt_resources_parse(all, strlen(all), &mem, &cpus, &err), 0);
+	assert_int_equal(mem, 268435456);	/* whole MiB */
+	assert_int_equal(cpus, 3);
+	assert_int_equal(rt_resources_parse("{}", 2, &mem, &cpus, &err), 0);
+	assert_int_equal(mem, 0);
+	assert_int_equal(cpus, 0);
+	const char *small = "{\"memory\": {\"limit\": 4096}}";
+	assert_int_equal(rt_resources_parse(small, strlen(small), &mem, &cpus, &err), -EINVAL);
+	assert_int_equal(rt_resources_parse("{\"memory\":", 11, &mem, &cpus, &err), -EINVAL);
+	assert_int_equal(rt_resources_parse("[]", 2, &mem, &cpus, &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_maps),
 		cmocka_unit_test(test_refuses),
+		cmocka_unit_test(test_resources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
