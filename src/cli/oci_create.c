@@ -12,6 +12,7 @@
 
 #include "oci.h"
 #include "shimctl.h"
+#include "godwit/hv.h"
 #include "godwit/image.h"
 #include "godwit/proc.h"
 #include "godwit/runtime_spec.h"
@@ -78,10 +79,64 @@ static int make_disk(const char *rootfs, const struct basedisk_file *files, size
 	return r < 0 ? gw_err_prefix(err, "make the container's disk from %s", rootfs) : 0;
 }
 
+/* godwit's options as annotations (podman run --annotation K=V): org.godwit.memory (a size,
+ * a bare number is MiB), org.godwit.cpus (1-64), org.godwit.machine (pc-i440fx-X.Y); any
+ * other org.godwit.* is refused, so a typo does not pass unnoticed */
+#define ANN_PREFIX "org.godwit."
+static int godwit_annotations(const char *text, struct rt_spec *s, const char **machine,
+			      struct gw_err *err)
+{
+	json_object *a = json_tokener_parse(text);
+	int r = 0;
+	json_object_object_foreach(a, k, v) {
+		const char *val = json_object_get_string(v);
+		char *end;
+		uint64_t size;
+		long n;
+		if (strncmp(k, ANN_PREFIX, strlen(ANN_PREFIX)))
+			continue;
+		const char *opt = k + strlen(ANN_PREFIX);
+		if (!strcmp(opt, "memory")) {
+			if (gw_parse_size(val, 1ULL << 20, &size) < 0 || size < RTSPEC_MEM_MIN ||
+			    size > (1ULL << 40))
+				r = gw_err_set(err, EINVAL, "annotation %s: \"%.32s\" is not a size "
+					       "from 64M to 1T", k, val);
+			else
+				s->mem_bytes = size & ~((1ULL << 20) - 1);
+		} else if (!strcmp(opt, "cpus")) {
+			n = strtol(val, &end, 10);
+			if (*end || n < 1 || n > RTSPEC_CPUS_MAX)
+				r = gw_err_set(err, EINVAL, "annotation %s: \"%.32s\" is not 1 to %d",
+					       k, val, RTSPEC_CPUS_MAX);
+			else
+				s->cpus = (int)n;
+		} else if (!strcmp(opt, "machine")) {
+			if (!hv_valid_machine(val))
+				r = gw_err_set(err, EINVAL, "annotation %s: \"%.32s\" is not "
+					       "pc-i440fx-MAJOR.MINOR", k, val);
+			else
+				*machine = val;
+		} else {
+			r = gw_err_set(err, EINVAL, "annotation %.64s: not a godwit option (memory, "
+				       "cpus, machine)", k);
+		}
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && *machine && !(*machine = strdup(*machine)))
+		r = gw_err_set(err, ENOMEM, "out of memory");
+	json_object_put(a);
+	return r;
+}
+
 static int fill_config(struct oci_rt *rt, const char *id, const char *bundle,
 		       struct rt_spec *s, struct ct_config *cfg, struct gw_err *err)
 {
-	int r = cli_vm_basics(&rt->cli, NULL, cfg, err);
+	const char *machine = NULL;
+	int r = godwit_annotations(s->annotations, s, &machine, err);
+	if (r == 0)
+		r = cli_vm_basics(&rt->cli, machine, cfg, err);
+	free((char *)machine);
 	if (r < 0)
 		return r;
 	snprintf(cfg->name, sizeof(cfg->name), "%s", id);

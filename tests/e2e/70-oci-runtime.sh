@@ -185,8 +185,13 @@ assert_eq "exec in a stopped container: exit 1" 1 "$rc"
 assert_match "... cannot exec in a stopped container" "cannot exec in a stopped container" "$out"
 rt delete c2
 
+# godwit's options as annotations (podman run --annotation)
+sed -i 's|"org.example.note": "kept"|"org.godwit.memory": "320M", "org.godwit.cpus": "1", "org.godwit.machine": "pc-i440fx-9.0"|' "$W/b/config.json"
 reap c3
 wait_line c3 created
+q=$(pgrep -f -- "qemu-system.*$R/containers/c3/" | head -n 1)
+assert_match "annotations org.godwit.memory, cpus, machine size the VM" \
+	"-machine pc-i440fx-9.0 .*-m 320M -smp 1 " "$(tr '\0' ' ' <"/proc/$q/cmdline" 2>&1)"
 out=$(rt --log "$W/log.json" --log-format json create --bundle "$W/b" c3 2>&1); rc=$?
 assert_eq "create of an id in use: exit 1" 1 "$rc"
 assert_match "... container with id exists" "container with id exists: c3" "$out"
@@ -237,6 +242,12 @@ refuse "--console-socket without process.terminal" "console-socket given, but pr
 	--console-socket "$W/nosock"
 bundle_config '[]'
 refuse "empty process.args" "process.args: missing or empty"
+bundle_config '["true"]'
+sed -i 's|"org.example.note": "kept"|"org.godwit.memroy": "1G"|' "$W/b/config.json"
+refuse "a mistyped godwit annotation" "annotation org.godwit.memroy: not a godwit option"
+bundle_config '["true"]'
+sed -i 's|"org.example.note": "kept"|"org.godwit.cpus": "65"|' "$W/b/config.json"
+refuse "org.godwit.cpus 65" "annotation org.godwit.cpus: \"65\" is not 1 to 64"
 bundle_config '["true"]'
 sed -i 's|"limit": 201326592|"limit": 1048576|' "$W/b/config.json"
 refuse "a 1 MiB memory limit" "memory.limit: 1048576 bytes, a VM needs at least"
