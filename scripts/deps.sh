@@ -24,7 +24,7 @@ SRC
 fi
 pkgs=(gcc make clang libc6-dev libarchive-dev libjson-c-dev libssl-dev libcmocka-dev libmnl-dev
       nftables e2fsprogs busybox-static cpio gzip lz4 iproute2 iperf3 python3 procps kmod
-      ca-certificates debootstrap openssl tcpdump podman)
+      ca-certificates debootstrap openssl tcpdump podman containerd)
 bpo_pkgs=(qemu-system-x86 qemu-utils seabios)
 missing=()
 for p in "${pkgs[@]}"; do

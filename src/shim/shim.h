@@ -173,6 +173,7 @@ struct shim_jail {
 	int console_fd;		/* QEMU's end of the console's socketpair */
 	int tap_fd;		/* the tap QEMU gets as SHIM_JAIL_TAP_FD (not owned), or -1 */
 	char *base, *vm_dir;	/* paths j keeps */
+	char *hide;		/* where j's tmpfs goes (the state root or above) */
 };
 /* Hand QEMU's files to its user, bind its sockets, fill the jail; hc gets the fds and the
  * sandbox. */

@@ -27,6 +27,25 @@ static int hand_over(const struct hv_jail *j, const char *path, struct gw_err *e
 	return r;
 }
 
+/* Where the jail's tmpfs goes: the state root, or the highest directory above it that QEMU's
+ * user could not pass through (containerd's runc shim puts the root under /run/containerd,
+ * 0700): from there down QEMU sees only what it keeps, on directories it may pass. */
+static char *hide_point(const char *root)
+{
+	char *p = strdup(root);
+	for (char *slash = p ? strchr(p + 1, '/') : NULL; slash; slash = strchr(slash + 1, '/')) {
+		struct stat st;
+		*slash = '\0';
+		int closed = stat(p, &st) == 0 && !(st.st_mode & S_IXOTH);
+		*slash = '/';
+		if (closed) {
+			*slash = '\0';
+			return p;
+		}
+	}
+	return p;
+}
+
 static void keep(struct hv_jail *j, const char *path, int ro)
 {
 	if (path && j->n_keep < HV_JAIL_KEEP_MAX) {
@@ -44,10 +63,10 @@ int shim_jail_prepare(struct container *ct, struct hv_vm_config *hc, struct shim
 	int r = hv_jail_user(j, err);
 	if (r < 0)
 		return r;
-	j->hide = ct->root;
+	j->hide = sj->hide = hide_point(ct->root);
 	sj->base = ct->cfg.image_id[0] ? gw_image_base_disk(ct->root, ct->cfg.image_id) : NULL;
 	sj->vm_dir = gw_strdup_printf("%s/vm", ct->dir);
-	if (!sj->vm_dir)
+	if (!sj->vm_dir || !sj->hide)
 		return gw_err_set(err, ENOMEM, "out of memory");
 	if (mkdir(sj->vm_dir, 0700) < 0 && errno != EEXIST)
 		return gw_err_sys(err, errno, "mkdir %s", sj->vm_dir);
@@ -110,6 +129,7 @@ void shim_jail_release(struct shim_jail *sj)
 		close(sj->console_fd);
 	free(sj->base);
 	free(sj->vm_dir);
+	free(sj->hide);
 	memset(sj, 0, sizeof(*sj));
 	sj->qmp_fd = sj->agent_fd = sj->console_fd = sj->tap_fd = -1;
 }
