@@ -54,25 +54,26 @@ static void send_cmd(int fd, const char *cmd, json_object *args)
 	json_object_put(req);
 }
 
-static void send_input(int fd, const char *data, size_t len)
+static json_object *input_args(const char *data, size_t len)
 {
 	char b64[IN_CHUNK / 3 * 4 + 8];
 	int bl = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
 	b64[bl > 0 ? bl : 0] = 0;
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "data", json_object_new_string(b64));
-	send_cmd(fd, "stdin", a);
+	return a;
 }
 
-static void send_size(int fd, int tty_fd)
+/* resize's arguments from our terminal's size, or NULL */
+static json_object *size_args(int tty_fd)
 {
 	struct winsize ws;
 	if (ioctl(tty_fd, TIOCGWINSZ, &ws) < 0)
-		return;
+		return NULL;
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "rows", json_object_new_int(ws.ws_row));
 	json_object_object_add(a, "cols", json_object_new_int(ws.ws_col));
-	send_cmd(fd, "resize", a);
+	return a;
 }
 
 struct session {
@@ -88,9 +89,17 @@ struct session {
 	size_t matched;		/* bytes of the detach sequence seen so far */
 };
 
-static void push(struct session *s, unsigned char kind)
+/* Send a request and note what it was, so its answer is matched to it (answers come in the
+ * order of the requests). Signals and resizes are dropped when 250 wait already (a shim that
+ * does not answer); the one stdin chunk in flight always has its place. */
+static void request(struct session *s, unsigned char kind, const char *cmd, json_object *args)
 {
+	if (!args || (kind != 'i' && (uint8_t)(s->tail - s->head) >= 250)) {
+		json_object_put(args);
+		return;
+	}
 	s->kinds[s->tail++] = kind;
+	send_cmd(s->fd, cmd, args);
 }
 
 /* an answer: to the oldest request in flight */
@@ -121,8 +130,7 @@ static void flush_chunk(struct session *s)
 {
 	s->in_flight = 1;
 	s->resend_at = 0;
-	push(s, 'i');
-	send_input(s->fd, s->chunk, s->chunk_len);
+	request(s, 'i', "stdin", input_args(s->chunk, s->chunk_len));
 }
 
 /* read our stdin into a chunk; 1 when the detach keys were typed */
@@ -182,8 +190,7 @@ int cli_session_run(int fd, struct ctl_reader *rd, const struct cli_session_opts
 		sigaddset(&set, SIGWINCH);
 		sigprocmask(SIG_BLOCK, &set, NULL);
 		winch = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-		push(&s, 'r');
-		send_size(fd, s.size_fd);
+		request(&s, 'r', "resize", size_args(s.size_fd));
 	}
 	for (;;) {
 		/* what the reader holds already (a reply's read may bring events along) first */
@@ -238,16 +245,14 @@ int cli_session_run(int fd, struct ctl_reader *rd, const struct cli_session_opts
 			while (read(o->sigfd, &si, sizeof(si)) == sizeof(si)) {
 				json_object *a = json_object_new_object();
 				json_object_object_add(a, "signal", json_object_new_int((int)si.ssi_signo));
-				push(&s, 's');
-				send_cmd(fd, "signal", a);
+				request(&s, 's', "signal", a);
 			}
 		}
 		if (p[3].revents) {
 			struct signalfd_siginfo si;
 			while (read(winch, &si, sizeof(si)) == sizeof(si))
 				;
-			push(&s, 'r');
-			send_size(fd, s.size_fd);
+			request(&s, 'r', "resize", size_args(s.size_fd));
 		}
 	}
 	if (raw)
