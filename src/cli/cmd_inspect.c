@@ -104,6 +104,9 @@ static json_object *inspect_one(const struct ct_config *c, const struct ct_statu
 	json_object_object_add(cfg, "User", json_object_new_string(c->user ? c->user : ""));
 	json_object_object_add(cfg, "Env", ct_strv_to_json(c->env));
 	json_object_object_add(cfg, "Cmd", ct_strv_to_json(c->argv));
+	/* run -t and -i, as docker names them */
+	json_object_object_add(cfg, "Tty", json_object_new_boolean(c->tty));
+	json_object_object_add(cfg, "OpenStdin", json_object_new_boolean(c->open_stdin));
 	json_object_object_add(cfg, "Image", json_object_new_string(c->image));
 	json_object_object_add(cfg, "WorkingDir", json_object_new_string(c->cwd ? c->cwd : "/"));
 	json_object_object_add(o, "Config", cfg);

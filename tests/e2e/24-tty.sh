@@ -37,6 +37,8 @@ out=$(echo hi | gw run --rm -m 256 busybox cat); rc=$?
 assert_eq "run without -i: the process reads nothing (EOF at once)" "0 " "$rc $out"
 
 gw run -dit --name t1 -m 256 busybox sh >/dev/null
+assert_eq "inspect: Config.Tty and OpenStdin of run -dit" "True True" \
+	"$(gw inspect t1 | python3 -c 'import json,sys; c=json.load(sys.stdin)[0]["Config"]; print(c["Tty"], c["OpenStdin"])')"
 out=$($PTY size=25x90 send='\r' expect="$P" send='X=42; echo set$X\r' expect="set42" \
 	send='\x10\x11' exit -- "$GODWIT" --root "$ROOT" attach t1)
 echo "$out" | sed 's/^/# /'
