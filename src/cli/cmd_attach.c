@@ -12,7 +12,7 @@
 #include "godwit/container.h"
 
 int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
-		       struct cli_session_opts *o, int logs, int autorm)
+		       struct cli_session_opts *o, int logs, int wait_down)
 {
 	struct gw_err err = { 0 };
 	int fd = cli_connect(cli, name, &err);
@@ -31,7 +31,9 @@ int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
 		r = cli_session_run(fd, &rd, o, &status, &err);
 	if (o->sigfd >= 0)
 		close(o->sigfd);
-	if (r == 0 && autorm)
+	/* as docker: back once the container has stopped (its state says so, a start may
+	 * follow at once), or with --rm is gone */
+	if (r == 0 && status >= 0 && wait_down)
 		cli_wait_closed(fd, 60000);
 	ctl_reader_free(&rd);
 	close(fd);
@@ -87,7 +89,8 @@ int cmd_attach(struct gw_cli *cli, int argc, char **argv)
 		return cli_fail("attach", &err);
 	o.tty = cfg.tty;
 	o.in_fd = cfg.open_stdin && !no_stdin ? 0 : -1;
+	int wait_down = cfg.restart == CT_RESTART_NO;
 	ct_config_free(&cfg);
 	/* as docker attach: what comes from now on, not the log (godwit logs has it) */
-	return cli_attach_session(cli, "attach", argv[optind], &o, 0, 0);
+	return cli_attach_session(cli, "attach", argv[optind], &o, 0, wait_down);
 }

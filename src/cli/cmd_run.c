@@ -424,7 +424,8 @@ static int attach(struct gw_cli *cli, const struct run_opts *o)
 	struct cli_session_opts so = { .in_fd = o->interactive ? 0 : -1, .tty = o->tty };
 	cli_detach_keys_parse(o->detach_keys ? o->detach_keys : CLI_DETACH_DEFAULT, so.detach,
 			      &so.ndetach);
-	return cli_attach_session(cli, "run", o->name, &so, 1, o->autorm);
+	/* a container that restarts runs on after its process: do not wait for it */
+	return cli_attach_session(cli, "run", o->name, &so, 1, o->restart == CT_RESTART_NO);
 }
 
 int cmd_run(struct gw_cli *cli, int argc, char **argv)

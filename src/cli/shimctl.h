@@ -62,9 +62,9 @@ int cli_detach_keys_parse(const char *spec, char *out, size_t *n);
 /* cmd_attach.c: attach to name's main process (with logs, the log replayed first) and run a session
  * (o->tty, o->in_fd say what to relay; signals forwarded) until it exits (its status),
  * detaches (0) or the shim goes (125, saying why: a move away, a VM that stopped); with
- * autorm, wait for the shim to remove the container. cmd names the command for errors. */
+ * wait_down, after the exit wait until the shim is gone (the container stopped, or removed). cmd names the command for errors. */
 int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
-		       struct cli_session_opts *o, int logs, int autorm);
+		       struct cli_session_opts *o, int logs, int wait_down);
 
 /* What the guest's agent says about a running container (docs/api.md guest-query): what
  * "ps" or "stats"; *out the answer's object ({"ps": [...]} or {"stats": {...}}). */

@@ -61,6 +61,11 @@ done" "$rc $out"
 out=$(gw exec t1 tty); rc=$?
 assert_eq "exec without -t: no terminal" "1 not a tty" "$rc $out"
 
+out=$(echo one | gw run -i --name t3 -m 256 busybox sh -c 'read x; echo got $x; exit 2'); rc=$?
+assert_eq "run -i (a container to start again)" "2 got one" "$rc $out"
+out=$(echo two | gw start -ai t3); rc=$?
+assert_eq "start -ai: the new run reads our stdin; its output and status" "2 got two" "$rc $out"
+gw rm t3 >/dev/null
 out=$(gw run -it --detach-keys ctrl-xx busybox true 2>&1); rc=$?
 assert_eq "a bad --detach-keys: exit 125" 125 "$rc"
 assert_match "... that says why" "invalid --detach-keys" "$out"
