@@ -16,13 +16,19 @@ int input_fd(const struct agent_proc *p)
 	return p->tty_fd >= 0 ? p->tty_fd : p->in_fd;
 }
 
-static void end_input(struct agent *a, struct agent_proc *p)
+void input_drop(struct agent *a, struct agent_proc *p)
 {
 	a->in_pending -= p->in_len;
 	free(p->in_buf);
 	p->in_buf = NULL;
 	p->in_len = 0;
-	if (p->tty_fd < 0 && p->in_fd >= 0) { /* a pipe's EOF; a tty has none */
+}
+
+/* all of it written after an EOF (or its reader gone): a pipe is closed, a tty has no EOF */
+static void end_input(struct agent *a, struct agent_proc *p)
+{
+	input_drop(a, p);
+	if (p->tty_fd < 0 && p->in_fd >= 0) {
 		close(p->in_fd);
 		p->in_fd = -1;
 	}
@@ -60,7 +66,7 @@ void input_add(struct agent *a, struct agent_proc *p, const uint8_t *b, size_t l
 	if (input_fd(p) < 0 || p->in_eof || p->reaped)
 		return;
 	if (!len) {
-		p->in_eof = true;
+		p->in_eof = p->tty_fd < 0; /* EOF means nothing to a terminal: ^D is a byte */
 	} else {
 		uint8_t *nb = realloc(p->in_buf, p->in_len + len);
 
@@ -74,13 +80,4 @@ void input_add(struct agent *a, struct agent_proc *p, const uint8_t *b, size_t l
 		a->in_pending += len;
 	}
 	input_flush(a, p);
-}
-
-void input_drop(struct agent *a, struct agent_proc *p)
-{
-	a->in_pending -= p->in_len;
-	free(p->in_buf);
-	p->in_buf = NULL;
-	p->in_len = 0;
-	p->in_eof = false;
 }

@@ -92,15 +92,19 @@ static int walk_procs(json_object *list)
 	while ((e = readdir(d)) && count < QUERY_PS_MAX) {
 		if (!isdigit((unsigned char)e->d_name[0]) || !strcmp(e->d_name, "1"))
 			continue;
+		if (!list) { /* a count: a userland process has a command line */
+			char path[300], c[2];
+
+			snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+			count += read_small(path, c, sizeof(c)) > 0;
+			continue;
+		}
 		json_object *p = one_proc(e->d_name, hz > 0 ? hz : 100, page_kb > 0 ? page_kb : 4);
 
 		if (!p)
 			continue;
 		count++;
-		if (list)
-			json_object_array_add(list, p);
-		else
-			json_object_put(p);
+		json_object_array_add(list, p);
 	}
 	closedir(d);
 	return count;

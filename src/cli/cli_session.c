@@ -83,7 +83,6 @@ struct session {
 	int64_t resend_at;	/* the shim said Busy: send it again then (0 = not) */
 	char chunk[IN_CHUNK];	/* the chunk in flight */
 	size_t chunk_len;
-	int eof_sent;
 	unsigned char kinds[256]; /* what each request in flight was: 'i'nput or other */
 	uint8_t head, tail;
 	size_t matched;		/* bytes of the detach sequence seen so far */
@@ -143,7 +142,6 @@ static int read_input(struct session *s, const char *det, size_t ndet)
 	s->chunk_len = 0;
 	if (n <= 0) {
 		s->in_open = 0;
-		s->eof_sent = 1;
 		flush_chunk(s); /* empty: EOF */
 		return 0;
 	}

@@ -24,12 +24,6 @@ struct sample {
 	int64_t at_ns;
 };
 
-static int64_t g_int(json_object *o, const char *k)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 static void qemu_usage(pid_t pid, struct sample *s)
 {
 	char path[64], buf[4096];
@@ -82,19 +76,19 @@ static void row(const char *name, const struct sample *a, const struct sample *b
 		printf("%-20s %s\n", name, "--  (not running)");
 		return;
 	}
-	double all = (double)(g_int(b->g, "cpu_all_ticks") - g_int(a->g, "cpu_all_ticks"));
-	double busy = (double)(g_int(b->g, "cpu_busy_ticks") - g_int(a->g, "cpu_busy_ticks"));
-	double cpu = all > 0 ? busy / all * 100.0 * (double)g_int(b->g, "ncpu") : 0;
+	double all = (double)(cli_json_int(b->g, "cpu_all_ticks") - cli_json_int(a->g, "cpu_all_ticks"));
+	double busy = (double)(cli_json_int(b->g, "cpu_busy_ticks") - cli_json_int(a->g, "cpu_busy_ticks"));
+	double cpu = all > 0 ? busy / all * 100.0 * (double)cli_json_int(b->g, "ncpu") : 0;
 	double dt = (double)(b->at_ns - a->at_ns) / 1e9;
 	long hz = sysconf(_SC_CLK_TCK);
 	double hcpu = dt > 0 ? (double)(b->qemu_ticks - a->qemu_ticks) / (double)hz / dt * 100 : 0;
-	int64_t total = g_int(b->g, "mem_total_kb"), used = total - g_int(b->g, "mem_available_kb");
+	int64_t total = cli_json_int(b->g, "mem_total_kb"), used = total - cli_json_int(b->g, "mem_available_kb");
 	human(mem, sizeof(mem), (double)used * 1024, 1);
 	human(lim, sizeof(lim), (double)total * 1024, 1);
-	human(rx, sizeof(rx), (double)g_int(b->g, "net_rx_bytes"), 0);
-	human(tx, sizeof(tx), (double)g_int(b->g, "net_tx_bytes"), 0);
-	human(rd, sizeof(rd), (double)g_int(b->g, "blk_read_bytes"), 0);
-	human(wr, sizeof(wr), (double)g_int(b->g, "blk_write_bytes"), 0);
+	human(rx, sizeof(rx), (double)cli_json_int(b->g, "net_rx_bytes"), 0);
+	human(tx, sizeof(tx), (double)cli_json_int(b->g, "net_tx_bytes"), 0);
+	human(rd, sizeof(rd), (double)cli_json_int(b->g, "blk_read_bytes"), 0);
+	human(wr, sizeof(wr), (double)cli_json_int(b->g, "blk_write_bytes"), 0);
 	human(rss, sizeof(rss), (double)b->qemu_rss_kb * 1024, 1);
 	snprintf(line, sizeof(line), "%s / %s", mem, lim);
 	char net[52], blk[52];
@@ -102,7 +96,7 @@ static void row(const char *name, const struct sample *a, const struct sample *b
 	snprintf(blk, sizeof(blk), "%s / %s", rd, wr);
 	printf("%-20s %7.2f%% %-22s %6.2f%% %-20s %-20s %-5lld %9.2f%% %s\n", name, cpu, line,
 	       total > 0 ? (double)used * 100.0 / (double)total : 0, net, blk,
-	       (long long)g_int(b->g, "pids"), hcpu, rss);
+	       (long long)cli_json_int(b->g, "pids"), hcpu, rss);
 }
 
 int cmd_stats(struct gw_cli *cli, int argc, char **argv)

@@ -7,12 +7,6 @@
 #include "shimctl.h"
 #include "godwit/util.h"
 
-static int64_t geti(json_object *o, const char *k)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 static const char *gets_(json_object *o, const char *k)
 {
 	json_object *v;
@@ -44,13 +38,13 @@ int cmd_top(struct gw_cli *cli, int argc, char **argv)
 	for (size_t i = 0; json_object_object_get_ex(ans, "ps", &ps) &&
 			   i < json_object_array_length(ps); i++) {
 		json_object *p = json_object_array_get_idx(ps, i);
-		int64_t ms = geti(p, "cpu_ms");
+		int64_t ms = cli_json_int(p, "cpu_ms");
 		char t[32], rss[24];
 		snprintf(t, sizeof(t), "%lld:%02lld.%02lld", (long long)(ms / 60000),
 			 (long long)(ms / 1000 % 60), (long long)(ms / 10 % 100));
-		snprintf(rss, sizeof(rss), "%lldk", (long long)geti(p, "rss_kb"));
-		printf("%-6lld %-6lld %-6lld %-4s %-9s %-10s %s\n", (long long)geti(p, "uid"),
-		       (long long)geti(p, "pid"), (long long)geti(p, "ppid"), gets_(p, "state"), rss,
+		snprintf(rss, sizeof(rss), "%lldk", (long long)cli_json_int(p, "rss_kb"));
+		printf("%-6lld %-6lld %-6lld %-4s %-9s %-10s %s\n", (long long)cli_json_int(p, "uid"),
+		       (long long)cli_json_int(p, "pid"), (long long)cli_json_int(p, "ppid"), gets_(p, "state"), rss,
 		       t, gets_(p, "cmd"));
 	}
 	json_object_put(ans);

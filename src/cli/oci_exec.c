@@ -119,6 +119,15 @@ static int session(struct oci_rt *rt, const char *id, json_object *req, int tty,
 	return r < 0 ? -1 : status;
 }
 
+/* the console's slave as our stdio and our controlling terminal (if we lead our session:
+ * its size changes then come as SIGWINCH) */
+static void take_console(int slave)
+{
+	ioctl(slave, TIOCSCTTY, 0);
+	for (int i = 0; i < 3; i++)
+		dup2(slave, i);
+}
+
 static int write_pid(const char *path, pid_t pid, struct gw_err *err)
 {
 	char buf[16];
@@ -139,11 +148,8 @@ static int detached(struct oci_rt *rt, const char *id, const struct exec_opts *o
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
-		if (o->slave >= 0) { /* the console is ours: its size changes come as SIGWINCH */
-			ioctl(o->slave, TIOCSCTTY, 0);
-			for (int i = 0; i < 3; i++)
-				dup2(o->slave, i);
-		}
+		if (o->slave >= 0)
+			take_console(o->slave);
 		int status = session(rt, id, req, o->tty, p[1], &err);
 		if (status < 0)
 			fprintf(stderr, "godwit-runtime: exec: %s\n", err.msg);
@@ -234,9 +240,7 @@ int oci_exec(struct oci_rt *rt, int argc, char **argv)
 		rc = oci_fail(rt, &err);
 	if (rc < 0 && o.slave >= 0) {
 		setsid(); /* fails if we lead a process group: then no SIGWINCH, the size stays */
-		ioctl(o.slave, TIOCSCTTY, 0);
-		for (int i = 0; i < 3; i++)
-			dup2(o.slave, i);
+		take_console(o.slave);
 	}
 	if (rc < 0) {
 		int status = session(rt, id, req, o.tty, -1, &err);

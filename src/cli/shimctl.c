@@ -274,6 +274,12 @@ int cli_guest_query(const struct gw_cli *cli, const char *name, const char *what
 	return r == -EPIPE ? gw_err_set(err, EPIPE, "container %s stopped", name) : r;
 }
 
+int64_t cli_json_int(json_object *o, const char *k)
+{
+	json_object *v;
+	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
 int cli_wait_closed(int fd, int timeout_ms)
 {
 	char buf[4096];

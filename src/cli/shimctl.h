@@ -71,6 +71,9 @@ int cli_attach_session(struct gw_cli *cli, const char *cmd, const char *name,
 int cli_guest_query(const struct gw_cli *cli, const char *name, const char *what,
 		    json_object **out, struct gw_err *err);
 
+/* o's integer member k, 0 when it has none (guest-query answers) */
+int64_t cli_json_int(json_object *o, const char *k);
+
 /* Wait until the peer closes fd (the shim exited). -ETIMEDOUT after timeout_ms. */
 int cli_wait_closed(int fd, int timeout_ms);
 

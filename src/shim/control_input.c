@@ -14,12 +14,6 @@ static void reply_busy(struct shim_client *cl, const char *why)
 	ctl_reply(cl, ctl_make_error("Busy", why));
 }
 
-/* the chan this connection's input goes to: its exec session, else the main process */
-static int input_chan(const struct shim_client *cl)
-{
-	return cl->exec_chan ? cl->exec_chan : 0;
-}
-
 static int keep_early(struct container *ct, const uint8_t *b, size_t n)
 {
 	if (!n) {
@@ -130,7 +124,7 @@ void ctl_do_resize(struct container *ct, struct shim_client *cl, json_object *ar
 			return ctl_reply(cl, ctl_make_return(NULL));
 	}
 	struct gw_err err = { 0 };
-	int r = alink_send_winsize(ct, input_chan(cl), rows, cols, &err);
+	int r = alink_send_winsize(ct, cl->exec_chan, rows, cols, &err);
 	if (r == -EAGAIN)
 		return reply_busy(cl, err.msg);
 	return r < 0 ? ctl_reply_error(cl, err.msg) : ctl_reply(cl, ctl_make_return(NULL));

@@ -395,10 +395,10 @@ static int event_loop(struct container *ct)
 			pfd[n++] = (struct pollfd){ .fd = alink_fd(ct),
 						    .events = POLLIN | (alink_wants_write(ct) ? POLLOUT : 0) };
 		}
-		int idx_in = -1;
-		if (shim_stdio_in_fd(ct) >= 0) {
+		int idx_in = -1, in_fd = shim_stdio_in_fd(ct);
+		if (in_fd >= 0) {
 			idx_in = n;
-			pfd[n++] = (struct pollfd){ .fd = shim_stdio_in_fd(ct), .events = POLLIN };
+			pfd[n++] = (struct pollfd){ .fd = in_fd, .events = POLLIN };
 		}
 		shim_stdio_size_check(ct);
 		if (ct->qmp && !ct->job) {

@@ -12,8 +12,9 @@ PTY="python3 tests/lib/pty_drive.py"
 P='/ # '
 
 h1 run -dit --name tt -m 256 busybox sh >/dev/null
+# the beat is written whole (a rename), so a read never finds it truncated for the next one
 out=$($PTY size=30x100 send='\r' expect="$P" \
-	send='X=42; (while :; do date +%s > /tmp/beat; sleep 0.2; done) & echo job$X\r' \
+	send='X=42; (while :; do date +%s > /tmp/b.new; mv /tmp/b.new /tmp/beat; sleep 0.2; done) & echo job$X\r' \
 	expect="job42" send='\x10\x11' exit -- ip netns exec "$NS1" "$GODWIT" --root "$R1" attach tt)
 assert_match "source: the shell took its variable and a background job, detached" \
 	"status: 0" "$out"
