@@ -45,8 +45,8 @@ out=$(printf 'one\ntwo\n' | pm exec -i pd1 sh -c 'cat; echo end' 2>&1); rc=$?
 assert_eq "podman exec -i: our stdin reaches the process, EOF too" "0 one
 two
 end" "$rc $out"
-out=$(python3 tests/lib/pty_drive.py size=22x77 expect='/ # ' send='tty; stty size\r' \
-	expect='/ # ' size=24x70 pause=1.5 send='stty size; exit 6\r' exit -- "${P[@]}" exec -it pd1 sh)
+out=$(python3 tests/lib/pty_drive.py size=22x77 expect='/ # ' send='until [ "$(stty size)" != "0 0" ]; do sleep 0.1; done; tty; stty size; echo mark-$((6*7))\r' \
+	expect='mark-42' size=24x70 pause=1.5 send='stty size; exit 6\r' exit -- "${P[@]}" exec -it pd1 sh)
 echo "$out" | sed 's/^/# /'
 assert_match "podman exec -it: a terminal in the guest, of our size" \
 	'/dev/pts/[0-9]+\\r\\n22 77' "$out"
@@ -105,7 +105,7 @@ refused "a host directory" "a host directory cannot be shared with the container
 
 # -it: conmon gets the terminal's master over --console-socket; the guest has the tty
 out=$(python3 tests/lib/pty_drive.py size=27x91 expect='/ # ' \
-	send='tty; stty size; grep -c QEMU /proc/cpuinfo\r' expect='/ # ' size=35x99 pause=1.5 \
+	send='until [ "$(stty size)" != "0 0" ]; do sleep 0.1; done; tty; stty size; grep -c QEMU /proc/cpuinfo; echo mark-$((6*7))\r' expect='mark-42' size=35x99 pause=1.5 \
 	send='stty size; sleep 30; echo after\r' pause=2 send='\x03' expect='/ # ' \
 	send='echo rc=$?; exit 4\r' exit -- "${P[@]}" run -it --rm --network none busybox sh)
 echo "$out" | sed 's/^/# /'

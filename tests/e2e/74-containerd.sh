@@ -67,8 +67,8 @@ assert_match "task delete: the process's status (its TERM trap's 5)" "exit code 
 	"$out $(grep 'task t2 exit' "$W/containerd.log")"
 "${C[@]}" container delete t2
 
-out=$(python3 tests/lib/pty_drive.py size=28x95 expect='/ # ' send='tty; stty size\r' \
-	expect='/ # ' size=30x99 pause=1.5 send='stty size; exit 6\r' exit -- \
+out=$(python3 tests/lib/pty_drive.py size=28x95 expect='/ # ' send='until [ "$(stty size)" != "0 0" ]; do sleep 0.1; done; tty; stty size; echo mark-$((6*7))\r' \
+	expect='mark-42' size=30x99 pause=1.5 send='stty size; exit 6\r' exit -- \
 	"${C[@]}" run -t --rm --runc-binary "$RT" "$IMG" t3 sh)
 echo "$out" | sed 's/^/# /'
 assert_match "ctr run -t: a terminal in the guest, of our size" '/dev/pts/0(\\r)+\\n28 95' "$out"
