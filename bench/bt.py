@@ -376,7 +376,8 @@ def cpuwatch(out, matches):
             for tid in tids:
                 try:
                     with open("/proc/%s/task/%s/schedstat" % (pid, tid)) as f:
-                        ns = int(f.read().split()[0])
+                        ss = f.read().split()
+                        ns, wait = int(ss[0]), int(ss[1])
                 except (OSError, ValueError, IndexError):
                     continue
                 th = threads.get(tid)
@@ -394,7 +395,7 @@ def cpuwatch(out, matches):
                         kind = "godwit" if isg else "other"
                     th = threads[tid] = {"pid": pid, "side": side, "kind": kind, "comm": comm,
                                          "born": _born(pid, tid, btime), "s": []}
-                th["s"].append([now, ns])
+                th["s"].append([now, ns, wait])
         if not os.path.exists(out + ".ready"):
             open(out + ".ready", "w").close()  # the first pass is done: the harness may go on
         time.sleep(0.01)
@@ -408,8 +409,8 @@ def cpusum(out, t0, t1):
         threads = json.load(f)
     kinds, sides, detail = {}, {}, {}
     for th in threads.values():
-        before = [ns for t, ns in th["s"] if t <= t0]
-        upto = [ns for t, ns in th["s"] if t <= t1]
+        before = [ns for t, ns, *_ in th["s"] if t <= t0]
+        upto = [ns for t, ns, *_ in th["s"] if t <= t1]
         if not upto:
             continue
         # born before T0 but first seen after it: from its first sample (an undercount)

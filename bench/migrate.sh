@@ -101,6 +101,13 @@ godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
 	kbad=$(grep -E -c "$KBAD" "$RB/containers/$n/console.log" 2>/dev/null || true)
 	[ -f "$RB/containers/$n/console.log" ] || kbad=-1
 	cp "$RB/containers/$n/console.log" "$OUT/console-$n${flag// /}.log" 2>/dev/null || true
+	cp "$WD/$n.log" "$OUT/hb-$n${flag// /}.log" 2>/dev/null || true
+	cp "$RA/containers/$n/shim.log" "$OUT/shim-src-$n${flag// /}.log" 2>/dev/null || true
+	cp "$RA/containers/$n/console.log" "$OUT/console-src-$n${flag// /}.log" 2>/dev/null || true
+	cp "$RA/containers/$n/qemu.log" "$OUT/qemu-src-$n${flag// /}.log" 2>/dev/null || true
+	cp "$RB/containers/$n/qemu.log" "$OUT/qemu-dst-$n${flag// /}.log" 2>/dev/null || true
+	cp "$WD/$n.cpu" "$OUT/cpu-$n${flag// /}.json" 2>/dev/null || true
+	cp "$RB/containers/$n/shim.log" "$OUT/shim-dst-$n${flag// /}.log" 2>/dev/null || true
 	"$G" --root "$RB" rm -f "$n" >/dev/null 2>&1 || true
 	"$G" --root "$RA" rm -f "$n" >/dev/null 2>&1 || true
 	python3 - "$res" "$gaps" "$corrupt" "$t0" "$t1" "$(tr '\n' ' ' <"$WD/err")" "$kbad" "$cpu" <<'PY'

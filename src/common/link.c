@@ -81,10 +81,18 @@ static int out_append(struct gw_link *l, const void *data, size_t len)
 }
 
 /* Copy an encoded frame to the output with the current ack patched in. */
+static void acked_all(struct gw_link *l)
+{
+	l->ack_sent = l->last_recv;
+	l->ack_urgent = false;
+	l->owed_frames = 0;
+	l->owed_bytes = 0;
+}
+
 static int out_frame(struct gw_link *l, uint8_t *data, size_t len)
 {
 	put32(data + 12, l->last_recv);
-	l->ack_sent = l->last_recv;
+	acked_all(l);
 	return out_append(l, data, len);
 }
 
@@ -149,16 +157,38 @@ int gw_link_send_json(struct gw_link *l, uint16_t type, uint16_t chan, struct js
 	return gw_link_send(l, type, chan, s, len, err);
 }
 
+void gw_link_set_lazy_ack(struct gw_link *l, bool on)
+{
+	l->ack_lazy = on;
+}
+
+bool gw_link_ack_owed(const struct gw_link *l)
+{
+	return l->ack_sent != l->last_recv;
+}
+
+void gw_link_ack_now(struct gw_link *l)
+{
+	l->ack_urgent = true;
+}
+
+static bool ack_due(const struct gw_link *l)
+{
+	return l->ack_sent != l->last_recv &&
+	       (!l->ack_lazy || l->ack_urgent || l->owed_frames >= GW_LINK_LAZY_ACK_FRAMES ||
+		l->owed_bytes >= GW_LINK_LAZY_ACK_BYTES);
+}
+
 bool gw_link_want_write(const struct gw_link *l)
 {
-	return l->out_off < l->out_len || l->ack_sent != l->last_recv;
+	return l->out_off < l->out_len || ack_due(l);
 }
 
 int gw_link_flush(struct gw_link *l, int fd, struct gw_err *err)
 {
 	ssize_t n;
 
-	if (l->out_off == l->out_len && l->ack_sent != l->last_recv) {
+	if (l->out_off == l->out_len && ack_due(l)) {
 		int ret = gw_link_send(l, GW_FRAME_ACK, 0, NULL, 0, err);
 
 		if (ret < 0)
@@ -254,6 +284,12 @@ int gw_link_feed(struct gw_link *l, const void *buf, size_t len, struct gw_err *
 				continue;
 			}
 			l->last_recv = f.hdr.seq;
+			if (f.hdr.type == GW_FRAME_STDOUT || f.hdr.type == GW_FRAME_STDERR) {
+				l->owed_frames++;
+				l->owed_bytes += f.hdr.len;
+			} else {
+				l->ack_urgent = true;
+			}
 		} else if (f.hdr.type == GW_FRAME_HELLO || f.hdr.type == GW_FRAME_RESYNC) {
 			sync_in_order(l, &f);
 		}

@@ -20,7 +20,13 @@ struct alink {
 	struct alink_hold *hold; /* a migrated guest's output held until the link state arrives */
 	int64_t rx_ns;	/* arrival time of the held bytes being replayed (0: now) */
 	enum alink_mode mode;
+	int trace_next;	/* GODWIT_MIG_TRACE: say when the first read after a restore came */
+	int64_t ack_due_ns; /* monotonic: acknowledge the output owed by then (0: none owed) */
 };
+
+/* The agent's output is acknowledged lazily (gw_link_set_lazy_ack), at the latest this long
+ * after it came: the agent's queue of unacknowledged frames stays short */
+#define ALINK_ACK_DELAY_NS (10 * 1000000LL)
 
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
 
@@ -36,6 +42,7 @@ int alink_open(struct container *ct, struct gw_err *err)
 			return gw_err_set(err, ENOMEM, "out of memory");
 		ct->agent->fd = -1;
 		gw_link_init(&ct->agent->link);
+		gw_link_set_lazy_ack(&ct->agent->link, true);
 	}
 	int64_t deadline = gw_now_mono_ns() + 10000000000LL;
 	for (;;) {
@@ -308,6 +315,10 @@ int alink_on_readable(struct container *ct)
 			break;
 		if (n == 0)
 			return -EPIPE;
+		if (n > 0 && a->trace_next) {
+			a->trace_next = 0;
+			mig_trace("destination: the agent's first bytes after COMMIT");
+		}
 		if (n < 0) {
 			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
 			gw_link_reset_io(&a->link);
@@ -321,8 +332,34 @@ int alink_on_readable(struct container *ct)
 		if (!ct->agent)
 			return 0;
 	}
+	if (!a->ack_due_ns && gw_link_ack_owed(&a->link))
+		a->ack_due_ns = gw_now_mono_ns() + ALINK_ACK_DELAY_NS;
 	alink_on_writable(ct);
 	return 0;
+}
+
+void alink_timeout(struct container *ct, int *timeout_ms)
+{
+	if (!ct->agent || !ct->agent->ack_due_ns)
+		return;
+	int64_t left = ct->agent->ack_due_ns - gw_now_mono_ns();
+	int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+	if (*timeout_ms < 0 || ms < *timeout_ms)
+		*timeout_ms = ms;
+}
+
+void alink_tick(struct container *ct)
+{
+	struct alink *a = ct->agent;
+	if (!a || !a->ack_due_ns)
+		return;
+	if (!gw_link_ack_owed(&a->link)) {
+		a->ack_due_ns = 0; /* an ack went out on a frame of ours */
+	} else if (gw_now_mono_ns() >= a->ack_due_ns) {
+		a->ack_due_ns = 0;
+		gw_link_ack_now(&a->link);
+		alink_on_writable(ct);
+	}
 }
 
 int alink_start(struct container *ct)
@@ -463,6 +500,8 @@ int alink_restore(struct container *ct, const void *buf, size_t len, struct alin
 		alink_held_free(held);
 		return r;
 	}
+	gw_link_set_lazy_ack(&ct->agent->link, true);
+	ct->agent->ack_due_ns = 0;
 	if (held) {
 		char t[64], msg[160];
 		gw_fmt_rfc3339(held->rx_ns, t);
@@ -485,6 +524,7 @@ int alink_restore(struct container *ct, const void *buf, size_t len, struct alin
 	/* "I have everything up to N from you": the agent answers HELLO and resends the rest */
 	if ((r = gw_link_send_sync(&ct->agent->link, GW_FRAME_RESYNC, err)) < 0)
 		return r;
+	ct->agent->trace_next = 1;
 	alink_on_writable(ct);
 	return 0;
 }

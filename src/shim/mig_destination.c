@@ -174,8 +174,10 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 		r = alink_restore(ct, buf, (size_t)len, rel, err);
 	/* an early-resumed guest runs already, unless the source had stopped it (offline):
 	 * QEMU then keeps it paused, and the commit is what resumes it */
-	if (r == 0 && (!early || !guest_running(ct)))
+	if (r == 0 && (!early || !guest_running(ct))) {
 		r = hv_vm_cont(ct->qmp, 5000, err);
+		mig_trace("destination: guest resumed");
+	}
 	/* the source's guest is stopped for good: ours may be heard on the network now */
 	if (r == 0)
 		r = shim_net_unseal(ct, err);
@@ -424,6 +426,7 @@ static void dst_running(struct dst_move *m)
 	json_object_object_add(ok, "released_ns", json_object_new_int64(m->rel.released_ns));
 	mig_send_json(m->ctl, MIG_RUNNING, ok, NULL);
 	json_object_put(ok);
+	mig_trace("destination: RUNNING sent");
 	if (m->postcopy) {
 		struct gw_err e = { 0 };
 		ct->access = SHIM_LIVE; /* the container runs here: exec and signals may come */

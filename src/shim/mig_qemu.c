@@ -55,6 +55,14 @@ int mig_wait_qemu_for(struct container *ct, int timeout_ms, enum hv_mig_status a
 
 void mig_await_qemu(struct container *ct, int ms)
 {
+	/* an event that came in with a command's reply waits in the client's queue: no new
+	 * byte will wake a wait on the socket for it (seen: the destination learnt of QEMU's
+	 * completion a whole wait late, 50 ms into the guest's pause) */
+	int queued = 0;
+	while (hv_mig_wait_event(ct->qmp, 0, NULL, NULL) == 0)
+		queued = 1;
+	if (queued)
+		return;
 	mig_await(ct, qmp_fd(ct->qmp), ms);
 	while (hv_mig_wait_event(ct->qmp, 0, NULL, NULL) == 0)
 		;

@@ -413,6 +413,7 @@ static int event_loop(struct container *ct)
 			int64_t left = ct->quit_deadline_ns - gw_now_mono_ns();
 			timeout = left <= 0 ? 0 : (int)(left / 1000000) + 1;
 		}
+		alink_timeout(ct, &timeout);
 		idx_job = n;
 		n += job_pollfds(ct->job, pfd + n, &timeout);
 		int pr = poll(pfd, (nfds_t)n, timeout);
@@ -424,6 +425,7 @@ static int event_loop(struct container *ct)
 		}
 		ctl_exec_timeouts(ct);
 		ctl_query_timeouts(ct);
+		alink_tick(ct);
 		if (pr < 0)
 			continue;
 		if (idx_sig >= 0 && pfd[idx_sig].revents) {

@@ -253,6 +253,9 @@ int alink_on_readable(struct container *ct);
 /* Flush queued frames; called when the fd is writable. */
 int alink_on_writable(struct container *ct);
 int alink_wants_write(struct container *ct);
+/* Lazy acks of the agent's output: lower *timeout_ms to when one is due; send it when due. */
+void alink_timeout(struct container *ct, int *timeout_ms);
+void alink_tick(struct container *ct);
 int alink_send_exec(struct container *ct, int chan, json_object *spec, struct gw_err *err);
 int alink_send_signal(struct container *ct, int chan, int sig, struct gw_err *err);
 int alink_send_stdin(struct container *ct, int chan, const void *data, size_t len,

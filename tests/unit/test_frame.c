@@ -422,6 +422,87 @@ static void test_load_rejects(void **state)
 	gw_link_free(&b);
 }
 
+/* A lazy acknowledger (the shim) acks output once GW_LINK_LAZY_ACK_FRAMES are owed or when
+ * told to, anything else at once; the sender's queue empties when the ack comes. */
+static void drain(struct gw_link *l)
+{
+	struct gw_frame f;
+
+	while (gw_link_next(l, &f) > 0)
+		gw_frame_free(&f);
+}
+
+static void test_lazy_ack(void **state)
+{
+	struct gw_link agent, shim;
+	struct gw_err err = { 0 };
+
+	(void)state;
+	gw_link_init(&agent);
+	gw_link_init(&shim);
+	gw_link_set_lazy_ack(&shim, true);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "line\n", 5, &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_true(gw_link_ack_owed(&shim));
+	assert_false(gw_link_want_write(&shim)); /* owed, not due */
+	gw_link_ack_now(&shim);
+	assert_true(gw_link_want_write(&shim));
+	pump(&shim, &agent);
+	assert_int_equal(agent.n_unacked, 0);
+	assert_false(gw_link_ack_owed(&shim));
+	assert_false(gw_link_want_write(&shim));
+
+	/* past the frame count: due without being told */
+	for (int i = 0; i < GW_LINK_LAZY_ACK_FRAMES; i++)
+		assert_int_equal(gw_link_send(&agent, GW_FRAME_STDERR, 0, "e", 1, &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_true(gw_link_want_write(&shim));
+	pump(&shim, &agent);
+	assert_int_equal(agent.n_unacked, 0);
+
+	/* past the byte count */
+	static char half[GW_LINK_LAZY_ACK_BYTES / 2]; /* a pipe holds one at a time */
+	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, half, sizeof(half), &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_false(gw_link_want_write(&shim));
+	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, half, sizeof(half), &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_true(gw_link_want_write(&shim));
+	pump(&shim, &agent);
+	assert_int_equal(agent.n_unacked, 0);
+
+	/* a frame that is not output (an exit status) is acked at once, with the output before it */
+	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "last", 4, &err), 0);
+	assert_int_equal(gw_link_send(&agent, GW_FRAME_EXIT, 0, "{\"status\":0}", 12, &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_true(gw_link_want_write(&shim));
+	pump(&shim, &agent);
+	assert_int_equal(agent.n_unacked, 0);
+
+	/* an ack riding on a frame of ours clears what is owed */
+	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "x", 1, &err), 0);
+	pump(&agent, &shim);
+	drain(&shim);
+	assert_int_equal(gw_link_send(&shim, GW_FRAME_PING, 0, "{}", 2, &err), 0);
+	assert_false(gw_link_ack_owed(&shim));
+	pump(&shim, &agent);
+	assert_int_equal(agent.n_unacked, 0);
+
+	/* the agent acks eagerly: not lazy unless told */
+	assert_int_equal(gw_link_send(&shim, GW_FRAME_STDIN, 0, "in", 2, &err), 0);
+	pump(&shim, &agent);
+	drain(&agent);
+	assert_true(gw_link_want_write(&agent));
+	gw_link_free(&agent);
+	gw_link_free(&shim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_resync_diverged),
 		cmocka_unit_test(test_hello_then_frame_one_read),
 		cmocka_unit_test(test_load_rejects),
+		cmocka_unit_test(test_lazy_ack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
