@@ -6,6 +6,9 @@
 #            only when it will not converge)
 #   qemu     bare QEMU with its defaults (128 MiB/s, 300 ms), driven by its events (bt.py)
 #   tuned    the same with max-bandwidth raised to BENCH_TUNED_BW (default 10 GiB/s)
+# and, to compare with an earlier build in the same run (BENCH_KINDS="gwbase godwit"):
+#   gwbase   as godwit, with the godwit binary BENCH_BASE (its shim and kit beside it; the
+#            table names it by BENCH_BASE_REV)
 # and, to see what TLS costs (BENCH_KINDS="godwit gwtls"):
 #   gwtls    `godwit migrate --json --tls-dir` into an `incoming --tls-dir` (docs/security.md;
 #            certificates made for the run by tests/lib/tlscerts.sh)
@@ -224,6 +227,7 @@ run_cmd() { # KIND WORKLOAD N
 	case $1 in
 	godwit) echo "godwit_run $2 $3" ;;
 	gwtls) echo "GW_TLS=1 godwit_run $2 $3" ;;
+	gwbase) echo "G=$BENCH_BASE godwit_run $2 $3" ;;
 	gwpc) echo "godwit_run $2 $3 --postcopy" ;;
 	gwnpc) echo "godwit_run $2 $3 --no-postcopy" ;;
 	gwmfd) echo "godwit_run $2 $3 '--channels 2'" ;;
@@ -260,7 +264,7 @@ for w in "${WORKLOADS[@]}"; do
 	for k in "${KINDS[@]}"; do
 		f=$OUT/mig-$w-$k.jsonl
 		python3 - "$f" "$w" "$k" "$TUNED_BW" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 rs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 ok = [r for r in rs if r.get("completed")]
 def med(key, pool):
@@ -270,7 +274,8 @@ def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
 who = {"godwit": "godwit (default policy)",
-       "gwtls": "godwit (default policy), inside TLS (--tls-dir)", "qemu": "QEMU defaults (events, dst without -S)",
+       "gwtls": "godwit (default policy), inside TLS (--tls-dir)",
+       "gwbase": "godwit (default policy) before, at " + os.environ.get("BENCH_BASE_REV", "BENCH_BASE"), "qemu": "QEMU defaults (events, dst without -S)",
        "tuned": "QEMU, max-bandwidth " + bw,
        "gwpc": "godwit --postcopy", "gwnpc": "godwit --no-postcopy (pre-copy only)",
        "gwmfd": "godwit --channels 2 (multifd, pre-copy only)",
