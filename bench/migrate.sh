@@ -41,6 +41,9 @@
 # bt.py cpusum takes what they ran between the start and the end of the move (godwit: the
 # whole `migrate` command; the anchor: from `migrate` to `completed`), split into the vCPUs,
 # QEMU's migration threads, QEMU's other threads and godwit's own processes.
+# Each godwit run leaves its heartbeat log (hb-*), both shims' logs (shim-src-*, shim-dst-*:
+# with GODWIT_MIG_TRACE set, the move step by step), both QEMUs' logs (qemu-*), the source's
+# console and the CPU samples (cpu-*.json: run time and run-queue wait per thread) in $OUT.
 # Usage: bench/migrate.sh [WORKLOAD...] (idle dirty200 flatout).
 source "$(dirname "$0")/lib.sh"
 MEM=1024
