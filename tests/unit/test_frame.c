@@ -424,11 +424,12 @@ static void test_load_rejects(void **state)
 
 /* A lazy acknowledger (the shim) acks output once GW_LINK_LAZY_ACK_FRAMES are owed or when
  * told to, anything else at once; the sender's queue empties when the ack comes. */
-static void drain(struct gw_link *l)
+static void deliver(struct gw_link *from, struct gw_link *to)
 {
 	struct gw_frame f;
 
-	while (gw_link_next(l, &f) > 0)
+	pump(from, to);
+	while (gw_link_next(to, &f) > 0)
 		gw_frame_free(&f);
 }
 
@@ -443,8 +444,7 @@ static void test_lazy_ack(void **state)
 	gw_link_set_lazy_ack(&shim, true);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "line\n", 5, &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_true(gw_link_ack_owed(&shim));
 	assert_false(gw_link_want_write(&shim)); /* owed, not due */
 	gw_link_ack_now(&shim);
@@ -457,8 +457,7 @@ static void test_lazy_ack(void **state)
 	/* past the frame count: due without being told */
 	for (int i = 0; i < GW_LINK_LAZY_ACK_FRAMES; i++)
 		assert_int_equal(gw_link_send(&agent, GW_FRAME_STDERR, 0, "e", 1, &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_true(gw_link_want_write(&shim));
 	pump(&shim, &agent);
 	assert_int_equal(agent.n_unacked, 0);
@@ -466,12 +465,10 @@ static void test_lazy_ack(void **state)
 	/* past the byte count */
 	static char half[GW_LINK_LAZY_ACK_BYTES / 2]; /* a pipe holds one at a time */
 	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, half, sizeof(half), &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_false(gw_link_want_write(&shim));
 	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, half, sizeof(half), &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_true(gw_link_want_write(&shim));
 	pump(&shim, &agent);
 	assert_int_equal(agent.n_unacked, 0);
@@ -479,16 +476,14 @@ static void test_lazy_ack(void **state)
 	/* a frame that is not output (an exit status) is acked at once, with the output before it */
 	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "last", 4, &err), 0);
 	assert_int_equal(gw_link_send(&agent, GW_FRAME_EXIT, 0, "{\"status\":0}", 12, &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_true(gw_link_want_write(&shim));
 	pump(&shim, &agent);
 	assert_int_equal(agent.n_unacked, 0);
 
 	/* an ack riding on a frame of ours clears what is owed */
 	assert_int_equal(gw_link_send(&agent, GW_FRAME_STDOUT, 0, "x", 1, &err), 0);
-	pump(&agent, &shim);
-	drain(&shim);
+	deliver(&agent, &shim);
 	assert_int_equal(gw_link_send(&shim, GW_FRAME_PING, 0, "{}", 2, &err), 0);
 	assert_false(gw_link_ack_owed(&shim));
 	pump(&shim, &agent);
@@ -496,8 +491,7 @@ static void test_lazy_ack(void **state)
 
 	/* the agent acks eagerly: not lazy unless told */
 	assert_int_equal(gw_link_send(&shim, GW_FRAME_STDIN, 0, "in", 2, &err), 0);
-	pump(&shim, &agent);
-	drain(&agent);
+	deliver(&shim, &agent);
 	assert_true(gw_link_want_write(&agent));
 	gw_link_free(&agent);
 	gw_link_free(&shim);
