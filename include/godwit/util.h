@@ -78,6 +78,8 @@ int gw_copy_file(const char *src, const char *dst, struct gw_err *err);
 /* Monotonic and wall-clock time in nanoseconds. */
 int64_t gw_now_mono_ns(void);
 int64_t gw_now_real_ns(void);
+/* Lower a poll timeout (-1: none) to what is left until a monotonic deadline, rounded up. */
+void gw_timeout_lower(int *timeout_ms, int64_t deadline_ns);
 
 /* Format a wall-clock time in ns as RFC 3339 UTC with nanoseconds
  * ("2026-11-25T18:56:04.123456789Z"); buf needs 36 bytes. */

@@ -76,13 +76,16 @@ static void row(const char *name, const struct sample *a, const struct sample *b
 		printf("%-20s %s\n", name, "--  (not running)");
 		return;
 	}
-	double all = (double)(cli_json_int(b->g, "cpu_all_ticks") - cli_json_int(a->g, "cpu_all_ticks"));
-	double busy = (double)(cli_json_int(b->g, "cpu_busy_ticks") - cli_json_int(a->g, "cpu_busy_ticks"));
+	double all = (double)(cli_json_int(b->g, "cpu_all_ticks") -
+			      cli_json_int(a->g, "cpu_all_ticks"));
+	double busy = (double)(cli_json_int(b->g, "cpu_busy_ticks") -
+			       cli_json_int(a->g, "cpu_busy_ticks"));
 	double cpu = all > 0 ? busy / all * 100.0 * (double)cli_json_int(b->g, "ncpu") : 0;
 	double dt = (double)(b->at_ns - a->at_ns) / 1e9;
 	long hz = sysconf(_SC_CLK_TCK);
 	double hcpu = dt > 0 ? (double)(b->qemu_ticks - a->qemu_ticks) / (double)hz / dt * 100 : 0;
-	int64_t total = cli_json_int(b->g, "mem_total_kb"), used = total - cli_json_int(b->g, "mem_available_kb");
+	int64_t total = cli_json_int(b->g, "mem_total_kb");
+	int64_t used = total - cli_json_int(b->g, "mem_available_kb");
 	human(mem, sizeof(mem), (double)used * 1024, 1);
 	human(lim, sizeof(lim), (double)total * 1024, 1);
 	human(rx, sizeof(rx), (double)cli_json_int(b->g, "net_rx_bytes"), 0);

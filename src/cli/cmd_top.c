@@ -44,8 +44,8 @@ int cmd_top(struct gw_cli *cli, int argc, char **argv)
 			 (long long)(ms / 1000 % 60), (long long)(ms / 10 % 100));
 		snprintf(rss, sizeof(rss), "%lldk", (long long)cli_json_int(p, "rss_kb"));
 		printf("%-6lld %-6lld %-6lld %-4s %-9s %-10s %s\n", (long long)cli_json_int(p, "uid"),
-		       (long long)cli_json_int(p, "pid"), (long long)cli_json_int(p, "ppid"), gets_(p, "state"), rss,
-		       t, gets_(p, "cmd"));
+		       (long long)cli_json_int(p, "pid"), (long long)cli_json_int(p, "ppid"),
+		       gets_(p, "state"), rss, t, gets_(p, "cmd"));
 	}
 	json_object_put(ans);
 	return 0;

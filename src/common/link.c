@@ -80,7 +80,7 @@ static int out_append(struct gw_link *l, const void *data, size_t len)
 	return 0;
 }
 
-/* Copy an encoded frame to the output with the current ack patched in. */
+/* Everything received is acknowledged (by the frame going out now). */
 static void acked_all(struct gw_link *l)
 {
 	l->ack_sent = l->last_recv;
@@ -89,6 +89,7 @@ static void acked_all(struct gw_link *l)
 	l->owed_bytes = 0;
 }
 
+/* Copy an encoded frame to the output with the current ack patched in. */
 static int out_frame(struct gw_link *l, uint8_t *data, size_t len)
 {
 	put32(data + 12, l->last_recv);
@@ -174,7 +175,7 @@ void gw_link_ack_now(struct gw_link *l)
 
 static bool ack_due(const struct gw_link *l)
 {
-	return l->ack_sent != l->last_recv &&
+	return gw_link_ack_owed(l) &&
 	       (!l->ack_lazy || l->ack_urgent || l->owed_frames >= GW_LINK_LAZY_ACK_FRAMES ||
 		l->owed_bytes >= GW_LINK_LAZY_ACK_BYTES);
 }

@@ -271,6 +271,14 @@ int64_t gw_now_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void gw_timeout_lower(int *timeout_ms, int64_t deadline_ns)
+{
+	int64_t left = deadline_ns - gw_now_mono_ns();
+	int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+	if (*timeout_ms < 0 || ms < *timeout_ms)
+		*timeout_ms = ms;
+}
+
 int64_t gw_now_real_ns(void)
 {
 	struct timespec ts;

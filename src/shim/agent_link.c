@@ -317,7 +317,7 @@ int alink_on_readable(struct container *ct)
 			return -EPIPE;
 		if (n > 0 && a->trace_next) {
 			a->trace_next = 0;
-			mig_trace("destination: the agent's first bytes after COMMIT");
+			mig_trace("the agent's first bytes after its link was restored");
 		}
 		if (n < 0) {
 			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
@@ -340,12 +340,8 @@ int alink_on_readable(struct container *ct)
 
 void alink_timeout(struct container *ct, int *timeout_ms)
 {
-	if (!ct->agent || !ct->agent->ack_due_ns)
-		return;
-	int64_t left = ct->agent->ack_due_ns - gw_now_mono_ns();
-	int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-	if (*timeout_ms < 0 || ms < *timeout_ms)
-		*timeout_ms = ms;
+	if (ct->agent && ct->agent->ack_due_ns)
+		gw_timeout_lower(timeout_ms, ct->agent->ack_due_ns);
 }
 
 void alink_tick(struct container *ct)

@@ -174,12 +174,8 @@ int job_pollfds(const struct job *j, struct pollfd *pfd, int *timeout_ms)
 		return 0;
 	pfd[0] = j->want[0];
 	pfd[1] = j->want[1];
-	if (j->deadline_ns) {
-		int64_t left = j->deadline_ns - gw_now_mono_ns();
-		int ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-		if (*timeout_ms < 0 || ms < *timeout_ms)
-			*timeout_ms = ms;
-	}
+	if (j->deadline_ns)
+		gw_timeout_lower(timeout_ms, j->deadline_ns);
 	return JOB_POLLFDS;
 }
 

@@ -409,10 +409,8 @@ static int event_loop(struct container *ct)
 		shim_ctl_pollfds(ct, pfd + n);
 		n += SHIM_CTL_POLLFDS;
 		int timeout = 1000;
-		if (ct->quit_deadline_ns) {
-			int64_t left = ct->quit_deadline_ns - gw_now_mono_ns();
-			timeout = left <= 0 ? 0 : (int)(left / 1000000) + 1;
-		}
+		if (ct->quit_deadline_ns)
+			gw_timeout_lower(&timeout, ct->quit_deadline_ns);
 		alink_timeout(ct, &timeout);
 		idx_job = n;
 		n += job_pollfds(ct->job, pfd + n, &timeout);
