@@ -43,6 +43,8 @@ struct agent {
 				 * is not read until they drain */
 	int64_t kill_at_ns;	/* SHUTDOWN: SIGKILL the main process at this time (0 = none) */
 	int64_t poweroff_at_ns;	/* give up waiting for acks at this time (0 = not exiting) */
+	int64_t out_quiet_ns;	/* the pipes are not read before this time: output sent less
+				 * than AGENT_OUT_BATCH_NS ago gathers until then (main.c) */
 };
 
 /* Print to the console: always for problems, only with godwit.debug=1 for progress. */

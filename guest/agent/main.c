@@ -24,6 +24,10 @@
 #define PIPE_CHUNK 32768
 #define ACK_WAIT_NS (5LL * 1000000000)
 #define DEFAULT_GRACE_MS 10000
+/* Output that follows output sent less than this ago waits out the rest of it and goes in one
+ * frame: a process writing a line a millisecond cost the guest a wake-up, a frame and a virtio
+ * kick per line (under TCG each switch between processes also empties QEMU's jump cache) */
+#define AGENT_OUT_BATCH_NS 5000000LL
 
 /* The agent links only err.c, frame.c and link.c of the host code, not util.c. */
 static int64_t now_ns(void)
@@ -277,6 +281,7 @@ static void relay(struct agent *a, struct agent_proc *p, int *fd, uint16_t type)
 	}
 	if (gw_link_send(&a->link, type, p->chan, buf, (size_t)n, &err) < 0)
 		agent_log("chan %u: %s", p->chan, err.msg);
+	a->out_quiet_ns = now_ns() + AGENT_OUT_BATCH_NS;
 }
 
 /* Finish processes that exited: drain their pipes, then send EXIT. */
@@ -372,6 +377,7 @@ static void run(struct agent *a)
 					  now >= a->poweroff_at_ns))
 			return;
 		int n = 0;
+		bool gather = a->out_quiet_ns > now;
 
 		/* input waiting for its processes past AGENT_INPUT_MAX: read no more (input.c) */
 		pfds[n] = (struct pollfd){ .fd = a->host_gone ? -1 : a->port_fd,
@@ -388,7 +394,7 @@ static void run(struct agent *a)
 				pfds[n] = (struct pollfd){ .fd = input_fd(p), .events = POLLOUT };
 				owner[n++] = p;
 			}
-			if (!p->used || !gw_link_can_send(&a->link, PIPE_CHUNK))
+			if (!p->used || gather || !gw_link_can_send(&a->link, PIPE_CHUNK))
 				continue;
 			if (p->out_fd >= 0) {
 				pfds[n] = (struct pollfd){ .fd = p->out_fd, .events = POLLIN };
@@ -406,7 +412,12 @@ static void run(struct agent *a)
 			timeout_ns = a->kill_at_ns - now;
 		if (a->poweroff_at_ns && (timeout_ns < 0 || a->poweroff_at_ns - now < timeout_ns))
 			timeout_ns = a->poweroff_at_ns - now;
-		if (poll(pfds, (nfds_t)n, timeout_ns < 0 ? -1 : (int)(timeout_ns / 1000000) + 1) < 0)
+		if (gather && (timeout_ns < 0 || a->out_quiet_ns - now < timeout_ns))
+			timeout_ns = a->out_quiet_ns - now;
+		struct timespec ts = { .tv_sec = timeout_ns / 1000000000,
+				       .tv_nsec = timeout_ns % 1000000000 };
+
+		if (ppoll(pfds, (nfds_t)n, timeout_ns < 0 ? NULL : &ts, NULL) < 0)
 			continue;
 		if (pfds[1].revents)
 			reap(a);
