@@ -19,7 +19,8 @@ Q_MACHINE=$(qemu-system-x86_64 --version | sed -n '1s/.*version \([0-9]*\)\.\([0
 Q_ACCEL=tcg,tb-size=256
 Q_CPU=qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16
 Q_APPEND="console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux \
-i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
+i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog \
+init_on_alloc=0"
 q_base() { # MEM_MIB: the common part of every anchor command line
 	echo qemu-system-x86_64 -name anchor,debug-threads=on -machine $Q_MACHINE -accel $Q_ACCEL -cpu $Q_CPU -m "${1}M" -smp 1 \
 		-nodefaults -no-user-config -nographic -no-reboot -kernel "$KIT/vmlinuz" \

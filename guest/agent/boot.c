@@ -23,7 +23,7 @@
 
 static const char *const modules[] = {
 	"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-	"virtio_blk", "virtio_console", "failover", "net_failover", "virtio_net",
+	"virtio_blk", "virtio_console", "failover", "net_failover", "virtio_net", "virtio_balloon",
 };
 
 static void sleep_ms(int ms)

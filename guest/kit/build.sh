@@ -12,7 +12,7 @@ AGENT=$BUILD/godwit-agent
 COMPRESS=${GW_INITRD_COMPRESS:-lz4}
 # Load order matters (no modules.dep in the package); the agent loads them in this order.
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk
-	virtio_console failover net_failover virtio_net)
+	virtio_console failover net_failover virtio_net virtio_balloon)
 
 log() { echo "guest-kit: $*" >&2; }
 die() { log "error: $*"; exit 1; }

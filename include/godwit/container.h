@@ -48,6 +48,10 @@ struct ct_config {
 				 * HV_MACHINE_LEGACY); kept across restarts and moves */
 	char *kernel;
 	char *initrd;
+	int free_page_hints;	/* the VM has a virtio-balloon that reports the guest's free pages
+				 * to a move (docs/migration-policy.md, "Free-page hints"): chosen
+				 * at creation (0 for containers made before it), kept across
+				 * restarts and moves, as the device set must be */
 	char nic_mac[18];	/* "" = no NIC */
 	char network[32];	/* the network the NIC is on (docs/network.md); "" = none */
 	char ip[16];		/* its address there, leased from the network's IPAM */

@@ -47,6 +47,8 @@ struct hv_vm_config {
 	int qmp_fd, agent_fd;
 	int console_fd;			/* > 0: ttyS0 into this connected socket, not console_path */
 	int sandbox;			/* QEMU's seccomp filter (-sandbox, docs/security.md) */
+	int free_page_hints;		/* a virtio-balloon that hints the guest's free pages to a
+					 * pre-copy move (docs/migration-policy.md) */
 };
 
 /* QEMU's confinement, entered in its child before exec (src/hv/jail.c): a mount namespace in

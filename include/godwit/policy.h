@@ -82,6 +82,14 @@ struct pol_action {
  * must always finish; post-copy is the step that does). */
 void pol_targets_default(struct pol_targets *t, uint64_t mem_bytes);
 
+/* Free-page hints (docs/migration-policy.md, "Free-page hints"): QEMU skips the guest's free
+ * pages in a pre-copy move only while post-copy is not armed. 1 if a move under t whose guest's
+ * vCPUs ran vcpu_load of the time lately (0 to 1; < 0 unknown) should take the hints and leave
+ * post-copy off: a guest that runs less than POL_HINTS_MAX_LOAD of the time cannot write its
+ * memory faster than pre-copy sends it, and the throttle stays as the last step. */
+#define POL_HINTS_MAX_LOAD 0.5
+int pol_hints_first(const struct pol_targets *t, double vcpu_load);
+
 /* Capabilities and starting parameters for t; resets st. */
 void pol_initial(const struct pol_targets *t, struct pol_setup *out, struct pol_state *st);
 

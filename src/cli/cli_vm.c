@@ -1,5 +1,6 @@
 /* What every new container VM gets from this host whatever made it (`godwit run`,
- * `godwit-runtime create`): its accelerator, its QEMU machine type and the guest kit. */
+ * `godwit-runtime create`): its accelerator, its QEMU machine type, the guest kit, and the
+ * free-page-hint device (docs/migration-policy.md). */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,5 +24,6 @@ int cli_vm_basics(const struct gw_cli *cli, const char *umachine, struct ct_conf
 		return gw_err_set(err, vr < 0 ? -vr : EINVAL, "cannot tell the version of %s (%s)",
 				  hv_qemu_binary(), vr < 0 ? strerror(-vr) : qv);
 	snprintf(cfg->accel, sizeof(cfg->accel), "%s", hv_accel_name(accel));
+	cfg->free_page_hints = 1;
 	return cli_kit_paths(cli, &cfg->kernel, &cfg->initrd, err);
 }

@@ -104,6 +104,8 @@ int ct_config_to_json(const struct ct_config *c, json_object **out)
 		add_str(o, "machine", c->machine);
 	add_str(o, "kernel", c->kernel);
 	add_str(o, "initrd", c->initrd);
+	if (c->free_page_hints)
+		json_object_object_add(o, "free_page_hints", json_object_new_boolean(1));
 	add_str(o, "nic_mac", c->nic_mac);
 	if (c->network[0]) {
 		add_str(o, "network", c->network);
@@ -245,6 +247,8 @@ int ct_config_from_json(json_object *j, struct ct_config *c, struct gw_err *err)
 		c->tty = json_object_get_boolean(v);
 	if (json_object_object_get_ex(j, "open_stdin", &v))
 		c->open_stdin = json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "free_page_hints", &v))
+		c->free_page_hints = json_object_get_boolean(v);
 	if (json_object_object_get_ex(j, "created_ns", &v))
 		c->created_ns = json_object_get_int64(v);
 	if (json_object_object_get_ex(j, "log_max_size", &v))

@@ -35,6 +35,11 @@ void pol_targets_default(struct pol_targets *t, uint64_t mem_bytes)
 	t->allow_postcopy = 1;
 }
 
+int pol_hints_first(const struct pol_targets *t, double vcpu_load)
+{
+	return t->allow_postcopy && vcpu_load >= 0 && vcpu_load < POL_HINTS_MAX_LOAD;
+}
+
 void pol_initial(const struct pol_targets *t, struct pol_setup *out, struct pol_state *st)
 {
 	memset(out, 0, sizeof(*out));

@@ -117,9 +117,9 @@ static void migrate_postcopy_now(struct container *ct, struct shim_client *cl)
 {
 	if (!ct->asks.capable)
 		return ctl_reply_error(cl, "this migration was started with --no-postcopy (or "
-				       "--offline): post-copy needs its disk mirror and QEMU "
-				       "capability from the start; cancel and migrate again "
-				       "without it");
+				       "--offline, or it skips the guest's free pages): post-copy "
+				       "needs its disk mirror and QEMU capability from the start; "
+				       "cancel and migrate again with --postcopy");
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "already", json_object_new_boolean(ct->asks.switched));
 	if (!ct->asks.switched)

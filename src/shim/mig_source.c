@@ -41,6 +41,8 @@ struct src_move {
 	struct hv_mig_stats q;	/* QEMU's last figures */
 	off_t log_sent;		/* the output log up to here went before RAM_BEGIN */
 	int mirroring, ram_sent, went_postcopy, committed;
+	int hints;		/* pre-copy with the guest's free-page hints (src_hints) */
+	char hints_why[200];	/* what src_hints saw, for the actions */
 	int64_t held_first_ns, released_ns, held_reads; /* RUNNING's word on the held output */
 };
 
@@ -170,6 +172,7 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 	struct container *ct = m->ct;
 	char port[16];
 	src_enter(m, JOB_CONNECT);
+	m->hints = src_hints(ct, &m->o, m->hints_why, sizeof(m->hints_why));
 	mig_trace("source: connecting");
 	int r = net_parse_tcp(m->o.uri, m->host, port, err);
 	if (r < 0 || (m->fd = mig_connect(ct, m->o.uri, err)) < 0)
@@ -193,6 +196,14 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 	publish_end(ct, "setup", m->o.uri, NULL, NULL);
 	m->ctl = &m->mc;
 	m->actions = json_object_new_array();
+	if (m->hints_why[0]) {
+		json_object *rec = json_object_new_object();
+		json_object_object_add(rec, "at_ms", json_object_new_int64(0));
+		json_object_object_add(rec, "action", json_object_new_string(
+						       m->hints ? "free-page-hints" : "postcopy-armed"));
+		json_object_object_add(rec, "reason", json_object_new_string(m->hints_why));
+		json_object_array_add(m->actions, rec);
+	}
 	hv_mig_stats_parse(NULL, &m->q, NULL); /* none yet */
 	src_enter(m, JOB_CONFIG);
 	return 0;

@@ -25,6 +25,11 @@ struct src_opts {
 	struct pol_targets targets;
 };
 
+/* Free-page hints (docs/migration-policy.md): a default move of a VM that has the device and a
+ * guest whose vCPUs were mostly idle lately (pol_hints_first) leaves post-copy off, so that
+ * QEMU takes the guest's hints. 1 if so, else 0; why says what was seen ("" if nothing). */
+int src_hints(struct container *ct, struct src_opts *o, char *why, size_t len);
+
 /* The migrate request's arguments (docs/api.md) into *o. */
 int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 		   struct gw_err *err);

@@ -71,6 +71,28 @@ int src_parse_opts(struct container *ct, json_object *args, struct src_opts *o,
 	return 0;
 }
 
+int src_hints(struct container *ct, struct src_opts *o, char *why, size_t len)
+{
+	why[0] = '\0';
+	if (o->postcopy != PC_POLICY || o->offline || o->channels || !ct->cfg.free_page_hints)
+		return 0;
+	double load = shim_vcpu_load(ct);
+	int hints = pol_hints_first(&o->targets, load);
+	if (load < 0)
+		snprintf(why, len, "how busy the guest's vCPUs were is not known: post-copy stays "
+			 "the last step (no free-page hints)");
+	else
+		snprintf(why, len, "the guest's vCPUs ran %.0f %% of the time lately: %s",
+			 load * 100, hints ? "pre-copy skipping its free pages, the throttle as the "
+					     "last step (no post-copy)"
+					   : "post-copy stays the last step (no free-page hints)");
+	if (hints) {
+		o->postcopy = PC_NEVER;
+		o->targets.allow_postcopy = 0;
+	}
+	return hints;
+}
+
 /* The capabilities the source sets (*caps, MIG_SRC_CAPS of them); CONFIG carries them so the
  * destination sets the same. */
 #define MIG_SRC_CAPS 6

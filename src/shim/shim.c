@@ -130,6 +130,7 @@ static void fill_hv_config(struct container *ct, struct hv_vm_config *hc)
 	hc->console_path = ct->console_path;
 	hc->nic_mac = ct->cfg.nic_mac[0] ? ct->cfg.nic_mac : NULL;
 	hc->nic_tap = ct->tap[0] ? ct->tap : NULL;
+	hc->free_page_hints = ct->cfg.free_page_hints;
 	/* for debugging the guest: e.g. GODWIT_GUEST_CMDLINE=godwit.debug=1 */
 	hc->cmdline_extra = gw_knobs()->guest_cmdline;
 }
@@ -424,6 +425,7 @@ static int event_loop(struct container *ct)
 		ctl_exec_timeouts(ct);
 		ctl_query_timeouts(ct);
 		alink_tick(ct);
+		shim_vcpu_sample(ct);
 		if (pr < 0)
 			continue;
 		if (idx_sig >= 0 && pfd[idx_sig].revents) {

@@ -69,6 +69,7 @@ struct container {
 	char *dir, *sock_path, *qmp_path, *agent_path, *console_path, *log_path, *disk_path;
 
 	pid_t qemu_pid;
+	struct { int64_t t0, t1; uint64_t run0, run1; } vcpu; /* vcpu_load.c's two last samples */
 	struct gw_network net;	/* the network of cfg.network (shim_net.c) */
 	char tap[GW_IFNAME_MAX]; /* its tap while the shim runs ("" = none) */
 	int port_fds[GW_PORTS_MAX]; /* the host ports it publishes, held (shim_net.c) */
@@ -223,6 +224,12 @@ json_object *shim_net_start_json(const struct container *ct);
  * (fills netns_tap_fd, netns_if and cfg.nic_mac); START's "net" for it (NULL: none) */
 int shim_netns_up(struct container *ct, struct gw_err *err);
 json_object *shim_netns_start_json(const struct container *ct);
+
+/* vcpu_load.c: the loop samples the vCPUs' run time (at most every 250 ms); a move asks how
+ * busy they were since a sample at least that old: the share of the time they ran, per vCPU
+ * (0 to 1), or -1 when it cannot be told (no QEMU, no sample yet, /proc unreadable) */
+void shim_vcpu_sample(struct container *ct);
+double shim_vcpu_load(struct container *ct);
 
 /* control.c */
 void ctl_handle(struct container *ct, struct shim_client *cl, json_object *req);

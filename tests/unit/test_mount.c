@@ -113,6 +113,25 @@ static json_object *config_with(json_object *vols)
 	return o;
 }
 
+/* the free-page-hint device is kept with the config; a config from before it has none */
+static void test_config_free_page_hints(void **state)
+{
+	(void)state;
+	struct ct_config c;
+	struct gw_err err = { 0 };
+	json_object *o = config_with(NULL), *back;
+	assert_int_equal(ct_config_from_json(o, &c, &err), 0);
+	assert_int_equal(c.free_page_hints, 0);
+	c.free_page_hints = 1;
+	assert_int_equal(ct_config_to_json(&c, &back), 0);
+	ct_config_free(&c);
+	assert_int_equal(ct_config_from_json(back, &c, &err), 0);
+	assert_int_equal(c.free_page_hints, 1);
+	ct_config_free(&c);
+	json_object_put(back);
+	json_object_put(o);
+}
+
 /* a config round-trips its volumes; a bad spec, a non-string or too many are refused */
 static void test_config(void **state)
 {
@@ -239,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_free_page_hints),
 		cmocka_unit_test(test_config_nic_needs_network),
 		cmocka_unit_test(test_config_netns_local_only),
 		cmocka_unit_test(test_config_restart),

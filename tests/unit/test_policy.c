@@ -90,6 +90,21 @@ static void test_initial(void **state)
 	assert_int_equal(su.max_bandwidth, 100ull << 20);
 }
 
+/* Free-page hints: only for a default move (post-copy allowed) of a mostly idle guest */
+static void test_hints_first(void **state)
+{
+	(void)state;
+	struct pol_targets t;
+	pol_targets_default(&t, 1ull << 30);
+	assert_true(pol_hints_first(&t, 0));
+	assert_true(pol_hints_first(&t, 0.3));
+	assert_false(pol_hints_first(&t, POL_HINTS_MAX_LOAD));
+	assert_false(pol_hints_first(&t, 1.0));
+	assert_false(pol_hints_first(&t, -1));		/* not known: post-copy stays armed */
+	t.allow_postcopy = 0;				/* --no-postcopy: QEMU hints anyway */
+	assert_false(pol_hints_first(&t, 0));
+}
+
 static void test_idle_converges(void **state)
 {
 	(void)state;
@@ -427,6 +442,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_initial),
+		cmocka_unit_test(test_hints_first),
 		cmocka_unit_test(test_idle_converges),
 		cmocka_unit_test(test_low_limit_kept_while_converging),
 		cmocka_unit_test(test_dirtier_xbzrle_then_postcopy),

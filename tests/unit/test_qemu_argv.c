@@ -16,7 +16,8 @@
 
 #define HV_CMDLINE_BASE_TEST                                                               \
 	"console=ttyS0 quiet panic=-1 oops=panic 8250.nr_uarts=1 i8042.noaux i8042.nomux "       \
-	"i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog"
+	"i8042.nopnp i8042.dumbkbd no_timer_check cryptomgr.notests pci=lastbus=0 nowatchdog "    \
+	"init_on_alloc=0"
 #include "godwit/util.h"
 
 static struct hv_vm_config sample(void)
@@ -109,6 +110,21 @@ static void test_basic_tcg(void **state)
 	assert_int_equal(find(argv, "-S"), -1);
 	assert_int_equal(find(argv, "-netdev"), -1);
 	assert_false(has_substr(argv, "virtio-net"));
+	assert_false(has_substr(argv, "virtio-balloon"));
+	assert_int_equal(find(argv, "-object"), -1);
+	hv_argv_free(argv);
+}
+
+/* The free-page-hint device, for containers made with it: its own iothread, a fixed slot. */
+static void test_free_page_hints(void **state)
+{
+	(void)state;
+	struct hv_vm_config c = sample();
+	c.free_page_hints = 1;
+	char **argv = build(&c);
+	assert_string_equal(opt(argv, "-object"), "iothread,id=iothread-hints");
+	assert_true(has_substr(argv, "virtio-balloon-pci,id=balloon0,free-page-hint=on,"
+				     "iothread=iothread-hints,bus=pci.0,addr=0x1f"));
 	hv_argv_free(argv);
 }
 
@@ -406,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_optional_devices_and_escaping),
 		cmocka_unit_test(test_machine_types),
 		cmocka_unit_test(test_volumes),
+		cmocka_unit_test(test_free_page_hints),
 		cmocka_unit_test(test_invalid_configs),
 		cmocka_unit_test(test_choose_accel),
 		cmocka_unit_test(test_qemu_version),
