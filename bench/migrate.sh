@@ -276,7 +276,8 @@ def med(key, pool):
 def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
-who = {"godwit": "godwit (default policy)",
+# godwit's VM has the free-page-hint balloon (docs/qemu.md); the anchors' VMs have no balloon
+who = {"godwit": "godwit (default policy; its VM hints free pages, the anchors' have no balloon)",
        "gwtls": "godwit (default policy), inside TLS (--tls-dir)",
        "gwbase": "godwit (default policy) before, at " + os.environ.get("BENCH_BASE_REV", "BENCH_BASE"), "qemu": "QEMU defaults (events, dst without -S)",
        "tuned": "QEMU, max-bandwidth " + bw,
