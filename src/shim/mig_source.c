@@ -41,8 +41,6 @@ struct src_move {
 	struct hv_mig_stats q;	/* QEMU's last figures */
 	off_t log_sent;		/* the output log up to here went before RAM_BEGIN */
 	int mirroring, ram_sent, went_postcopy, committed;
-	int hints;		/* pre-copy with the guest's free-page hints (src_hints) */
-	char hints_why[200];	/* what src_hints saw, for the actions */
 	int64_t held_first_ns, released_ns, held_reads; /* RUNNING's word on the held output */
 };
 
@@ -172,7 +170,6 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 	struct container *ct = m->ct;
 	char port[16];
 	src_enter(m, JOB_CONNECT);
-	m->hints = src_hints(ct, &m->o, m->hints_why, sizeof(m->hints_why));
 	mig_trace("source: connecting");
 	int r = net_parse_tcp(m->o.uri, m->host, port, err);
 	if (r < 0 || (m->fd = mig_connect(ct, m->o.uri, err)) < 0)
@@ -189,6 +186,8 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 		m->fd = -1;
 		return r;
 	}
+	char why[200];
+	int hints = src_hints(ct, &m->o, why, sizeof(why));
 	pol_initial(&m->o.targets, &m->ps, &m->pst);
 	shim_set_state(ct, CT_MIGRATING, m->o.uri);
 	/* from now on the control API may ask things of this move (control_migrate.c) */
@@ -196,14 +195,8 @@ static int src_connect(struct src_move *m, struct gw_err *err)
 	publish_end(ct, "setup", m->o.uri, NULL, NULL);
 	m->ctl = &m->mc;
 	m->actions = json_object_new_array();
-	if (m->hints_why[0]) {
-		json_object *rec = json_object_new_object();
-		json_object_object_add(rec, "at_ms", json_object_new_int64(0));
-		json_object_object_add(rec, "action", json_object_new_string(
-						       m->hints ? "free-page-hints" : "postcopy-armed"));
-		json_object_object_add(rec, "reason", json_object_new_string(m->hints_why));
-		json_object_array_add(m->actions, rec);
-	}
+	if (why[0])
+		src_action(m->actions, 0, hints ? "free-page-hints" : "postcopy-armed", why);
 	hv_mig_stats_parse(NULL, &m->q, NULL); /* none yet */
 	src_enter(m, JOB_CONFIG);
 	return 0;

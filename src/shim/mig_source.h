@@ -57,6 +57,10 @@ int src_stream(struct container *ct, struct shim_client *cl, const struct src_op
 	       int *mirroring,
 	       json_object *actions, struct hv_mig_stats *last_q, struct gw_err *err);
 
+/* Add to a move's "actions" (the result's list of what was done, and when: at_ns since
+ * `migrate`) one {at_ms, action, reason}. */
+void src_action(json_object *actions, int64_t at_ns, const char *action, const char *reason);
+
 /* Cancel QEMU's migration and wait (at most 10 s) until it has stopped. */
 void src_cancel_qemu(struct container *ct);
 

@@ -73,14 +73,18 @@ static int apply_action(struct container *ct, const struct pol_action *a, struct
 	return hv_mig_set_params(ct->qmp, &p, 5000, err);
 }
 
-/* What the result's "actions" list says was done, and when. */
-static void record(struct stream *s, int64_t at_ns, const char *action, const char *reason)
+void src_action(json_object *actions, int64_t at_ns, const char *action, const char *reason)
 {
 	json_object *rec = json_object_new_object();
 	json_object_object_add(rec, "at_ms", json_object_new_int64(at_ns / 1000000));
 	json_object_object_add(rec, "action", json_object_new_string(action));
 	json_object_object_add(rec, "reason", json_object_new_string(reason));
-	json_object_array_add(s->actions, rec);
+	json_object_array_add(actions, rec);
+}
+
+static void record(struct stream *s, int64_t at_ns, const char *action, const char *reason)
+{
+	src_action(s->actions, at_ns, action, reason);
 }
 
 void src_cancel_qemu(struct container *ct)

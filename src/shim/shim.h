@@ -225,7 +225,8 @@ json_object *shim_net_start_json(const struct container *ct);
 int shim_netns_up(struct container *ct, struct gw_err *err);
 json_object *shim_netns_start_json(const struct container *ct);
 
-/* vcpu_load.c: the loop samples the vCPUs' run time (at most every 250 ms); a move asks how
+/* vcpu_load.c: the loop samples the vCPUs' run time (at most every 250 ms, only for a VM
+ * with the free-page-hint device: src_hints is the one that asks); a move asks how
  * busy they were since a sample at least that old: the share of the time they ran, per vCPU
  * (0 to 1), or -1 when it cannot be told (no QEMU, no sample yet, /proc unreadable) */
 void shim_vcpu_sample(struct container *ct);

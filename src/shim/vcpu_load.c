@@ -4,35 +4,19 @@
  * /proc/PID/task/TID/schedstat at most every VCPU_SAMPLE_NS; a move compares a fresh reading
  * with the sample at least that old. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "godwit/util.h"
 #include "shim.h"
 
 #define VCPU_SAMPLE_NS 250000000LL
 
-/* one small /proc file into buf (NUL-terminated), or -1 */
-static int read_small(int dirfd, const char *name, char *buf, size_t len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* The summed run time of pid's vCPU threads in ns; -1 if there is none or /proc says nothing. */
 static int vcpu_run_ns(pid_t pid, uint64_t *out)
 {
-	char path[64], buf[128];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
@@ -43,19 +27,18 @@ static int vcpu_run_ns(pid_t pid, uint64_t *out)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		int tfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tfd < 0)
+		cleanup_free char *comm = NULL, *st = NULL;
+		cleanup_free char *cp = gw_strdup_printf("%s/%s/comm", path, e->d_name);
+		cleanup_free char *sp = gw_strdup_printf("%s/%s/schedstat", path, e->d_name);
+		if (!cp || !sp || gw_read_file(cp, 64, &comm, NULL, NULL) < 0 ||
+		    strncmp(comm, "CPU ", 4) || gw_read_file(sp, 128, &st, NULL, NULL) < 0)
 			continue;
-		if (read_small(tfd, "comm", buf, sizeof(buf)) == 0 && !strncmp(buf, "CPU ", 4) &&
-		    read_small(tfd, "schedstat", buf, sizeof(buf)) == 0) {
-			char *end;
-			unsigned long long ns = strtoull(buf, &end, 10);
-			if (end != buf) {
-				sum += ns;
-				found++;
-			}
+		char *end;
+		unsigned long long ns = strtoull(st, &end, 10);
+		if (end != st) {
+			sum += ns;
+			found++;
 		}
-		close(tfd);
 	}
 	closedir(d);
 	*out = sum;
@@ -66,7 +49,8 @@ void shim_vcpu_sample(struct container *ct)
 {
 	int64_t now = gw_now_mono_ns();
 	uint64_t run;
-	if (ct->qemu_pid <= 0 || (ct->vcpu.t1 && now - ct->vcpu.t1 < VCPU_SAMPLE_NS) ||
+	if (!ct->cfg.free_page_hints || ct->qemu_pid <= 0 ||
+	    (ct->vcpu.t1 && now - ct->vcpu.t1 < VCPU_SAMPLE_NS) ||
 	    vcpu_run_ns(ct->qemu_pid, &run) < 0)
 		return;
 	ct->vcpu.t0 = ct->vcpu.t1;

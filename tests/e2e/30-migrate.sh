@@ -21,11 +21,19 @@ out=$(migrate_to 1 2 idle); rc=$?
 echo "# idle: $out"
 assert_eq "idle: migrate exits 0" 0 "$rc"
 assert_match "idle: migrate reports the figures" "^migrated idle in [0-9.]+ s" "$out"
+# a mostly idle guest moves by pre-copy with its free pages skipped (docs/migration-policy.md);
+# asked before moved() removes the source's record
+assert_match "idle: the move took the guest's free-page hints" \
+	'"action":"free-page-hints","reason":"the guest.s vCPUs ran [0-9]+ % ' \
+	"$(h1 migrate --status --json idle)"
 moved 1 2 idle "counter " "$b"
 out=$(hgw 2 exec idle gwtest echo alive 2>&1)
 assert_eq "idle: exec works on the destination" "alive" "$out"
 assert_match "idle: the destination's QEMU keeps the container's machine type" \
 	"-machine pc-i440fx-9.0 " "$(tr '\0' ' ' <"/proc/$(qemu_pid_of 2 idle)/cmdline" 2>&1)"
+assert_match "idle: the destination's VM has the free-page-hint device too" \
+	"virtio-balloon-pci,id=balloon0,free-page-hint=on," \
+	"$(tr '\0' ' ' <"/proc/$(qemu_pid_of 2 idle)/cmdline" 2>&1)"
 
 # 2. a guest dirtying 256 MiB per iteration, live
 h1 run -d --name mem -m 512M gwtest memtest 256 1000 >/dev/null
