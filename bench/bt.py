@@ -35,6 +35,12 @@
                                    thread born in the window counts from 0; one that exited
                                    loses at most its last 10 ms. OUT.ready appears once the
                                    first pass is done: wait for it before T0
+  tbs LOG                          a destination QEMU's log (-d in_asm with the trace events
+                                   vm_state_notify, virtio_console_flush_buf, serial_write, with
+                                   -msg timestamp=on): ms from the guest's resume to its first
+                                   output (a flush of an agent port's bytes, or a byte written
+                                   to the UART's data register) and the blocks translated in
+                                   between, guest kernel and user apart; one JSON object
 """
 import json, os, select, socket, statistics, subprocess, sys, time
 from datetime import datetime
@@ -431,6 +437,40 @@ def cpusum(out, t0, t1):
     print(json.dumps(r))
 
 
+def tbs(path):
+    # in_asm writes "IN:" then one "0xADDR: insn" line per instruction of each block it
+    # translates; trace events are "PID@EPOCH.US:name args"
+    resumed = out = None
+    kernel = user = 0
+    first_addr = False
+    with open(path, errors="replace") as f:
+        for ln in f:
+            if ln.startswith("IN:"):
+                first_addr = resumed is not None and out is None
+                continue
+            if first_addr and ln.startswith("0x"):
+                first_addr = False
+                if int(ln.split(":", 1)[0], 16) >= 0xffff800000000000:
+                    kernel += 1
+                else:
+                    user += 1
+                continue
+            at, _, ev = ln.partition(":")
+            if "@" not in at:
+                continue
+            t = float(at.split("@", 1)[1])
+            if resumed is None and ev.startswith("vm_state_notify running 1"):
+                resumed = t
+            elif resumed is not None and out is None and (
+                    ev.startswith("virtio_console_flush_buf") or
+                    ev.startswith("serial_write write addr 0x00 ")):
+                out = t
+                break
+    print(json.dumps({"resume_to_output_ms": round((out - resumed) * 1000, 1)
+                      if resumed is not None and out is not None else None,
+                      "tbs_kernel": kernel, "tbs_user": user, "tbs": kernel + user}))
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -452,6 +492,8 @@ def main():
         return cpuwatch(a[1], a[2:])
     if a[0] == "cpusum":
         return cpusum(a[1], a[2], a[3])
+    if a[0] == "tbs":
+        return tbs(a[1])
     print(__doc__)
     return 2
 
