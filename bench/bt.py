@@ -350,6 +350,21 @@ def _born(pid, tid, btime):
         return 0.0
 
 
+def _comm(pid, tid):
+    try:
+        with open("/proc/%s/task/%s/comm" % (pid, tid)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _kind(isq, isg, comm):
+    if isq:
+        return ("vcpu" if comm.startswith("CPU ") else
+                "mig" if comm.startswith(("live_migration", "mig/", "multifd")) else "qemu")
+    return "godwit" if isg else "other"
+
+
 def cpuwatch(out, matches):
     import signal
     stop = []
@@ -364,7 +379,21 @@ def cpuwatch(out, matches):
         if now - last_scan >= 0.05:
             last_scan = now
             for pid in os.listdir("/proc"):
-                if not pid.isdigit() or pid in procs or pid == me:
+                if not pid.isdigit() or pid == me:
+                    continue
+                if pid in procs:
+                    # a shim forks and execs QEMU: seen before its exec, the process (and the
+                    # threads it has by now) counted as godwit's; look again until it is QEMU
+                    side, isq, isg = procs[pid]
+                    if isq:
+                        continue
+                    cl = _cmdline(pid)
+                    if cl and "qemu-system" in cl:
+                        procs[pid] = (side, True, False)
+                        for th in threads.values():
+                            if th["pid"] == pid:
+                                th["comm"] = _comm(pid, th["tid"]) or th["comm"]
+                                th["kind"] = _kind(True, False, th["comm"])
                     continue
                 cl = _cmdline(pid)
                 if not cl:
@@ -373,6 +402,13 @@ def cpuwatch(out, matches):
                     if m in cl and "bt.py" not in cl:
                         procs[pid] = (i, "qemu-system" in cl, "godwit" in cl.split(" ")[0])
                         break
+            # QEMU names its threads after creating them: a thread seen before it was named
+            # counted as one of QEMU's others; look again until it has a name that says more
+            for tid, th in threads.items():
+                if th["kind"] == "qemu":
+                    comm = _comm(th["pid"], tid)
+                    if comm and comm != th["comm"]:
+                        th["comm"], th["kind"] = comm, _kind(True, False, comm)
         for pid, (side, isq, isg) in list(procs.items()):
             try:
                 tids = os.listdir("/proc/%s/task" % pid)
@@ -388,18 +424,9 @@ def cpuwatch(out, matches):
                     continue
                 th = threads.get(tid)
                 if th is None:
-                    try:
-                        with open("/proc/%s/task/%s/comm" % (pid, tid)) as f:
-                            comm = f.read().strip()
-                    except OSError:
-                        comm = "?"
-                    if isq:
-                        kind = ("vcpu" if comm.startswith("CPU ") else
-                                "mig" if comm.startswith(("live_migration", "mig/", "multifd"))
-                                else "qemu")
-                    else:
-                        kind = "godwit" if isg else "other"
-                    th = threads[tid] = {"pid": pid, "side": side, "kind": kind, "comm": comm,
+                    comm = _comm(pid, tid) or "?"
+                    th = threads[tid] = {"pid": pid, "tid": tid, "side": side,
+                                         "kind": _kind(isq, isg, comm), "comm": comm,
                                          "born": _born(pid, tid, btime), "s": []}
                 th["s"].append([now, ns, wait])
         if not os.path.exists(out + ".ready"):
