@@ -365,6 +365,10 @@ def _kind(isq, isg, comm):
     return "godwit" if isg else "other"
 
 
+# how long after its start a process may still exec QEMU, or a QEMU thread get its name
+RENAME_S = 1.0
+
+
 def cpuwatch(out, matches):
     import signal
     stop = []
@@ -383,13 +387,13 @@ def cpuwatch(out, matches):
                     continue
                 if pid in procs:
                     # a shim forks and execs QEMU: seen before its exec, the process (and the
-                    # threads it has by now) counted as godwit's; look again until it is QEMU
-                    side, isq, isg = procs[pid]
-                    if isq:
+                    # threads it has by now) counted as godwit's; look again while it is young
+                    side, isq, isg, born = procs[pid]
+                    if isq or now - born > RENAME_S:
                         continue
                     cl = _cmdline(pid)
                     if cl and "qemu-system" in cl:
-                        procs[pid] = (side, True, False)
+                        procs[pid] = (side, True, False, born)
                         for th in threads.values():
                             if th["pid"] == pid:
                                 th["comm"] = _comm(pid, th["tid"]) or th["comm"]
@@ -400,16 +404,17 @@ def cpuwatch(out, matches):
                     continue
                 for i, m in enumerate(matches):
                     if m in cl and "bt.py" not in cl:
-                        procs[pid] = (i, "qemu-system" in cl, "godwit" in cl.split(" ")[0])
+                        procs[pid] = (i, "qemu-system" in cl, "godwit" in cl.split(" ")[0],
+                                      _born(pid, pid, btime))
                         break
             # QEMU names its threads after creating them: a thread seen before it was named
-            # counted as one of QEMU's others; look again until it has a name that says more
+            # counted as one of QEMU's others; look again while it is young
             for tid, th in threads.items():
-                if th["kind"] == "qemu":
+                if th["kind"] == "qemu" and now - th["born"] <= RENAME_S:
                     comm = _comm(th["pid"], tid)
                     if comm and comm != th["comm"]:
                         th["comm"], th["kind"] = comm, _kind(True, False, comm)
-        for pid, (side, isq, isg) in list(procs.items()):
+        for pid, (side, isq, isg, _) in list(procs.items()):
             try:
                 tids = os.listdir("/proc/%s/task" % pid)
             except OSError:

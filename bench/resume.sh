@@ -29,7 +29,7 @@ exec /usr/bin/qemu-system-x86_64 "\$@"
 EOF
 chmod 755 "$W/qemu-system-x86_64"
 
-one() { # KIND: one move, then its destination's log summarised
+one() { # KIND RUN: one move, then its destination's log summarised
 	local kind=$1 log
 	rm -f "$W"/log-*
 	if [ "$kind" = godwit ]; then

@@ -82,11 +82,6 @@ void src_action(json_object *actions, int64_t at_ns, const char *action, const c
 	json_object_array_add(actions, rec);
 }
 
-static void record(struct stream *s, int64_t at_ns, const char *action, const char *reason)
-{
-	src_action(s->actions, at_ns, action, reason);
-}
-
 void src_cancel_qemu(struct container *ct)
 {
 	enum hv_mig_status st;
@@ -127,12 +122,12 @@ static int decide(struct stream *s, const struct pol_sample *smp, struct gw_err 
 	int r;
 	if (o->postcopy == PC_AFTER_FIRST_PASS && !s->switched && smp->dirty_sync_count >= 2) {
 		/* --postcopy: every page has been sent once; the rest goes on demand */
-		record(s, smp->elapsed_ns, "postcopy", "first pass done (--postcopy)");
+		src_action(s->actions, smp->elapsed_ns, "postcopy", "first pass done (--postcopy)");
 		if ((r = hv_mig_start_postcopy(s->ct->qmp, 5000, err)) < 0)
 			return r;
 		s->switched = 1;
 	} else if (!o->offline && !s->switched && pol_decide(&s->st, smp, &o->targets, &act) > 0) {
-		record(s, smp->elapsed_ns, pol_action_name(act.kind), act.reason);
+		src_action(s->actions, smp->elapsed_ns, pol_action_name(act.kind), act.reason);
 		if (act.kind == POL_CANCEL) {
 			src_cancel_qemu(s->ct);
 			return gw_err_set(err, ETIMEDOUT, "%s", act.reason);
@@ -155,7 +150,7 @@ static int user_requests(struct stream *s, const struct pol_sample *smp, struct 
 	if (ct->asks.postcopy_now && !s->switched) {
 		ct->asks.postcopy_now = 0;
 		int can = s->o->postcopy != PC_NEVER;
-		record(s, smp->elapsed_ns, can ? "start-postcopy" : "postcopy-now-refused",
+		src_action(s->actions, smp->elapsed_ns, can ? "start-postcopy" : "postcopy-now-refused",
 		       can ? "the user asked (--postcopy-now)"
 			   : "--postcopy-now, but this migration was started with --no-postcopy");
 		if (can) {
