@@ -121,6 +121,7 @@ struct gw_frame_reader {
 	struct gw_frame cur;	/* header decoded once hdr_have == GW_FRAME_HDR_LEN */
 	size_t payload_have;
 	bool hunt;		/* skip bytes until a valid header (stream joined mid-frame) */
+	size_t skipped;		/* bytes hunting skipped since init: a torn frame's */
 };
 
 void gw_frame_reader_init(struct gw_frame_reader *r);
@@ -158,6 +159,9 @@ struct gw_link {
 	struct gw_frame *in;
 	size_t in_len, in_cap, in_head;
 	uint64_t dropped_dups;	/* duplicates dropped (statistics, tests) */
+	/* in-order mode (gw_link_set_in_order): numbered frames past last_recv + 1 dropped */
+	bool in_order;
+	uint64_t gaps;
 	/* lazy acks (gw_link_set_lazy_ack): output received since our last ack */
 	bool ack_lazy, ack_urgent;
 	uint32_t owed_frames;
@@ -230,6 +234,14 @@ void gw_link_reset_io(struct gw_link *l);
  * RESYNC; the host passes 0 on HELLO. */
 int gw_link_peer_reset(struct gw_link *l, uint32_t peer_last_recv, uint16_t reply,
 		       struct gw_err *err);
+
+/* In-order mode, for a link restored without a RESYNC (docs/agent-protocol.md section 4): a
+ * numbered frame past last_recv + 1 means frames were lost; it is dropped unacknowledged (the
+ * peer keeps it for the resend a RESYNC brings) and counted in gaps. */
+void gw_link_set_in_order(struct gw_link *l, bool on);
+/* True when received frames may have been lost: bytes skipped hunting for a header (a torn
+ * frame) or, in in-order mode, a gap in the sequence. */
+bool gw_link_lost_some(const struct gw_link *l);
 
 /* Send HELLO (agent) or RESYNC (host) carrying our last_recv and next_seq. */
 int gw_link_send_sync(struct gw_link *l, uint16_t type, struct gw_err *err);

@@ -138,6 +138,7 @@ int gw_frame_reader_feed(struct gw_frame_reader *r, const void *buf, size_t len,
 			if (ret < 0 && r->hunt) {
 				memmove(r->hdr_buf, r->hdr_buf + 1, GW_FRAME_HDR_LEN - 1);
 				r->hdr_have--;
+				r->skipped++;
 				continue;
 			}
 			r->hunt = false;

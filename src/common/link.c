@@ -284,6 +284,11 @@ int gw_link_feed(struct gw_link *l, const void *buf, size_t len, struct gw_err *
 				gw_frame_free(&f);
 				continue;
 			}
+			if (l->in_order && f.hdr.seq != l->last_recv + 1) {
+				l->gaps++;
+				gw_frame_free(&f);
+				continue;
+			}
 			l->last_recv = f.hdr.seq;
 			if (f.hdr.type == GW_FRAME_STDOUT || f.hdr.type == GW_FRAME_STDERR) {
 				l->owed_frames++;
@@ -300,6 +305,16 @@ int gw_link_feed(struct gw_link *l, const void *buf, size_t len, struct gw_err *
 		}
 	}
 	return 0;
+}
+
+void gw_link_set_in_order(struct gw_link *l, bool on)
+{
+	l->in_order = on;
+}
+
+bool gw_link_lost_some(const struct gw_link *l)
+{
+	return l->rd.skipped || l->gaps;
 }
 
 ssize_t gw_link_read(struct gw_link *l, int fd, struct gw_err *err)

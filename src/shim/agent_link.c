@@ -22,11 +22,22 @@ struct alink {
 	enum alink_mode mode;
 	int trace_next;	/* GODWIT_MIG_TRACE: say when the first read after a restore came */
 	int64_t ack_due_ns; /* monotonic: acknowledge the output owed by then (0: none owed) */
+	/* a migrated link restored without a RESYNC (alink_restore): WATCH until a frame shows
+	 * the stream whole or lost, SENT from the RESYNC a loss (or silence) brought to HELLO */
+	enum { SYNC_DONE, SYNC_WATCH, SYNC_SENT } sync;
+	int64_t sync_due_ns; /* WATCH: monotonic time of the RESYNC if no frame came by then */
+	uint32_t sync_from;  /* WATCH: last_recv as restored */
+	int lost;	     /* a stream error dropped bytes since the restore */
 };
 
 /* The agent's output is acknowledged lazily (gw_link_set_lazy_ack), at the latest this long
  * after it came: the agent's queue of unacknowledged frames stays short */
 #define ALINK_ACK_DELAY_NS (10 * 1000000LL)
+
+/* A migrated link whose agent has sent nothing that shows the stream whole this long after the
+ * restore gets its RESYNC anyway: a frame lost at the switch is then resent at the latest this
+ * late, even by a guest that prints nothing more */
+#define ALINK_SYNC_WAIT_NS (1000 * 1000000LL)
 
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len);
 
@@ -106,6 +117,40 @@ int alink_on_writable(struct container *ct)
 	if (!ct->agent || ct->agent->fd < 0 || ct->agent->mode != ALINK_LIVE)
 		return 0;
 	return gw_link_flush(&ct->agent->link, ct->agent->fd, NULL);
+}
+
+/* "I have everything up to N from you": the agent answers HELLO and resends the rest; until
+ * the HELLO, frames are taken only in order (the stale ones the resend repeats are dropped) */
+static int send_resync(struct container *ct, struct gw_err *err)
+{
+	struct alink *a = ct->agent;
+	int r = gw_link_send_sync(&a->link, GW_FRAME_RESYNC, err);
+	if (r < 0)
+		return r;
+	a->sync = SYNC_SENT;
+	a->lost = 0;
+	gw_link_set_in_order(&a->link, true);
+	return 0;
+}
+
+/* A link restored without a RESYNC (docs/agent-protocol.md section 4): a frame lost at the
+ * switch shows as bytes skipped, a stream error or a gap, and brings the RESYNC now; the next
+ * frame in order shows the stream whole, and none comes; silence until sync_due_ns brings it
+ * too. */
+static int sync_check(struct container *ct, struct gw_err *err)
+{
+	struct alink *a = ct->agent;
+	if (!a || a->sync != SYNC_WATCH)
+		return 0;
+	if (a->lost || gw_link_lost_some(&a->link) || gw_now_mono_ns() >= a->sync_due_ns) {
+		mig_trace("destination: agent link RESYNC (a frame lost, or none came)");
+		return send_resync(ct, err);
+	}
+	if (a->link.last_recv != a->sync_from) {
+		a->sync = SYNC_DONE;
+		gw_link_set_in_order(&a->link, false);
+	}
+	return 0;
 }
 
 static int send_json(struct container *ct, uint16_t type, int chan, json_object *o,
@@ -247,6 +292,10 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		uint32_t last, next;
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
 			gw_link_peer_reset(&ct->agent->link, last, 0, NULL);
+		if (ct->agent->sync == SYNC_SENT) { /* the resend follows: back to normal */
+			ct->agent->sync = SYNC_DONE;
+			gw_link_set_in_order(&ct->agent->link, false);
+		}
 		ct->agent_hello = 1;
 		alink_start(ct);
 		break;
@@ -322,9 +371,12 @@ int alink_on_readable(struct container *ct)
 		if (n < 0) {
 			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
 			gw_link_reset_io(&a->link);
+			a->lost = 1;
 			break;
 		}
 	}
+	if (sync_check(ct, &err) < 0)
+		fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
 	struct gw_frame f;
 	while (gw_link_next(&a->link, &f) > 0) {
 		on_frame(ct, &f);
@@ -342,11 +394,19 @@ void alink_timeout(struct container *ct, int *timeout_ms)
 {
 	if (ct->agent && ct->agent->ack_due_ns)
 		gw_timeout_lower(timeout_ms, ct->agent->ack_due_ns);
+	if (ct->agent && ct->agent->sync == SYNC_WATCH)
+		gw_timeout_lower(timeout_ms, ct->agent->sync_due_ns);
 }
 
 void alink_tick(struct container *ct)
 {
 	struct alink *a = ct->agent;
+	if (a && a->sync == SYNC_WATCH && alink_fd(ct) >= 0) {
+		struct gw_err err = { 0 };
+		if (sync_check(ct, &err) < 0)
+			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
+		alink_on_writable(ct);
+	}
 	if (!a || !a->ack_due_ns)
 		return;
 	if (!gw_link_ack_owed(&a->link)) {
@@ -462,9 +522,10 @@ static void replay_held(struct container *ct, struct alink_held *list)
 	for (struct alink_held *c = list; c && ct->agent; c = c->next) {
 		struct gw_err err = { 0 };
 		if (gw_link_feed(&a->link, c->data, c->len, &err) < 0) {
-			/* a torn frame: the RESYNC below has the agent resend it */
+			/* a torn frame: a RESYNC has the agent resend it */
 			fprintf(stderr, "shim %s: held agent output: %s\n", ct->cfg.name, err.msg);
 			gw_link_reset_io(&a->link);
+			a->lost = 1;
 		}
 		a->rx_ns = c->rx_ns;
 		struct gw_frame f;
@@ -477,8 +538,8 @@ static void replay_held(struct container *ct, struct alink_held *list)
 	}
 }
 
-int alink_restore(struct container *ct, const void *buf, size_t len, struct alink_release *rel,
-		  struct gw_err *err)
+int alink_restore(struct container *ct, const void *buf, size_t len, bool resync,
+		  struct alink_release *rel, struct gw_err *err)
 {
 	struct alink_held *held = NULL;
 	if (rel)
@@ -517,10 +578,21 @@ int alink_restore(struct container *ct, const void *buf, size_t len, struct alin
 	alink_held_free(held);
 	if (!ct->agent)
 		return gw_err_set(err, EPIPE, "the agent link closed");
-	/* "I have everything up to N from you": the agent answers HELLO and resends the rest */
-	if ((r = gw_link_send_sync(&ct->agent->link, GW_FRAME_RESYNC, err)) < 0)
-		return r;
 	ct->agent->trace_next = 1;
+	if (resync) {
+		if ((r = send_resync(ct, err)) < 0)
+			return r;
+	} else {
+		/* what we sent that the agent may lack goes again (it drops what it has) */
+		if ((r = gw_link_peer_reset(&ct->agent->link, ct->agent->link.peer_acked, 0, err)) < 0)
+			return r;
+		ct->agent->sync = SYNC_WATCH;
+		ct->agent->sync_from = ct->agent->link.last_recv;
+		ct->agent->sync_due_ns = gw_now_mono_ns() + ALINK_SYNC_WAIT_NS;
+		gw_link_set_in_order(&ct->agent->link, true);
+		if ((r = sync_check(ct, err)) < 0)
+			return r;
+	}
 	alink_on_writable(ct);
 	return 0;
 }

@@ -171,7 +171,7 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 	/* early resume: the guest already runs and its output waits in the hold; a paused
 	 * guest (NIC): the link first, so RESYNC waits in the port for the guest, then cont */
 	if (r == 0)
-		r = alink_restore(ct, buf, (size_t)len, rel, err);
+		r = alink_restore(ct, buf, (size_t)len, false, rel, err);
 	/* an early-resumed guest runs already, unless the source had stopped it (offline):
 	 * QEMU then keeps it paused, and the commit is what resumes it */
 	if (r == 0 && (!early || !guest_running(ct))) {

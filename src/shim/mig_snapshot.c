@@ -471,7 +471,7 @@ int mig_restore_vm(struct container *ct, const char *state_path, const char *lin
 	int r = gw_read_file(link_path, SNAP_LINK_MAX, &link, &link_len, err);
 	if (r == 0 && (r = load_state(ct, state_path, err)) < 0)
 		gw_err_prefix(err, "load the VM's state");
-	if (r == 0 && (r = alink_restore(ct, link, link_len, NULL, err)) < 0)
+	if (r == 0 && (r = alink_restore(ct, link, link_len, true, NULL, err)) < 0)
 		gw_err_prefix(err, "reconnect the agent link");
 	/* the container's process is already running in the guest: never START it again */
 	ct->started = 1;

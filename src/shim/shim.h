@@ -5,6 +5,7 @@
 #ifndef GODWIT_SHIM_H
 #define GODWIT_SHIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <poll.h>
 #include <sys/types.h>
@@ -298,11 +299,13 @@ struct alink_release {
 	int64_t first_rx_ns;
 	int64_t released_ns;
 };
-/* Connect to a restored/migrated guest's port with a saved link and send RESYNC. After
- * alink_hold(), first replays what was held, each frame stamped with its arrival time, and
- * says so in *rel (may be NULL). */
-int alink_restore(struct container *ct, const void *buf, size_t len, struct alink_release *rel,
-		  struct gw_err *err);
+/* Connect to a restored/migrated guest's port with a saved link. resync: send RESYNC now (a
+ * restored snapshot); otherwise (a migrated guest, whose state is the saved link's) resend our
+ * unacknowledged frames and send RESYNC only once a frame is seen lost, or none has come in
+ * ALINK_SYNC_WAIT_NS (docs/agent-protocol.md section 4). After alink_hold(), first replays what
+ * was held, each frame stamped with its arrival time, and says so in *rel (may be NULL). */
+int alink_restore(struct container *ct, const void *buf, size_t len, bool resync,
+		  struct alink_release *rel, struct gw_err *err);
 /* Migration destination, before its guest may run: connect to the port and hold (read, stamp,
  * keep; never parse, acknowledge or log) what the agent sends until alink_restore(). */
 int alink_hold(struct container *ct, struct gw_err *err);
