@@ -27,9 +27,11 @@
 #   qpoll    QEMU defaults, the harness this bench had before issue 17 (query-migrate polled
 #            every 100 ms, no events, the destination resumed after a poll saw `completed`)
 #   tpoll    as qpoll at max-bandwidth BENCH_TUNED_BW
-# BENCH_KINDS picks the kinds (default "godwit qemu tuned"). Every run also records whether the destination guest is healthy: no kernel BUG/Oops/corruption/
-# panic on its console, heartbeat lines still arriving 5 s after the migration ended, no
-# memtest CORRUPT line.
+# BENCH_KINDS picks the kinds (default "godwit qemu tuned"); each run moves one guest of every
+# kind, run i starting with the i-th kind (rotated), each godwit kind with a container name of
+# its own. Every run also records whether the destination guest is healthy: no kernel
+# BUG/Oops/corruption/panic on its console, heartbeat lines still arriving 5 s after the
+# migration ended, no memtest CORRUPT line.
 # Three figures for the pause: "guest frozen" (the step in the guest's own clock), "guest ran
 # again" (the largest gap between consecutive heartbeat lines around the switch, on host
 # arrival times: godwit `logs -t`, QEMU its serial console sockets read by bench/bt.py reader)
@@ -70,7 +72,9 @@ cpuwatch_ready() { for _ in $(seq 100); do [ -e "$1.ready" ] && return 0; sleep 
 
 # One godwit run: prints one JSON line (migrate's result + completed + pause figures)
 godwit_run() { # WORKLOAD N [MIGRATE-FLAG]
-	local w=$1 n=gw-$1-$2 mem ms cmd t0 t1 res flag=${3:-}
+	# a name of its own per kind: kinds of one run index once shared one, and each move then
+	# followed the removal of a container of the same name (and overwrote its logs)
+	local w=$1 n=gw-$1-$2-${GW_KIND:-godwit} mem ms cmd t0 t1 res flag=${3:-}
 	mem=$(workload_mem "$w") ms=$(workload_ms "$w")
 	cmd="/bin/gwtest heartbeat"
 	[ "$mem" -gt 0 ] && cmd="/bin/gwtest memtest $mem $ms & exec /bin/gwtest heartbeat"
@@ -228,12 +232,12 @@ read -r -a KINDS <<<"${BENCH_KINDS:-godwit qemu tuned}"
 # one run of kind K: the command vm_job runs
 run_cmd() { # KIND WORKLOAD N
 	case $1 in
-	godwit) echo "godwit_run $2 $3" ;;
-	gwtls) echo "GW_TLS=1 godwit_run $2 $3" ;;
-	gwbase) echo "G=$BENCH_BASE godwit_run $2 $3" ;;
-	gwpc) echo "godwit_run $2 $3 --postcopy" ;;
-	gwnpc) echo "godwit_run $2 $3 --no-postcopy" ;;
-	gwmfd) echo "godwit_run $2 $3 '--channels 2'" ;;
+	godwit) echo "GW_KIND=$1 godwit_run $2 $3" ;;
+	gwtls) echo "GW_KIND=$1 GW_TLS=1 godwit_run $2 $3" ;;
+	gwbase) echo "GW_KIND=$1 G=$BENCH_BASE godwit_run $2 $3" ;;
+	gwpc) echo "GW_KIND=$1 godwit_run $2 $3 --postcopy" ;;
+	gwnpc) echo "GW_KIND=$1 godwit_run $2 $3 --no-postcopy" ;;
+	gwmfd) echo "GW_KIND=$1 godwit_run $2 $3 '--channels 2'" ;;
 	qemu) echo "qemu_run $2 $3 0" ;;
 	tuned) echo "qemu_run $2 $3 $TUNED_BW" ;;
 	qpc) echo "qemu_run $2 $3 $TUNED_BW postcopy-ram 1" ;;
@@ -248,7 +252,9 @@ run_cmd() { # KIND WORKLOAD N
 for w in "${WORKLOADS[@]}"; do
 	for k in "${KINDS[@]}"; do : >"$OUT/mig-$w-$k.jsonl"; done
 	for i in $(seq "$BENCH_RUNS"); do
-		for k in "${KINDS[@]}"; do
+		# run i starts with kind i (rotated): no kind always moves first, or always second
+		r=$(((i - 1) % ${#KINDS[@]}))
+		for k in "${KINDS[@]:r}" "${KINDS[@]:0:r}"; do
 			vm_job $((TMO + 90)) bash -c "$(run_cmd "$k" "$w" "$i")" \
 				>>"$OUT/mig-$w-$k.jsonl" || echo "$k $w run $i: failed" >&2
 		done
