@@ -559,6 +559,13 @@ int alink_restore(struct container *ct, const void *buf, size_t len, bool resync
 	}
 	gw_link_set_lazy_ack(&ct->agent->link, true);
 	ct->agent->ack_due_ns = 0;
+	ct->agent->lost = 0;
+	ct->agent->sync = resync ? SYNC_DONE : SYNC_WATCH;
+	if (!resync) { /* in order from the first byte the guest sent here, held ones included */
+		ct->agent->sync_from = ct->agent->link.last_recv;
+		ct->agent->sync_due_ns = gw_now_mono_ns() + ALINK_SYNC_WAIT_NS;
+		gw_link_set_in_order(&ct->agent->link, true);
+	}
 	if (held) {
 		char t[64], msg[160];
 		gw_fmt_rfc3339(held->rx_ns, t);
@@ -586,10 +593,6 @@ int alink_restore(struct container *ct, const void *buf, size_t len, bool resync
 		/* what we sent that the agent may lack goes again (it drops what it has) */
 		if ((r = gw_link_peer_reset(&ct->agent->link, ct->agent->link.peer_acked, 0, err)) < 0)
 			return r;
-		ct->agent->sync = SYNC_WATCH;
-		ct->agent->sync_from = ct->agent->link.last_recv;
-		ct->agent->sync_due_ns = gw_now_mono_ns() + ALINK_SYNC_WAIT_NS;
-		gw_link_set_in_order(&ct->agent->link, true);
 		if ((r = sync_check(ct, err)) < 0)
 			return r;
 	}
