@@ -24,6 +24,7 @@
 #include "godwit/frame.h"
 #include "godwit/util.h"
 #include "../../src/shim/shim.h"
+#include "link_testlib.h"
 
 static const char *lines[] = { "line-one", "line-two-torn", "line-three", "line-four" };
 
@@ -45,20 +46,13 @@ static size_t source_state(struct gw_link *agent, int torn, uint8_t *raw, size_t
 	struct gw_link src;
 	struct gw_err err = { 0 };
 	struct gw_frame f;
-	size_t n = 0;
-	ssize_t r;
-	int p[2];
+	size_t n;
 
 	gw_link_init(&src);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(gw_link_send(agent, GW_FRAME_STDOUT, 0, lines[i],
 					      strlen(lines[i]), &err), 0);
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(gw_link_flush(agent, p[1], &err), 0);
-	close(p[1]);
-	while (n < cap && (r = read(p[0], raw + n, cap - n)) > 0)
-		n += (size_t)r;
-	close(p[0]);
+	n = drain_raw(agent, raw, cap);
 	size_t one = GW_FRAME_HDR_LEN + strlen(lines[0]);
 	*head = one + (torn ? GW_FRAME_HDR_LEN + 2 : 0);
 	assert_int_equal(gw_link_feed(&src, raw, *head, &err), 0);

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "godwit/frame.h"
+#include "link_testlib.h"
 
 /* Move everything a has queued for writing into b, through a pipe (real fd I/O). */
 static void pump(struct gw_link *a, struct gw_link *b)
@@ -318,23 +319,6 @@ static void test_save_load_resync(void **state)
 	gw_link_free(&agent);
 	gw_link_free(&shim);
 	gw_link_free(&shim2);
-}
-
-/* Everything a has queued for writing, as raw bytes (at most cap). */
-static size_t drain_raw(struct gw_link *a, uint8_t *buf, size_t cap)
-{
-	struct gw_err err = { 0 };
-	size_t n = 0;
-	ssize_t r;
-	int p[2];
-
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(gw_link_flush(a, p[1], &err), 0);
-	close(p[1]);
-	while (n < cap && (r = read(p[0], buf + n, cap - n)) > 0)
-		n += (size_t)r;
-	close(p[0]);
-	return n;
 }
 
 /* A migrated link restored without a RESYNC (in-order mode): a stream that goes on whole is
