@@ -134,9 +134,9 @@ static int send_resync(struct container *ct, struct gw_err *err)
 }
 
 /* A link restored without a RESYNC (docs/agent-protocol.md section 4): a frame lost at the
- * switch shows as bytes skipped, a stream error or a gap, and brings the RESYNC now; the next
- * frame in order shows the stream whole, and none comes; silence until sync_due_ns brings it
- * too. */
+ * switch shows as bytes skipped, a stream error or a gap, and brings the RESYNC at once; so
+ * does silence until sync_due_ns. The first frame taken in order shows the stream whole, and
+ * the link goes back to the normal rules. */
 static int sync_check(struct container *ct, struct gw_err *err)
 {
 	struct alink *a = ct->agent;
