@@ -24,7 +24,7 @@ struct alink {
 	int64_t ack_due_ns; /* monotonic: acknowledge the output owed by then (0: none owed) */
 	/* a migrated link restored without a RESYNC (alink_restore): WATCH until a frame shows
 	 * the stream whole or lost, SENT from the RESYNC a loss (or silence) brought to HELLO */
-	enum { SYNC_DONE, SYNC_WATCH, SYNC_SENT } sync;
+	enum alink_sync { SYNC_DONE, SYNC_WATCH, SYNC_SENT } sync;
 	int64_t sync_due_ns; /* WATCH: monotonic time of the RESYNC if no frame came by then */
 	uint32_t sync_from;  /* WATCH: last_recv as restored */
 	int lost;	     /* a stream error dropped bytes since the restore */
@@ -119,6 +119,13 @@ int alink_on_writable(struct container *ct)
 	return gw_link_flush(&ct->agent->link, ct->agent->fd, NULL);
 }
 
+/* The link takes the agent's frames only in order whenever it is not back to SYNC_DONE. */
+static void set_sync(struct alink *a, enum alink_sync sync)
+{
+	a->sync = sync;
+	gw_link_set_in_order(&a->link, sync != SYNC_DONE);
+}
+
 /* "I have everything up to N from you": the agent answers HELLO and resends the rest; until
  * the HELLO, frames are taken only in order (the stale ones the resend repeats are dropped) */
 static int send_resync(struct container *ct, struct gw_err *err)
@@ -127,9 +134,8 @@ static int send_resync(struct container *ct, struct gw_err *err)
 	int r = gw_link_send_sync(&a->link, GW_FRAME_RESYNC, err);
 	if (r < 0)
 		return r;
-	a->sync = SYNC_SENT;
+	set_sync(a, SYNC_SENT);
 	a->lost = 0;
-	gw_link_set_in_order(&a->link, true);
 	return 0;
 }
 
@@ -146,10 +152,8 @@ static int sync_check(struct container *ct, struct gw_err *err)
 		mig_trace("destination: agent link RESYNC (a frame lost, or none came)");
 		return send_resync(ct, err);
 	}
-	if (a->link.last_recv != a->sync_from) {
-		a->sync = SYNC_DONE;
-		gw_link_set_in_order(&a->link, false);
-	}
+	if (a->link.last_recv != a->sync_from)
+		set_sync(a, SYNC_DONE);
 	return 0;
 }
 
@@ -292,10 +296,8 @@ static void on_frame(struct container *ct, const struct gw_frame *f)
 		uint32_t last, next;
 		if (gw_link_parse_sync(f, &last, &next, NULL) == 0)
 			gw_link_peer_reset(&ct->agent->link, last, 0, NULL);
-		if (ct->agent->sync == SYNC_SENT) { /* the resend follows: back to normal */
-			ct->agent->sync = SYNC_DONE;
-			gw_link_set_in_order(&ct->agent->link, false);
-		}
+		if (ct->agent->sync == SYNC_SENT) /* the resend follows: back to normal */
+			set_sync(ct->agent, SYNC_DONE);
 		ct->agent_hello = 1;
 		alink_start(ct);
 		break;
@@ -405,7 +407,8 @@ void alink_tick(struct container *ct)
 		struct gw_err err = { 0 };
 		if (sync_check(ct, &err) < 0)
 			fprintf(stderr, "shim %s: agent link: %s\n", ct->cfg.name, err.msg);
-		alink_on_writable(ct);
+		if (a->sync == SYNC_SENT) /* the RESYNC silence brought */
+			alink_on_writable(ct);
 	}
 	if (!a || !a->ack_due_ns)
 		return;
@@ -560,12 +563,10 @@ int alink_restore(struct container *ct, const void *buf, size_t len, bool resync
 	gw_link_set_lazy_ack(&ct->agent->link, true);
 	ct->agent->ack_due_ns = 0;
 	ct->agent->lost = 0;
-	ct->agent->sync = resync ? SYNC_DONE : SYNC_WATCH;
-	if (!resync) { /* in order from the first byte the guest sent here, held ones included */
-		ct->agent->sync_from = ct->agent->link.last_recv;
-		ct->agent->sync_due_ns = gw_now_mono_ns() + ALINK_SYNC_WAIT_NS;
-		gw_link_set_in_order(&ct->agent->link, true);
-	}
+	/* a migrated link: in order from the first byte the guest sent here, held ones included */
+	set_sync(ct->agent, resync ? SYNC_DONE : SYNC_WATCH);
+	ct->agent->sync_from = ct->agent->link.last_recv;
+	ct->agent->sync_due_ns = gw_now_mono_ns() + ALINK_SYNC_WAIT_NS;
 	if (held) {
 		char t[64], msg[160];
 		gw_fmt_rfc3339(held->rx_ns, t);
