@@ -35,12 +35,13 @@
                                    thread born in the window counts from 0; one that exited
                                    loses at most its last 10 ms. OUT.ready appears once the
                                    first pass is done: wait for it before T0
-  tbs LOG                          a destination QEMU's log (-d in_asm with the trace events
+  tbs LOG [asm|trace]              a destination QEMU's log (-d in_asm with the trace events
                                    vm_state_notify, virtio_console_flush_buf, serial_write, with
                                    -msg timestamp=on): ms from the guest's resume to its first
                                    output (a flush of an agent port's bytes, or a byte written
                                    to the UART's data register) and the blocks translated in
                                    between, guest kernel and user apart; one JSON object
+                                   (trace: a log of the events only, no blocks counted)
 """
 import json, os, select, socket, statistics, subprocess, sys, time
 from datetime import datetime
@@ -469,7 +470,7 @@ def cpusum(out, t0, t1):
     print(json.dumps(r))
 
 
-def tbs(path):
+def tbs(path, log="asm"):
     # in_asm writes "IN:" then one "0xADDR: insn" line per instruction of each block it
     # translates; trace events are "PID@EPOCH.US:name args"
     resumed = out = None
@@ -498,9 +499,11 @@ def tbs(path):
                     ev.startswith("serial_write write addr 0x00 ")):
                 out = t
                 break
-    print(json.dumps({"resume_to_output_ms": round((out - resumed) * 1000, 1)
-                      if resumed is not None and out is not None else None,
-                      "tbs_kernel": kernel, "tbs_user": user, "tbs": kernel + user}))
+    r = {"resume_to_output_ms": round((out - resumed) * 1000, 1)
+         if resumed is not None and out is not None else None}
+    if log == "asm":  # a log of events only has no blocks to count
+        r.update({"tbs_kernel": kernel, "tbs_user": user, "tbs": kernel + user})
+    print(json.dumps(r))
 
 
 def main():
@@ -525,7 +528,7 @@ def main():
     if a[0] == "cpusum":
         return cpusum(a[1], a[2], a[3])
     if a[0] == "tbs":
-        return tbs(a[1])
+        return tbs(*a[1:3])
     print(__doc__)
     return 2
 

@@ -282,8 +282,11 @@ def med(key, pool):
 def fmt(v, f="%.0f"):
     return f % v if v is not None else "-"
 bw = "%.0f GiB/s" % (int(sys.argv[4]) / 2**30)
-# godwit's VM has the free-page-hint balloon (docs/qemu.md); the anchors' VMs have no balloon
-who = {"godwit": "godwit (default policy; its VM hints free pages, the anchors' have no balloon)",
+# godwit's VM has a virtio disk, its agent's virtio-serial port and the free-page-hint balloon
+# (docs/qemu.md); the anchors' VMs have a serial console and no virtio device: a destination
+# loads each virtio device's state while the guest is frozen
+who = {"godwit": "godwit (default policy; its VM has a virtio disk, agent port and free-page-hint "
+                 "balloon, the anchors' none)",
        "gwtls": "godwit (default policy), inside TLS (--tls-dir)",
        "gwbase": "godwit (default policy) before, at " + os.environ.get("BENCH_BASE_REV", "BENCH_BASE"), "qemu": "QEMU defaults (events, dst without -S)",
        "tuned": "QEMU, max-bandwidth " + bw,
@@ -297,6 +300,10 @@ who = {"godwit": "godwit (default policy; its VM hints free pages, the anchors' 
        "qpoll": "QEMU defaults, the old harness (-S, polled every 100 ms)",
        "tpoll": "QEMU, max-bandwidth " + bw + ", the old harness (-S, polled every 100 ms)",
        }[sys.argv[3]]
+if sys.argv[3].startswith(("godwit", "gw")) and rs:
+    # the policy's first choice (docs/migration-policy.md): say how often the hints were used
+    n = sum(1 for r in rs if '"free-page-hints"' in str(r.get("actions", "")))
+    who += " [free-page hints in %d/%d moves]" % (n, len(rs))
 if not rs:
     sys.exit(0)
 b = med("bytes", ok)

@@ -9,10 +9,17 @@
 # first bytes on its port; QEMU: the first byte its guest writes to the serial port) and the
 # blocks translated in between, guest kernel and user apart (bench/bt.py tbs).
 # The logging slows translation, so the times run longer than a plain move's; the counts do not.
+# BENCH_RESUME_LOG=trace leaves the block log out and keeps only the events: the times are then
+# a plain move's (no blocks counted).
 # The destination QEMUs are started through a wrapper: godwit's by GODWIT_QEMU, the anchor's
 # by PATH. Logs stay in $OUT/resume/.
 # Usage: bench/resume.sh
 source "$(dirname "$0")/lib.sh"
+case ${BENCH_RESUME_LOG:=asm} in
+asm) ASM="-d in_asm" ;;
+trace) ASM="" ;;
+*) echo "BENCH_RESUME_LOG: asm or trace, not '$BENCH_RESUME_LOG'" >&2; exit 2 ;;
+esac
 W=$(mktemp -d /tmp/godwit-resume.XXXXXX)
 chmod 1777 "$W"
 trap 'rm -rf "$W"' EXIT
@@ -21,7 +28,7 @@ cat >"$W/qemu-system-x86_64" <<EOF
 #!/bin/sh
 # only a destination (started -incoming) logs; QEMU runs as its own user: log into $W
 case " \$* " in *" -incoming "*)
-	exec /usr/bin/qemu-system-x86_64 "\$@" -msg timestamp=on -d in_asm -D "$W/log-\$(date +%s%N)" \\
+	exec /usr/bin/qemu-system-x86_64 "\$@" -msg timestamp=on $ASM -D "$W/log-\$(date +%s%N)" \\
 		-trace enable=vm_state_notify -trace enable=virtio_console_flush_buf \\
 		-trace enable=serial_write ;;
 esac
@@ -42,11 +49,17 @@ one() { # KIND RUN: one move, then its destination's log summarised
 	local logs=("$W"/log-*) # the move's one destination
 	log=${logs[0]}
 	[ -e "$log" ] || { echo "$kind: no destination log (see $OUT/resume/migrate-$kind.out)"; return; }
-	cp "$log" "$OUT/resume/in_asm-$kind-$2.log"
-	echo "$kind run $2: $(python3 "$BT" tbs "$log")"
+	local keep=in_asm
+	[ "$BENCH_RESUME_LOG" = trace ] && keep=events
+	cp "$log" "$OUT/resume/$keep-$kind-$2.log"
+	echo "$kind run $2: $(python3 "$BT" tbs "$log" "$BENCH_RESUME_LOG")"
 }
 
-echo "accelerator: $(accel); destination QEMUs log their translations (times run long)"
+if [ "$BENCH_RESUME_LOG" = asm ]; then
+	echo "accelerator: $(accel); destination QEMUs log their translations (times run long)"
+else
+	echo "accelerator: $(accel); destination QEMUs log their resume and output events only"
+fi
 for i in $(seq "$BENCH_RUNS"); do
 	one godwit "$i"
 	one tuned "$i"
