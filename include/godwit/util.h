@@ -98,6 +98,13 @@ int gw_parse_duration(const char *s, int64_t *out_ns);
 void gw_escape_ctl(const char *s, char *out, size_t n);
 char *gw_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* base64 without line breaks (src/common/b64.c). Encode: a malloc'd NUL-terminated text, NULL
+ * when out of memory or too long. Decode: the bytes, malloc'd (*out, *len); -EINVAL when the
+ * text is not base64 (a length not a multiple of 4, a character outside the alphabet, padding
+ * other than one or two '=' at the end), -ENOMEM. */
+char *gw_b64_encode(const void *data, size_t len);
+int gw_b64_decode(const char *b64, unsigned char **out, size_t *len);
+
 /* Validate a container or image name: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}. */
 int gw_valid_name(const char *name);
 /* A network interface name godwit accepts: 1 to 15 of [a-zA-Z0-9_.-], not "." or "..". */

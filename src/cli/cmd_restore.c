@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,21 +49,19 @@ static int get_b64(json_object *o, const char *key, int required, unsigned char 
 	if (!json_object_is_type(v, json_type_string) || !json_object_object_get_ex(o, lkey, &l) ||
 	    !json_object_is_type(l, json_type_int))
 		return gw_err_set(err, EINVAL, "snapshot config: bad \"%s\"", key);
-	const char *b64 = json_object_get_string(v);
-	size_t bl = strlen(b64);
 	int64_t want = json_object_get_int64(l);
-	unsigned char *buf = malloc(bl / 4 * 3 + 4);
-	if (!buf)
+	unsigned char *buf;
+	size_t n;
+	int r = gw_b64_decode(json_object_get_string(v), &buf, &n);
+	if (r == -ENOMEM)
 		return gw_err_set(err, ENOMEM, "out of memory");
-	int n = bl % 4 ? -1 : EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl);
-	/* the decoded block counts padding as bytes: the true length is at most 2 less */
-	if (n < 0 || want < 0 || want > n || want + 2 < n) {
+	if (r < 0 || want < 0 || (uint64_t)want != n) {
 		free(buf);
 		return gw_err_set(err, EINVAL, "snapshot config: \"%s\" is not valid base64 of %lld "
 				  "bytes", key, (long long)want);
 	}
 	*out = buf;
-	*len = (size_t)want;
+	*len = n;
 	return 0;
 }
 

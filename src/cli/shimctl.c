@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -189,17 +188,12 @@ static int write_b64(int fd, json_object *data)
 	json_object *v;
 	if (!json_object_object_get_ex(data, "data", &v))
 		return 0;
-	const char *b64 = json_object_get_string(v);
-	size_t bl = strlen(b64);
-	unsigned char *buf = malloc(bl / 4 * 3 + 3);
-	if (!buf)
-		return -ENOMEM;
-	int n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl);
-	if (n > 0) {
-		while (bl > 0 && b64[bl - 1] == '=')
-			n--, bl--;
-		gw_write_full(fd, buf, (size_t)n);
-	}
+	unsigned char *buf;
+	size_t n;
+	int r = gw_b64_decode(json_object_get_string(v), &buf, &n);
+	if (r < 0)
+		return r;
+	gw_write_full(fd, buf, n);
 	free(buf);
 	return 0;
 }

@@ -1,7 +1,6 @@
 /* The shim's control API (docs/api.md): attach, exec, signal, stdin, stop, start, query-status;
  * pause, resume; migrations and snapshots in control_migrate.c. Requests are untrusted: every argument is type-checked and bounded before it is acted on. */
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,9 +36,8 @@ json_object *shim_output_event_data(const char *stream, const void *data, size_t
 json_object *shim_output_event_data(const char *stream, const void *data, size_t len)
 {
 	json_object *d = json_object_new_object();
-	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+	char *b64 = gw_b64_encode(data, len);
 	if (b64) {
-		EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
 		json_object_object_add(d, "data", json_object_new_string(b64));
 		free(b64);
 	}

@@ -3,7 +3,6 @@
  * up to SHIM_STDIN_EARLY_MAX bytes, and sent right after START. A chunk the agent link cannot
  * take now (its queue is full, or a move owns the VM) is refused with the class "Busy": the
  * client sends it again later, so piped input is never dropped on the way. */
-#include <openssl/evp.h>
 #include <string.h>
 
 #include "godwit/util.h"
@@ -63,18 +62,16 @@ void ctl_do_stdin(struct container *ct, struct shim_client *cl, json_object *arg
 		return reply_busy(cl, "the container is being migrated or snapshotted");
 	const char *b64 = args && json_object_object_get_ex(args, "data", &d)
 				  ? json_object_get_string(d) : "";
-	size_t bl = strlen(b64);
-	if (bl > 256 * 1024)
+	if (strlen(b64) > 256 * 1024)
 		return ctl_reply_error(cl, "stdin chunk too large");
-	cleanup_free unsigned char *buf = malloc(bl / 4 * 3 + 3);
-	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
-	if (n < 0 || bl % 4)
-		return ctl_reply_error(cl, "stdin data is not base64");
-	while (n > 0 && bl > 0 && b64[bl - 1] == '=')
-		n--, bl--;
+	cleanup_free unsigned char *buf = NULL;
+	size_t n;
+	int d64 = gw_b64_decode(b64, &buf, &n);
+	if (d64 < 0)
+		return ctl_reply_error(cl, d64 == -ENOMEM ? "out of memory" : "stdin data is not base64");
 	struct gw_err err = { 0 };
-	int r = cl->exec_chan ? alink_send_stdin(ct, cl->exec_chan, buf, (size_t)n, &err)
-			      : shim_input_main(ct, buf, (size_t)n, &err);
+	int r = cl->exec_chan ? alink_send_stdin(ct, cl->exec_chan, buf, n, &err)
+			      : shim_input_main(ct, buf, n, &err);
 	if (r == -EAGAIN)
 		return reply_busy(cl, err.msg);
 	return r < 0 ? ctl_reply_error(cl, err.msg) : ctl_reply(cl, ctl_make_return(NULL));

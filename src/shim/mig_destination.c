@@ -5,7 +5,6 @@
  * leave this host (the guest runs from QEMU's completion or switch, sealed, its output held;
  * a guest with a NIC stays paused until COMMIT). Any failure before COMMIT leaves nothing
  * behind. */
-#include <openssl/evp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -153,12 +152,11 @@ static int receive_commit(struct container *ct, struct mig_conn *mc, int early,
 	if ((r = mig_recv_json(mc, MIG_COMMIT, &o, err)) < 0)
 		return r;
 	const char *b64 = json_object_object_get_ex(o, "link", &v) ? json_object_get_string(v) : "";
-	size_t bl = strlen(b64);
 	uint64_t len = 0;
 	mig_json_u64(o, "link_len", &len, NULL);
-	unsigned char *buf = malloc(bl / 4 * 3 + 3);
-	int n = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
-	if (n < 0 || len > (uint64_t)n) {
+	unsigned char *buf;
+	size_t n;
+	if (gw_b64_decode(b64, &buf, &n) < 0 || len != n) {
 		free(buf);
 		json_object_put(o);
 		return gw_err_set(err, EPROTO, "COMMIT: bad agent link state");

@@ -6,7 +6,6 @@
  * --restore. */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -122,14 +121,6 @@ static int save_state(struct container *ct, int fd, uint64_t off, struct gw_err 
 	return r < 0 ? gw_err_prefix(err, "save the VM's state") : 0;
 }
 
-static char *b64_encode(const void *buf, size_t len)
-{
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
-	return out;
-}
-
 /* The output log's newest whole records that fit in room bytes (all of it when it fits). */
 static int read_log_tail(struct container *ct, size_t room, char **out, size_t *len,
 			 uint64_t *dropped, struct gw_err *err)
@@ -179,7 +170,7 @@ static int make_config(struct container *ct, const uint8_t *link, size_t link_le
 	json_object *o = json_object_new_object(), *c;
 	ct_config_to_json(&ct->cfg, &c);
 	json_object_object_add(o, "container", c);
-	cleanup_free char *lb = b64_encode(link, link_len);
+	cleanup_free char *lb = gw_b64_encode(link, link_len);
 	if (!lb) {
 		json_object_put(o);
 		return gw_err_set(err, ENOMEM, "out of memory");
@@ -197,7 +188,7 @@ static int make_config(struct container *ct, const uint8_t *link, size_t link_le
 	size_t log_len;
 	uint64_t dropped;
 	int r = read_log_tail(ct, room, &log, &log_len, &dropped, err);
-	if (r == 0 && !(log64 = b64_encode(log ? log : "", log_len)))
+	if (r == 0 && !(log64 = gw_b64_encode(log ? log : "", log_len)))
 		r = gw_err_set(err, ENOMEM, "out of memory");
 	if (r < 0) {
 		json_object_put(o);

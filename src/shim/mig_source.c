@@ -6,7 +6,6 @@
  * after a post-copy switch, the pages still to come. Until COMMIT is sent, any failure resumes
  * the source as it was (src_undo). */
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <stdlib.h>
@@ -92,13 +91,10 @@ static int send_commit(struct container *ct, struct mig_conn *mc, off_t log_sent
 	int r = alink_save(ct, &link, &len, err);
 	if (r < 0)
 		return r;
-	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-	if (!b64) {
-		free(link);
-		return gw_err_set(err, ENOMEM, "out of memory");
-	}
-	EVP_EncodeBlock((unsigned char *)b64, link, (int)len);
+	char *b64 = gw_b64_encode(link, len);
 	free(link);
+	if (!b64)
+		return gw_err_set(err, ENOMEM, "out of memory");
 	/* the rest of the output log first, so the destination's `logs` continue without a gap */
 	r = send_log(ct, mc, log_sent, NULL, err);
 	if (r == 0) {

@@ -1,13 +1,16 @@
 /* libFuzzer target for the agent frame decoder (src/common/frame.c): the input is fed to a
  * link as received bytes, split at a position taken from the first byte, and every accepted
- * frame's JSON is parsed; the same bytes are also tried as saved link state (gw_link_load). */
+ * frame's JSON is parsed; the same bytes are also tried as saved link state (gw_link_load),
+ * and as the base64 text a migration's COMMIT carries that state in (gw_b64_decode). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
 #include "godwit/frame.h"
+#include "godwit/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,5 +40,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gw_link_init(&saved);
 	gw_link_load(&saved, data, size, &err);
 	gw_link_free(&saved);
+	char *text = malloc(size + 1);
+	unsigned char *bytes;
+	size_t n;
+	if (text) {
+		memcpy(text, data, size);
+		text[size] = '\0';
+		if (gw_b64_decode(text, &bytes, &n) == 0) {
+			gw_link_init(&saved);
+			gw_link_load(&saved, bytes, n, &err);
+			gw_link_free(&saved);
+			free(bytes);
+		}
+		free(text);
+	}
 	return 0;
 }
