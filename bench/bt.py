@@ -280,6 +280,9 @@ def gaps(path, t0, t1, held_from=None, released=None):
              if b[0] >= t0 - 1 and a[0] <= t1 + 2]
     before = sorted(b[0] - a[0] for a, b in pairs if b[0] < t0 - 1)
     p99 = before[int(len(before) * 0.99)] if before else 0
+    # the largest gap of the last 4.5 s before the move: what "the worst gap after the switch"
+    # (the largest of up to 5 s) is to be read against, besides the p99
+    calm = [b[0] - a[0] for a, b in pairs if t0 - 5 <= a[0] and b[0] < t0 - 0.5]
     worst = max(inwin) if inwin else None
     # the worst gap after the switch (the largest gap) up to T1+5 s: post-copy page faults
     post = None
@@ -312,6 +315,7 @@ def gaps(path, t0, t1, held_from=None, released=None):
                       "after5_lines": sum(1 for h, _ in pts if h > t1 + 5),
                       "post_gap_ms": round(post * 1000, 1) if post is not None else None,
                       "baseline_p99_ms": round(p99 * 1000, 1),
+                      "baseline_max_ms": round(max(calm) * 1000, 1) if calm else None,
                       "hb_lines": len(pts)}))
 
 

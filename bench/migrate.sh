@@ -266,9 +266,9 @@ echo "### Live migration, 1 GiB guest ($(accel), $BENCH_NET: link $LINK GiB/s by
 	"median of $BENCH_RUNS runs, completed runs only for times/bytes)"
 echo
 echo "| workload | who | completed <= ${TMO}s | total ms | from QEMU's migrate ms | downtime ms (reported) |" \
-	"guest frozen ms | guest ran again: pause ms (arrival) | world saw it again: pause ms (release) | worst gap after the switch ms | guest healthy after (console clean, heartbeat +5 s, no CORRUPT) | baseline p99 gap ms | MiB sent | rounds | dirty MiB/s (query-migrate) |" \
+	"guest frozen ms | guest ran again: pause ms (arrival) | world saw it again: pause ms (release) | worst gap after the switch ms | guest healthy after (console clean, heartbeat +5 s, no CORRUPT) | baseline p99 gap ms | baseline's largest gap (4.5 s before the move) ms | MiB sent | rounds | dirty MiB/s (query-migrate) |" \
 	"CPU ms in the move, both hosts (the median run): all = vCPUs + QEMU's migration threads + QEMU's other threads + godwit's shims and CLI |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for w in "${WORKLOADS[@]}"; do
 	for k in "${KINDS[@]}"; do
 		f=$OUT/mig-$w-$k.jsonl
@@ -321,11 +321,12 @@ if cpus:  # the run with the median total, and its split
     m = cpus[(len(cpus) - 1) // 2]
     cpu = "%s = %s + %s + %s + %s" % tuple(fmt(m.get(k)) for k in (
         "cpu_ms", "cpu_vcpu_ms", "cpu_mig_ms", "cpu_qemu_ms", "cpu_godwit_ms"))
-print("| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s | %s |" % (
+print("| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %s | %s | %s | %s |" % (
     sys.argv[2], who, len(ok), len(rs), fmt(med("total_ms", ok)), fmt(med("qemu_total_ms", ok)),
     fmt(med("downtime_ms", ok)), fmt(med("frozen_ms", ok), "%.1f"),
     fmt(med("pause_ms", ok), "%.1f"), fmt(med("world_pause_ms", ok), "%.1f"),
     fmt(med("post_gap_ms", ok), "%.1f"), healthy, len(rs), fmt(med("baseline_p99_ms", rs), "%.1f"),
+    fmt(med("baseline_max_ms", rs), "%.1f"),
     fmt(b / 2**20 if b is not None else None), fmt(med("rounds", ok)), fmt(dirty), cpu))
 PY
 	done
